@@ -1,0 +1,3 @@
+from kubemedic.cli import main
+
+main()

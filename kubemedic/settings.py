@@ -1,0 +1,57 @@
+"""Settings read from `KUBEMEDIC_*` environment variables and mounted secret files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set without editing code."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KUBEMEDIC_",
+        secrets_dir=None,
+        extra="ignore",
+    )
+
+    kubeconfig: Path | None = Field(
+        default=None, description="kubeconfig to use; default: KUBECONFIG or in-cluster"
+    )
+    state_dir: Path = Field(
+        default=Path("var"),
+        description="where SQLite state (approvals, rate limits, checkpoints) and the audit log live",
+    )
+    policy: Path | None = Field(
+        default=None, description="policy YAML; default: the shipped policies/default.yaml"
+    )
+    llm: str = Field(
+        default="none", description="chat model, e.g. openai:gpt-4o-mini, anthropic:…, or none"
+    )
+    llm_timeout_seconds: float = Field(default=30.0, gt=0)
+    log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
+    log_level: str = Field(default="INFO")
+    caller: str = Field(default="kubemedic-agent", description="who this process is to the MCP server")
+    namespace: str = Field(default="kubemedic", description="the agent's own namespace (protected)")
+
+    @property
+    def audit_path(self) -> Path:
+        return self.state_dir / "audit.jsonl"
+
+    @property
+    def approvals_db(self) -> Path:
+        return self.state_dir / "approvals.sqlite"
+
+    @property
+    def ratelimit_db(self) -> Path:
+        return self.state_dir / "ratelimits.sqlite"
+
+    @property
+    def checkpoint_db(self) -> Path:
+        return self.state_dir / "checkpoints.sqlite"
+
+
+def load_settings() -> Settings:
+    return Settings()
