@@ -1,0 +1,296 @@
+"""Single-use approvals for destructive actions, kept in SQLite.
+
+Lifecycle: `request` -> pending (with an id) -> a human `grant`s or `reject`s it, by name, out
+of band -> the server `consume`s a granted one exactly once, for exactly the action and target
+it was requested for, before it expires. Every step is one SQLite transaction, so two server
+processes cannot both consume the same approval.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import secrets
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["pending", "granted", "rejected", "consumed", "expired"]
+STATUSES: tuple[Status, ...] = ("pending", "granted", "rejected", "consumed", "expired")
+
+DEFAULT_TTL_SECONDS = 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS approvals (
+    id TEXT PRIMARY KEY,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    risk TEXT NOT NULL,
+    requested_by TEXT NOT NULL,
+    requested_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    status TEXT NOT NULL,
+    decided_by TEXT,
+    decided_at REAL,
+    note TEXT,
+    consumed_at REAL,
+    details TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
+"""
+
+
+def target_key(kind: str, namespace: str, name: str) -> str:
+    """The one string an approval is bound to, e.g. `Pod/default/web-7d4b9`."""
+    return f"{kind}/{namespace}/{name}"
+
+
+class ApprovalError(Exception):
+    """An approval cannot be used (or decided) as asked; `code` is the MCP error code."""
+
+    code = "approval_invalid"
+
+    def __init__(self, message: str, approval_id: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.approval_id = approval_id
+
+
+class ApprovalNotFound(ApprovalError):
+    code = "approval_not_found"
+
+
+class ApprovalNotGranted(ApprovalError):
+    code = "approval_not_granted"
+
+
+class ApprovalExpired(ApprovalError):
+    code = "approval_expired"
+
+
+class ApprovalMismatch(ApprovalError):
+    code = "approval_mismatch"
+
+
+class ApprovalAlreadyUsed(ApprovalError):
+    code = "approval_used"
+
+
+@dataclass
+class Approval:
+    id: str
+    action: str
+    target: str
+    reason: str
+    risk: str
+    requested_by: str
+    requested_at: float
+    expires_at: float
+    status: Status
+    decided_by: str | None = None
+    decided_at: float | None = None
+    note: str | None = None
+    consumed_at: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ApprovalStore:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.ttl_seconds = ttl_seconds
+        self._clock = clock
+        db = sqlite3.connect(self.path, timeout=10.0)
+        try:
+            db.executescript(_SCHEMA)  # executescript commits on its own
+        finally:
+            db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        # One short connection per operation: safe across threads and processes.
+        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _expire(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "UPDATE approvals SET status='expired' WHERE status IN ('pending','granted') "
+            "AND expires_at <= ?",
+            (self._clock(),),
+        )
+
+    def request(
+        self,
+        action: str,
+        target: str,
+        *,
+        reason: str,
+        risk: str = "medium",
+        requested_by: str,
+        details: dict[str, Any] | None = None,
+        ttl_seconds: float | None = None,
+    ) -> Approval:
+        """A pending approval for `action` on `target`; an open one for the same pair is reused."""
+        now = self._clock()
+        with self._tx() as db:
+            self._expire(db)
+            row = db.execute(
+                "SELECT * FROM approvals WHERE action=? AND target=? AND status='pending' "
+                "ORDER BY requested_at DESC LIMIT 1",
+                (action, target),
+            ).fetchone()
+            if row is not None:
+                return _approval(row)
+            approval = Approval(
+                id=secrets.token_hex(8),
+                action=action,
+                target=target,
+                reason=reason,
+                risk=risk,
+                requested_by=requested_by,
+                requested_at=now,
+                expires_at=now + (ttl_seconds if ttl_seconds is not None else self.ttl_seconds),
+                status="pending",
+                details=details or {},
+            )
+            db.execute(
+                "INSERT INTO approvals (id, action, target, reason, risk, requested_by, "
+                "requested_at, expires_at, status, details) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    approval.id,
+                    action,
+                    target,
+                    reason,
+                    risk,
+                    requested_by,
+                    approval.requested_at,
+                    approval.expires_at,
+                    "pending",
+                    json.dumps(approval.details, default=str),
+                ),
+            )
+            return approval
+
+    def _decide(self, approval_id: str, by: str, status: Status, note: str | None) -> Approval:
+        if not by.strip():
+            raise ApprovalError("a decision needs the name of the person who made it", approval_id)
+        with self._tx() as db:
+            self._expire(db)
+            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            if row is None:
+                raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
+            if row["status"] == "expired":
+                raise ApprovalExpired(f"approval {approval_id} has expired", approval_id)
+            if row["status"] != "pending":
+                raise ApprovalError(
+                    f"approval {approval_id} is already {row['status']}", approval_id
+                )
+            db.execute(
+                "UPDATE approvals SET status=?, decided_by=?, decided_at=?, note=? WHERE id=?",
+                (status, by, self._clock(), note, approval_id),
+            )
+            return _approval(
+                db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            )
+
+    def grant(self, approval_id: str, by: str, note: str | None = None) -> Approval:
+        return self._decide(approval_id, by, "granted", note)
+
+    def reject(self, approval_id: str, by: str, reason: str = "") -> Approval:
+        return self._decide(approval_id, by, "rejected", reason or None)
+
+    def get(self, approval_id: str) -> Approval | None:
+        with self._tx() as db:
+            self._expire(db)
+            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            return _approval(row) if row is not None else None
+
+    def list(self, status: Status | None = None) -> builtins.list[Approval]:
+        with self._tx() as db:
+            self._expire(db)
+            if status is None:
+                rows = db.execute("SELECT * FROM approvals ORDER BY requested_at").fetchall()
+            else:
+                rows = db.execute(
+                    "SELECT * FROM approvals WHERE status=? ORDER BY requested_at", (status,)
+                ).fetchall()
+            return [_approval(row) for row in rows]
+
+    def consume(self, approval_id: str, action: str, target: str) -> Approval:
+        """Use a granted approval for exactly this action on this target, once."""
+        with self._tx() as db:
+            self._expire(db)
+            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            if row is None:
+                raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
+            if row["action"] != action or row["target"] != target:
+                raise ApprovalMismatch(
+                    f"approval {approval_id} is for {row['action']} on {row['target']}, "
+                    f"not {action} on {target}",
+                    approval_id,
+                )
+            status = row["status"]
+            if status == "consumed":
+                raise ApprovalAlreadyUsed(f"approval {approval_id} was already used", approval_id)
+            if status == "expired":
+                raise ApprovalExpired(f"approval {approval_id} has expired", approval_id)
+            if status != "granted":
+                raise ApprovalNotGranted(f"approval {approval_id} is {status}", approval_id)
+            db.execute(
+                "UPDATE approvals SET status='consumed', consumed_at=? WHERE id=?",
+                (self._clock(), approval_id),
+            )
+            return _approval(
+                db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            )
+
+    def pending_stats(self) -> tuple[int, float]:
+        """(number pending, age in seconds of the oldest pending one) for the gauges."""
+        pending = self.list("pending")
+        if not pending:
+            return 0, 0.0
+        oldest = min(a.requested_at for a in pending)
+        return len(pending), max(0.0, self._clock() - oldest)
+
+
+def _approval(row: sqlite3.Row) -> Approval:
+    return Approval(
+        id=row["id"],
+        action=row["action"],
+        target=row["target"],
+        reason=row["reason"],
+        risk=row["risk"],
+        requested_by=row["requested_by"],
+        requested_at=row["requested_at"],
+        expires_at=row["expires_at"],
+        status=row["status"],
+        decided_by=row["decided_by"],
+        decided_at=row["decided_at"],
+        note=row["note"],
+        consumed_at=row["consumed_at"],
+        details=json.loads(row["details"] or "{}"),
+    )

@@ -1,0 +1,185 @@
+"""The audit trail: one hash-chained JSON line per attempted write, on disk before the answer.
+
+Each record carries the SHA-256 of the record before it (`prev_hash`) and its own `hash`
+over its canonical JSON, so an edited, removed or reordered line breaks the chain at that
+line; `verify(path)` names the first broken record. Appends take an exclusive file lock, so
+several server processes can share one trail, and are fsynced before the tool answers.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from mcp_server.redaction import redact as redact_secrets
+
+GENESIS = "0" * 64
+
+Result = Literal["success", "failure", "refused", "dry_run"]
+Redactor = Callable[[str], str]
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(record: dict[str, Any]) -> str:
+    body = {k: v for k, v in record.items() if k != "hash"}
+    return hashlib.sha256(_canonical(body)).hexdigest()
+
+
+def _redact_value(value: Any, redact: Redactor) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v, redact) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redact_value(v, redact) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class AuditTarget:
+    kind: str
+    namespace: str
+    name: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
+
+
+class AuditLog:
+    """Append-only JSONL trail; `append` returns the record as written (with its hash)."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        redact: Redactor | None = redact_secrets,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._redact = redact
+        self._now = now
+        self._lock = threading.Lock()
+
+    def append(
+        self,
+        *,
+        action: str,
+        target: AuditTarget,
+        reason: str,
+        initiator: str,
+        result: Result,
+        dry_run: bool,
+        duration_seconds: float,
+        approver: str | None = None,
+        error: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "timestamp": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "action": action,
+            "target": target.as_dict(),
+            "reason": reason,
+            "initiator": initiator,
+            "approver": approver,
+            "dry_run": dry_run,
+            "result": result,
+            "duration_seconds": round(duration_seconds, 6),
+            "error": error,
+            "details": details or {},
+        }
+        if self._redact is not None:
+            fields = _redact_value(fields, self._redact)
+        with self._lock, open(self.path, "a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            try:
+                seq, prev = _last_link(handle)
+                record = {"seq": seq + 1, **fields, "prev_hash": prev}
+                record["hash"] = record_hash(record)
+                handle.seek(0, os.SEEK_END)
+                handle.write(_canonical(record) + b"\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            finally:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+        return record
+
+    def records(self) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        with open(self.path, encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+
+def _last_link(handle: Any) -> tuple[int, str]:
+    """(seq, hash) of the last record in the file, or (0, GENESIS) for an empty trail."""
+    handle.seek(0, os.SEEK_END)
+    size = handle.tell()
+    if size == 0:
+        return 0, GENESIS
+    chunk = 4096
+    data = b""
+    while True:
+        start = max(0, size - chunk)
+        handle.seek(start)
+        data = handle.read(size - start)
+        lines = [line for line in data.split(b"\n") if line.strip()]
+        if (len(lines) >= 2 or start == 0) and lines:
+            last = json.loads(lines[-1])
+            return int(last.get("seq", 0)), str(last.get("hash", GENESIS))
+        if start == 0:
+            return 0, GENESIS
+        chunk *= 4
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    records: int
+    first_broken: int | None = None  # 1-based line number of the first bad record
+    reason: str = ""
+
+
+def verify(path: Path | str) -> Verification:
+    """Walk the chain; the first record whose link or hash does not hold is named."""
+    path = Path(path)
+    if not path.exists():
+        return Verification(False, 0, None, f"{path} does not exist")
+    prev = GENESIS
+    count = 0
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                return Verification(False, count, number, "not valid JSON")
+            if not isinstance(record, dict):
+                return Verification(False, count, number, "not a JSON object")
+            if record.get("prev_hash") != prev:
+                return Verification(
+                    False, count, number, "prev_hash does not match the record before it"
+                )
+            if record.get("hash") != record_hash(record):
+                return Verification(
+                    False, count, number, "hash does not match the record's content"
+                )
+            if record.get("seq") != count + 1:
+                return Verification(
+                    False, count, number, f"seq {record.get('seq')} is out of order"
+                )
+            prev = str(record["hash"])
+            count += 1
+    return Verification(True, count)
