@@ -1,0 +1,77 @@
+"""Facts read off a diagnosis, shared by the rules and the safety checks."""
+
+from __future__ import annotations
+
+from policies.diagnosis import Diagnosis, IssueType
+
+IMAGE_PULL_TYPES = frozenset(
+    {IssueType.IMAGE_PULL_BACKOFF, IssueType.ERR_IMAGE_PULL, IssueType.INVALID_IMAGE_NAME}
+)
+# Crashes that a restart cannot fix: the pod spec or its references are wrong.
+CONFIG_PROBLEM_TYPES = frozenset(
+    {
+        IssueType.CREATE_CONTAINER_CONFIG_ERROR,
+        IssueType.MISSING_CONFIG_REF,
+        IssueType.LIVENESS_PROBE_FAILED,
+        IssueType.PROBE_MISCONFIGURED,
+    }
+)
+PENDING_TYPES = frozenset({IssueType.PENDING, IssueType.UNBOUND_PVC})
+MEMORY_PATCHABLE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+OOM_REASON = "OOMKilled"
+MI = 2**20
+
+
+def workload_key(diagnosis: Diagnosis) -> str:
+    """The rate-limit key: the top controller ("Deployment/web"), or "Pod/<name>" if bare."""
+    workload = diagnosis.workload
+    if workload is None:
+        return f"Pod/{diagnosis.pod_name}"
+    return f"{workload.kind}/{workload.name}"
+
+
+def has_oom_evidence(diagnosis: Diagnosis) -> bool:
+    for issue in diagnosis.issues:
+        if (
+            issue.type == IssueType.OOM_KILLED
+            or issue.reason == OOM_REASON
+            or issue.last_termination_reason == OOM_REASON
+        ):
+            return True
+    return False
+
+
+def is_evicted(diagnosis: Diagnosis) -> bool:
+    if any(issue.type == IssueType.EVICTED for issue in diagnosis.issues):
+        return True
+    return diagnosis.status.get("reason") == "Evicted"
+
+
+def crash_restarts(diagnosis: Diagnosis) -> int:
+    """The highest restart count among the crash-looping containers (0 if none)."""
+    counts = [i.restart_count for i in diagnosis.issues if i.type == IssueType.CRASH_LOOP]
+    return max(counts, default=0)
+
+
+# Issue types that mean the pod is not serving, whatever its conditions say.
+NOT_SERVING_TYPES = (
+    frozenset({IssueType.CRASH_LOOP, IssueType.OOM_KILLED, IssueType.EVICTED, IssueType.NOT_READY})
+    | IMAGE_PULL_TYPES
+    | PENDING_TYPES
+    | frozenset({IssueType.CREATE_CONTAINER_CONFIG_ERROR, IssueType.MISSING_CONFIG_REF})
+)
+
+
+def pod_is_ready(diagnosis: Diagnosis) -> bool:
+    """Whether deleting the pod would take away a serving replica.
+
+    The Ready condition decides when the diagnosis carries it; otherwise a pod with a
+    not-serving issue counts as not ready, and anything else as ready (unknown must not make
+    a deletion look harmless).
+    """
+    conditions = diagnosis.status.get("conditions")
+    if isinstance(conditions, list):
+        for condition in conditions:
+            if isinstance(condition, dict) and condition.get("type") == "Ready":
+                return str(condition.get("status")) == "True"
+    return not (diagnosis.issue_types & NOT_SERVING_TYPES)

@@ -1,0 +1,140 @@
+"""The policy file: thresholds, limits, protected namespaces, rate limits, approvals.
+
+Loaded from YAML and validated by pydantic; unknown keys are errors (a typo must not silently
+fall back to a default), and every error names the field that is wrong.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+from policies.actions import Action, Risk
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
+DEMO_POLICY_PATH = Path(__file__).with_name("demo.yaml")
+
+ALWAYS_PROTECTED: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
+
+_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]i?|k)?\s*$")
+_SUFFIX = {
+    None: 1,
+    "k": 10**3,
+    "K": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+class PolicyError(ValueError):
+    """The policy file is missing, not YAML, or has a bad field (named in the message)."""
+
+
+def parse_memory_quantity(value: Any) -> int:
+    """Bytes from a Kubernetes memory quantity (`512Mi`, `1G`, `1048576`) or a plain int."""
+    if isinstance(value, bool):
+        raise ValueError("expected a memory quantity such as 512Mi, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        match = _QUANTITY.match(value)
+        if match:
+            return int(float(match.group(1)) * _SUFFIX[match.group(2)])
+    raise ValueError(f"expected a memory quantity such as 512Mi, got {value!r}")
+
+
+MemoryBytes = Annotated[int, BeforeValidator(parse_memory_quantity), Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MemoryPolicy(_Strict):
+    """new limit = max(current * factor, current + min_step, peak * factor), capped by max."""
+
+    factor: float = Field(default=1.5, gt=1.0, le=10.0)
+    min_step: MemoryBytes = 64 * 2**20
+    max: MemoryBytes = 4 * 2**30
+    # Raising the limit again and again within the escalation window smells like a leak.
+    max_increases_per_window: int = Field(default=2, ge=1)
+
+
+class RateLimits(_Strict):
+    global_per_hour: int = Field(default=10, ge=0)
+    per_workload_per_hour: int = Field(default=3, ge=0)
+    # Minimum seconds between two writes of the same action on one workload.
+    cooldown_per_workload_seconds: int = Field(default=300, ge=0)
+
+
+class Policy(_Strict):
+    """What an operator decides; see docs/decision-table.md for how the rules read it."""
+
+    name: str = "default"
+    restart_threshold: int = Field(default=3, ge=0)
+    memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
+    min_replicas: int = Field(default=1, ge=0)
+    protected_namespaces: tuple[str, ...] = ALWAYS_PROTECTED
+    agent_namespace: str = "kubemedic"  # always protected as well
+    rate_limits: RateLimits = Field(default_factory=RateLimits)
+    auto_approve: frozenset[Action] = frozenset()
+    auto_approve_max_risk: Risk = Risk.LOW
+    trusted_callers: frozenset[str] = frozenset()  # may use force to skip the approval
+    approval_ttl_seconds: int = Field(default=900, gt=0)
+    escalation_window_seconds: int = Field(default=3600, gt=0)
+
+    def is_protected(self, namespace: str) -> bool:
+        return (
+            namespace in self.protected_namespaces
+            or namespace in ALWAYS_PROTECTED
+            or namespace == self.agent_namespace
+        )
+
+
+def _format_error(source: str, error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        lines.append(f"{where}: {item['msg']}")
+    return f"policy {source}: " + "; ".join(lines)
+
+
+def policy_from_dict(data: Any, source: str = "<dict>") -> Policy:
+    """Validate a mapping as a Policy; PolicyError names each bad field."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise PolicyError(f"policy {source}: expected a mapping at the top level")
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as error:
+        raise PolicyError(_format_error(source, error)) from None
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load and validate a policy YAML file; None loads the shipped policies/default.yaml."""
+    file = Path(path) if path is not None else DEFAULT_POLICY_PATH
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PolicyError(f"policy {file}: cannot read: {error.strerror or error}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PolicyError(f"policy {file}: not valid YAML: {error}") from None
+    return policy_from_dict(data, str(file))

@@ -1,0 +1,449 @@
+"""The decision table (docs/decision-table.md): from a diagnosis to an action and its reason.
+
+`decide()` picks the rule action, adds the milder actions the rules also allow, and runs the
+safety checks on each. A missing fact never makes a rule more permissive: when the diagnosis
+cannot tell, the answer is `investigate_manually`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from policies.actions import WRITE_ACTIONS, Action, Risk, risk_at_most
+from policies.decision import HAPPENED, Decision, DecisionContext, ParamValue, Target
+from policies.diagnosis import Diagnosis, IssueType, SchedulingInfo
+from policies.facts import (
+    CONFIG_PROBLEM_TYPES,
+    IMAGE_PULL_TYPES,
+    MEMORY_PATCHABLE_KINDS,
+    MI,
+    OOM_REASON,
+    PENDING_TYPES,
+    crash_restarts,
+    has_oom_evidence,
+    is_evicted,
+    workload_key,
+)
+from policies.safety import run_checks_for
+
+
+@dataclass(slots=True)
+class Choice:
+    """A rule's verdict before the safety checks."""
+
+    action: Action
+    reason: str
+    confidence: float
+    risk: Risk
+    issue_type: str | None
+    target: Target | None = None  # None: the pod
+    parameters: dict[str, ParamValue] = field(default_factory=dict)
+    milder: list[Choice] = field(default_factory=list)
+
+
+def _fmt_bytes(value: int) -> str:
+    if value % 2**30 == 0:
+        return f"{value // 2**30}Gi"
+    if value % MI == 0:
+        return f"{value // MI}Mi"
+    return f"{value}B"
+
+
+def new_memory_limit(current: int, peak: int | None, factor: float, min_step: int) -> int:
+    """max(current * factor, current + min_step, peak * factor), rounded up to a whole Mi."""
+    wanted = max(int(current * factor), current + min_step, int((peak or 0) * factor))
+    return -(-wanted // MI) * MI
+
+
+def _investigate(reason: str, issue_type: str | None, confidence: float = 0.9) -> Choice:
+    return Choice(Action.INVESTIGATE_MANUALLY, reason, confidence, Risk.LOW, issue_type)
+
+
+def _with_investigate(choice: Choice, *milder: Choice) -> Choice:
+    """Attach the milder alternatives; handing over to a human is always allowed."""
+    choice.milder = [*milder]
+    if choice.action is not Action.INVESTIGATE_MANUALLY and not any(
+        m.action is Action.INVESTIGATE_MANUALLY for m in milder
+    ):
+        choice.milder.append(
+            _investigate(
+                f"hand over to a human instead of {choice.action.value}", choice.issue_type
+            )
+        )
+    return choice
+
+
+class _Rules:
+    """One evaluation of the table; a class only to share the diagnosis and context."""
+
+    def __init__(self, diagnosis: Diagnosis, context: DecisionContext) -> None:
+        self.d = diagnosis
+        self.ctx = context
+        self.policy = context.policy
+        window = timedelta(seconds=self.policy.escalation_window_seconds)
+        self.history = context.actions_since(context.now - window, HAPPENED)
+
+    def done_recently(self, action: Action) -> int:
+        return sum(1 for record in self.history if record.action == action.value)
+
+    def workload_target(self) -> Target:
+        workload = self.d.workload
+        assert workload is not None
+        return Target(workload.kind, self.d.namespace, workload.name)
+
+    def choose(self) -> Choice:
+        d = self.d
+        if not d.success:
+            return _investigate("the diagnosis did not succeed; nothing to act on", None)
+        if not d.issues:
+            return Choice(Action.NONE, "no issues detected", 1.0, Risk.LOW, None)
+        types = d.issue_types
+        if is_evicted(d):
+            return self.evicted()
+        if types & PENDING_TYPES:
+            return self.pending()
+        if types & IMAGE_PULL_TYPES:
+            return self.image_pull()
+        if has_oom_evidence(d):
+            return self.oom()
+        if types & CONFIG_PROBLEM_TYPES:
+            return self.config_problem()
+        if IssueType.CRASH_LOOP in types:
+            return self.crash_loop()
+        if all(issue.severity == "info" for issue in d.issues):
+            listed = ", ".join(sorted(types))
+            return Choice(Action.NONE, f"only advisory findings: {listed}", 0.9, Risk.LOW, None)
+        first = next(i for i in d.issues if i.severity != "info")
+        return _investigate(
+            f"{first.type}: no automatic remedy; {first.message or 'see the diagnosis'}",
+            first.type,
+            0.8,
+        )
+
+    # -- the branches ---------------------------------------------------------------------
+
+    def evicted(self) -> Choice:
+        if self.d.workload is None:
+            return _investigate(
+                "evicted bare pod: nothing recreated it; a human must re-create its workload",
+                IssueType.EVICTED,
+            )
+        choice = Choice(
+            Action.DELETE_EVICTED_POD,
+            f"evicted pod; {self.d.workload.kind}/{self.d.workload.name} already replaced it",
+            0.95,
+            Risk.LOW,
+            IssueType.EVICTED,
+        )
+        if self.d.pod_uid:
+            choice.parameters["pod_uid"] = self.d.pod_uid
+        return _with_investigate(choice)
+
+    def pending(self) -> Choice:
+        d = self.d
+        sched = d.scheduling
+        issue_type = (
+            IssueType.UNBOUND_PVC if IssueType.UNBOUND_PVC in d.issue_types else (IssueType.PENDING)
+        )
+        if issue_type == IssueType.UNBOUND_PVC:
+            return _investigate("pending on an unbound PersistentVolumeClaim", issue_type)
+        if sched is None or not sched.insufficient:
+            why = (
+                "; ".join(sched.other_reasons)
+                if sched and sched.other_reasons
+                else (sched.message if sched and sched.message else "reason unknown")
+            )
+            return _investigate(f"pending, not for lack of CPU or memory: {why}", issue_type)
+        wanted = " and ".join(sched.insufficient)
+        request = _describe_request(sched)
+        fits = _fits_any_node(sched)
+        if fits is False:
+            return _investigate(
+                f"no node could ever fit the request ({request}); largest node: "
+                f"{_largest_node(sched)}; lower the request or add bigger nodes",
+                issue_type,
+                0.95,
+            )
+        if fits is None:
+            return _investigate(
+                f"insufficient {wanted} for {request}; cannot tell whether any node could fit it",
+                issue_type,
+                0.7,
+            )
+        if sched.other_reasons:
+            return _investigate(
+                f"insufficient {wanted}, and also: {'; '.join(sched.other_reasons)}", issue_type
+            )
+        workload = d.workload
+        minimum = self.policy.min_replicas
+        if workload is not None and workload.kind == "Deployment":
+            # Scale to the pods that run, so none stays Pending; never below the minimum.
+            running = min(workload.ready_replicas, workload.replicas)
+            target = running if running < workload.replicas else workload.replicas - 1
+            if minimum <= target < workload.replicas:
+                choice = Choice(
+                    Action.SCALE_DOWN_DEPLOYMENT,
+                    f"cluster is full (insufficient {wanted} for {request}); scale "
+                    f"{workload.name} from {workload.replicas} to {target} replicas "
+                    "(or add capacity)",
+                    0.7,
+                    Risk.MEDIUM,
+                    issue_type,
+                    target=self.workload_target(),
+                    parameters={"replicas": target, "from_replicas": workload.replicas},
+                )
+                return _with_investigate(choice)
+        return _investigate(
+            f"cluster is full (insufficient {wanted} for {request}) and replicas cannot go "
+            f"below {minimum}: add capacity",
+            issue_type,
+            0.85,
+        )
+
+    def image_pull(self) -> Choice:
+        d = self.d
+        issue = next(i for i in d.issues if i.type in IMAGE_PULL_TYPES)
+        pulls = ", ".join(f"{p.image} ({p.error_class})" for p in d.image_pull) or issue.message
+        check = Choice(
+            Action.CHECK_IMAGE_AVAILABILITY,
+            f"image cannot be pulled: {pulls or 'see events'}",
+            0.9,
+            Risk.LOW,
+            issue.type,
+        )
+        workload = d.workload
+        if workload is not None and workload.kind == "Deployment":
+            rollout = workload.rollout
+            if (
+                rollout.image_changed_in_latest_rollout
+                and rollout.previous_revision_healthy
+                and rollout.previous_revision is not None
+                and not self.done_recently(Action.ROLLBACK_DEPLOYMENT)
+            ):
+                choice = Choice(
+                    Action.ROLLBACK_DEPLOYMENT,
+                    f"image changed in the latest rollout and cannot be pulled ({pulls}); "
+                    f"revision {rollout.previous_revision} ran healthy",
+                    0.85,
+                    Risk.MEDIUM,
+                    issue.type,
+                    target=self.workload_target(),
+                    parameters={"revision": rollout.previous_revision},
+                )
+                return _with_investigate(choice, check)
+        return _with_investigate(check)
+
+    def oom(self) -> Choice:
+        d = self.d
+        issue = next(
+            i
+            for i in d.issues
+            if i.type == IssueType.OOM_KILLED or OOM_REASON in (i.reason, i.last_termination_reason)
+        )
+        kind = IssueType.OOM_KILLED
+        workload = d.workload
+        if workload is None:
+            return _investigate("OOM-killed bare pod: no workload template to raise", kind)
+        if workload.kind not in MEMORY_PATCHABLE_KINDS:
+            return _investigate(f"OOM-killed, but a {workload.kind} template is not patched", kind)
+        name = issue.container or (d.resources[0].name if len(d.resources) == 1 else None)
+        resources = next((r for r in d.resources if r.name == name), None)
+        if name is None or resources is None:
+            return _investigate("OOM-killed, but the container's resources are unknown", kind)
+        current = resources.memory_limit_bytes
+        if current is None or current == 0:
+            return _investigate(
+                f"container {name} was OOM-killed without a memory limit: node memory pressure;"
+                " set requests and limits",
+                kind,
+            )
+        policy = self.policy.memory
+        increases = self.done_recently(Action.INCREASE_MEMORY_LIMIT)
+        if increases >= policy.max_increases_per_window:
+            return _investigate(
+                f"memory limit of {name} already raised {increases} times recently and it is "
+                "still OOM-killed: likely a leak",
+                kind,
+            )
+        peak = max(resources.memory_peak_bytes or 0, resources.memory_usage_bytes or 0)
+        cap = policy.max
+        if d.limit_range_max_memory_bytes is not None:
+            cap = min(cap, d.limit_range_max_memory_bytes)
+        if current >= cap:
+            return _investigate(
+                f"container {name} is OOM-killed at {_fmt_bytes(current)}, already at the cap "
+                f"of {_fmt_bytes(cap)}",
+                kind,
+            )
+        limit = min(new_memory_limit(current, peak, policy.factor, policy.min_step), cap)
+        capped = " (capped)" if limit == cap else ""
+        choice = Choice(
+            Action.INCREASE_MEMORY_LIMIT,
+            f"container {name} OOM-killed at {_fmt_bytes(current)}; raise the limit to "
+            f"{_fmt_bytes(limit)}{capped}",
+            0.85,
+            Risk.MEDIUM,
+            kind,
+            target=self.workload_target(),
+            parameters={
+                "container": name,
+                "memory_limit_bytes": limit,
+                "previous_memory_limit_bytes": current,
+            },
+        )
+        return _with_investigate(choice)
+
+    def config_problem(self) -> Choice:
+        d = self.d
+        issue = next(i for i in d.issues if i.type in CONFIG_PROBLEM_TYPES)
+        began = d.workload is not None and d.workload.rollout.failure_began_with_latest_rollout
+        note = "; it began with the latest rollout" if began else ""
+        return _investigate(
+            f"{issue.type}: a configuration problem a restart cannot fix"
+            f" ({issue.message or 'see the diagnosis'}){note}",
+            issue.type,
+        )
+
+    def crash_loop(self) -> Choice:
+        d = self.d
+        kind = IssueType.CRASH_LOOP
+        restarts = crash_restarts(d)
+        threshold = self.policy.restart_threshold
+        if restarts <= threshold:
+            return _investigate(
+                f"crash loop with {restarts} restarts, not above the threshold of {threshold}; "
+                "look again later",
+                kind,
+                0.6,
+            )
+        workload = d.workload
+        if workload is None:
+            return _investigate(
+                f"bare pod crash-looping ({restarts} restarts): nothing would recreate it",
+                kind,
+            )
+        rollout = workload.rollout
+        began_with_rollout = (
+            workload.kind == "Deployment"
+            and rollout.failure_began_with_latest_rollout
+            and rollout.previous_revision is not None
+        )
+        rolled_back = self.done_recently(Action.ROLLBACK_DEPLOYMENT)
+        deleted = self.done_recently(Action.DELETE_POD)
+        delete = Choice(
+            Action.DELETE_POD,
+            f"CrashLoopBackOff with {restarts} restarts; {workload.kind}/{workload.name} "
+            "recreates the pod",
+            0.9,
+            Risk.LOW,
+            kind,
+        )
+        if d.pod_uid:
+            delete.parameters["pod_uid"] = d.pod_uid
+        if rolled_back:
+            return _investigate(
+                f"still crash-looping ({restarts} restarts) after a rollback", kind, 0.9
+            )
+        rollback_reason = ""
+        if began_with_rollout and rollout.previous_revision_healthy:
+            rollback_reason = (
+                f"crash loop began with the latest rollout; revision "
+                f"{rollout.previous_revision} ran healthy"
+            )
+        elif began_with_rollout and deleted:
+            rollback_reason = (
+                "deleting the pod did not heal a crash loop that began with the latest rollout"
+            )
+        if rollback_reason:
+            assert rollout.previous_revision is not None
+            choice = Choice(
+                Action.ROLLBACK_DEPLOYMENT,
+                rollback_reason,
+                0.85 if rollout.previous_revision_healthy else 0.75,
+                Risk.MEDIUM,
+                kind,
+                target=self.workload_target(),
+                parameters={"revision": rollout.previous_revision},
+            )
+            return _with_investigate(choice, *([] if deleted else [delete]))
+        if deleted:
+            return _investigate(
+                f"still crash-looping ({restarts} restarts) after the pod was deleted: "
+                "a restart does not fix it",
+                kind,
+                0.9,
+            )
+        return _with_investigate(delete)
+
+
+def _describe_request(sched: SchedulingInfo) -> str:
+    return f"cpu {sched.request_cpu_millicores}m, memory {_fmt_bytes(sched.request_memory_bytes)}"
+
+
+def _fits_any_node(sched: SchedulingInfo) -> bool | None:
+    if sched.fits_any_node is not None:
+        return sched.fits_any_node
+    if not sched.nodes:
+        return None
+    return any(
+        node.allocatable_cpu_millicores >= sched.request_cpu_millicores
+        and node.allocatable_memory_bytes >= sched.request_memory_bytes
+        for node in sched.nodes
+    )
+
+
+def _largest_node(sched: SchedulingInfo) -> str:
+    if not sched.nodes:
+        return "unknown"
+    by_memory = "memory" in sched.insufficient
+    node = max(
+        sched.nodes,
+        key=lambda n: (
+            (n.allocatable_memory_bytes, n.allocatable_cpu_millicores)
+            if by_memory
+            else (n.allocatable_cpu_millicores, n.allocatable_memory_bytes)
+        ),
+    )
+    return (
+        f"{node.name} with cpu {node.allocatable_cpu_millicores}m, memory "
+        f"{_fmt_bytes(node.allocatable_memory_bytes)} allocatable"
+    )
+
+
+def _finish(choice: Choice, diagnosis: Diagnosis, context: DecisionContext, key: str) -> Decision:
+    pod = Target("Pod", diagnosis.namespace, diagnosis.pod_name)
+    policy = context.policy
+    auto = choice.action in policy.auto_approve and risk_at_most(
+        choice.risk, policy.auto_approve_max_risk
+    )
+    trusted_force = context.force and context.caller in policy.trusted_callers
+    requires_approval = choice.action in WRITE_ACTIONS and not auto and not trusted_force
+    decision = Decision(
+        action=choice.action,
+        reason=choice.reason,
+        confidence=choice.confidence,
+        estimated_risk=choice.risk,
+        requires_approval=requires_approval,
+        safety_checks_passed=True,
+        checks=(),
+        target=choice.target or pod,
+        pod=pod,
+        workload=key,
+        parameters=choice.parameters,
+        issue_type=choice.issue_type,
+        alternatives=tuple(_finish(m, diagnosis, context, key) for m in choice.milder),
+    )
+    return run_checks_for(decision, diagnosis, context)
+
+
+def decide(diagnosis: Diagnosis, context: DecisionContext) -> Decision:
+    """The rule decision for a diagnosis, its milder alternatives, and their safety checks."""
+    choice = _Rules(diagnosis, context).choose()
+    return _finish(choice, diagnosis, context, workload_key(diagnosis))
+
+
+def allowed_actions(diagnosis: Diagnosis, context: DecisionContext) -> frozenset[Action]:
+    """The rule action and the milder ones the rules allow for this diagnosis."""
+    choice = _Rules(diagnosis, context).choose()
+    return frozenset({choice.action, *(m.action for m in choice.milder)})
