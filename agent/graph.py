@@ -1,0 +1,687 @@
+"""The incident graph: diagnose, rationale, gate, act <-> approve, verify, escalate, report.
+
+The first act call carries no approval: the MCP server answers `approval_required` with an
+approval id (and writes nothing) unless the policy auto-approves the action; the approve node
+then interrupts with that id and what a human needs to decide, and on resume the act node
+retries with the granted id. `interrupt()` sits alone in its node because LangGraph re-runs
+the node on resume; every side effect lives in the other nodes.
+
+Every dependency (the MCP tools, the policy, the chat model, how to wait) is injected through
+GraphDeps, so the same graph runs under the watch loop, the approvals command, the tests
+(where waiting advances a simulated clock) and LangGraph's own server (agent.studio).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+from langgraph.graph import END, START, StateGraph
+from langgraph.types import interrupt
+from pydantic import ValidationError
+
+from agent import metrics
+from agent.llm import Rationale, ask_rationale
+from agent.state import IncidentState, TimelineEntry, entry, now_iso
+from agent.tools import AUTO_HEAL_POD, DIAGNOSE_POD, LIST_UNHEALTHY_PODS, Toolbox, error_code
+from kubemedic_logctx import log_context
+from policies import (
+    WRITE_ACTIONS,
+    Action,
+    ActionRecord,
+    Decision,
+    DecisionContext,
+    Diagnosis,
+    LLMProposal,
+    Outcome,
+    Policy,
+    decide,
+    gate,
+    is_milder,
+    parse_action,
+    workload_key,
+)
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+AuditSink = Callable[[dict[str, Any]], None]
+
+# Errors after which the approval the act node holds was used already (a retry after a crash
+# between the server's write and the checkpoint): the action ran; go and verify it.
+_APPROVAL_USED = {"approval_used", "approval_consumed"}
+# Bound on act calls in one incident (first try, retry with approval, escalation and its retry).
+MAX_ACT_CALLS = 6
+
+
+@dataclass(slots=True)
+class GraphDeps:
+    """What the nodes need from the outside world."""
+
+    toolbox: Toolbox
+    policy: Policy
+    model: BaseChatModel | None = None
+    llm_timeout_seconds: float = 30.0
+    caller: str = "kubemedic-agent"
+    # How to wait between verification checks: asyncio.sleep in production; tests pass a
+    # function that advances the simulated cluster's clock instead.
+    sleep: Sleep = asyncio.sleep
+    verify_interval_seconds: float = 10.0
+    verify_stable_checks: int = 3  # consecutive healthy looks that count as "stable"
+    verify_max_checks: int = 18  # the deadline, in looks
+    # Non-write events worth an audit record (an LLM veto); the composition root wires it to
+    # the server's audit trail. None: log only.
+    audit: AuditSink | None = None
+
+
+Route = Literal["rationale", "gate", "act", "approve", "verify", "escalate", "diagnose", "report"]
+
+
+def build_graph(deps: GraphDeps) -> StateGraph[IncidentState]:
+    """The uncompiled graph; compile it with a checkpointer (see agent.runner)."""
+    nodes = _Nodes(deps)
+    graph: StateGraph[IncidentState] = StateGraph(IncidentState)
+    graph.add_node("diagnose", nodes.diagnose)
+    graph.add_node("rationale", nodes.rationale)
+    graph.add_node("gate", nodes.gate)
+    graph.add_node("act", nodes.act)
+    graph.add_node("approve", nodes.approve)
+    graph.add_node("verify", nodes.verify)
+    graph.add_node("escalate", nodes.escalate)
+    graph.add_node("report", nodes.report)
+    graph.add_edge(START, "diagnose")
+    graph.add_conditional_edges("diagnose", _after_diagnose, ["rationale", "report"])
+    graph.add_edge("rationale", "gate")
+    graph.add_conditional_edges("gate", _after_gate, ["act", "report"])
+    graph.add_conditional_edges("act", _after_act, ["approve", "verify", "report"])
+    graph.add_conditional_edges("approve", _after_approve, ["act", "report"])
+    graph.add_conditional_edges("verify", _after_verify, ["escalate", "report"])
+    graph.add_conditional_edges("escalate", _after_escalate, ["diagnose", "report"])
+    graph.add_edge("report", END)
+    return graph
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+def _after_diagnose(state: IncidentState) -> Route:
+    return "report" if state.get("outcome") else "rationale"
+
+
+def _after_gate(state: IncidentState) -> Route:
+    return "report" if state.get("outcome") else "act"
+
+
+def _after_act(state: IncidentState) -> Route:
+    if state.get("outcome"):
+        return "report"
+    if state.get("pending_approval"):
+        return "approve"
+    return "verify"
+
+
+def _after_approve(state: IncidentState) -> Route:
+    return "report" if state.get("outcome") else "act"
+
+
+def _after_verify(state: IncidentState) -> Route:
+    return "report" if state.get("outcome") else "escalate"
+
+
+def _after_escalate(state: IncidentState) -> Route:
+    return "report" if state.get("outcome") else "diagnose"
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _tl(node: str, event: str, detail: str = "") -> list[TimelineEntry]:
+    return [entry(node, event, detail)]
+
+
+def _primary_issue(diagnosis: Mapping[str, Any]) -> str | None:
+    issues = [i for i in diagnosis.get("issues") or [] if isinstance(i, Mapping)]
+    for severity in ("critical", "warning", "info"):
+        for issue in issues:
+            if issue.get("severity") == severity and issue.get("type"):
+                return str(issue["type"])
+    return None
+
+
+def _history_records(state: IncidentState) -> tuple[ActionRecord, ...]:
+    records = []
+    for item in state.get("history") or []:
+        try:
+            at = datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00"))
+        except (KeyError, ValueError):
+            continue
+        records.append(
+            ActionRecord(
+                at=at,
+                namespace=str(item.get("namespace", state.get("namespace", ""))),
+                workload=str(item.get("workload", state.get("workload") or "")),
+                action=str(item.get("action", "")),
+                outcome=str(item.get("outcome", Outcome.EXECUTED)),
+            )
+        )
+    return tuple(records)
+
+
+def proposal_from(rationale: Mapping[str, Any] | None, namespace: str) -> LLMProposal | None:
+    """The gate's view of an LLM rationale (None when there is none)."""
+    if not rationale:
+        return None
+    target = rationale.get("target_pod")
+    proposal_ns: str | None = None
+    pod: str | None = None
+    if isinstance(target, str) and target.strip():
+        if "/" in target:
+            proposal_ns, _, pod = target.strip().partition("/")
+        else:
+            proposal_ns, pod = namespace, target.strip()
+    return LLMProposal(
+        action=str(rationale.get("proposed_action", "")),
+        namespace=proposal_ns,
+        pod_name=pod,
+        confidence=rationale.get("confidence"),
+        reason=str(rationale.get("suspected_cause", ""))[:500],
+    )
+
+
+def milder_edits(decision: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The milder allowed actions a human may edit to, from a Decision.to_dict()."""
+    try:
+        action = Action(decision["action"])
+    except (KeyError, ValueError):
+        return []
+    edits = []
+    for alt in decision.get("alternatives") or []:
+        alt_action = parse_action(alt.get("action"))
+        if alt_action is not None and is_milder(alt_action, action):
+            edits.append(
+                {
+                    "action": alt_action.value,
+                    "target": alt.get("target"),
+                    "reason": alt.get("reason"),
+                    "risk": alt.get("estimated_risk"),
+                    "writes": alt_action in WRITE_ACTIONS,
+                }
+            )
+    return edits
+
+
+def _blocking_checks(decision: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return [
+        check
+        for check in decision.get("checks") or []
+        if not check.get("passed") and check.get("name") != "approval"
+    ]
+
+
+# -- nodes -----------------------------------------------------------------------------------
+
+
+class _Nodes:
+    def __init__(self, deps: GraphDeps) -> None:
+        self.deps = deps
+
+    def _ctx(self, state: IncidentState) -> Any:
+        return log_context(
+            incident_id=state.get("incident_id"),
+            thread_id=state.get("incident_id"),
+            target=f"{state.get('namespace')}/{state.get('pod_name')}",
+        )
+
+    async def diagnose(self, state: IncidentState) -> dict[str, Any]:
+        namespace, pod = state["namespace"], state["pod_name"]
+        with self._ctx(state):
+            result = await self.deps.toolbox.call(DIAGNOSE_POD, namespace=namespace, pod_name=pod)
+        code = error_code(result)
+        if code == "not_found":
+            return {
+                "diagnosis": result,
+                "outcome": "resolved",
+                "summary": f"pod {namespace}/{pod} is gone; nothing to heal",
+                "timeline": _tl("diagnose", "target_gone", f"{namespace}/{pod}"),
+            }
+        if code is not None:
+            message = str((result.get("error") or {}).get("message", ""))
+            return {
+                "diagnosis": result,
+                "outcome": "failed",
+                "summary": f"diagnose_pod failed: {code}: {message}",
+                "timeline": _tl("diagnose", "error", f"{code}: {message}"),
+            }
+        try:
+            parsed = Diagnosis.model_validate(result)
+        except ValidationError as exc:
+            return {
+                "diagnosis": result,
+                "outcome": "failed",
+                "summary": "the diagnosis does not fit the contract: " + str(exc)[:300],
+                "timeline": _tl("diagnose", "error", "diagnosis does not validate"),
+            }
+        issue = _primary_issue(result)
+        update: dict[str, Any] = {
+            "diagnosis": result,
+            "issue_type": issue,
+            "workload": workload_key(parsed),
+            "timeline": _tl(
+                "diagnose",
+                "diagnosed",
+                f"{issue or 'no issues'}; workload {workload_key(parsed)}",
+            ),
+        }
+        if not parsed.issues:
+            update["outcome"] = "resolved"
+            update["summary"] = f"pod {namespace}/{pod} shows no issues now"
+        return update
+
+    async def rationale(self, state: IncidentState) -> dict[str, Any]:
+        target = f"{state['namespace']}/{state['pod_name']}"
+        with self._ctx(state):
+            outcome = await ask_rationale(
+                self.deps.model,
+                state.get("diagnosis") or {},
+                target=target,
+                timeout_seconds=self.deps.llm_timeout_seconds,
+            )
+        detail = outcome.detail
+        if outcome.rationale is not None:
+            r = outcome.rationale
+            detail = f"proposes {r.proposed_action.value} ({r.confidence:.2f}): {r.summary}"[:300]
+        return {
+            "llm": outcome.to_state(),
+            "rules_only": outcome.status != "ok",
+            "timeline": _tl("rationale", outcome.status, detail),
+        }
+
+    async def gate(self, state: IncidentState) -> dict[str, Any]:
+        diagnosis = Diagnosis.model_validate(state.get("diagnosis") or {})
+        context = DecisionContext(
+            policy=self.deps.policy,
+            recent_actions=_history_records(state),
+            caller=self.deps.caller,
+        )
+        rule = decide(diagnosis, context)
+        llm = state.get("llm") or {}
+        rationale = llm.get("rationale") if llm.get("status") == "ok" else None
+        proposal = proposal_from(rationale, state["namespace"])
+        result = gate(rule, proposal)
+        decision = result.decision
+        gate_state: dict[str, Any] = {
+            "action": decision.action.value,
+            "source": result.source,
+            "vetoed": result.vetoed,
+            "veto_reason": result.veto_reason,
+            "proposal": None if proposal is None else proposal.model_dump(mode="json"),
+            "decision": decision.to_dict(),
+            "requires_approval": decision.requires_approval,
+        }
+        timeline = _tl(
+            "gate",
+            "decided",
+            f"{decision.action.value} ({result.source}): {decision.reason}"[:300],
+        )
+        if result.vetoed and proposal is not None:
+            metrics.llm_vetoes_total.labels(_metric_action(proposal.action)).inc()
+            timeline += _tl("gate", "vetoed", f"{proposal.action}: {result.veto_reason}"[:300])
+            self._audit_veto(state, rule, proposal, result.veto_reason or "")
+        update: dict[str, Any] = {
+            "rule_decision": rule.to_dict(),
+            "gate": gate_state,
+            "action": decision.action.value,
+            "approval_id": None,
+            "timeline": timeline,
+        }
+        blocked = _blocking_checks(gate_state["decision"])
+        if decision.action is Action.NONE:
+            update["outcome"] = "resolved"
+            update["summary"] = decision.reason
+        elif decision.action is Action.INVESTIGATE_MANUALLY:
+            update["outcome"] = "handed_to_human"
+            update["summary"] = decision.reason
+        elif blocked:
+            names = ", ".join(f"{c['name']}: {c.get('detail', '')}" for c in blocked)
+            update["outcome"] = "blocked"
+            update["summary"] = f"{decision.action.value} blocked by safety checks ({names})"
+            update["timeline"] = timeline + _tl("gate", "blocked", names[:300])
+        return update
+
+    def _audit_veto(
+        self, state: IncidentState, rule: Decision, proposal: LLMProposal, reason: str
+    ) -> None:
+        record = {
+            "kind": "llm_veto",
+            "incident_id": state.get("incident_id"),
+            "target": rule.pod.to_dict(),
+            "proposed_action": proposal.action,
+            "proposal": proposal.model_dump(mode="json"),
+            "rule_action": rule.action.value,
+            "reason": reason,
+        }
+        log.warning("LLM proposal vetoed", extra={"veto": record})
+        if self.deps.audit is not None:
+            try:
+                self.deps.audit(record)
+            except Exception:  # noqa: BLE001 - an audit sink failure must not stop the incident
+                log.exception("audit sink failed for an LLM veto")
+
+    async def act(self, state: IncidentState) -> dict[str, Any]:
+        action = state.get("action") or Action.INVESTIGATE_MANUALLY.value
+        attempts = int(state.get("attempts") or 0) + 1
+        if attempts > MAX_ACT_CALLS:
+            return {
+                "outcome": "failed",
+                "summary": f"gave up after {MAX_ACT_CALLS} calls to {AUTO_HEAL_POD}",
+                "timeline": _tl("act", "gave_up"),
+            }
+        approval_id = state.get("approval_id")
+        with self._ctx(state):
+            result = await self.deps.toolbox.call(
+                AUTO_HEAL_POD,
+                namespace=state["namespace"],
+                pod_name=state["pod_name"],
+                diagnosis=state.get("diagnosis") or {},
+                action=action,
+                approval_id=approval_id,
+            )
+        code = error_code(result)
+        update: dict[str, Any] = {"attempts": attempts, "action_result": result}
+        if code is None:
+            taken = str(result.get("action_taken") or action)
+            update["history"] = [
+                *(state.get("history") or []),
+                {
+                    "action": taken,
+                    "at": datetime.now(UTC).isoformat(),
+                    "namespace": state["namespace"],
+                    "workload": state.get("workload"),
+                    "outcome": Outcome.EXECUTED.value,
+                    "approval_id": approval_id,
+                },
+            ]
+            update["approval_id"] = None
+            update["timeline"] = _tl("act", "acted", f"{taken}: {result.get('reason', '')}"[:300])
+            if parse_action(taken) not in WRITE_ACTIONS:
+                # check_image_availability / investigate: a report for a human, nothing healed.
+                update["outcome"] = "handed_to_human"
+                update["summary"] = str(result.get("reason") or taken)
+            return update
+        error = result.get("error") or {}
+        if code == "approval_required":
+            payload = self._approval_payload(state, action, error)
+            update["pending_approval"] = payload
+            update["timeline"] = _tl(
+                "act", "approval_required", f"{action} approval {payload['approval_id']}"
+            )
+            return update
+        if code in _APPROVAL_USED and approval_id:
+            # The server already consumed this approval: the write happened before a restart.
+            update["history"] = [
+                *(state.get("history") or []),
+                {
+                    "action": action,
+                    "at": datetime.now(UTC).isoformat(),
+                    "namespace": state["namespace"],
+                    "workload": state.get("workload"),
+                    "outcome": Outcome.EXECUTED.value,
+                    "approval_id": approval_id,
+                },
+            ]
+            update["approval_id"] = None
+            update["timeline"] = _tl("act", "already_acted", f"approval {approval_id} was used")
+            return update
+        message = str(error.get("message", ""))
+        outcome = "failed" if code in ("api_error", "tool_error", "error") else "blocked"
+        update["outcome"] = outcome
+        update["summary"] = f"{action} not done: {code}: {message}"[:500]
+        update["timeline"] = _tl("act", code, message[:300])
+        return update
+
+    def _approval_payload(
+        self, state: IncidentState, action: str, error: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        gate_state = state.get("gate") or {}
+        decision = gate_state.get("decision") or {}
+        llm = state.get("llm") or {}
+        veto = None
+        if gate_state.get("vetoed"):
+            veto = {
+                "proposed_action": (gate_state.get("proposal") or {}).get("action"),
+                "reason": gate_state.get("veto_reason"),
+            }
+        return {
+            "kind": "approval",
+            "incident_id": state.get("incident_id"),
+            "approval_id": str(error.get("approval_id") or ""),
+            "action": str(error.get("action") or action),
+            "target": error.get("target") or decision.get("target"),
+            "pod": {"namespace": state["namespace"], "name": state["pod_name"]},
+            "workload": state.get("workload"),
+            "issue_type": state.get("issue_type"),
+            "reason": str(error.get("reason") or decision.get("reason") or ""),
+            "risk": str(error.get("risk") or decision.get("estimated_risk") or ""),
+            "rule_decision": {
+                "action": decision.get("action"),
+                "reason": decision.get("reason"),
+                "confidence": decision.get("confidence"),
+                "estimated_risk": decision.get("estimated_risk"),
+                "source": gate_state.get("source"),
+            },
+            "llm_rationale": llm.get("rationale"),
+            "llm_status": llm.get("status"),
+            "veto": veto,
+            "edits": milder_edits(decision) if action == decision.get("action") else [],
+            "escalated": bool(state.get("escalated")),
+            "requested_at": now_iso(),
+        }
+
+    async def approve(self, state: IncidentState) -> dict[str, Any]:
+        # Alone in its node: on resume LangGraph re-runs this function and `interrupt` returns
+        # the human's answer. Nothing before it may have side effects.
+        payload = state.get("pending_approval") or {}
+        answer = interrupt(payload)
+        return resolve_answer(payload, answer)
+
+    async def verify(self, state: IncidentState) -> dict[str, Any]:
+        deps = self.deps
+        namespace = state["namespace"]
+        workload = state.get("workload")
+        healthy_streak = 0
+        looks: list[dict[str, Any]] = []
+        for _ in range(deps.verify_max_checks):
+            await deps.sleep(deps.verify_interval_seconds)
+            result = await deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
+            if error_code(result) is not None:
+                looks.append({"ok": False, "error": error_code(result)})
+                healthy_streak = 0
+                continue
+            broken = unhealthy_of_workload(result, namespace, workload)
+            looks.append({"ok": not broken, "unhealthy": [p.get("name") for p in broken]})
+            healthy_streak = healthy_streak + 1 if not broken else 0
+            if healthy_streak >= deps.verify_stable_checks:
+                break
+        healed = healthy_streak >= deps.verify_stable_checks
+        verification = {
+            "healed": healed,
+            "checks": len(looks),
+            "stable_checks": healthy_streak,
+            "interval_seconds": deps.verify_interval_seconds,
+            "server": (state.get("action_result") or {}).get("verification"),
+            "last": looks[-1] if looks else None,
+        }
+        history = [dict(item) for item in state.get("history") or []]
+        if history:
+            history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
+        update: dict[str, Any] = {
+            "verification": verification,
+            "history": history,
+            "timeline": _tl(
+                "verify",
+                "healed" if healed else "not_healed",
+                f"{workload}: {healthy_streak} healthy looks in {len(looks)}",
+            ),
+        }
+        if healed:
+            update["outcome"] = "healed"
+            update["summary"] = f"{state.get('action')} healed {workload}"
+        elif state.get("escalated"):
+            update["outcome"] = "not_healed"
+            update["summary"] = (
+                f"{workload} still unhealthy after {state.get('action')} (already escalated): "
+                "a human must take over"
+            )
+        return update
+
+    async def escalate(self, state: IncidentState) -> dict[str, Any]:
+        namespace = state["namespace"]
+        workload = state.get("workload")
+        result = await self.deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
+        broken = unhealthy_of_workload(result, namespace, workload)
+        if not broken:
+            return {
+                "escalated": True,
+                "outcome": "not_healed",
+                "summary": f"{workload} was not stable after {state.get('action')}, and no "
+                "unhealthy pod is left to diagnose: a human should look",
+                "timeline": _tl("escalate", "nothing_to_diagnose"),
+            }
+        pod = str(broken[0].get("name") or broken[0].get("pod_name"))
+        return {
+            "escalated": True,
+            "pod_name": pod,
+            "diagnosis": None,
+            "llm": None,
+            "rule_decision": None,
+            "gate": None,
+            "approval": None,
+            "approval_id": None,
+            "pending_approval": None,
+            "action": None,
+            "timeline": _tl(
+                "escalate", "escalating", f"{state.get('action')} did not heal; re-diagnosing {pod}"
+            ),
+        }
+
+    async def report(self, state: IncidentState) -> dict[str, Any]:
+        outcome = state.get("outcome") or "failed"
+        summary = state.get("summary") or outcome
+        if state.get("rules_only", True):
+            llm = state.get("llm") or {}
+            why = llm.get("detail") or "no LLM rationale"
+            summary = f"{summary} (decision: rules only; {why})"
+        metrics.incidents_total.labels(outcome).inc()
+        with self._ctx(state):
+            log.info("incident closed", extra={"outcome": outcome, "summary": summary})
+        return {
+            "outcome": outcome,
+            "summary": summary,
+            "pending_approval": None,
+            "timeline": _tl("report", outcome, summary[:300]),
+        }
+
+
+def _metric_action(proposed: str) -> str:
+    # Bounded label values: a hostile model must not mint new series.
+    action = parse_action(proposed)
+    return action.value if action is not None else "unknown"
+
+
+def resolve_answer(payload: Mapping[str, Any], answer: Any) -> dict[str, Any]:
+    """Turn the human's resume value into a state update (pure: the approve node re-runs)."""
+    if not isinstance(answer, Mapping):
+        answer = {"decision": str(answer)}
+    decision = str(answer.get("decision", "")).strip().lower()
+    approver = str(answer.get("approver") or "").strip() or "unknown"
+    action = str(payload.get("action") or "")
+    timeline_detail = f"{decision} by {approver}"
+    record: dict[str, Any] = {
+        "decision": decision,
+        "approver": approver,
+        "approval_id": payload.get("approval_id"),
+        "action": action,
+        "note": str(answer.get("reason") or answer.get("note") or "")[:500],
+    }
+    if decision in ("approve", "accept", "yes", "y"):
+        record["decision"] = "approve"
+        return {
+            "approval": record,
+            "approval_id": str(answer.get("approval_id") or payload.get("approval_id") or ""),
+            "pending_approval": None,
+            "timeline": _tl("approve", "approved", timeline_detail),
+        }
+    if decision == "edit":
+        edited = parse_action(answer.get("edited_action"))
+        allowed = {e.get("action") for e in payload.get("edits") or []}
+        if edited is None or edited.value not in allowed:
+            record["decision"] = "reject"
+            wanted = answer.get("edited_action")
+            record["note"] = f"edit to {wanted!r} is not an allowed milder action"
+            return {
+                "approval": record,
+                "approval_id": None,
+                "pending_approval": None,
+                "outcome": "rejected",
+                "summary": f"{action} not done: {record['note']}",
+                "timeline": _tl("approve", "rejected", record["note"]),
+            }
+        record["edited_action"] = edited.value
+        return {
+            "approval": record,
+            "action": edited.value,
+            # A new approval for the edited action, granted by whoever edited (if they did).
+            "approval_id": answer.get("approval_id") or None,
+            "pending_approval": None,
+            "timeline": _tl("approve", "edited", f"{action} -> {edited.value} by {approver}"),
+        }
+    record["decision"] = "reject"
+    return {
+        "approval": record,
+        "approval_id": None,
+        "pending_approval": None,
+        "outcome": "rejected",
+        "summary": f"{action} rejected by {approver}; nothing written"
+        + (f" ({record['note']})" if record["note"] else ""),
+        "timeline": _tl("approve", "rejected", timeline_detail),
+    }
+
+
+def unhealthy_of_workload(
+    result: Mapping[str, Any], namespace: str, workload: str | None
+) -> list[dict[str, Any]]:
+    """The entries of a list_unhealthy_pods result that belong to `workload`."""
+    pods = result.get("pods") or result.get("unhealthy_pods") or result.get("items") or []
+    out = []
+    for pod in pods:
+        if not isinstance(pod, Mapping):
+            continue
+        if pod.get("namespace", namespace) != namespace:
+            continue
+        if workload is None or pod_workload(pod) == workload:
+            out.append(dict(pod))
+    return out
+
+
+def pod_workload(pod: Mapping[str, Any]) -> str:
+    """ "Kind/name" of a pod entry's top controller, as policies.workload_key spells it."""
+    raw = pod.get("workload")
+    if isinstance(raw, str) and raw:
+        return raw
+    if isinstance(raw, Mapping) and raw.get("kind") and raw.get("name"):
+        return f"{raw['kind']}/{raw['name']}"
+    kind, name = pod.get("workload_kind"), pod.get("workload_name")
+    if kind and name:
+        return f"{kind}/{name}"
+    return f"Pod/{pod.get('name') or pod.get('pod_name')}"
+
+
+def rationale_of(state: Mapping[str, Any]) -> Rationale | None:
+    llm = state.get("llm") or {}
+    data = llm.get("rationale")
+    return Rationale.model_validate(data) if data else None

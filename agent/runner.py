@@ -1,0 +1,169 @@
+"""Run incidents on the compiled graph: start, resume after an approval, continue after a crash.
+
+One LangGraph thread per incident (`thread_id` = incident id), checkpointed in SQLite
+(langgraph-checkpoint-sqlite) with `durability="sync"`: each step is on disk before the next one
+starts, so a process killed while an approval is pending resumes exactly there.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from langgraph.types import Command
+
+from agent.graph import GraphDeps, build_graph
+
+log = logging.getLogger(__name__)
+
+# Called with (incident_id, node, update) after every node; the watch loop turns these into
+# progress events.
+OnUpdate = Callable[[str, str, Mapping[str, Any]], Awaitable[None] | None]
+
+
+@asynccontextmanager
+async def open_checkpointer(path: Path | str) -> AsyncIterator[AsyncSqliteSaver]:
+    """An AsyncSqliteSaver on `path` (created with its parent directory)."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    async with AsyncSqliteSaver.from_conn_string(str(file)) as saver:
+        await saver.setup()
+        yield saver
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentStatus:
+    """Where a thread stands."""
+
+    incident_id: str
+    values: dict[str, Any] = field(default_factory=dict)
+    next: tuple[str, ...] = ()
+    pending: dict[str, Any] | None = None  # the approval interrupt's payload, if waiting
+
+    @property
+    def exists(self) -> bool:
+        return bool(self.values)
+
+    @property
+    def waiting_for_approval(self) -> bool:
+        return self.pending is not None
+
+    @property
+    def done(self) -> bool:
+        return self.exists and not self.next
+
+    @property
+    def outcome(self) -> str | None:
+        value = self.values.get("outcome")
+        return str(value) if value and self.done else None
+
+
+class IncidentRunner:
+    def __init__(self, deps: GraphDeps, checkpointer: BaseCheckpointSaver[Any]) -> None:
+        self.deps = deps
+        self.graph = build_graph(deps).compile(checkpointer=checkpointer)
+
+    @staticmethod
+    def config(incident_id: str) -> RunnableConfig:
+        return {"configurable": {"thread_id": incident_id}}
+
+    async def start(
+        self,
+        incident_id: str,
+        namespace: str,
+        pod_name: str,
+        *,
+        workload: str | None = None,
+        on_update: OnUpdate | None = None,
+    ) -> IncidentStatus:
+        """Open the incident and run it until it ends or waits for a human."""
+        current = await self.status(incident_id)
+        if current.exists:
+            # Never start a thread twice: an existing one is continued where it stands.
+            return await self.proceed(incident_id, on_update=on_update)
+        initial: dict[str, Any] = {
+            "incident_id": incident_id,
+            "namespace": namespace,
+            "pod_name": pod_name,
+            "workload": workload,
+            "history": [],
+            "attempts": 0,
+            "escalated": False,
+            "rules_only": True,
+            "outcome": None,
+            "timeline": [],
+        }
+        return await self._run(incident_id, initial, on_update)
+
+    async def resume(
+        self, incident_id: str, answer: Mapping[str, Any], *, on_update: OnUpdate | None = None
+    ) -> IncidentStatus:
+        """Answer the pending approval: {decision: approve|edit|reject, approver,
+        edited_action?, approval_id?, reason?}."""
+        current = await self.status(incident_id)
+        if not current.waiting_for_approval:
+            raise NotWaiting(incident_id, current)
+        return await self._run(incident_id, Command(resume=dict(answer)), on_update)
+
+    async def proceed(
+        self, incident_id: str, *, on_update: OnUpdate | None = None
+    ) -> IncidentStatus:
+        """Continue a thread that stopped mid-way (a crash); a waiting or done one is left."""
+        current = await self.status(incident_id)
+        if not current.exists or current.done or current.waiting_for_approval:
+            return current
+        return await self._run(incident_id, None, on_update)
+
+    async def status(self, incident_id: str) -> IncidentStatus:
+        snapshot = await self.graph.aget_state(self.config(incident_id))
+        pending = None
+        for task in snapshot.tasks:
+            for item in task.interrupts:
+                if isinstance(item.value, Mapping):
+                    pending = dict(item.value)
+        return IncidentStatus(
+            incident_id=incident_id,
+            values=dict(snapshot.values or {}),
+            next=tuple(snapshot.next),
+            pending=pending,
+        )
+
+    async def _run(
+        self, incident_id: str, payload: Any, on_update: OnUpdate | None
+    ) -> IncidentStatus:
+        config = self.config(incident_id)
+        async for chunk in self.graph.astream(
+            payload, config, stream_mode="updates", durability="sync"
+        ):
+            if on_update is None or not isinstance(chunk, Mapping):
+                continue
+            for node, update in chunk.items():
+                result = on_update(incident_id, str(node), _plain(update))
+                if result is not None:
+                    await result
+        return await self.status(incident_id)
+
+
+class NotWaiting(RuntimeError):
+    """Resume was asked of an incident that is not waiting for an approval."""
+
+    def __init__(self, incident_id: str, status: IncidentStatus) -> None:
+        state = "done" if status.done else ("unknown" if not status.exists else "running")
+        super().__init__(f"incident {incident_id} is not waiting for an approval ({state})")
+        self.incident_id = incident_id
+        self.status = status
+
+
+def _plain(update: Any) -> Mapping[str, Any]:
+    if isinstance(update, Mapping):
+        return update
+    if isinstance(update, tuple | list):  # __interrupt__: a tuple of Interrupt objects
+        return {"interrupts": [getattr(item, "value", item) for item in update]}
+    return {"value": update}

@@ -1,0 +1,132 @@
+"""The agent's only way to the cluster: MCP tools, loaded with langchain-mcp-adapters.
+
+`Toolbox` wraps the LangChain tools that `load_mcp_tools(session)` returns and gives back each
+tool's structured result as a plain dict (`{"success": ..., ...}`), whatever the transport.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from langchain_core.messages import ToolMessage
+from langchain_core.tools import BaseTool
+
+# The tools the graph and the watch loop call (mcp_server, issue 4).
+DIAGNOSE_POD = "diagnose_pod"
+ANALYZE_LOGS = "analyze_logs"
+CHECK_RESOURCE_USAGE = "check_resource_usage"
+AUTO_HEAL_POD = "auto_heal_pod"
+ROLLBACK_DEPLOYMENT = "rollback_deployment"
+LIST_UNHEALTHY_PODS = "list_unhealthy_pods"
+
+
+class ToolboxError(RuntimeError):
+    """A tool the agent needs is not served, or its answer cannot be read."""
+
+
+def tool_is_read_only(tool: BaseTool) -> bool:
+    """From the MCP tool annotations: only an explicit readOnlyHint counts as read-only."""
+    metadata = tool.metadata or {}
+    return bool(metadata.get("readOnlyHint")) and not metadata.get("destructiveHint")
+
+
+class Toolbox:
+    """Named access to the MCP tools with dict results."""
+
+    def __init__(self, tools: Iterable[BaseTool]) -> None:
+        self.tools: dict[str, BaseTool] = {tool.name: tool for tool in tools}
+
+    @classmethod
+    async def from_session(cls, session: Any) -> Toolbox:
+        """Load the tools of an initialised `mcp.ClientSession` (stdio, HTTP or in memory)."""
+        from langchain_mcp_adapters.tools import load_mcp_tools
+
+        return cls(await load_mcp_tools(session))
+
+    def has(self, name: str) -> bool:
+        return name in self.tools
+
+    def require(self, *names: str) -> None:
+        missing = [name for name in names if name not in self.tools]
+        if missing:
+            raise ToolboxError(
+                f"the MCP server does not serve {', '.join(missing)} "
+                f"(it serves: {', '.join(sorted(self.tools)) or 'nothing'})"
+            )
+
+    def read_only(self) -> list[BaseTool]:
+        return [tool for tool in self.tools.values() if tool_is_read_only(tool)]
+
+    async def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        """Call a tool; the result as a dict. Tool-level failures come back as
+        `{"success": False, "error": {"code", "message"}}`, never as exceptions."""
+        self.require(name)
+        args = {key: value for key, value in arguments.items() if value is not None}
+        call = {
+            "type": "tool_call",
+            "id": f"call-{uuid.uuid4().hex[:12]}",
+            "name": name,
+            "args": args,
+        }
+        message = await self.tools[name].ainvoke(call)
+        return result_of(message)
+
+
+def result_of(message: Any) -> dict[str, Any]:
+    """The structured result of a ToolMessage from an MCP tool."""
+    if not isinstance(message, ToolMessage):
+        raise ToolboxError(f"expected a ToolMessage, got {type(message).__name__}")
+    artifact = message.artifact
+    if message.status != "error" and isinstance(artifact, Mapping):
+        structured = artifact.get("structured_content")
+        if isinstance(structured, Mapping):
+            return _unwrap(dict(structured))
+    text = _text(message.content)
+    parsed = _parse_json(text)
+    if parsed is not None:
+        return _unwrap(parsed)
+    if message.status == "error":
+        return {"success": False, "error": {"code": "tool_error", "message": text[:2000]}}
+    raise ToolboxError(f"tool answer is not JSON: {text[:200]!r}")
+
+
+def _unwrap(data: dict[str, Any]) -> dict[str, Any]:
+    # FastMCP wraps non-object return types as {"result": ...}.
+    if set(data) == {"result"} and isinstance(data["result"], Mapping):
+        return dict(data["result"])
+    return data
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for block in content:
+            if isinstance(block, Mapping) and block.get("type") == "text":
+                parts.append(str(block.get("text", "")))
+            elif isinstance(block, str):
+                parts.append(block)
+        return "\n".join(parts)
+    return str(content)
+
+
+def _parse_json(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def error_code(result: Mapping[str, Any]) -> str | None:
+    """`error.code` of a failed tool result, else None."""
+    if result.get("success", True):
+        return None
+    error = result.get("error")
+    if isinstance(error, Mapping):
+        return str(error.get("code") or "error")
+    return "error"
