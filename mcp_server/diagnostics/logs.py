@@ -1,0 +1,477 @@
+"""Log analysis behind `analyze_logs`: levels, error patterns, stack traces, advice.
+
+Log text is untrusted data written by the workload. It is only ever matched against fixed
+patterns and copied out (redacted, stripped of control characters, clipped): it is never
+interpreted. Work is bounded: lines are cut to MAX_LINE_CHARS before any pattern runs, at most
+MAX_LINES lines are read, and at most MAX_ENTRIES entries are returned (counts stay exact).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mcp_server.redaction import redact
+
+from ._obj import clip
+
+MAX_LINE_CHARS = 4096
+MAX_LINES = 20_000
+MAX_ENTRIES = 100
+MESSAGE_LIMIT = 500
+MAX_GROUP_LINES = 200
+_JSON_LIMIT = MAX_LINE_CHARS
+
+
+class LogEntry(BaseModel):
+    timestamp: str | None = None
+    level: str = "ERROR"
+    message: str
+    pattern: str
+    patterns: list[str] = Field(default_factory=list)  # every pattern the entry matched
+    line: int = Field(ge=1)  # 1-based line number of the entry's first line
+    lines: int = Field(default=1, ge=1)  # how many lines were grouped (stack traces)
+
+
+class LogAnalysis(BaseModel):
+    """The `analyze_logs` result (the tool adds success, pod and namespace)."""
+
+    success: bool = True
+    container: str | None = None
+    total_lines: int = 0
+    errors: list[LogEntry] = Field(default_factory=list)
+    warnings: list[LogEntry] = Field(default_factory=list)
+    error_patterns: dict[str, int] = Field(default_factory=dict)
+    warning_count: int = 0
+    error_count: int = 0
+    truncated: bool = False  # more entries (or lines) than returned; counts stay exact
+    recommendations: list[str] = Field(default_factory=list)
+
+
+# Ordered most specific first: an entry's `pattern` is the first that matches.
+_PATTERN_SOURCES: tuple[tuple[str, str], ...] = (
+    (
+        "oom_killer",
+        r"out of memory|oomkilled|oom-kill|oom_kill|\boom killer|java\.lang\.OutOfMemoryError|"
+        r"\bMemoryError\b|cannot allocate memory|heap out of memory|memory limit exceeded|"
+        r"std::bad_alloc",
+    ),
+    ("panic", r"^panic: |^fatal error: |\bpanic\(|\[recovered\]|runtime error: "),
+    ("go_stack_trace", r"^goroutine \d+ \[[^\]]{1,100}\]:"),
+    ("python_traceback", r"^Traceback \(most recent call last\):"),
+    (
+        "java_exception",
+        r"^Exception in thread |^Caused by: |^\s*at [\w$.<>]+\([\w$.]*(?::\d+)?\)|"
+        r"\b(?:[a-z_][\w$]*\.){1,12}[A-Z][\w$]*(?:Exception|Error)\b",
+    ),
+    (
+        "port_in_use",
+        r"address already in use|EADDRINUSE|port is already allocated|port \d+ is already in use|"
+        r"bind\(\) to \S+ failed",
+    ),
+    (
+        "tls_error",
+        r"\bx509: |certificate verify failed|CERTIFICATE_VERIFY_FAILED|tls: |"
+        r"\bSSL(?:Error|Handshake)|ssl\.SSLError|handshake failure|certificate has expired|"
+        r"unknown authority|"
+        r"self[- ]signed certificate|PKIX path building failed",
+    ),
+    (
+        "dns_error",
+        r"no such host|name or service not known|temporary failure in name resolution|"
+        r"\bENOTFOUND\b|\bEAI_AGAIN\b|\bNXDOMAIN\b|UnknownHostException|could not resolve host|"
+        r"server misbehaving|nodename nor servname",
+    ),
+    (
+        "permission_denied",
+        r"permission denied|\bEACCES\b|operation not permitted|\bEPERM\b|AccessDenied|"
+        r"access denied|403 Forbidden|\bis forbidden\b|PermissionError|read-only file system",
+    ),
+    (
+        "missing_config",
+        r"(?:config(?:uration)?|settings|properties|\.ya?ml|\.json|\.toml|\.ini|\.env)\b.{0,80}"
+        r"(?:not found|missing|does not exist|no such file)|"
+        r"missing (?:required )?(?:env(?:ironment)? var(?:iable)?|config(?:uration)?|setting|key)|"
+        r"(?:env(?:ironment)? var(?:iable)?|config(?:uration)?) \S{1,80} (?:is )?"
+        r"(?:not set|missing|required|undefined)|KeyError: |required key \S{1,80} (?:is )?missing",
+    ),
+    (
+        "file_not_found",
+        r"no such file or directory|\bENOENT\b|FileNotFoundError|FileNotFoundException|"
+        r"file not found|cannot find (?:the )?file|cannot open file",
+    ),
+    (
+        "timeout_error",
+        r"timed out|\btimeout\b|deadline exceeded|DeadlineExceeded|\bETIMEDOUT\b|"
+        r"SocketTimeoutException|TimeoutError|i/o timeout|504 Gateway",
+    ),
+    (
+        "connection_error",
+        r"connection refused|\bECONNREFUSED\b|connection reset|\bECONNRESET\b|"
+        r"(?:could not|couldn't|failed to|unable to|cannot) connect|no route to host|"
+        r"network is unreachable|broken pipe|connection (?:aborted|closed)|\bEHOSTUNREACH\b|"
+        r"ConnectionError|ConnectException|503 Service Unavailable",
+    ),
+)
+PATTERNS: dict[str, re.Pattern[str]] = {
+    name: re.compile(source, re.IGNORECASE | re.MULTILINE) for name, source in _PATTERN_SOURCES
+}
+# Case matters for these (Java class names, Go's "panic: " at line start).
+PATTERNS["java_exception"] = re.compile(_PATTERN_SOURCES[4][1], re.MULTILINE)
+PATTERNS["panic"] = re.compile(_PATTERN_SOURCES[1][1], re.MULTILINE)
+PATTERNS["go_stack_trace"] = re.compile(_PATTERN_SOURCES[2][1], re.MULTILINE)
+PATTERNS["python_traceback"] = re.compile(_PATTERN_SOURCES[3][1], re.MULTILINE)
+
+UNCLASSIFIED = "unclassified"
+# Stack-trace kinds: an entry counts under one of them at most (a panic carries a goroutine
+# dump), while the causes it mentions (connection refused...) are counted too.
+TRACE_KINDS = ("panic", "go_stack_trace", "python_traceback", "java_exception")
+
+PATTERN_ADVICE: dict[str, tuple[str, ...]] = {
+    "oom_killer": (
+        "Increase memory limits",
+        "Profile the application's memory use (leaks, unbounded caches)",
+    ),
+    "panic": (
+        "Fix the panic at the top of the Go stack trace; roll back if it is new in this release",
+    ),
+    "go_stack_trace": ("Read the goroutine dump for a deadlock or a crash site",),
+    "python_traceback": ("Fix the exception at the bottom of the Python traceback",),
+    "java_exception": ("Fix the exception and its root cause (the last 'Caused by:')",),
+    "port_in_use": (
+        "Check for two processes (or containers sharing the pod network) binding the same port",
+    ),
+    "tls_error": (
+        "Check certificates: expiry, CA bundle, hostname (SAN) and the TLS settings of both ends",
+    ),
+    "dns_error": (
+        "Check the service name and namespace in the address",
+        "Check cluster DNS (CoreDNS) and the pod's dnsPolicy",
+    ),
+    "permission_denied": (
+        "Check file ownership, securityContext (runAsUser, fsGroup) and RBAC permissions",
+    ),
+    "missing_config": (
+        "Check the ConfigMaps, Secrets and environment variables the application expects",
+    ),
+    "file_not_found": ("Check volume mounts and paths the application reads",),
+    "timeout_error": (
+        "Check the latency and health of the upstream dependency",
+        "Review client timeouts and retries",
+    ),
+    "connection_error": (
+        "Check network connectivity",
+        "Verify service endpoints",
+        "Check that the dependency is running and ready",
+    ),
+    UNCLASSIFIED: ("Review the error lines in the logs",),
+}
+
+_TS_PREFIX = re.compile(
+    r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)\s"
+)
+_LEVEL_NAMES_RE = (
+    r"FATAL|CRITICAL|CRIT|PANIC|EMERG(?:ENCY)?|ALERT|ERROR|ERR|SEVERE|WARNING|WARN|"
+    r"NOTICE|INFO|DEBUG|TRACE"
+)
+# Upper case anywhere as a word ("ERROR", "[WARN]"); any case only where it reads as a level
+# ("[error]", "error:", "Error:" at the start), so a path like /error-pages/ is not one.
+_LEVEL_WORD = re.compile(r"\b(" + _LEVEL_NAMES_RE + r")\b")
+_LEVEL_LOOSE = re.compile(
+    r"(?i)(?:^|\[|<)(" + _LEVEL_NAMES_RE + r")(?:\]|>|:|\s*\|)|^\s*(" + _LEVEL_NAMES_RE + r")\s"
+)
+_LEVEL_KV = re.compile(r"\b(?:level|lvl|severity)=\"?([A-Za-z]{1,12})", re.IGNORECASE)
+_KLOG = re.compile(r"^([EWIF])\d{4} \d{2}:\d{2}:\d{2}\.\d+\s")
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+_ERROR_LEVELS = frozenset({"ERROR", "FATAL", "CRITICAL", "PANIC"})
+_WARNING_LEVELS = frozenset({"WARNING"})
+_LEVEL_NAMES = {
+    "FATAL": "FATAL",
+    "CRITICAL": "CRITICAL",
+    "CRIT": "CRITICAL",
+    "PANIC": "PANIC",
+    "EMERG": "CRITICAL",
+    "EMERGENCY": "CRITICAL",
+    "ALERT": "CRITICAL",
+    "ERROR": "ERROR",
+    "ERR": "ERROR",
+    "SEVERE": "ERROR",
+    "WARNING": "WARNING",
+    "WARN": "WARNING",
+    "NOTICE": "INFO",
+    "INFO": "INFO",
+    "DEBUG": "DEBUG",
+    "TRACE": "DEBUG",
+}
+_KLOG_LEVELS = {"E": "ERROR", "W": "WARNING", "I": "INFO", "F": "FATAL"}
+
+# A Go frame's function line: "main.main()", "net/http.(*conn).serve(0xc000...)".
+_GO_FRAME = re.compile(
+    r"^(?:\[signal |goroutine \d+ \[|created by |exit status \d|"
+    r"[\w/\-]{1,200}(?:\.\(\*?\w{1,100}\))?(?:\.[\w\-]{1,100}){0,8}\()"
+)
+_GO_HEADS = ("panic: ", "fatal error: ", "goroutine ")
+# A Java exception line ("java.lang.IllegalStateException: ...") right after an error line.
+_JAVA_EXCEPTION_LINE = re.compile(
+    r"^(?:[a-z_][\w$]{0,60}\.){1,12}[A-Z][\w$]{0,100}(?:Exception|Error|Throwable)\b"
+)
+
+# Lines that continue the entry above them (stack frames and trace furniture).
+_CONTINUATION = re.compile(
+    r"^(?:\s+\S|\s*at [\w$.<>]+\(|Caused by: |\s*\.\.\. \d+ more|Suppressed: |"
+    r"During handling of the above exception|The above exception was the direct cause)"
+)
+
+
+def _clean(text: str) -> str:
+    return _CONTROL.sub(" ", _ANSI.sub("", text))
+
+
+def _normalise_level(word: str | None) -> str | None:
+    if not word:
+        return None
+    return _LEVEL_NAMES.get(word.upper())
+
+
+@dataclass
+class _Line:
+    number: int
+    timestamp: str | None
+    text: str  # without the timestamp prefix, control characters removed, clipped
+    level: str | None
+    message: str  # the human message (from JSON: msg/message; else the text)
+
+
+def _parse_json(text: str) -> tuple[str | None, str | None, str] | None:
+    if not (text.startswith("{") and text.endswith("}")) or len(text) > _JSON_LIMIT:
+        return None
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    level: str | None = None
+    for key in ("level", "lvl", "severity", "levelname", "log.level", "loglevel"):
+        value = doc.get(key)
+        if isinstance(value, str):
+            level = _normalise_level(value)
+            break
+    ts: str | None = None
+    for key in ("timestamp", "@timestamp", "time", "ts", "datetime"):
+        value = doc.get(key)
+        if isinstance(value, str):
+            ts = clip(value, 64)
+            break
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            ts = str(value)
+            break
+    parts: list[str] = []
+    for key in ("msg", "message", "error", "err", "exception", "stack_trace", "stacktrace"):
+        value = doc.get(key)
+        if isinstance(value, str) and value and value not in parts:
+            parts.append(value)
+    message = " | ".join(parts) if parts else text
+    return level, ts, message
+
+
+def _parse_line(number: int, raw: str) -> _Line:
+    raw = raw[:MAX_LINE_CHARS]
+    timestamp: str | None = None
+    match = _TS_PREFIX.match(raw)
+    if match:
+        timestamp = match.group(1)
+        raw = raw[match.end() :]
+    text = _clean(raw.rstrip("\r"))
+    level: str | None = None
+    message = text
+    parsed = _parse_json(text.strip())
+    if parsed is not None:
+        level, json_ts, message = parsed
+        timestamp = timestamp or json_ts
+        message = _clean(message)
+    if level is None:
+        klog = _KLOG.match(text)
+        if klog:
+            level = _KLOG_LEVELS[klog.group(1)]
+    if level is None:
+        kv = _LEVEL_KV.search(text, 0, 300)
+        if kv:
+            level = _normalise_level(kv.group(1))
+    if level is None:
+        word = _LEVEL_WORD.search(text, 0, 120)
+        if word:
+            level = _normalise_level(word.group(1))
+    if level is None:
+        loose = _LEVEL_LOOSE.search(text, 0, 120)
+        if loose:
+            level = _normalise_level(loose.group(1) or loose.group(2))
+    return _Line(number=number, timestamp=timestamp, text=text, level=level, message=message)
+
+
+@dataclass
+class _Group:
+    head: _Line
+    body: list[_Line] = field(default_factory=list)
+    extra: int = 0  # continuation lines dropped past MAX_GROUP_LINES
+
+    def text(self) -> str:
+        return "\n".join([self.head.message] + [line.text for line in self.body])
+
+    def add(self, line: _Line) -> None:
+        if len(self.body) < MAX_GROUP_LINES:
+            self.body.append(line)
+        else:
+            self.extra += 1
+
+
+def _is_continuation(line: _Line, group: _Group | None) -> bool:
+    if group is None or line.level is not None and not line.text[:1].isspace():
+        return False
+    text = line.text
+    if not text.strip():
+        # Blank lines belong to a Go panic (panic, blank, goroutine...) but end other entries.
+        return group.head.text.startswith(_GO_HEADS)
+    if _CONTINUATION.match(text):
+        return True
+    if group.head.text.startswith(_GO_HEADS) and _GO_FRAME.match(text):
+        return True
+    if (
+        group.head.level in _ERROR_LEVELS or group.head.level in _WARNING_LEVELS
+    ) and _JAVA_EXCEPTION_LINE.match(text):
+        return True
+    # The exception line that ends a Python traceback ("ValueError: bad input").
+    head = group.head.text
+    if head.startswith("Traceback (most recent call last):") and group.body:
+        last = group.body[-1].text
+        return last[:1].isspace() and not text[:1].isspace()
+    return False
+
+
+def _group_lines(lines: Iterable[_Line]) -> list[_Group]:
+    groups: list[_Group] = []
+    current: _Group | None = None
+    for line in lines:
+        if current is not None and _is_continuation(line, current):
+            current.add(line)
+            # A Python traceback ends with its exception line.
+            if (
+                current.head.text.startswith("Traceback (most recent call last):")
+                and not line.text[:1].isspace()
+                and line.text.strip()
+                and not line.text.startswith(("During handling", "The above exception"))
+            ):
+                current = None
+            continue
+        current = _Group(head=line)
+        groups.append(current)
+    return groups
+
+
+def _summary(group: _Group) -> str:
+    """The entry's message: the head line, plus the exception line of a Python traceback."""
+    head = group.head.message.strip()
+    if group.head.text.startswith("Traceback (most recent call last):"):
+        tail = [line.text.strip() for line in group.body if not line.text[:1].isspace()]
+        tail = [t for t in tail if t and not t.startswith(("During handling", "The above"))]
+        if tail:
+            head = f"{tail[-1]} (Python traceback, {len(group.body) + 1} lines)"
+    elif group.body:
+        head = f"{head} (+{len(group.body) + group.extra} lines of stack trace)"
+    return clip(redact(head), MESSAGE_LIMIT)
+
+
+def _match_patterns(text: str) -> list[str]:
+    return [name for name, pattern in PATTERNS.items() if pattern.search(text)]
+
+
+def analyze_log_text(
+    text: str | Iterable[str],
+    *,
+    container: str | None = None,
+    max_entries: int = MAX_ENTRIES,
+) -> LogAnalysis:
+    """Analyse log text (as `kubectl logs` returns it, timestamps optional)."""
+    if isinstance(text, str):
+        raw_lines: Iterable[str] = text.splitlines()
+    else:
+        raw_lines = text
+    parsed: list[_Line] = []
+    total = 0
+    truncated = False
+    for total, raw in enumerate(raw_lines, start=1):  # noqa: B007 - total is the count
+        if total > MAX_LINES:
+            truncated = True
+            total = MAX_LINES
+            break
+        parsed.append(_parse_line(total, raw))
+    analysis = LogAnalysis(container=container, total_lines=total)
+
+    counts: dict[str, int] = {}
+    for group in _group_lines(parsed):
+        body = group.text()
+        found = _match_patterns(body)
+        level = group.head.level
+        is_error = bool(found) or level in _ERROR_LEVELS
+        if level in ("DEBUG",) and not group.body:
+            continue  # debug chatter mentioning "timeout" is not an error
+        if not is_error:
+            if level in _WARNING_LEVELS:
+                analysis.warning_count += 1
+                if len(analysis.warnings) < max_entries:
+                    analysis.warnings.append(
+                        LogEntry(
+                            timestamp=group.head.timestamp,
+                            level="WARNING",
+                            message=_summary(group),
+                            pattern=UNCLASSIFIED,
+                            line=group.head.number,
+                            lines=1 + len(group.body) + group.extra,
+                        )
+                    )
+                else:
+                    truncated = True
+            continue
+        pattern = found[0] if found else UNCLASSIFIED
+        counted = [pattern] + [n for n in found[1:] if n not in TRACE_KINDS]
+        for name in counted:
+            counts[name] = counts.get(name, 0) + 1
+        analysis.error_count += 1
+        if len(analysis.errors) < max_entries:
+            analysis.errors.append(
+                LogEntry(
+                    timestamp=group.head.timestamp,
+                    level=level or "ERROR",
+                    message=_summary(group),
+                    pattern=pattern,
+                    patterns=found,
+                    line=group.head.number,
+                    lines=1 + len(group.body) + group.extra,
+                )
+            )
+        else:
+            truncated = True
+    analysis.error_patterns = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+    analysis.truncated = truncated
+    analysis.recommendations = recommendations_for_patterns(analysis.error_patterns)
+    return analysis
+
+
+def recommendations_for_patterns(counts: dict[str, int]) -> list[str]:
+    out: list[str] = []
+    for name in sorted(counts, key=lambda n: -counts[n]):
+        for line in PATTERN_ADVICE.get(name, ()):
+            if line not in out:
+                out.append(line)
+    return out
+
+
+def entries_as_dicts(entries: Iterable[LogEntry]) -> list[dict[str, Any]]:
+    return [entry.model_dump() for entry in entries]

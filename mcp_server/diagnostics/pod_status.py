@@ -1,0 +1,390 @@
+"""Issues read from a pod's own status: phase, conditions, container and init-container states.
+
+Everything here comes from the pod object alone (no events, logs or metrics), so it is also
+what the watch-backed cache can compute cheaply for `list_unhealthy_pods`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from policies.diagnosis import Issue, IssueType, Severity
+
+from ._obj import Obj, clip, format_time, i, lst, m, parse_time, s
+
+MESSAGE_LIMIT = 500
+HIGH_RESTART_THRESHOLD = 5
+
+_IMAGE_WAITING: dict[str, str] = {
+    "ImagePullBackOff": IssueType.IMAGE_PULL_BACKOFF,
+    "ErrImagePull": IssueType.ERR_IMAGE_PULL,
+    "ErrImageNeverPull": IssueType.ERR_IMAGE_PULL,
+    "RegistryUnavailable": IssueType.ERR_IMAGE_PULL,
+    "InvalidImageName": IssueType.INVALID_IMAGE_NAME,
+}
+_START_ERRORS = frozenset(
+    {"CreateContainerError", "RunContainerError", "PreStartHookError", "PostStartHookError"}
+)
+# Reasons the kubelet or the node-shutdown manager gives a pod it stopped from outside.
+_EVICTION_REASONS = frozenset({"Evicted", "Terminated", "Shutdown", "NodeShutdown"})
+
+
+def _issue(
+    severity: Severity,
+    type_: str,
+    container: str | None,
+    message: str,
+    **fields: Any,
+) -> Issue:
+    return Issue(
+        severity=severity,
+        type=type_,
+        container=container,
+        message=clip(message, MESSAGE_LIMIT),
+        **fields,
+    )
+
+
+def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Issue]:
+    name = s(cs, "name") or "?"
+    label = f"init container {name}" if init else f"container {name}"
+    restarts = max(0, i(cs, "restartCount") or 0)
+    waiting = m(cs, "state", "waiting")
+    running = m(cs, "state", "running")
+    terminated = m(cs, "state", "terminated")
+    last = m(cs, "lastState", "terminated")
+    last_reason = s(last, "reason")
+    last_exit = i(last, "exitCode")
+    common: dict[str, Any] = {"restart_count": restarts}
+    out: list[Issue] = []
+
+    if waiting:
+        reason = s(waiting, "reason") or ""
+        detail = s(waiting, "message") or ""
+        if reason == "CrashLoopBackOff":
+            if last_reason == "OOMKilled":
+                out.append(
+                    _issue(
+                        "critical",
+                        IssueType.OOM_KILLED,
+                        name,
+                        f"{label} was OOM killed (exit code {last_exit}) and is in back-off "
+                        f"after {restarts} restarts",
+                        reason="OOMKilled",
+                        exit_code=last_exit,
+                        last_termination_reason=last_reason,
+                        **common,
+                    )
+                )
+            why = f"last exit: {last_reason or 'unknown'}"
+            if last_exit is not None:
+                why += f", code {last_exit}"
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.CRASH_LOOP,
+                    name,
+                    f"{label} is crash looping: {restarts} restarts ({why})",
+                    reason=reason,
+                    exit_code=last_exit,
+                    last_termination_reason=last_reason,
+                    **common,
+                )
+            )
+        elif reason in _IMAGE_WAITING:
+            image = s(cs, "image") or "?"
+            out.append(
+                _issue(
+                    "critical",
+                    _IMAGE_WAITING[reason],
+                    name,
+                    f"{label} cannot pull image {image}: {reason}"
+                    + (f": {detail}" if detail else ""),
+                    reason=reason,
+                    **common,
+                )
+            )
+        elif reason == "CreateContainerConfigError":
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.CREATE_CONTAINER_CONFIG_ERROR,
+                    name,
+                    f"{label} cannot be created: {detail or reason}",
+                    reason=reason,
+                    **common,
+                )
+            )
+        elif reason in _START_ERRORS:
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.CONTAINER_ERROR,
+                    name,
+                    f"{label} failed to start: {reason}" + (f": {detail}" if detail else ""),
+                    reason=reason,
+                    exit_code=last_exit,
+                    last_termination_reason=last_reason,
+                    **common,
+                )
+            )
+    elif terminated:
+        reason = s(terminated, "reason") or ""
+        code = i(terminated, "exitCode")
+        if reason == "OOMKilled":
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.OOM_KILLED,
+                    name,
+                    f"{label} was OOM killed (exit code {code})",
+                    reason=reason,
+                    exit_code=code,
+                    last_termination_reason=reason,
+                    **common,
+                )
+            )
+        elif code not in (None, 0):
+            note = s(terminated, "message") or ""
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.CONTAINER_ERROR,
+                    name,
+                    f"{label} terminated with exit code {code} ({reason or 'Error'})"
+                    + (f": {note}" if note else ""),
+                    reason=reason or "Error",
+                    exit_code=code,
+                    last_termination_reason=reason or "Error",
+                    **common,
+                )
+            )
+    elif running:
+        if last_reason == "OOMKilled":
+            out.append(
+                _issue(
+                    "warning",
+                    IssueType.OOM_KILLED,
+                    name,
+                    f"{label} is running again but was OOM killed at "
+                    f"{s(last, 'finishedAt') or 'an unknown time'} ({restarts} restarts)",
+                    reason="OOMKilled",
+                    exit_code=last_exit,
+                    last_termination_reason=last_reason,
+                    **common,
+                )
+            )
+        if restarts >= restart_threshold:
+            why = f"last exit: {last_reason or 'unknown'}"
+            if last_exit is not None:
+                why += f", code {last_exit}"
+            out.append(
+                _issue(
+                    "warning",
+                    IssueType.HIGH_RESTART_COUNT,
+                    name,
+                    f"{label} has restarted {restarts} times ({why})",
+                    reason=last_reason,
+                    exit_code=last_exit,
+                    last_termination_reason=last_reason,
+                    **common,
+                )
+            )
+        if not init and cs.get("ready") is False and not out:
+            started = cs.get("started")
+            message = f"{label} is running but not ready"
+            if started is False:
+                message += " (its startup probe has not succeeded yet)"
+            out.append(_issue("warning", IssueType.NOT_READY, name, message, **common))
+    return out
+
+
+def _pod_level_issues(pod: Obj) -> list[Issue]:
+    status = m(pod, "status")
+    phase = s(status, "phase")
+    reason = s(status, "reason")
+    message = s(status, "message") or ""
+    out: list[Issue] = []
+    if phase == "Failed" and reason in _EVICTION_REASONS:
+        out.append(
+            _issue(
+                "warning",
+                IssueType.EVICTED,
+                None,
+                f"pod was evicted ({reason}): {message}" if message else f"pod was {reason}",
+                reason=reason,
+            )
+        )
+    elif phase == "Failed" and reason:
+        # Admission failures (OutOfcpu, NodeAffinity, UnexpectedAdmissionError...): the pod
+        # never ran and will not; its controller creates another.
+        out.append(
+            _issue(
+                "critical",
+                IssueType.CONTAINER_ERROR,
+                None,
+                f"pod failed: {reason}" + (f": {message}" if message else ""),
+                reason=reason,
+            )
+        )
+    elif phase == "Unknown":
+        out.append(
+            _issue(
+                "critical",
+                IssueType.NOT_READY,
+                None,
+                "pod status is Unknown: its node stopped reporting",
+                reason="Unknown",
+            )
+        )
+    for cond in lst(status, "conditions"):
+        if s(cond, "type") == "PodScheduled" and s(cond, "status") == "False":
+            cond_reason = s(cond, "reason") or "Unschedulable"
+            cond_message = s(cond, "message") or ""
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.PENDING,
+                    None,
+                    f"pod cannot be scheduled: {cond_message or cond_reason}",
+                    reason=cond_reason,
+                )
+            )
+            if "unbound" in cond_message.lower() and "persistentvolumeclaim" in (
+                cond_message.lower()
+            ):
+                out.append(
+                    _issue(
+                        "critical",
+                        IssueType.UNBOUND_PVC,
+                        None,
+                        f"pod waits for a PersistentVolumeClaim to bind: {cond_message}",
+                        reason=cond_reason,
+                    )
+                )
+    return out
+
+
+def pod_issues(pod: Obj, *, restart_threshold: int = HIGH_RESTART_THRESHOLD) -> list[Issue]:
+    """Every issue visible in the pod's status, pod-level first, then per container."""
+    status = m(pod, "status")
+    out = _pod_level_issues(pod)
+    for cs in lst(status, "initContainerStatuses"):
+        out.extend(_container_issues(cs, init=True, restart_threshold=restart_threshold))
+    for cs in lst(status, "containerStatuses"):
+        out.extend(_container_issues(cs, init=False, restart_threshold=restart_threshold))
+    return out
+
+
+def _ready(pod: Obj) -> bool | None:
+    for cond in lst(pod, "status", "conditions"):
+        if s(cond, "type") == "Ready":
+            return s(cond, "status") == "True"
+    return None
+
+
+def total_restarts(pod: Obj) -> int:
+    statuses = lst(pod, "status", "containerStatuses") + lst(pod, "status", "initContainerStatuses")
+    return sum(max(0, i(cs, "restartCount") or 0) for cs in statuses)
+
+
+_PENALTY: dict[str, int] = {"critical": 50, "warning": 20, "info": 5}
+
+
+def health_score(pod: Obj, issues: Iterable[Issue] | None = None) -> int:
+    """0 (dead) to 100 (healthy): phase, readiness, restarts and the issues found."""
+    phase = s(pod, "status", "phase")
+    if phase == "Succeeded":
+        return 100
+    if phase in ("Failed", "Unknown"):
+        return 0
+    found = list(pod_issues(pod) if issues is None else issues)
+    score = 100
+    seen: set[tuple[str, str | None]] = set()
+    for issue in found:
+        key = (issue.type, issue.container)
+        if key in seen:
+            continue
+        seen.add(key)
+        score -= _PENALTY.get(issue.severity, 0)
+    score -= min(20, 2 * total_restarts(pod))
+    if phase == "Pending":
+        score = min(score, 50)
+    elif _ready(pod) is False:
+        score = min(score, 60)
+    return max(0, min(100, score))
+
+
+def _state_summary(state: Obj) -> dict[str, Any]:
+    for kind in ("waiting", "running", "terminated"):
+        body = m(state, kind)
+        if body or kind in state:
+            out: dict[str, Any] = {"state": kind}
+            for key in ("reason", "message", "exitCode", "signal", "startedAt", "finishedAt"):
+                value = body.get(key)
+                if value is not None:
+                    out[key] = clip(value, MESSAGE_LIMIT) if isinstance(value, str) else value
+            return out
+    return {"state": "unknown"}
+
+
+def container_status_summary(pod: Obj) -> list[dict[str, Any]]:
+    """The container statuses in a compact, JSON-plain shape (init containers marked)."""
+    out: list[dict[str, Any]] = []
+    for init, key in ((True, "initContainerStatuses"), (False, "containerStatuses")):
+        for cs in lst(pod, "status", key):
+            entry: dict[str, Any] = {
+                "name": s(cs, "name"),
+                "init": init,
+                "image": s(cs, "image"),
+                "ready": bool(cs.get("ready")),
+                "restart_count": max(0, i(cs, "restartCount") or 0),
+                "state": _state_summary(m(cs, "state")),
+            }
+            if m(cs, "lastState"):
+                entry["last_state"] = _state_summary(m(cs, "lastState"))
+            out.append(entry)
+    return out
+
+
+def condition_summary(pod: Obj) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for cond in lst(pod, "status", "conditions"):
+        entry: dict[str, Any] = {"type": s(cond, "type"), "status": s(cond, "status")}
+        for key in ("reason", "message", "lastTransitionTime"):
+            value = s(cond, key)
+            if value:
+                entry[key] = clip(value, MESSAGE_LIMIT)
+        out.append(entry)
+    return out
+
+
+def first_failure_at(pod: Obj) -> datetime | None:
+    """The earliest failure the status records (a finished, non-zero or OOM termination)."""
+    times: list[datetime] = []
+    statuses = lst(pod, "status", "containerStatuses") + lst(pod, "status", "initContainerStatuses")
+    for cs in statuses:
+        for term in (m(cs, "lastState", "terminated"), m(cs, "state", "terminated")):
+            if term and (i(term, "exitCode") not in (None, 0) or s(term, "reason") == "OOMKilled"):
+                when = parse_time(s(term, "finishedAt")) or parse_time(s(term, "startedAt"))
+                if when is not None:
+                    times.append(when)
+        if s(cs, "state", "waiting", "reason") in _IMAGE_WAITING:
+            created = parse_time(s(pod, "metadata", "creationTimestamp"))
+            if created is not None:
+                times.append(created)
+    return min(times) if times else None
+
+
+__all__ = [
+    "HIGH_RESTART_THRESHOLD",
+    "condition_summary",
+    "container_status_summary",
+    "first_failure_at",
+    "format_time",
+    "health_score",
+    "pod_issues",
+    "total_restarts",
+]
