@@ -139,7 +139,11 @@ def test_bad_format_or_level_is_refused(fmt: str, level: str) -> None:
 
 
 _values = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.text(), st.floats(allow_nan=False),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.text(),
+    st.floats(allow_nan=False),
     st.lists(st.text(), max_size=3),
 )
 
