@@ -1,0 +1,148 @@
+"""The SQLite action history: counts, cooldowns, reopen after a restart, threads."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from policies_builders import NOW, context, crash, diagnosis
+
+from policies import (
+    Action,
+    DecisionContext,
+    Outcome,
+    RateLimitStore,
+    decide,
+    load_policy,
+    workload_key,
+)
+
+
+def test_record_and_count(tmp_path: Path) -> None:
+    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+        store.record("default", "Deployment/web", "delete_pod", at=NOW - timedelta(minutes=90))
+        store.record("default", "Deployment/web", "delete_pod", at=NOW - timedelta(minutes=30))
+        store.record("default", "Deployment/api", "rollback_deployment", at=NOW)
+        store.record("default", "Deployment/web", "delete_pod", Outcome.DRY_RUN, at=NOW)
+        store.record("default", "Deployment/web", "delete_pod", Outcome.FAILED, at=NOW)
+        hour_ago = NOW - timedelta(hours=1)
+        assert store.count_since(hour_ago) == 3  # dry runs never count; failures do
+        assert store.count_since(hour_ago, "default", "Deployment/web") == 2
+        assert store.count_since(hour_ago, "other", "Deployment/web") == 0
+
+
+def test_last_and_recent_actions(tmp_path: Path) -> None:
+    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+        first = store.record("ns", "Deployment/web", "delete_pod", at=NOW - timedelta(minutes=9))
+        store.record("ns", "Deployment/web", "increase_memory_limit", at=NOW - timedelta(minutes=3))
+        store.record("ns", "Deployment/web", "delete_pod", Outcome.DRY_RUN, at=NOW)
+        last = store.last_action("ns", "Deployment/web")
+        assert last is not None and last.action == "increase_memory_limit"
+        last_delete = store.last_action("ns", "Deployment/web", "delete_pod")
+        assert last_delete is not None and last_delete.id == first.id
+        assert last_delete.at == NOW - timedelta(minutes=9)
+        recent = store.recent_actions("ns", "Deployment/web", NOW - timedelta(minutes=5))
+        assert [r.action for r in recent] == ["increase_memory_limit", "delete_pod"]
+        assert store.last_action("ns", "Deployment/none") is None
+
+
+def test_update_outcome(tmp_path: Path) -> None:
+    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+        rec = store.record("ns", "Deployment/web", "delete_pod", at=NOW)
+        assert rec.id is not None
+        assert store.update_outcome(rec.id, Outcome.NOT_HEALED)
+        assert not store.update_outcome(rec.id + 100, Outcome.HEALED)
+        (row,) = store.recent_actions("ns", "Deployment/web", NOW - timedelta(seconds=1))
+        assert row.outcome == "not_healed"
+
+
+def test_limits_survive_a_restart(tmp_path: Path) -> None:
+    """A new process (a new store on the same file) sees the same history and refuses."""
+    path = tmp_path / "state" / "ratelimits.sqlite"
+    policy = load_policy()
+    d = diagnosis(crash(restarts=6))
+    store = RateLimitStore(path)
+    for minutes in (50, 30, 10):
+        store.record(
+            d.namespace, workload_key(d), "delete_pod", at=NOW - timedelta(minutes=minutes)
+        )
+    store.close()
+
+    reopened = RateLimitStore(path)
+    try:
+        ctx = DecisionContext.from_store(reopened, d, policy, now=NOW, approval_granted=True)
+        assert len(ctx.recent_actions) == 3 and ctx.global_actions_last_hour == 3
+        decision = decide(d, ctx)
+        # Three deletes this hour: the per-workload limit holds, and escalation sees them.
+        assert decision.action is Action.INVESTIGATE_MANUALLY
+        fresh = decide(d, context(approval_granted=True))
+        assert fresh.action is Action.DELETE_POD and fresh.safety_checks_passed
+        rate = decide(
+            d,
+            DecisionContext.from_store(
+                reopened, d, policy, now=NOW + timedelta(hours=2), approval_granted=True
+            ),
+        )
+        assert rate.action is Action.DELETE_POD and rate.safety_checks_passed
+    finally:
+        reopened.close()
+
+
+def test_global_limit_from_store_after_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    with RateLimitStore(path) as store:
+        for i in range(10):
+            store.record(
+                "default", f"Deployment/app{i}", "delete_pod", at=NOW - timedelta(minutes=i)
+            )
+    d = diagnosis(crash(restarts=6))
+    with RateLimitStore(path) as store:
+        ctx = DecisionContext.from_store(store, d, load_policy(), now=NOW, approval_granted=True)
+        decision = decide(d, ctx)
+    assert decision.action is Action.DELETE_POD
+    assert decision.failed_checks == ("rate_limit",)
+    check = decision.check("rate_limit")
+    assert check is not None and check.scope == "global"
+
+
+def test_concurrent_threads(tmp_path: Path) -> None:
+    store = RateLimitStore(tmp_path / "rl.sqlite")
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            for _ in range(25):
+                store.record("ns", f"Deployment/w{n}", "delete_pod", at=NOW)
+                store.count_since(NOW - timedelta(hours=1))
+                store.recent_actions("ns", f"Deployment/w{n}", NOW - timedelta(hours=1))
+        except BaseException as error:  # surfaced below; a thread cannot raise into the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.count_since(NOW - timedelta(hours=1)) == 200
+    store.close()
+
+
+def test_two_stores_on_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    with RateLimitStore(path) as server, RateLimitStore(path) as cli:
+        server.record("ns", "Deployment/web", "delete_pod", at=NOW)
+        assert cli.count_since(NOW - timedelta(minutes=1)) == 1
+
+
+def test_naive_datetimes_are_utc(tmp_path: Path) -> None:
+    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+        store.record("ns", "Deployment/web", "delete_pod", at=NOW.replace(tzinfo=None))
+        assert store.count_since(NOW) == 1
+
+
+def test_memory_store() -> None:
+    with RateLimitStore(":memory:") as store:
+        store.record("ns", "Pod/p", "delete_evicted_pod", at=NOW)
+        assert store.count_since(NOW - timedelta(seconds=1), "ns", "Pod/p") == 1
