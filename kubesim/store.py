@@ -170,7 +170,8 @@ class Store:
         return iter(items)
 
     # -- writes --------------------------------------------------------------------------
-    def create(self, rtype: ResourceType, obj: Obj) -> Obj:
+    def create(self, rtype: ResourceType, obj: Obj, *, keep_metadata: bool = False) -> Obj:
+        """Store a new object. keep_metadata: keep a recorded uid / creationTimestamp (loading)."""
         with self.lock:
             obj = copy.deepcopy(obj)
             meta = obj.setdefault("metadata", {})
@@ -185,10 +186,13 @@ class Store:
                 )
             obj["apiVersion"] = rtype.api_version
             obj["kind"] = rtype.kind
-            meta["uid"] = str(uuid.uuid4())
-            meta["creationTimestamp"] = self.clock.rfc3339()
+            if not (keep_metadata and meta.get("uid")):
+                meta["uid"] = str(uuid.uuid4())
+            if not (keep_metadata and meta.get("creationTimestamp")):
+                meta["creationTimestamp"] = self.clock.rfc3339()
             if "spec" in obj and rtype in (DEPLOYMENTS, REPLICASETS):
-                meta["generation"] = 1
+                if not (keep_metadata and meta.get("generation")):
+                    meta["generation"] = 1
             self._stamp(obj)
             self._objects[key] = obj
             self._emit("ADDED", rtype, obj)

@@ -1,0 +1,419 @@
+"""The HTTP face of kubesim: routing, auth, faults, request log, tables and watch streams."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import yaml
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from kubesim.api import discovery, errors, openapi, tables
+from kubesim.api.errors import ApiError
+from kubesim.api.faults import Faults
+from kubesim.api.handlers import Handlers, ListQuery, _without_type
+from kubesim.api.handlers import Response as HandlerResponse
+from kubesim.api.paths import Target, parse
+from kubesim.api.requestlog import RequestLog, RequestRecord
+from kubesim.api.selectors import parse_field_selector, parse_label_selector, matches_labels
+from kubesim.clock import SimClock
+from kubesim.logs import LogStore
+from kubesim.store import POD_METRICS, Gone, Store, WatchEvent
+
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+DEFAULT_WATCH_TIMEOUT = 1800.0  # the apiserver's --min-request-timeout
+BOOKMARK_EVERY = 5.0  # wall seconds between BOOKMARK events when a client allows them
+
+
+@dataclass
+class _OpenWatch:
+    loop: asyncio.AbstractEventLoop
+    queue: asyncio.Queue[WatchEvent | None]
+
+
+@dataclass
+class ApiState:
+    store: Store
+    clock: SimClock
+    logs: LogStore
+    token: str
+    reconcile: Callable[[], None]
+    metrics_enabled: bool = True
+    faults: Faults = field(default_factory=Faults)
+    requests: RequestLog = field(default_factory=RequestLog)
+    _watches: set[int] = field(default_factory=set)
+    _open: dict[int, _OpenWatch] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def drop_watches(self) -> int:
+        with self._lock:
+            open_now = list(self._open.values())
+        for w in open_now:
+            w.loop.call_soon_threadsafe(w.queue.put_nowait, None)
+        return len(open_now)
+
+
+@dataclass
+class _Call:
+    """What one request addresses, for routing, faults and the request log."""
+
+    verb: str = ""
+    group: str = ""
+    resource: str = ""
+    subresource: str = ""
+    namespace: str = ""
+
+
+def _verb(method: str, t: Target, watch: bool) -> str:
+    if watch or t.legacy_watch:
+        return "watch"
+    if method == "GET":
+        return "get" if t.name else "list"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(
+        method, "delete" if t.name else "deletecollection")
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None,
+          content_type: str = "application/json") -> Response:
+    return Response(json.dumps(body, separators=(",", ":")), status_code=status, headers=headers,
+                    media_type=content_type)
+
+
+def _error_response(err: ApiError) -> Response:
+    if err.plain_text:
+        return PlainTextResponse(err.message + "\n", status_code=err.code, headers=err.headers)
+    return _json(err.code, err.body(), err.headers)
+
+
+def _wants_table(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    first = accept.split(",")[0]
+    return "as=Table" in first
+
+
+def _is_true(value: str | None) -> bool:
+    return value in ("true", "1", "True")
+
+
+class KubeApi:
+    def __init__(self, state: ApiState) -> None:
+        self.state = state
+        self.handlers = Handlers(state.store, state.clock, state.logs, state.reconcile, state.metrics_enabled)
+        state.faults._drop_watches = state.drop_watches
+        state.faults._compact = state.store.compact
+        self.app = Starlette(routes=[
+            Route("/{path:path}", self.dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        ])
+
+    async def dispatch(self, request: Request) -> Response:
+        call = _Call()
+        path = request.url.path
+        try:
+            response = await self._dispatch(request, path, call)
+        except ApiError as err:
+            response = _error_response(err)
+        except Exception as exc:  # noqa: BLE001 - a server answers 500, it does not crash
+            response = _error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
+        self.state.requests.add(RequestRecord(
+            request.method, path, request.url.query, response.status_code, call.verb, call.group,
+            call.resource, call.subresource, call.namespace))
+        return response
+
+    async def _dispatch(self, request: Request, path: str, call: _Call) -> Response:
+        if path in ("/healthz", "/livez", "/readyz"):
+            return PlainTextResponse("ok")
+        auth = request.headers.get("authorization", "")
+        if auth != f"Bearer {self.state.token}":
+            raise errors.unauthorized()
+        if path.startswith("/kubesim/faults"):
+            return await self._faults(request)
+        if self.state.faults.latency > 0:
+            await asyncio.sleep(self.state.faults.latency)
+        segments = [unquote(s) for s in path.strip("/").split("/") if s]
+        accept = request.headers.get("accept", "")
+        if not segments:
+            return _json(200, {"paths": ["/api", "/api/v1", "/apis", "/openapi/v2", "/openapi/v3",
+                                         "/version"]})
+        head = segments[0]
+        if head == "version" and len(segments) == 1:
+            return _json(200, discovery.VERSION)
+        if head == "openapi":
+            return self._openapi(segments[1:], accept)
+        if head == "api":
+            if len(segments) == 1:
+                return self._discovery_root(accept, legacy=True)
+            if len(segments) == 2:
+                doc = discovery.resource_list("", segments[1], self.state.metrics_enabled)
+                if doc is None:
+                    raise errors.page_not_found()
+                return _json(200, doc)
+            return await self._resource(request, "", segments[1], segments[2:], call)
+        if head == "apis":
+            if len(segments) == 1:
+                return self._discovery_root(accept, legacy=False)
+            group = segments[1]
+            if group == "metrics.k8s.io" and not self.state.metrics_enabled:
+                raise errors.page_not_found()
+            if len(segments) == 2:
+                doc = discovery.api_group(group, self.state.metrics_enabled)
+                if doc is None:
+                    raise errors.page_not_found()
+                return _json(200, doc)
+            if len(segments) == 3:
+                doc = discovery.resource_list(group, segments[2], self.state.metrics_enabled)
+                if doc is None:
+                    raise errors.page_not_found()
+                return _json(200, doc)
+            return await self._resource(request, group, segments[2], segments[3:], call)
+        raise errors.page_not_found()
+
+    # -- discovery and openapi -----------------------------------------------------------
+    def _discovery_root(self, accept: str, legacy: bool) -> Response:
+        for option in accept.split(","):
+            option = option.replace(" ", "")
+            for mime, version in ((AGGREGATED_V2, "apidiscovery.k8s.io/v2"),
+                                  (AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1")):
+                if option.startswith(mime):
+                    doc = discovery.aggregated(legacy, self.state.metrics_enabled, version)
+                    return _json(200, doc, content_type=mime)
+            if option.startswith("application/json") and ";" not in option or option.startswith("*/*"):
+                break
+        if legacy:
+            return _json(200, discovery.api_versions())
+        return _json(200, discovery.api_group_list(self.state.metrics_enabled))
+
+    def _openapi(self, rest: list[str], accept: str) -> Response:
+        if rest == ["v2"]:
+            if "protobuf" in accept:
+                return Response(openapi.v2_protobuf(),
+                                media_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+            return Response(openapi.v2_document(), media_type="application/json")
+        if rest == ["v3"]:
+            return Response(openapi.v3_index(), media_type="application/json")
+        if rest and rest[0] == "v3":
+            doc = openapi.v3_document("/".join(rest[1:]))
+            if doc is not None:
+                return Response(doc, media_type="application/json",
+                                headers={"Cache-Control": "public, immutable"})
+        raise errors.page_not_found()
+
+    # -- faults admin --------------------------------------------------------------------
+    async def _faults(self, request: Request) -> Response:
+        faults = self.state.faults
+        if request.method == "DELETE":
+            faults.clear()
+        elif request.method in ("POST", "PUT", "PATCH"):
+            try:
+                body = json.loads(await request.body() or b"{}")
+            except ValueError as exc:
+                raise errors.bad_request(f"invalid JSON: {exc}") from exc
+            if not isinstance(body, dict):
+                raise errors.bad_request("expected a JSON object")
+            await run_in_threadpool(faults.configure, body)
+        return JSONResponse(faults.state())
+
+    # -- resources -----------------------------------------------------------------------
+    async def _resource(self, request: Request, group: str, version: str, rest: list[str],
+                        call: _Call) -> Response:
+        t = parse(group, version, rest)
+        q = request.query_params
+        watch = _is_true(q.get("watch")) or t.legacy_watch
+        call.verb = _verb(request.method, t, watch)
+        call.group, call.resource, call.subresource = group, t.rtype.plural, t.subresource
+        call.namespace = t.namespace or ""
+        if t.rtype is POD_METRICS and request.method != "GET":
+            raise errors.method_not_allowed()
+        if request.method == "GET" and t.subresource in ("", "status") and t.name is None or watch:
+            if call.verb not in t.rtype.verbs:
+                raise errors.method_not_allowed()
+        injected = self.state.faults.check(call.verb, t.rtype.plural)
+        if injected is not None:
+            raise injected
+        if watch:
+            return await self._watch(request, t)
+        dry_run = q.get("dryRun") == "All"
+        if q.get("dryRun") and not dry_run:
+            raise errors.bad_request(f"invalid dry run value: {q.get('dryRun')}")
+        h = self.handlers
+        method = request.method
+        if method == "GET":
+            lq = ListQuery(q.get("labelSelector"), q.get("fieldSelector"), int(q.get("limit") or 0),
+                           q.get("continue"))
+            if t.subresource == "log":
+                result = await run_in_threadpool(h.log, t, dict(q))
+                return _raw(result)
+            if t.subresource == "scale":
+                return _json(200, await run_in_threadpool(h.get_scale, t))
+            if t.rtype is POD_METRICS:
+                return _json(200, await run_in_threadpool(h.metrics, t, lq))
+            if t.name is None:
+                listing = await run_in_threadpool(h.list, t, lq)
+                if _wants_table(request):
+                    return _json(200, tables.table(t.rtype, listing, self.state.clock, request))
+                return _json(200, listing)
+            obj = await run_in_threadpool(h.get, t)
+            if _wants_table(request):
+                return _json(200, tables.table(t.rtype, {"metadata": {"resourceVersion": obj["metadata"].get(
+                    "resourceVersion", "")}, "items": [obj]}, self.state.clock, request))
+            return _json(200, obj)
+        body = await _read_body(request)
+        if method == "POST":
+            return _respond(await run_in_threadpool(h.create, t, body, dry_run))
+        if method == "PUT":
+            if t.name is None:
+                raise errors.method_not_allowed()
+            return _respond(await run_in_threadpool(h.update, t, body, dry_run))
+        if method == "PATCH":
+            if t.name is None:
+                raise errors.method_not_allowed()
+            ctype = request.headers.get("content-type", "")
+            return _respond(await run_in_threadpool(h.patch, t, body, ctype, dry_run))
+        # DELETE
+        options: dict[str, Any] = body if isinstance(body, dict) else {}
+        for key in ("gracePeriodSeconds", "propagationPolicy", "orphanDependents"):
+            if key in q:
+                value: Any = q[key]
+                if key == "gracePeriodSeconds":
+                    value = int(value)
+                elif key == "orphanDependents":
+                    value = _is_true(value)
+                options[key] = value
+        if t.name is None:
+            lq = ListQuery(q.get("labelSelector"), q.get("fieldSelector"))
+            return _respond(await run_in_threadpool(h.delete_collection, t, lq, options, dry_run))
+        return _respond(await run_in_threadpool(h.delete, t, options, dry_run))
+
+    # -- watch ---------------------------------------------------------------------------
+    async def _watch(self, request: Request, t: Target) -> Response:
+        q = request.query_params
+        labels = parse_label_selector(q.get("labelSelector"))
+        field_match = parse_field_selector(q.get("fieldSelector"), t.rtype.kind)
+
+        def match(obj: dict[str, Any]) -> bool:
+            if t.name and obj["metadata"].get("name") != t.name:
+                return False
+            return matches_labels(labels, obj) and field_match(obj)
+
+        as_table = _wants_table(request)
+        bookmarks = _is_true(q.get("allowWatchBookmarks"))
+        timeout = float(q.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
+        rv_text = q.get("resourceVersion") or ""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        namespace = t.namespace
+
+        def deliver(event: WatchEvent) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        initial: list[WatchEvent] = []
+        gone_message: str | None = None
+        store = self.state.store
+        with store.lock:
+            unsubscribe = store.subscribe(t.rtype, namespace, deliver)
+            start_rv = store.resource_version
+            if rv_text in ("", "0"):
+                initial = [WatchEvent("ADDED", t.rtype, o, start_rv) for o in store.list(t.rtype, namespace)]
+            else:
+                try:
+                    initial = store.events_since(t.rtype, namespace, int(rv_text))
+                except Gone as exc:
+                    gone_message = str(exc)
+                except ValueError as exc:
+                    unsubscribe()
+                    raise errors.bad_request(f"invalid resource version: {rv_text}") from exc
+        watch_id = id(queue)
+        with self.state._lock:
+            self.state._open[watch_id] = _OpenWatch(loop, queue)
+
+        first = [True]
+
+        def encode(event_type: str, obj: dict[str, Any]) -> bytes:
+            if as_table and event_type in ("ADDED", "MODIFIED", "DELETED"):
+                obj = tables.table(t.rtype, {"metadata": {"resourceVersion": obj["metadata"].get(
+                    "resourceVersion", "")}, "items": [obj]}, self.state.clock, request,
+                    columns=first[0])
+                first[0] = False
+            return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                if gone_message is not None:
+                    status = errors.gone(gone_message).body()
+                    yield json.dumps({"type": "ERROR", "object": status}, separators=(",", ":")).encode() + b"\n"
+                    return
+                last_rv = int(rv_text) if rv_text not in ("", "0") else start_rv
+                for event in initial:
+                    if match(event.object):
+                        yield encode(event.type, event.object)
+                    last_rv = max(last_rv, event.resource_version)
+                deadline = time.monotonic() + timeout
+                next_bookmark = time.monotonic() + BOOKMARK_EVERY
+                while True:
+                    now = time.monotonic()
+                    if now >= deadline:
+                        return
+                    wait = min(deadline, next_bookmark if bookmarks else deadline) - now
+                    try:
+                        event = await asyncio.wait_for(queue.get(), timeout=max(wait, 0.001))
+                    except TimeoutError:
+                        if bookmarks and time.monotonic() >= next_bookmark:
+                            next_bookmark = time.monotonic() + BOOKMARK_EVERY
+                            mark = {"kind": t.rtype.kind, "apiVersion": t.rtype.api_version,
+                                    "metadata": {"resourceVersion": str(store.resource_version)}}
+                            yield json.dumps({"type": "BOOKMARK", "object": mark},
+                                             separators=(",", ":")).encode() + b"\n"
+                        continue
+                    if event is None:  # dropped by fault injection
+                        return
+                    if event.resource_version <= last_rv:
+                        continue  # already sent from history
+                    last_rv = event.resource_version
+                    if match(event.object):
+                        yield encode(event.type, event.object)
+            finally:
+                unsubscribe()
+                with self.state._lock:
+                    self.state._open.pop(watch_id, None)
+
+        return StreamingResponse(stream(), media_type="application/json",
+                                 headers={"Cache-Control": "no-cache, private"})
+
+
+def _raw(result: HandlerResponse) -> Response:
+    body = result.body
+    if isinstance(body, bytes | str):
+        if result.status == 204:
+            return Response(status_code=204)
+        return Response(body, status_code=result.status, media_type=result.content_type)
+    return _json(result.status, body)
+
+
+def _respond(result: HandlerResponse) -> Response:
+    return _json(result.status, result.body)
+
+
+async def _read_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw:
+        return None
+    ctype = request.headers.get("content-type", "")
+    try:
+        if "yaml" in ctype:
+            return yaml.safe_load(raw)
+        return json.loads(raw)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise errors.bad_request(f"the body of the request could not be decoded: {exc}") from exc
+
+
+__all__ = ["ApiState", "KubeApi", "_without_type"]

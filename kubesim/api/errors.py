@@ -1,0 +1,110 @@
+"""Kubernetes `Status` errors: the shapes and codes a real kube-apiserver answers with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ApiError(Exception):
+    """An error the API answers as a `Status` object (or plain text, for unrouted paths)."""
+
+    code: int
+    reason: str
+    message: str
+    details: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    plain_text: bool = False  # "404 page not found": no Status body, as the real mux answers
+
+    def __str__(self) -> str:
+        return self.message
+
+    def body(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+        }
+        if self.details is not None:
+            status["details"] = self.details
+        status["code"] = self.code
+        return status
+
+
+def _qualified(plural: str, group: str) -> str:
+    return f"{plural}.{group}" if group else plural
+
+
+def not_found(plural: str, group: str, name: str) -> ApiError:
+    kind = _qualified(plural, group)
+    return ApiError(
+        404,
+        "NotFound",
+        f'{kind} "{name}" not found',
+        {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural},
+    )
+
+
+def already_exists(plural: str, group: str, name: str) -> ApiError:
+    kind = _qualified(plural, group)
+    details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    return ApiError(409, "AlreadyExists", f'{kind} "{name}" already exists', details)
+
+
+def conflict(plural: str, group: str, name: str) -> ApiError:
+    kind = _qualified(plural, group)
+    details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {kind} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again",
+        details,
+    )
+
+
+def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]) -> ApiError:
+    """422 Invalid; causes are (reason, field, message) as the validator reports them."""
+    summary = ", ".join(f"{fld}: {msg}" for _, fld, msg in causes)
+    if len(causes) > 1:
+        summary = "[" + summary + "]"
+    details: dict[str, Any] = {"name": name}
+    if group:
+        details["group"] = group
+    details["kind"] = kind
+    details["causes"] = [{"reason": r, "message": m, "field": f} for r, f, m in causes]
+    return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}', details)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def gone(message: str) -> ApiError:
+    return ApiError(410, "Expired", message)
+
+
+def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+    return ApiError(405, "MethodNotAllowed", message, {})
+
+
+def unauthorized() -> ApiError:
+    return ApiError(401, "Unauthorized", "Unauthorized")
+
+
+def page_not_found() -> ApiError:
+    return ApiError(404, "NotFound", "404 page not found", plain_text=True)
+
+
+def too_many_requests(message: str, retry_after: int, details: dict[str, Any] | None = None) -> ApiError:
+    d = dict(details or {})
+    d.setdefault("retryAfterSeconds", retry_after)
+    return ApiError(429, "TooManyRequests", message, d, headers={"Retry-After": str(retry_after)})
+
+
+def internal(message: str) -> ApiError:
+    return ApiError(500, "InternalError", message, {"causes": [{"message": message}]})

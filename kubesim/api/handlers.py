@@ -1,0 +1,641 @@
+"""The API verbs over the store: list, get, create, update, patch, delete, and subresources.
+
+Everything here is synchronous and runs in a worker thread; the HTTP layer (`app.py`) parses
+requests, streams watches and serialises responses.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from kubesim.api import defaults, errors, patch, validation
+from kubesim.api.errors import ApiError
+from kubesim.api.openapi import definition_for
+from kubesim.api.paths import Target
+from kubesim.api.selectors import (
+    label_selector_from_dict,
+    matches_labels,
+    parse_field_selector,
+    parse_label_selector,
+)
+from kubesim.clock import SimClock
+from kubesim.logs import LogStore
+from kubesim.store import (
+    DEPLOYMENTS,
+    NAMESPACES,
+    PDBS,
+    PODS,
+    POD_METRICS,
+    RESOURCE_TYPES,
+    REPLICASETS,
+    ResourceType,
+    Store,
+    StoreError,
+)
+
+Obj = dict[str, Any]
+# Kinds whose status is written only through /status (the main resource keeps it).
+STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Namespace", "Node", "PodDisruptionBudget"}
+
+
+def store_error(exc: StoreError, rtype: ResourceType, name: str) -> ApiError:
+    if exc.code == 404:
+        return errors.not_found(rtype.plural, rtype.group, name)
+    if exc.code == 409 and exc.reason == "AlreadyExists":
+        return errors.already_exists(rtype.plural, rtype.group, name)
+    if exc.code == 409:
+        return errors.conflict(rtype.plural, rtype.group, name)
+    if exc.code == 410:
+        return errors.gone(str(exc))
+    return errors.internal(str(exc))
+
+
+@dataclass
+class ListQuery:
+    label_selector: str | None = None
+    field_selector: str | None = None
+    limit: int = 0
+    continue_token: str | None = None
+
+
+@dataclass
+class Response:
+    status: int
+    body: Obj | list[Any] | str | bytes | None
+    content_type: str = "application/json"
+
+
+class Handlers:
+    def __init__(
+        self,
+        store: Store,
+        clock: SimClock,
+        logs: LogStore,
+        reconcile: Callable[[], None],
+        metrics_enabled: bool = True,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.logs = logs
+        self.reconcile = reconcile
+        self.metrics_enabled = metrics_enabled
+
+    # -- reads ---------------------------------------------------------------------------
+    def get(self, t: Target) -> Obj:
+        assert t.name is not None
+        try:
+            return self.store.get(t.rtype, t.namespace or "", t.name)
+        except StoreError as exc:
+            raise store_error(exc, t.rtype, t.name) from exc
+
+    def matcher(self, rtype: ResourceType, q: ListQuery) -> Callable[[Obj], bool]:
+        labels = parse_label_selector(q.label_selector)
+        fields = parse_field_selector(q.field_selector, rtype.kind)
+        return lambda obj: matches_labels(labels, obj) and fields(obj)
+
+    def list(self, t: Target, q: ListQuery) -> Obj:
+        match = self.matcher(t.rtype, q)
+        start_after: tuple[str, str] | None = None
+        if q.continue_token:
+            start_after = _decode_continue(q.continue_token)
+        with self.store.lock:
+            rv = self.store.resource_version
+            refs = [o for o in self.store.iter_refs(t.rtype, t.namespace) if match(o)]
+        refs.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        if start_after is not None:
+            refs = [o for o in refs if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start_after]
+        meta: Obj = {"resourceVersion": str(rv)}
+        if q.limit and len(refs) > q.limit:
+            remaining = len(refs) - q.limit
+            refs = refs[: q.limit]
+            last = refs[-1]["metadata"]
+            meta["continue"] = _encode_continue(rv, last.get("namespace", ""), last["name"])
+            meta["remainingItemCount"] = remaining
+        items = [_without_type(o) for o in refs]
+        return {"kind": f"{t.rtype.kind}List", "apiVersion": t.rtype.api_version, "metadata": meta,
+                "items": items}
+
+    # -- writes --------------------------------------------------------------------------
+    def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
+        if rtype.namespaced and namespace and self.store.find(NAMESPACES, "", namespace) is None:
+            raise errors.not_found("namespaces", "", namespace)
+
+    def create(self, t: Target, body: Any, dry_run: bool) -> Response:
+        if t.subresource == "eviction":
+            return self.evict(t, body, dry_run)
+        if t.name is not None or t.subresource:
+            raise errors.method_not_allowed()
+        obj = _as_object(body)
+        validation.check_kind(t.rtype, obj)
+        meta = obj.setdefault("metadata", {})
+        if t.rtype.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and t.namespace and body_ns != t.namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request")
+            meta["namespace"] = t.namespace or body_ns or "default"
+        else:
+            meta.pop("namespace", None)
+        for owned in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
+                      "deletionGracePeriodSeconds", "generation", "managedFields"):
+            meta.pop(owned, None)
+        validation.validate(t.rtype, obj)
+        self._check_namespace(t.rtype, meta.get("namespace"))
+        obj["apiVersion"] = t.rtype.api_version
+        obj["kind"] = t.rtype.kind
+        defaults.apply_defaults(t.rtype.kind, obj)
+        status = defaults.initial_status(t.rtype.kind, obj)
+        if status is not None:
+            obj["status"] = status
+        if dry_run:
+            if not meta.get("name"):
+                meta["name"] = meta["generateName"] + uuid.uuid4().hex[:5]
+            existing = self.store.find(t.rtype, meta.get("namespace", ""), meta["name"])
+            if existing is not None:
+                raise errors.already_exists(t.rtype.plural, t.rtype.group, meta["name"])
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = self.clock.rfc3339()
+            if t.rtype in (DEPLOYMENTS, REPLICASETS):
+                meta["generation"] = 1
+            return Response(201, obj)
+        try:
+            created = self.store.create(t.rtype, obj)
+        except StoreError as exc:
+            raise store_error(exc, t.rtype, meta.get("name", "")) from exc
+        self.reconcile()
+        return Response(201, self._fresh(t.rtype, created))
+
+    def _fresh(self, rtype: ResourceType, obj: Obj) -> Obj:
+        """The object as it is after controllers reacted (a real server answers before them,
+        but its watchers see the same order); falls back to the written object."""
+        found = self.store.find(rtype, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
+        return obj if found is None or found["metadata"]["uid"] != obj["metadata"]["uid"] else obj
+
+    def _prepare_update(self, t: Target, current: Obj, new: Obj) -> Obj:
+        """Merge server-owned parts of `current` into a client's full replacement `new`."""
+        assert t.name is not None
+        validation.check_kind(t.rtype, new)
+        meta = new.setdefault("metadata", {})
+        if meta.get("name") and meta["name"] != t.name:
+            raise errors.bad_request(
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({t.name})")
+        meta["name"] = t.name
+        if t.rtype.namespaced:
+            meta["namespace"] = current["metadata"].get("namespace", "")
+        new["apiVersion"] = t.rtype.api_version
+        new["kind"] = t.rtype.kind
+        for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
+                      "generation", "ownerReferences" if False else ""):
+            if owned and owned in current["metadata"]:
+                meta[owned] = current["metadata"][owned]
+            elif owned:
+                meta.pop(owned, None)
+        if t.subresource == "status":
+            result = copy.deepcopy(current)
+            result["status"] = new.get("status")
+            if "resourceVersion" in meta:
+                result["metadata"]["resourceVersion"] = meta["resourceVersion"]
+            else:
+                result["metadata"].pop("resourceVersion", None)
+            return result
+        if t.rtype.kind in STATUS_SUBRESOURCE:
+            if "status" in current:
+                new["status"] = current["status"]
+            else:
+                new.pop("status", None)
+        validation.validate(t.rtype, new)
+        defaults.apply_defaults(t.rtype.kind, new)
+        if t.rtype is PODS:
+            _check_pod_update(current, new)
+        return new
+
+    def _write(self, t: Target, obj: Obj, dry_run: bool, check_version: bool = True) -> Obj:
+        assert t.name is not None
+        if dry_run:
+            current = self.store.get(t.rtype, t.namespace or "", t.name)
+            sent = obj["metadata"].get("resourceVersion")
+            if check_version and sent and sent != current["metadata"]["resourceVersion"]:
+                raise errors.conflict(t.rtype.plural, t.rtype.group, t.name)
+            return obj
+        try:
+            return self.store.update(t.rtype, obj, check_version=check_version)
+        except StoreError as exc:
+            raise store_error(exc, t.rtype, t.name) from exc
+
+    def update(self, t: Target, body: Any, dry_run: bool) -> Response:
+        assert t.name is not None
+        new = _as_object(body)
+        if t.subresource == "scale":
+            return self.update_scale(t, lambda _scale: new, dry_run)
+        with self.store.lock:
+            current = self.get(t)
+            obj = self._prepare_update(t, current, new)
+            if not obj["metadata"].get("resourceVersion"):
+                if t.rtype in (PODS, DEPLOYMENTS, REPLICASETS):
+                    raise invalid_rv(t, current)
+            written = self._write(t, obj, dry_run)
+        if not dry_run:
+            self.reconcile()
+        return Response(200, written)
+
+    def patch(self, t: Target, body: Any, content_type: str, dry_run: bool) -> Response:
+        assert t.name is not None
+        if t.subresource == "scale":
+            return self.update_scale(
+                t, lambda scale: patch.apply_patch(scale, body, content_type,
+                                                   "io.k8s.api.autoscaling.v1.Scale"), dry_run)
+        with self.store.lock:
+            current = self.get(t)
+            patched = patch.apply_patch(current, body, content_type, definition_for(t.rtype))
+            obj = self._prepare_update(t, current, patched)
+            written = self._write(t, obj, dry_run)
+        if not dry_run:
+            self.reconcile()
+        return Response(200, written)
+
+    # -- scale ---------------------------------------------------------------------------
+    def scale_of(self, obj: Obj) -> Obj:
+        meta = obj["metadata"]
+        selector = label_selector_from_dict((obj.get("spec") or {}).get("selector"))
+        sel_text = ",".join(
+            f"{r.key}={r.values[0]}" if r.op == "=" else f"{r.key} {r.op} ({','.join(r.values)})"
+            for r in selector
+        )
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                              "creationTimestamp") if k in meta},
+            "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": sel_text},
+        }
+
+    def get_scale(self, t: Target) -> Obj:
+        return self.scale_of(self.get(t))
+
+    def update_scale(self, t: Target, change: Callable[[Obj], Any], dry_run: bool) -> Response:
+        with self.store.lock:
+            current = self.get(t)
+            scale = change(self.scale_of(current))
+            if not isinstance(scale, dict):
+                raise errors.bad_request("the body of the request is not a Scale")
+            replicas = (scale.get("spec") or {}).get("replicas")
+            if not isinstance(replicas, int) or replicas < 0:
+                raise errors.invalid("Scale", "autoscaling", t.name or "", [
+                    ("FieldValueInvalid", "spec.replicas",
+                     f"Invalid value: {replicas}: must be greater than or equal to 0")])
+            obj = copy.deepcopy(current)
+            obj["spec"]["replicas"] = replicas
+            sent = (scale.get("metadata") or {}).get("resourceVersion")
+            obj["metadata"]["resourceVersion"] = sent or current["metadata"]["resourceVersion"]
+            written = self._write(t, obj, dry_run)
+        if not dry_run:
+            self.reconcile()
+        return Response(200, self.scale_of(written))
+
+    # -- delete --------------------------------------------------------------------------
+    def delete(self, t: Target, options: Obj, dry_run: bool) -> Response:
+        assert t.name is not None
+        policy = options.get("propagationPolicy")
+        if options.get("orphanDependents") is True:
+            policy = "Orphan"
+        grace = options.get("gracePeriodSeconds")
+        precondition = (options.get("preconditions") or {})
+        with self.store.lock:
+            current = self.get(t)
+            if precondition.get("uid") and precondition["uid"] != current["metadata"]["uid"]:
+                raise ApiError(409, "Conflict", f"Precondition failed: UID in precondition: {precondition['uid']}, "
+                               f"UID in object meta: {current['metadata']['uid']}", {"name": t.name,
+                                                                                    "kind": t.rtype.plural})
+            result = self._delete_object(t.rtype, current, policy, grace, dry_run)
+        if not dry_run:
+            self.reconcile()
+        return Response(200, result)
+
+    def _delete_object(self, rtype: ResourceType, obj: Obj, policy: str | None, grace: Any,
+                       dry_run: bool) -> Obj:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace", "")
+        if rtype is NAMESPACES:
+            return self._delete_namespace(obj, dry_run)
+        if policy == "Orphan":
+            if not dry_run:
+                self._orphan(meta["uid"], namespace)
+        elif policy == "Foreground":
+            if not dry_run:
+                self._cascade(meta["uid"], namespace, "Foreground")
+            obj = copy.deepcopy(obj)
+            obj["metadata"].setdefault("deletionTimestamp", self.clock.rfc3339())
+            obj["metadata"]["deletionGracePeriodSeconds"] = 0
+            obj["metadata"]["finalizers"] = ["foregroundDeletion"]
+        if rtype is PODS:
+            return self._delete_pod(obj, grace, dry_run, cascade=policy != "Orphan")
+        if meta.get("finalizers") and policy != "Foreground":
+            marked = copy.deepcopy(obj)
+            marked["metadata"].setdefault("deletionTimestamp", self.clock.rfc3339())
+            marked["metadata"]["deletionGracePeriodSeconds"] = 0
+            return marked if dry_run else self.store.update(rtype, marked, check_version=False)
+        if dry_run:
+            return obj
+        deleted = self.store.delete(rtype, namespace, meta["name"])
+        if policy in (None, "Background"):
+            self._cascade(meta["uid"], namespace, "Background")
+        return obj if policy == "Foreground" else deleted
+
+    def _delete_pod(self, pod: Obj, grace: Any, dry_run: bool, cascade: bool) -> Obj:
+        meta = pod["metadata"]
+        spec = pod.get("spec") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        if grace is None:
+            grace = meta.get("deletionGracePeriodSeconds", spec.get("terminationGracePeriodSeconds", 30))
+        grace = int(grace)
+        immediate = grace <= 0 or not spec.get("nodeName") or phase in ("Succeeded", "Failed")
+        if immediate:
+            if dry_run:
+                return pod
+            deleted = self.store.delete(PODS, meta.get("namespace", ""), meta["name"])
+            self.logs.drop_pod(meta.get("namespace", ""), meta["name"])
+            return deleted
+        # Graceful: mark it; the kubelet stops the containers and removes the pod.
+        marked = copy.deepcopy(pod)
+        deadline = self.clock.now() + timedelta(seconds=grace)
+        current_deadline = meta.get("deletionTimestamp")
+        new_deadline = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if current_deadline and current_deadline <= new_deadline:
+            return pod
+        marked["metadata"]["deletionTimestamp"] = new_deadline
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+        if dry_run:
+            return marked
+        return self.store.update(PODS, marked, check_version=False)
+
+    def _dependents(self, owner_uid: str, namespace: str) -> list[tuple[ResourceType, Obj]]:
+        found: list[tuple[ResourceType, Obj]] = []
+        for rtype in RESOURCE_TYPES:
+            if not rtype.namespaced or rtype is POD_METRICS:
+                continue
+            for obj in self.store.iter_refs(rtype, namespace):
+                refs = obj["metadata"].get("ownerReferences") or []
+                if any(r.get("uid") == owner_uid for r in refs):
+                    found.append((rtype, obj))
+        return found
+
+    def _cascade(self, owner_uid: str, namespace: str, policy: str) -> None:
+        for rtype, dep in self._dependents(owner_uid, namespace):
+            current = self.store.find(rtype, namespace, dep["metadata"]["name"])
+            if current is None:
+                continue
+            others = [r for r in current["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid]
+            if others:  # still owned by someone alive: just drop the reference
+                current["metadata"]["ownerReferences"] = others
+                self.store.update(rtype, current, check_version=False)
+                continue
+            self._delete_object(rtype, current, policy, None, dry_run=False)
+
+    def _orphan(self, owner_uid: str, namespace: str) -> None:
+        for rtype, dep in self._dependents(owner_uid, namespace):
+            def drop(obj: Obj) -> None:
+                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid]
+                if refs:
+                    obj["metadata"]["ownerReferences"] = refs
+                else:
+                    obj["metadata"].pop("ownerReferences", None)
+
+            self.store.mutate(rtype, namespace, dep["metadata"]["name"], drop)
+
+    def _delete_namespace(self, ns: Obj, dry_run: bool) -> Obj:
+        name = ns["metadata"]["name"]
+        if dry_run:
+            marked = copy.deepcopy(ns)
+            marked["metadata"]["deletionTimestamp"] = self.clock.rfc3339()
+            marked["status"] = {"phase": "Terminating"}
+            return marked
+        for rtype in RESOURCE_TYPES:
+            if rtype.namespaced:
+                for obj in list(self.store.iter_refs(rtype, name)):
+                    try:
+                        self.store.delete(rtype, name, obj["metadata"]["name"])
+                    except StoreError:
+                        pass
+        return self.store.delete(NAMESPACES, "", name)
+
+    def delete_collection(self, t: Target, q: ListQuery, options: Obj, dry_run: bool) -> Response:
+        match = self.matcher(t.rtype, q)
+        with self.store.lock:
+            targets = [o for o in self.store.list(t.rtype, t.namespace) if match(o)]
+            deleted = [
+                self._delete_object(t.rtype, o, options.get("propagationPolicy"),
+                                    options.get("gracePeriodSeconds"), dry_run)
+                for o in targets
+            ]
+        if not dry_run:
+            self.reconcile()
+        return Response(200, {"kind": f"{t.rtype.kind}List", "apiVersion": t.rtype.api_version,
+                              "metadata": {"resourceVersion": str(self.store.resource_version)},
+                              "items": [_without_type(o) for o in deleted]})
+
+    # -- pods/eviction -------------------------------------------------------------------
+    def evict(self, t: Target, body: Any, dry_run: bool) -> Response:
+        assert t.name is not None and t.rtype is PODS
+        eviction = _as_object(body)
+        with self.store.lock:
+            pod = self.get(t)
+            phase = (pod.get("status") or {}).get("phase")
+            if phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+                for pdb in self.store.iter_refs(PDBS, t.namespace):
+                    selector = label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
+                    if not selector or not matches_labels(selector, pod):
+                        continue
+                    healthy, desired = self._pdb_health(pdb, selector)
+                    if healthy - desired <= 0 or not _is_ready(pod):
+                        if not _is_ready(pod) and healthy - desired > 0:
+                            continue  # an unhealthy pod may go when the budget is met
+                        name = pdb["metadata"]["name"]
+                        raise errors.too_many_requests(
+                            "Cannot evict pod as it would violate the pod's disruption budget.",
+                            0,
+                            {"causes": [{"reason": "DisruptionBudget",
+                                         "message": f"The disruption budget {name} needs {desired} healthy "
+                                         f"pods and has {healthy} currently"}]},
+                        ) if False else ApiError(
+                            429, "TooManyRequests",
+                            "Cannot evict pod as it would violate the pod's disruption budget.",
+                            {"causes": [{"reason": "DisruptionBudget",
+                                         "message": f"The disruption budget {name} needs {desired} healthy "
+                                         f"pods and has {healthy} currently"}]},
+                        )
+            options = eviction.get("deleteOptions") or {}
+            self._delete_pod(pod, options.get("gracePeriodSeconds"), dry_run, cascade=True)
+        if not dry_run:
+            self.reconcile()
+        return Response(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                              "code": 201})
+
+    def _pdb_health(self, pdb: Obj, selector: list[Any]) -> tuple[int, int]:
+        namespace = pdb["metadata"].get("namespace", "")
+        pods = [p for p in self.store.iter_refs(PODS, namespace) if matches_labels(selector, p)
+                and not p["metadata"].get("deletionTimestamp")
+                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        healthy = sum(1 for p in pods if _is_ready(p))
+        spec = pdb.get("spec") or {}
+        expected = len(pods)
+        if "minAvailable" in spec:
+            desired = _int_or_percent(spec["minAvailable"], expected, round_up=True)
+        elif "maxUnavailable" in spec:
+            desired = max(0, expected - _int_or_percent(spec["maxUnavailable"], expected, round_up=True))
+        else:
+            desired = 0
+        return healthy, desired
+
+    # -- pods/log ------------------------------------------------------------------------
+    def log(self, t: Target, query: dict[str, str]) -> Response:
+        assert t.name is not None
+        pod = self.get(t)
+        spec = pod.get("spec") or {}
+        names = [c["name"] for c in spec.get("containers") or []]
+        init_names = [c["name"] for c in spec.get("initContainers") or []]
+        container = query.get("container")
+        if not container:
+            if len(names) != 1:
+                raise errors.bad_request(
+                    f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]"
+                    + (f" or one of the init containers: [{' '.join(init_names)}]" if init_names else ""))
+            container = names[0]
+        elif container not in names and container not in init_names:
+            raise errors.bad_request(f"container {container} is not valid for pod {t.name}")
+        if not spec.get("nodeName"):
+            return Response(204, b"", "text/plain")
+        previous = query.get("previous") in ("true", "1", "True")
+        lines = self.logs.read(t.namespace or "", t.name, container, previous=previous)
+        if lines is None:
+            if previous:
+                raise errors.bad_request(
+                    f'previous terminated container "{container}" in pod "{t.name}" not found')
+            reason = _waiting_reason(pod, container)
+            raise errors.bad_request(
+                f'container "{container}" in pod "{t.name}" is waiting to start: {reason}')
+        if query.get("sinceSeconds"):
+            cutoff = self.clock.seconds() - float(query["sinceSeconds"])
+            lines = [ln for ln in lines if ln[0] >= cutoff]
+        if query.get("sinceTime"):
+            cutoff = self.clock.to_seconds(query["sinceTime"][:19] + "Z")
+            lines = [ln for ln in lines if ln[0] >= cutoff]
+        if query.get("tailLines"):
+            tail = int(query["tailLines"])
+            lines = lines[-tail:] if tail > 0 else []
+        stamps = query.get("timestamps") in ("true", "1", "True")
+        out: list[str] = []
+        for at, text in lines:
+            if stamps:
+                moment = self.clock.now() + timedelta(seconds=at - self.clock.seconds())
+                out.append(moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z " + text)
+            else:
+                out.append(text)
+        body = "".join(line + "\n" for line in out)
+        if query.get("limitBytes"):
+            body = body.encode()[: int(query["limitBytes"])].decode(errors="ignore")
+        return Response(200, body.encode(), "text/plain")
+
+    # -- metrics.k8s.io ------------------------------------------------------------------
+    def metrics(self, t: Target, q: ListQuery) -> Obj:
+        if t.name:
+            obj = self.get(t)
+            obj.setdefault("metadata", {})
+            return obj
+        listing = self.list(t, q)
+        listing["kind"] = "PodMetricsList"
+        listing["metadata"] = {"resourceVersion": ""}
+        listing["items"] = [{"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", **i}
+                            for i in listing["items"]]
+        return listing
+
+
+def invalid_rv(t: Target, current: Obj) -> ApiError:
+    return errors.invalid(t.rtype.kind, t.rtype.group, t.name or "", [(
+        "FieldValueInvalid", "metadata.resourceVersion",
+        "Invalid value: 0x0: must be specified for an update")])
+
+
+def _check_pod_update(current: Obj, new: Obj) -> None:
+    """Pods are mostly immutable: only images, tolerations (added) and a few fields may change."""
+    def mutable_view(spec: Obj) -> Obj:
+        view = copy.deepcopy(spec)
+        for c in view.get("containers") or []:
+            c.pop("image", None)
+        for c in view.get("initContainers") or []:
+            c.pop("image", None)
+        for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds",
+                    "schedulingGates", "nodeName"):
+            view.pop(key, None)
+        return view
+
+    old_spec = current.get("spec") or {}
+    new_spec = new.get("spec") or {}
+    if mutable_view(old_spec) != mutable_view(new_spec):
+        name = new["metadata"]["name"]
+        message = ("Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+                   "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+                   "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                   "(allow it to be set to 1 if it was previously negative)")
+        raise errors.invalid("Pod", "", name, [("FieldValueForbidden", "spec", message)])
+    if old_spec.get("nodeName") and new_spec.get("nodeName") != old_spec.get("nodeName"):
+        raise errors.invalid("Pod", "", new["metadata"]["name"], [
+            ("FieldValueForbidden", "spec.nodeName", "Forbidden: field is immutable")])
+
+
+def _is_ready(pod: Obj) -> bool:
+    for cond in (pod.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Ready":
+            return bool(cond.get("status") == "True")
+    return False
+
+
+def _waiting_reason(pod: Obj, container: str) -> str:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == container:
+            waiting = (cs.get("state") or {}).get("waiting")
+            if waiting and waiting.get("reason"):
+                return str(waiting["reason"])
+    return "ContainerCreating"
+
+
+def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
+    if isinstance(value, str) and value.endswith("%"):
+        pct = int(value[:-1])
+        exact = pct * total / 100
+        return int(-(-exact // 1)) if round_up else int(exact)
+    return int(value)
+
+
+def _without_type(obj: Obj) -> Obj:
+    return {k: copy.deepcopy(v) for k, v in obj.items() if k not in ("kind", "apiVersion")}
+
+
+def _as_object(body: Any) -> Obj:
+    if not isinstance(body, dict):
+        raise errors.bad_request("the body of the request was not a JSON object")
+    return body
+
+
+def _encode_continue(rv: int, namespace: str, name: str) -> str:
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{namespace}/{name}"})
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_continue(token: str) -> tuple[str, str]:
+    try:
+        padded = token + "=" * (-len(token) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        namespace, name = str(data["start"]).split("/", 1)
+        return namespace, name
+    except (ValueError, KeyError, binascii.Error) as exc:
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                 "(version meta.k8s.io/v1)") from exc

@@ -1,0 +1,116 @@
+"""The obvious validation a real API server does (422 Invalid with causes)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from kubesim.api.errors import ApiError, invalid
+from kubesim.api.selectors import label_selector_from_dict, matches_labels
+from kubesim.store import ResourceType
+
+Obj = dict[str, Any]
+Cause = tuple[str, str, str]  # (reason, field, message)
+
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
+    "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+# Kinds whose names must be DNS labels rather than subdomains.
+_LABEL_NAMED = {"Namespace"}
+
+
+def _name_causes(kind: str, meta: Obj) -> list[Cause]:
+    name = meta.get("name")
+    if not name:
+        if meta.get("generateName"):
+            return []
+        return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
+    if kind in _LABEL_NAMED:
+        if not _LABEL.match(name) or len(name) > 63:
+            return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {LABEL_MSG}')]
+    elif not _SUBDOMAIN.match(name) or len(name) > 253:
+        return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {SUBDOMAIN_MSG}')]
+    return []
+
+
+def _pod_spec_causes(spec: Any, path: str) -> list[Cause]:
+    if not isinstance(spec, dict):
+        return [("FieldValueRequired", path, "Required value")]
+    containers = spec.get("containers")
+    if not containers:
+        return [("FieldValueRequired", f"{path}.containers", "Required value")]
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for i, c in enumerate(containers):
+        where = f"{path}.containers[{i}]"
+        name = c.get("name") if isinstance(c, dict) else None
+        if not name:
+            causes.append(("FieldValueRequired", f"{where}.name", "Required value"))
+        elif not _LABEL.match(name):
+            causes.append(("FieldValueInvalid", f"{where}.name", f'Invalid value: "{name}": {LABEL_MSG}'))
+        elif name in seen:
+            causes.append(("FieldValueDuplicate", f"{where}.name", f'Duplicate value: "{name}"'))
+        else:
+            seen.add(name)
+        if isinstance(c, dict) and not c.get("image"):
+            causes.append(("FieldValueRequired", f"{where}.image", "Required value"))
+    return causes
+
+
+def validate(rtype: ResourceType, obj: Obj) -> None:
+    """Raise 422 Invalid for the mistakes a real server would reject."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        meta = {}
+    causes = _name_causes(rtype.kind, meta)
+    spec = obj.get("spec")
+    if rtype.kind == "Pod":
+        causes += _pod_spec_causes(spec, "spec")
+    elif rtype.kind in ("Deployment", "ReplicaSet") and isinstance(spec, dict):
+        selector = spec.get("selector")
+        template = spec.get("template") or {}
+        if not selector:
+            causes.append(("FieldValueRequired", "spec.selector", "Required value"))
+        else:
+            labels = (template.get("metadata") or {}).get("labels") or {}
+            if not matches_labels(label_selector_from_dict(selector), {"metadata": {"labels": labels}}):
+                causes.append((
+                    "FieldValueInvalid",
+                    "spec.template.metadata.labels",
+                    f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",
+                ))
+        causes += _pod_spec_causes(template.get("spec"), "spec.template.spec")
+        replicas = spec.get("replicas")
+        if isinstance(replicas, int) and replicas < 0:
+            causes.append(("FieldValueInvalid", "spec.replicas",
+                           f"Invalid value: {replicas}: must be greater than or equal to 0"))
+    if causes:
+        raise invalid(rtype.kind, rtype.group, str(meta.get("name") or meta.get("generateName") or ""), causes)
+
+
+def _go_map(labels: dict[str, str]) -> str:
+    inner = ", ".join(f'"{k}":"{v}"' for k, v in sorted(labels.items()))
+    return "map[string]string{" + inner + "}"
+
+
+def check_kind(rtype: ResourceType, obj: Obj) -> None:
+    """The body's kind / apiVersion must be the endpoint's (or absent)."""
+    kind = obj.get("kind")
+    api_version = obj.get("apiVersion")
+    if (kind and kind != rtype.kind) or (api_version and api_version != rtype.api_version):
+        raise ApiError(
+            400,
+            "BadRequest",
+            f"the API version in the data ({api_version}) does not match the expected API version "
+            f"({rtype.api_version})" if api_version != rtype.api_version else
+            f"Object kind {kind} does not match the endpoint's {rtype.kind}",
+        )
