@@ -1,0 +1,257 @@
+"""Deployment manifests: valid against the Kubernetes schemas, wired together, locked down."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from kubemedic.settings import Settings
+from policies import load_policy
+
+ROOT = Path(__file__).resolve().parents[3]
+K8S = ROOT / "k8s"
+MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
+# The oldest Kubernetes minor we support and the newest the validator knows.
+VERSIONS = ("1.28.0", kubernetes_validate.latest_version())
+NAMESPACE = "kubemedic"
+CRD_KINDS = {
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
+    ("monitoring.coreos.com/v1", "PrometheusRule"),
+}
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    return [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+
+
+def _all() -> list[dict[str, Any]]:
+    return [doc for path in MANIFESTS for doc in _docs(path)]
+
+
+def _one(kind: str) -> dict[str, Any]:
+    (doc,) = [d for d in _all() if d["kind"] == kind]
+    return doc
+
+
+def _ids(path: Path) -> str:
+    return path.name
+
+
+@pytest.mark.parametrize("path", MANIFESTS, ids=_ids)
+@pytest.mark.parametrize("version", VERSIONS)
+def test_manifest_validates_against_the_kubernetes_schema(path: Path, version: str) -> None:
+    docs = _docs(path)
+    assert docs, f"{path.name} is empty"
+    for doc in docs:
+        if (doc["apiVersion"], doc["kind"]) in CRD_KINDS:
+            continue  # checked against the operator's shape below
+        kubernetes_validate.validate(doc, version, strict=True)
+
+
+def test_the_validator_rejects_a_broken_manifest() -> None:
+    broken = _one("Deployment")
+    broken = {**broken, "spec": {**broken["spec"], "replicas": "one"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, VERSIONS[-1], strict=True)
+    unknown_field = {**_one("Service"), "spek": {}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(unknown_field, VERSIONS[-1], strict=True)
+
+
+def test_servicemonitor_has_the_operator_shape() -> None:
+    sm = _one("ServiceMonitor")
+    assert sm["apiVersion"] == "monitoring.coreos.com/v1"
+    assert set(sm) == {"apiVersion", "kind", "metadata", "spec"}
+    assert sm["metadata"]["name"] and sm["metadata"]["namespace"] == NAMESPACE
+    spec = sm["spec"]
+    assert set(spec) <= {
+        "selector",
+        "namespaceSelector",
+        "endpoints",
+        "jobLabel",
+        "targetLabels",
+        "podTargetLabels",
+        "sampleLimit",
+        "attachMetadata",
+    }
+    assert spec["selector"]["matchLabels"]
+    assert spec["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    allowed = {
+        "port",
+        "path",
+        "scheme",
+        "interval",
+        "scrapeTimeout",
+        "honorLabels",
+        "honorTimestamps",
+        "relabelings",
+        "metricRelabelings",
+        "tlsConfig",
+        "params",
+    }
+    for endpoint in spec["endpoints"]:
+        assert set(endpoint) <= allowed
+        assert isinstance(endpoint["port"], str)
+        # The metrics' own namespace/pod labels must win over the target's.
+        assert endpoint["honorLabels"] is True
+    assert "jobLabel" not in spec, "the alert rules expect job=<service name>"
+
+
+def test_every_manifest_is_in_the_kustomization_and_it_builds() -> None:
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    assert sorted(kustomization["resources"]) == sorted(p.name for p in MANIFESTS)
+    built = subprocess.run(
+        ["kubectl", "kustomize", str(K8S)], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    kinds = sorted(d["kind"] for d in yaml.safe_load_all(built) if d)
+    assert kinds == sorted(d["kind"] for d in _all())
+
+
+def test_namespaced_objects_live_in_the_kubemedic_namespace() -> None:
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for doc in _all():
+        meta = doc["metadata"]
+        if doc["kind"] in cluster_scoped:
+            assert "namespace" not in meta, doc["kind"]
+        else:
+            assert meta.get("namespace") == NAMESPACE, doc["kind"]
+        assert meta["labels"]["app.kubernetes.io/name"] == "kubemedic"
+    assert _one("Namespace")["metadata"]["name"] == NAMESPACE
+
+
+def _container() -> dict[str, Any]:
+    (container,) = _one("Deployment")["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def test_pod_runs_locked_down() -> None:
+    pod = _one("Deployment")["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] >= 10000
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "hostNetwork" not in pod and "hostPID" not in pod
+    sc = _container()["securityContext"]
+    assert sc["allowPrivilegeEscalation"] is False
+    assert sc["privileged"] is False
+    assert sc["readOnlyRootFilesystem"] is True
+    assert sc["capabilities"] == {"drop": ["ALL"]}
+    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    labels = _one("Namespace")["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_probes_resources_and_writable_paths() -> None:
+    c = _container()
+    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        assert c[probe]["httpGet"]["port"] in {p["name"] for p in c["ports"]}
+    assert {"cpu", "memory"} <= set(c["resources"]["requests"])
+    assert "memory" in c["resources"]["limits"]
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    volumes = {v["name"]: v for v in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    env = {e["name"]: e for e in c["env"]}
+    # With a read-only root, everything written goes to a volume: state and /tmp.
+    state = mounts[env["KUBEMEDIC_STATE_DIR"]["value"]]
+    pvc = _one("PersistentVolumeClaim")
+    assert volumes[state["name"]]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+
+
+def test_state_survives_restarts_and_is_never_shared() -> None:
+    deployment = _one("Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert _one("PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
+
+
+def test_policy_comes_from_the_configmap_and_is_a_valid_policy(tmp_path: Path) -> None:
+    c = _container()
+    env = {e["name"]: e for e in c["env"]}
+    policy_path = Path(env["KUBEMEDIC_POLICY"]["value"])
+    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+    mount = mounts[str(policy_path.parent)]
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    configmap = _one("ConfigMap")
+    assert volumes[mount["name"]]["configMap"]["name"] == configmap["metadata"]["name"]
+    text = configmap["data"][policy_path.name]
+    (tmp_path / "policy.yaml").write_text(text, encoding="utf-8")
+    policy = load_policy(tmp_path / "policy.yaml")
+    assert policy == load_policy(ROOT / "policies" / "default.yaml")
+    assert policy.agent_namespace == NAMESPACE
+
+
+def test_tokens_come_from_a_secret_and_settings_know_every_variable() -> None:
+    c = _container()
+    volumes = {v["name"]: v for v in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
+    secrets = [v for v in volumes.values() if "secret" in v]
+    assert secrets, "MCP tokens must come from a Secret"
+    for volume in secrets:
+        assert volume["secret"]["defaultMode"] == 0o400
+    mounted = {m["name"] for m in c["volumeMounts"]}
+    assert {v["name"] for v in secrets} <= mounted
+    fields = set(Settings.model_fields)
+    for e in c["env"]:
+        if e["name"].startswith("KUBEMEDIC_"):
+            assert e["name"].removeprefix("KUBEMEDIC_").lower() in fields, e["name"]
+    # The agent's own namespace comes from the downward API: it is protected from itself.
+    env = {e["name"]: e for e in c["env"]}
+    assert env["KUBEMEDIC_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+
+
+def test_service_servicemonitor_and_networkpolicy_select_the_pod() -> None:
+    pod_labels = _one("Deployment")["spec"]["template"]["metadata"]["labels"]
+    deployment_selector = _one("Deployment")["spec"]["selector"]["matchLabels"]
+    assert deployment_selector.items() <= pod_labels.items()
+    service = _one("Service")
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    port_names = {p["name"] for p in _container()["ports"]}
+    for port in service["spec"]["ports"]:
+        assert port["targetPort"] in port_names
+    sm = _one("ServiceMonitor")
+    assert sm["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    assert {e["port"] for e in sm["spec"]["endpoints"]} <= {
+        p["name"] for p in service["spec"]["ports"]
+    }
+    netpol = _one("NetworkPolicy")
+    assert netpol["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert set(netpol["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    for rule in netpol["spec"]["ingress"]:
+        assert {p["port"] for p in rule["ports"]} <= port_names
+    # The Prometheus job is named after the Service; the alert rules expect job="kubemedic".
+    rules = (K8S / "prometheus" / "rules.yaml").read_text(encoding="utf-8")
+    assert f'job="{service["metadata"]["name"]}"' in rules
+
+
+def test_the_service_account_is_bound_to_the_cluster_role() -> None:
+    sa = _one("ServiceAccount")
+    binding = _one("ClusterRoleBinding")
+    role = _one("ClusterRole")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": role["metadata"]["name"],
+    }
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": sa["metadata"]["name"], "namespace": NAMESPACE}
+    ]
+    assert (
+        _one("Deployment")["spec"]["template"]["spec"]["serviceAccountName"]
+        == sa["metadata"]["name"]
+    )
+
+
+def test_cluster_role_has_no_wildcards_and_no_secrets() -> None:
+    for rule in _one("ClusterRole")["rules"]:
+        for key in ("apiGroups", "resources", "verbs"):
+            assert "*" not in rule[key], rule
+        assert "secrets" not in rule["resources"]
+        assert "escalate" not in rule["verbs"] and "bind" not in rule["verbs"]
+        assert "impersonate" not in rule["verbs"]
