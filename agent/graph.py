@@ -381,6 +381,13 @@ class _Nodes:
                 "summary": f"gave up after {MAX_ACT_CALLS} calls to {AUTO_HEAL_POD}",
                 "timeline": _tl("act", "gave_up"),
             }
+        if action in (Action.NONE.value, Action.INVESTIGATE_MANUALLY.value):
+            # Reached after a human edited the action down to a hand-over: nothing to call.
+            return {
+                "outcome": "handed_to_human",
+                "summary": f"{action}: handed to a human",
+                "timeline": _tl("act", "handed_to_human", action),
+            }
         approval_id = state.get("approval_id")
         with self._ctx(state):
             result = await self.deps.toolbox.call(
