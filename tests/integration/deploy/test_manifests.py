@@ -126,7 +126,7 @@ def test_namespaced_objects_live_in_the_kubemedic_namespace() -> None:
 
 def _container() -> dict[str, Any]:
     (container,) = _one("Deployment")["spec"]["template"]["spec"]["containers"]
-    return container
+    return dict(container)
 
 
 def test_pod_runs_locked_down() -> None:
