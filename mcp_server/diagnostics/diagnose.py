@@ -1,0 +1,310 @@
+"""Compose every diagnostic into the `Diagnosis` that `diagnose_pod` returns and the rules read.
+
+Pure: the caller (the gateway side of the server) fetches the objects and hands them in; any
+input may be missing, and a missing input only ever removes facts from the diagnosis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from policies.diagnosis import Diagnosis, ImagePullInfo, Issue, IssueType, SchedulingInfo
+
+from ..redaction import redact
+from . import advice
+from ._obj import Obj, clip, lst, m, s
+from .config import ConfigExistence, config_findings, limit_range_max_memory
+from .events import (
+    event_issues,
+    first_failure_event_at,
+    image_pull_info,
+    pod_events,
+    scheduling_info,
+    summarize_events,
+)
+from .logs import LogAnalysis, analyze_log_text
+from .owners import workload_info
+from .pod_status import (
+    condition_summary,
+    container_status_summary,
+    first_failure_at,
+    health_score,
+    pod_issues,
+)
+from .resources import container_resources, format_cpu, format_memory, usage_issues
+
+MAX_LOG_ENTRIES = 50
+
+LogsInput = Mapping[str, str] | str | None
+
+
+def _per_container(pod: Obj, logs: LogsInput) -> dict[str, str]:
+    """Normalise logs to {container: text}; a bare string belongs to the first container."""
+    if logs is None:
+        return {}
+    if isinstance(logs, str):
+        first = next((s(c, "name") for c in lst(pod, "spec", "containers")), None)
+        return {first or "": logs}
+    return {str(k): v for k, v in logs.items() if isinstance(v, str)}
+
+
+def _log_section(
+    pod: Obj, logs_current: LogsInput, logs_previous: LogsInput
+) -> tuple[dict[str, Any], list[Issue], list[str]]:
+    errors: list[dict[str, Any]] = []
+    warnings: list[dict[str, Any]] = []
+    patterns: dict[str, int] = {}
+    per_container: dict[str, dict[str, Any]] = {}
+    analyses: list[tuple[str, str, LogAnalysis]] = []
+    for source, logs in (("previous", logs_previous), ("current", logs_current)):
+        for container, text in _per_container(pod, logs).items():
+            analyses.append((container, source, analyze_log_text(text, container=container)))
+    issues: list[Issue] = []
+    recommendations: list[str] = []
+    for container, source, analysis in analyses:
+        per_container.setdefault(container, {})[source] = {
+            "total_lines": analysis.total_lines,
+            "error_count": analysis.error_count,
+            "warning_count": analysis.warning_count,
+            "error_patterns": analysis.error_patterns,
+        }
+        for entry in analysis.errors:
+            errors.append({**entry.model_dump(), "container": container, "source": source})
+        for entry in analysis.warnings:
+            warnings.append({**entry.model_dump(), "container": container, "source": source})
+        for name, count in analysis.error_patterns.items():
+            patterns[name] = patterns.get(name, 0) + count
+        recommendations = advice.merge(recommendations, analysis.recommendations)
+        if analysis.error_count:
+            top = ", ".join(f"{k} ({v})" for k, v in list(analysis.error_patterns.items())[:4])
+            issues.append(
+                Issue(
+                    severity="info",
+                    type=IssueType.LOG_ERRORS,
+                    container=container or None,
+                    message=clip(
+                        f"{analysis.error_count} error lines in the {source} logs of "
+                        f"{container or 'the container'}: {top}",
+                        500,
+                    ),
+                )
+            )
+    section: dict[str, Any] = {
+        "errors": errors[:MAX_LOG_ENTRIES],
+        "warnings": warnings[:MAX_LOG_ENTRIES],
+        "error_patterns": dict(sorted(patterns.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "containers": per_container,
+        "truncated": len(errors) > MAX_LOG_ENTRIES or len(warnings) > MAX_LOG_ENTRIES,
+    }
+    return section, issues, recommendations
+
+
+def _image_advice(pulls: Iterable[ImagePullInfo]) -> list[str]:
+    out: list[str] = []
+    for p in pulls:
+        if p.error_class == "not_found":
+            out.append(f"Image {p.image} does not exist in its registry: fix the tag or push it")
+        elif p.error_class == "unauthorized":
+            out.append(
+                f"The registry refused to serve {p.image}: check imagePullSecrets and "
+                "the credentials' access to the repository"
+            )
+        elif p.error_class == "network":
+            out.append(
+                f"The registry of {p.image} is unreachable from the node: check DNS, "
+                "egress and proxy settings"
+            )
+        elif p.error_class == "invalid_name":
+            out.append(f"{p.image} is not a valid image reference: fix its spelling")
+    return out
+
+
+def _scheduling_advice(sched: SchedulingInfo | None) -> list[str]:
+    if sched is None:
+        return []
+    out: list[str] = []
+    request = (
+        f"{format_cpu(sched.request_cpu_millicores)} CPU, "
+        f"{format_memory(sched.request_memory_bytes)} memory"
+    )
+    if sched.fits_any_node is False:
+        out.append(
+            f"No node is large enough for the pod's requests ({request}): lower the requests "
+            "or add larger nodes"
+        )
+    elif sched.insufficient:
+        out.append(
+            f"The cluster lacks free {' and '.join(sched.insufficient)} for {request}: scale "
+            "down other workloads, lower the requests, or add nodes"
+        )
+    for reason in sched.other_reasons:
+        low = reason.lower()
+        if "taint" in low:
+            out.append(f"{reason}: add a toleration or use nodes without the taint")
+        elif "affinity" in low or "selector" in low:
+            out.append(f"{reason}: check nodeSelector and affinity rules against node labels")
+        elif "persistentvolumeclaim" in low:
+            out.append("Check the pending PersistentVolumeClaim and its StorageClass")
+    return out
+
+
+def _dedupe(issues: Iterable[Issue]) -> list[Issue]:
+    seen: set[tuple[str, str | None, str]] = set()
+    out: list[Issue] = []
+    for issue in issues:
+        key = (issue.type, issue.container, issue.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(issue)
+    return out
+
+
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
+def build_diagnosis(
+    pod: Obj,
+    *,
+    events: Sequence[Obj] = (),
+    logs_current: LogsInput = None,
+    logs_previous: LogsInput = None,
+    pod_metrics: Obj | None = None,
+    metrics_available: bool = False,
+    owners: Sequence[Obj] = (),
+    replicasets: Sequence[Obj] = (),
+    pdbs: Sequence[Obj] = (),
+    nodes: Sequence[Obj] | None = None,
+    config: ConfigExistence | None = None,
+    limit_ranges: Sequence[Obj] = (),
+    pods: Sequence[Obj] = (),
+) -> Diagnosis:
+    """The full diagnosis of one pod from the objects the caller fetched.
+
+    events: Events in the pod's namespace (filtered here to the pod). logs_*: {container:
+    text} (or one text for a single-container pod). owners: the pod's controllers (its
+    ReplicaSet, Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout
+    history). pods: sibling pods of the workload (to tell whether an old revision ran). nodes:
+    for whether a Pending pod could fit anywhere. config: which ConfigMaps/Secrets/PVCs exist.
+    """
+    name = s(pod, "metadata", "name") or ""
+    namespace = s(pod, "metadata", "namespace") or ""
+    own_events = pod_events(pod, events)
+
+    issues: list[Issue] = list(pod_issues(pod))
+    issues.extend(event_issues(pod, own_events))
+    found_config = config_findings(pod, config)
+    issues.extend(found_config.issues)
+
+    usable_metrics = pod_metrics if metrics_available else None
+    resources = container_resources(pod, usable_metrics)
+    issues.extend(usage_issues(resources))
+
+    log_section, log_issues, log_advice = _log_section(pod, logs_current, logs_previous)
+    issues.extend(log_issues)
+    issues = _dedupe(issues)
+
+    sched = scheduling_info(pod, own_events, nodes)
+    pulls = image_pull_info(pod, own_events)
+    failed_at = _earliest(first_failure_at(pod), first_failure_event_at(own_events))
+    chain, workload = workload_info(
+        pod,
+        owners,
+        replicasets=replicasets,
+        pdbs=pdbs,
+        pods=pods,
+        first_failure_at=failed_at,
+    )
+
+    recommendations = advice.merge(
+        _image_advice(pulls),
+        _scheduling_advice(sched),
+        advice.recommendations_for(issues),
+        found_config.recommendations,
+        log_advice,
+    )
+    if workload is not None and workload.rollout.failure_began_with_latest_rollout:
+        rollout = workload.rollout
+        if rollout.previous_revision is not None and rollout.previous_revision_healthy:
+            recommendations.insert(
+                0,
+                f"The failure began with revision {rollout.current_revision}; revision "
+                f"{rollout.previous_revision} ran healthy: consider rolling back",
+            )
+    status = m(pod, "status")
+    status_summary: dict[str, Any] = {
+        "phase": s(status, "phase"),
+        "conditions": condition_summary(pod),
+        "container_statuses": container_status_summary(pod),
+    }
+    for key, field in (
+        ("reason", "reason"),
+        ("message", "message"),
+        ("qos_class", "qosClass"),
+        ("start_time", "startTime"),
+    ):
+        value = s(status, field)
+        if value:
+            status_summary[key] = clip(redact(value), 500) if key == "message" else value
+    node = s(pod, "spec", "nodeName")
+    if node:
+        status_summary["node"] = node
+
+    diagnosis = Diagnosis(
+        namespace=namespace,
+        pod_name=name,
+        pod_uid=s(pod, "metadata", "uid"),
+        status=status_summary,
+        phase=s(status, "phase"),
+        issues=issues,
+        owner_chain=chain,
+        workload=workload,
+        resources=resources,
+        metrics_available=bool(metrics_available and pod_metrics),
+        limit_range_max_memory_bytes=limit_range_max_memory(limit_ranges),
+        scheduling=sched,
+        image_pull=pulls,
+        logs=log_section,
+        events=summarize_events(own_events),
+        recommendations=recommendations,
+    )
+    # An added field (the spec allows them): the score the pod_health_score gauge exports.
+    diagnosis.health_score = health_score(pod, issues)  # type: ignore[attr-defined]
+    return diagnosis
+
+
+# Most decisive first, in the order the rules consider them.
+_UNHEALTHY_ORDER: tuple[str, ...] = (
+    IssueType.EVICTED,
+    IssueType.UNBOUND_PVC,
+    IssueType.PENDING,
+    IssueType.INVALID_IMAGE_NAME,
+    IssueType.IMAGE_PULL_BACKOFF,
+    IssueType.ERR_IMAGE_PULL,
+    IssueType.OOM_KILLED,
+    IssueType.CREATE_CONTAINER_CONFIG_ERROR,
+    IssueType.CRASH_LOOP,
+    IssueType.CONTAINER_ERROR,
+    IssueType.NOT_READY,
+)
+
+
+def classify_unhealthy(pod: Obj) -> str | None:
+    """The pod's main issue type from the pod object alone, or None if it looks healthy.
+
+    Cheap enough for every pod in the watch cache. Pods being deleted, completed pods and
+    advisory findings (restarts in the past, a container running again after an OOM kill)
+    are not unhealthy.
+    """
+    if s(pod, "metadata", "deletionTimestamp") or s(pod, "status", "phase") == "Succeeded":
+        return None
+    issues = [
+        issue
+        for issue in pod_issues(pod)
+        if issue.severity == "critical" or (issue.type in (IssueType.NOT_READY, IssueType.EVICTED))
+    ]
+    types = {issue.type for issue in issues}
+    return next((t for t in _UNHEALTHY_ORDER if t in types), None)
