@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -155,6 +156,7 @@ class KubeSim:
                                metrics_enabled=metrics)
         self._api = KubeApi(self._state)
         self._server: uvicorn.Server | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ticker: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -302,8 +304,8 @@ class KubeSim:
                                 ssl_keyfile=str(keyfile))
         self._server = uvicorn.Server(config)
         server = self._server
-        self._thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
-                                        name="kubesim-api", daemon=True)
+        self._thread = threading.Thread(target=self._serve, args=(server, sock), name="kubesim-api",
+                                        daemon=True)
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
@@ -316,6 +318,23 @@ class KubeSim:
             self._ticker = threading.Thread(target=self._tick_loop, name="kubesim-ticker", daemon=True)
             self._ticker.start()
         return self
+
+    def _serve(self, server: uvicorn.Server, sock: socket.socket) -> None:
+        async def main() -> None:
+            self._loop = asyncio.get_running_loop()
+            await server.serve(sockets=[sock])
+
+        asyncio.run(main())
+
+    def _abort_connections(self) -> None:
+        # TLS clients that keep idle connections never answer close_notify; drop them now so
+        # shutdown neither waits for them nor leaks transports.
+        if self._server is None:
+            return
+        for connection in list(self._server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
 
     def _write_kubeconfig(self) -> None:
         assert self._tmpdir is not None
@@ -334,7 +353,11 @@ class KubeSim:
         if self._server is not None:
             self._state.drop_watches()
             self._server.should_exit = True
-            self._server.force_exit = True  # idle keep-alive connections must not delay stop
+            if self._loop is not None and not self._loop.is_closed():
+                try:
+                    self._loop.call_soon_threadsafe(self._abort_connections)
+                except RuntimeError:
+                    pass  # the loop already finished
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None

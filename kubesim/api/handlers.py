@@ -184,6 +184,9 @@ class Handlers:
         assert t.name is not None
         validation.check_kind(t.rtype, new)
         meta = new.setdefault("metadata", {})
+        sent = meta.get("resourceVersion")
+        if sent and sent != current["metadata"].get("resourceVersion"):
+            raise errors.conflict(t.rtype.plural, t.rtype.group, t.name)
         if meta.get("name") and meta["name"] != t.name:
             raise errors.bad_request(
                 f"the name of the object ({meta['name']}) does not match the name on the URL ({t.name})")
