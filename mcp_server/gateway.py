@@ -207,6 +207,34 @@ class DiagnosisInputs:
 MAX_DIAGNOSIS_REQUESTS = 5
 
 
+class PodWatch:
+    """One open watch stream. Iterate for events; `close()` (any thread) ends the stream."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+        self.closed = False
+
+    def __iter__(self) -> Iterator[WatchEvent]:
+        try:
+            yield from _watch_lines(self._response)
+        except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as exc:
+            if self.closed:
+                return
+            raise Unavailable(f"watch stream broke: {exc}") from exc
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            self._response.close()
+            self._response.release_conn()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not fail the caller
+            log.debug("closing a watch stream failed", exc_info=True)
+
+
 # --------------------------------------------------------------------------------------------
 # The gateway
 
@@ -360,10 +388,10 @@ class Gateway:
 
     def watch_pods(
         self, resource_version: str, *, namespace: str | None = None, timeout_seconds: int = 300
-    ) -> Iterator[WatchEvent]:
-        """Pod events after `resource_version`; ends when the server closes the stream.
+    ) -> PodWatch:
+        """A stream of pod events after `resource_version`; `close()` ends it from any thread.
 
-        Raises `Gone` when that resourceVersion is too old (re-list and start again).
+        Iterating raises `Gone` when that resourceVersion is too old (re-list, start again).
         """
         kwargs: dict[str, Any] = {
             "watch": True,
@@ -381,12 +409,7 @@ class Gateway:
             response = self._send(
                 "watch", "pods", lambda: self._core.list_namespaced_pod(namespace, **kwargs)
             )
-        try:
-            yield from _watch_lines(response)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unavailable(f"watch stream broke: {exc}") from exc
-        finally:
-            response.release_conn()
+        return PodWatch(response)
 
     def list_events_for(
         self, namespace: str, name: str, *, uid: str | None = None, kind: str | None = None

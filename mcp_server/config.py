@@ -1,0 +1,66 @@
+"""The MCP server's configuration: a pydantic model, built by the composition root."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+Scope = Literal["read", "heal"]
+
+
+class TokenConfig(BaseModel):
+    """A bearer token for the HTTP transport: who presents it and what it may do."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    caller: str = Field(min_length=1, max_length=128)
+    token: SecretStr
+    scopes: frozenset[Scope] = frozenset({"read"})
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 16:
+            raise ValueError("a bearer token must be at least 16 characters")
+        return value
+
+
+class ServerConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kubeconfig: Path | None = Field(
+        default=None, description="kubeconfig file; None: KUBECONFIG / ~/.kube/config / in-cluster"
+    )
+    context: str | None = None
+    policy_path: Path | None = Field(default=None, description="None: the shipped default policy")
+    state_dir: Path = Field(default=Path("var"), description="audit log, approvals, rate limits")
+    # Callers allowed to send `force: true` (skip the approval; never the other checks).
+    trusted_callers: frozenset[str] = frozenset()
+    # The identity of a stdio / in-process client: the local user who started the server.
+    local_caller: str = "local"
+    # Scopes the local (stdio / in-memory) caller has; HTTP callers get their token's.
+    local_scopes: frozenset[Scope] = frozenset({"read", "heal"})
+    tokens: tuple[TokenConfig, ...] = ()
+    # Verification: how long to wait for the replacement pod or the rollout, how often to look.
+    verify_timeout_seconds: float = Field(default=180.0, gt=0)
+    verify_poll_seconds: float = Field(default=2.0, gt=0)
+    # The pod cache; off for one-shot uses (the stdio smoke test, benchmarks of single tools).
+    pod_cache: bool = True
+    watch_timeout_seconds: int = Field(default=300, ge=1)
+    # Bounds on analyze_logs arguments.
+    max_tail_lines: int = Field(default=5000, ge=1)
+    max_since_seconds: int = Field(default=7 * 24 * 3600, ge=1)
+
+    @property
+    def audit_path(self) -> Path:
+        return self.state_dir / "audit.jsonl"
+
+    @property
+    def approvals_path(self) -> Path:
+        return self.state_dir / "approvals.sqlite"
+
+    @property
+    def ratelimit_path(self) -> Path:
+        return self.state_dir / "ratelimits.sqlite"

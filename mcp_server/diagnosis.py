@@ -1,0 +1,63 @@
+"""The seam between the gateway's raw reads and the pure diagnostics.
+
+The diagnostics (mcp_server.diagnostics) are pure functions over Kubernetes objects; this
+module feeds them what the gateway fetched and nothing else, so tools and the executor have
+one place to ask "what is wrong with this pod".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_server.diagnostics.logs import LogAnalysis, analyze_log_text
+from mcp_server.diagnostics.pod_status import health_score
+from mcp_server.diagnostics.resources import resource_report as _resource_report
+from mcp_server.gateway import DiagnosisInputs
+from policies import Diagnosis, Policy
+
+JSON = dict[str, Any]
+
+
+def diagnose_inputs(inputs: DiagnosisInputs, policy: Policy) -> Diagnosis:
+    """The diagnosis of one pod from what `Gateway.fetch_diagnosis_inputs` read."""
+    from mcp_server.diagnostics import build_diagnosis
+
+    logs = {(entry.container, entry.previous): entry.text for entry in inputs.logs if entry.text}
+    metrics = inputs.metrics
+    return build_diagnosis(
+        inputs.pod,
+        events=inputs.events,
+        logs=logs,
+        pod_metrics=metrics.item if metrics is not None else None,
+        metrics_available=bool(metrics is not None and metrics.served),
+        replicasets=inputs.replicasets,
+        deployment=inputs.deployment,
+        nodes=inputs.nodes,
+        restart_threshold=policy.restart_threshold,
+    )
+
+
+def classify_pod(pod: JSON) -> str | None:
+    """The pod's main issue type, or None when healthy (for the pod cache)."""
+    from mcp_server.diagnostics import classify_unhealthy
+
+    result = classify_unhealthy(pod)
+    return str(result) if result else None
+
+
+def pod_health_score(pod: JSON) -> float:
+    return float(health_score(pod))
+
+
+def analyze_log(text: str, *, container: str | None) -> LogAnalysis:
+    return analyze_log_text(text, container=container)
+
+
+def resource_report(pod: JSON, pod_metrics: JSON | None, *, served: bool, message: str) -> JSON:
+    report = _resource_report(pod, pod_metrics, metrics_available=served)
+    body = report.model_dump(mode="json")
+    if not served:
+        body["metrics_message"] = message or "metrics.k8s.io is not served by this cluster"
+    elif pod_metrics is None:
+        body["metrics_message"] = message or "no metrics sample for this pod yet"
+    return body

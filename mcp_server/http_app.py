@@ -1,0 +1,69 @@
+"""Streamable HTTP: `/mcp` behind bearer tokens, plus `/healthz`, `/readyz` and `/metrics`.
+
+The probes and `/metrics` are open (kubelet and Prometheus scrape them without a token); every
+MCP request needs a token with the `read` scope, and writing tools also check `heal`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from mcp_server.auth import StaticTokenVerifier
+from mcp_server.server import create_server
+from mcp_server.state import ServerState
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class NoTokensConfigured(ValueError):
+    """HTTP without any token would be an open door to the cluster: refuse to serve it."""
+
+
+def create_http_app(state: ServerState, *, host: str = "127.0.0.1", port: int = 8000) -> Starlette:
+    tokens = state.config.tokens
+    if not tokens:
+        raise NoTokensConfigured(
+            "the HTTP transport needs at least one bearer token in the server configuration"
+        )
+    mcp = create_server(state, token_verifier=StaticTokenVerifier(tokens), host=host, port=port)
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        ready, why = state.ready()
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "detail": why},
+            status_code=200 if ready else 503,
+        )
+
+    async def prometheus_metrics(request: Request) -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for path, handler in (
+        ("/healthz", healthz),
+        ("/readyz", readyz),
+        ("/metrics", prometheus_metrics),
+    ):
+        route: Callable[[Handler], Any] = mcp.custom_route(path, methods=["GET"])
+        route(handler)
+
+    app = mcp.streamable_http_app()
+    inner = app.router.lifespan_context
+
+    # The session manager runs for the app's lifetime; the shared state (the pod cache) too,
+    # so /readyz reflects the cache even before the first MCP session.
+    @asynccontextmanager
+    async def lifespan(application: Any) -> AsyncIterator[None]:
+        async with state.session(), inner(application):
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app

@@ -1,0 +1,66 @@
+"""The one place the MCP server object is created (FastMCP from the 1.x SDK).
+
+`create_server(state)` gives a FastMCP whose lifespan hands `state` (gateway, pod cache,
+policy, stores, audit) to every tool. With `token_verifier`, the streamable HTTP transport
+demands a bearer token with the `read` scope (401 without one); `heal` is checked per tool.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from mcp.server.auth.provider import TokenVerifier
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.fastmcp import FastMCP
+from pydantic import AnyHttpUrl
+
+from mcp_server.state import ServerState
+from mcp_server.tools.registry import register_tools
+
+SERVER_NAME = "kubemedic"
+INSTRUCTIONS = (
+    "kubemedic diagnoses and heals Kubernetes pods. Read-only tools: diagnose_pod, analyze_logs, "
+    "check_resource_usage, list_unhealthy_pods. Writing tools (auto_heal_pod, "
+    "rollback_deployment) re-diagnose the pod, decide with the server's rule engine, run safety "
+    "checks, and need a human approval for destructive actions: on `approval_required`, a "
+    "person runs `kubemedic approvals approve ID --by NAME`, then call again with approval_id."
+)
+
+
+def create_server(
+    state: ServerState,
+    *,
+    token_verifier: TokenVerifier | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+) -> FastMCP[ServerState]:
+    @asynccontextmanager
+    async def lifespan(_: FastMCP[ServerState]) -> AsyncIterator[ServerState]:
+        async with state.session() as shared:
+            yield shared
+
+    auth: AuthSettings | None = None
+    if token_verifier is not None:
+        auth = AuthSettings(
+            issuer_url=AnyHttpUrl("http://127.0.0.1"),  # static tokens: no authorization server
+            resource_server_url=None,
+            required_scopes=["read"],
+        )
+    mcp: FastMCP[ServerState] = FastMCP(
+        SERVER_NAME,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        auth=auth,
+        token_verifier=token_verifier,
+        host=host,
+        port=port,
+        log_level="WARNING",
+    )
+    register_tools(mcp)
+    return mcp
+
+
+def tool_names(mcp: FastMCP[Any]) -> list[str]:
+    return sorted(tool.name for tool in mcp._tool_manager.list_tools())

@@ -1,0 +1,116 @@
+"""What the tools share: gateway, pod cache, policy, stores, audit, executor.
+
+Built once per process and handed to the tools through the MCP server's lifespan context.
+The SDK runs the lifespan once per session (every HTTP session, every stdio connection), so
+the state is reference-counted: the pod cache starts with the first session and stops with
+the last.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from mcp_server.approvals import ApprovalStore
+from mcp_server.audit import AuditLog
+from mcp_server.config import ServerConfig
+from mcp_server.gateway import Gateway
+from mcp_server.pod_cache import PodCache
+from policies import Policy, RateLimitStore, load_policy
+
+
+@dataclass
+class Clock:
+    """Time as the executor sees it; tests against a simulated cluster inject its clock."""
+
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+class ServerState:
+    def __init__(
+        self,
+        config: ServerConfig,
+        gateway: Gateway,
+        *,
+        policy: Policy | None = None,
+        clock: Clock | None = None,
+        pod_cache: PodCache | None = None,
+    ) -> None:
+        from mcp_server.diagnosis import classify_pod, pod_health_score
+
+        self.config = config
+        self.gateway = gateway
+        self.clock = clock or Clock()
+        base = policy or load_policy(config.policy_path)
+        # The server's trusted callers may force as well as the policy's own.
+        self.policy = base.model_copy(
+            update={"trusted_callers": frozenset(base.trusted_callers) | config.trusted_callers}
+        )
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.ratelimits = RateLimitStore(config.ratelimit_path)
+        self.approvals = ApprovalStore(
+            config.approvals_path,
+            ttl_seconds=float(self.policy.approval_ttl_seconds),
+            clock=lambda: self.clock.now().timestamp(),
+        )
+        self.audit = AuditLog(config.audit_path, now=self.clock.now)
+        self.cache = pod_cache
+        if self.cache is None and config.pod_cache:
+            self.cache = PodCache(
+                gateway,
+                classify=classify_pod,
+                score=pod_health_score,
+                watch_timeout_seconds=config.watch_timeout_seconds,
+            )
+        self._users = 0
+        self._lock = threading.Lock()
+        # One write at a time per workload: two concurrent heals cannot both pass the limits.
+        self.workload_locks: dict[str, threading.Lock] = {}
+
+    def workload_lock(self, key: str) -> threading.Lock:
+        with self._lock:
+            return self.workload_locks.setdefault(key, threading.Lock())
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+            first = self._users == 1
+        if first and self.cache is not None:
+            self.cache.start()
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            last = self._users == 0
+        if last and self.cache is not None:
+            self.cache.stop()
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[ServerState]:
+        self.acquire()
+        try:
+            yield self
+        finally:
+            self.release()
+
+    def ready(self) -> tuple[bool, str]:
+        if self.cache is not None and not self.cache.synced:
+            return False, "pod cache not synced yet"
+        return True, "ok"
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.stop()
+        self.ratelimits.close()
+        self.gateway.close()
+
+
+def build_state(config: ServerConfig, **kwargs: object) -> ServerState:
+    gateway = Gateway.from_kubeconfig(config.kubeconfig, config.context)
+    return ServerState(config, gateway, **kwargs)  # type: ignore[arg-type]

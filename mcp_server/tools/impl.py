@@ -1,0 +1,203 @@
+"""The tools' work, synchronous and transport-free: validated input in, result model out.
+
+Each function raises `ToolFailure` (or a gateway error) for anything it cannot do; the
+wrapper in `mcp_server.tools` turns those into `success: false` results.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp_server import metrics
+from mcp_server.auth import Caller
+from mcp_server.diagnosis import analyze_log, classify_pod, diagnose_inputs, resource_report
+from mcp_server.gateway import NotFound
+from mcp_server.healing import Healer, HealRequest, RollbackRequest
+from mcp_server.state import ServerState
+from mcp_server.tools.models import (
+    AnalyzeLogsInput,
+    AnalyzeLogsResult,
+    AutoHealInput,
+    DiagnoseInput,
+    DiagnosePodResult,
+    HealResult,
+    ListUnhealthyInput,
+    ListUnhealthyResult,
+    ResourceUsageInput,
+    ResourceUsageResult,
+    RollbackInput,
+    RollbackResult,
+    ToolFailure,
+    UnhealthyPodInfo,
+)
+
+CACHE_SYNC_WAIT_SECONDS = 10.0
+
+
+def _pod(state: ServerState, namespace: str, name: str) -> dict[str, Any]:
+    try:
+        return state.gateway.get_pod(namespace, name)
+    except NotFound as error:
+        raise ToolFailure("not_found", f"pod {namespace}/{name} not found") from error
+
+
+def diagnose_pod(state: ServerState, args: DiagnoseInput, caller: Caller) -> DiagnosePodResult:
+    try:
+        inputs = state.gateway.fetch_diagnosis_inputs(
+            args.namespace,
+            args.pod_name,
+            check_logs=args.check_logs,
+            check_events=args.check_events,
+        )
+    except NotFound as error:
+        raise ToolFailure("not_found", f"pod {args.namespace}/{args.pod_name} not found") from error
+    diagnosis = diagnose_inputs(inputs, state.policy)
+    for issue_type in diagnosis.issue_types:
+        metrics.issues_detected_total.labels(issue_type=issue_type).inc()
+    body = diagnosis.model_dump(mode="json")
+    body["api_requests"] = inputs.requests_used
+    body["not_fetched"] = inputs.skipped
+    return DiagnosePodResult.model_validate(body)
+
+
+def analyze_logs(state: ServerState, args: AnalyzeLogsInput, caller: Caller) -> AnalyzeLogsResult:
+    pod = _pod(state, args.namespace, args.pod_name)
+    statuses = {
+        str(cs.get("name")): cs for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    }
+    names = [str(c.get("name")) for c in (pod.get("spec") or {}).get("containers") or []]
+    if args.container is not None and args.container not in names:
+        raise ToolFailure(
+            "not_found",
+            f"pod {args.namespace}/{args.pod_name} has no container {args.container}",
+            containers=names,
+        )
+    container = args.container or (names[0] if names else None)
+    if container is None:
+        raise ToolFailure("not_found", "the pod has no containers")
+    current = state.gateway.read_log(
+        args.namespace,
+        args.pod_name,
+        container,
+        tail_lines=args.tail_lines,
+        since_seconds=args.since_seconds,
+    )
+    texts = [current.text or ""]
+    notes = [current.error] if current.error else []
+    restarted = int((statuses.get(container) or {}).get("restartCount") or 0) > 0
+    if restarted:
+        # The instance that crashed is where the error is; its log has no time window.
+        previous = state.gateway.read_log(
+            args.namespace, args.pod_name, container, previous=True, tail_lines=args.tail_lines
+        )
+        if previous.text:
+            texts.insert(0, previous.text)
+        elif previous.error:
+            notes.append(f"previous: {previous.error}")
+    analysis = analyze_log("\n".join(t for t in texts if t), container=container)
+    body = analysis.model_dump(mode="json")
+    body.update(
+        pod_name=args.pod_name,
+        namespace=args.namespace,
+        container=container,
+        read_previous=restarted,
+        notes=notes,
+    )
+    return AnalyzeLogsResult.model_validate(body)
+
+
+def check_resource_usage(
+    state: ServerState, args: ResourceUsageInput, caller: Caller
+) -> ResourceUsageResult:
+    pod = _pod(state, args.namespace, args.pod_name)
+    usage = state.gateway.get_pod_metrics(args.namespace, args.pod_name)
+    body = resource_report(pod, usage.item, served=usage.served, message=usage.message)
+    body.update(pod_name=args.pod_name, namespace=args.namespace)
+    return ResourceUsageResult.model_validate(body)
+
+
+def auto_heal_pod(state: ServerState, args: AutoHealInput, caller: Caller) -> HealResult:
+    return Healer(state).heal(
+        HealRequest(
+            namespace=args.namespace,
+            pod_name=args.pod_name,
+            diagnosis=args.diagnosis,
+            caller=caller,
+            dry_run=args.dry_run,
+            force=args.force,
+            action=args.action,
+            approval_id=args.approval_id,
+        )
+    )
+
+
+def rollback_deployment(state: ServerState, args: RollbackInput, caller: Caller) -> RollbackResult:
+    return Healer(state).rollback(
+        RollbackRequest(
+            namespace=args.namespace,
+            deployment_name=args.deployment_name,
+            caller=caller,
+            revision=args.revision,
+            approval_id=args.approval_id,
+            dry_run=args.dry_run,
+            force=args.force,
+        )
+    )
+
+
+def list_unhealthy_pods(
+    state: ServerState, args: ListUnhealthyInput, caller: Caller
+) -> ListUnhealthyResult:
+    cache = state.cache
+    if cache is None:
+        # No cache configured (one-shot use): one list, classified the same way.
+        listed = state.gateway.list_pods(args.namespace)
+        pods = []
+        for pod in listed.items:
+            issue = classify_pod(pod)
+            if issue:
+                meta = pod.get("metadata") or {}
+                owners = meta.get("ownerReferences") or [{}]
+                statuses = (pod.get("status") or {}).get("containerStatuses") or []
+                pods.append(
+                    UnhealthyPodInfo(
+                        namespace=str(meta.get("namespace")),
+                        pod_name=str(meta.get("name")),
+                        issue_type=issue,
+                        phase=(pod.get("status") or {}).get("phase"),
+                        restart_count=sum(int(s.get("restartCount") or 0) for s in statuses),
+                        owner_kind=owners[0].get("kind"),
+                        owner_name=owners[0].get("name"),
+                    )
+                )
+        return ListUnhealthyResult(
+            namespace=args.namespace,
+            synced=True,
+            pods_monitored=len(listed.items),
+            pods=pods,
+            source="list",
+        )
+    if not cache.wait_synced(CACHE_SYNC_WAIT_SECONDS):
+        raise ToolFailure(
+            "not_ready",
+            "the pod cache has not synced with the API server yet"
+            + (f" ({cache.last_error})" if cache.last_error else ""),
+            retryable=True,
+        )
+    return ListUnhealthyResult(
+        namespace=args.namespace,
+        synced=True,
+        pods_monitored=len(cache.pods(args.namespace)),
+        pods=[
+            UnhealthyPodInfo(
+                namespace=p.namespace,
+                pod_name=p.name,
+                issue_type=p.issue_type,
+                phase=p.phase,
+                restart_count=p.restart_count,
+                owner_kind=p.owner_kind,
+                owner_name=p.owner_name,
+            )
+            for p in cache.unhealthy(args.namespace)
+        ],
+    )

@@ -1,0 +1,240 @@
+"""Tool inputs and outputs: validated before any API call, structured on every failure.
+
+The tool functions take their arguments loosely (the published JSON schema is still exact)
+and validate them here, so a wrong type, a name that is not RFC 1123 or an absurd
+`tail_lines` comes back as `{"success": false, "error": {"code": "invalid_input", ...}}`
+instead of an SDK error string.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic.functional_validators import AfterValidator
+
+# RFC 1123 label (namespaces, container names) and subdomain (pod and deployment names).
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+MAX_TAIL_LINES = 5000
+MAX_SINCE_SECONDS = 7 * 24 * 3600
+MAX_DIAGNOSIS_BYTES = 256 * 1024
+
+
+def _label(value: str) -> str:
+    if len(value) > 63 or not _LABEL.fullmatch(value):
+        raise ValueError("must be an RFC 1123 label: lower-case letters, digits and '-', 1-63")
+    return value
+
+
+def _subdomain(value: str) -> str:
+    if len(value) > 253 or not _SUBDOMAIN.fullmatch(value):
+        raise ValueError("must be an RFC 1123 subdomain: lower-case letters, digits, '-', '.'")
+    return value
+
+
+Label = Annotated[str, Field(strict=True), AfterValidator(_label)]
+Subdomain = Annotated[str, Field(strict=True), AfterValidator(_subdomain)]
+
+
+class _Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PodRef(_Input):
+    namespace: Label
+    pod_name: Subdomain
+
+
+class DiagnoseInput(PodRef):
+    check_logs: StrictBool = True
+    check_events: StrictBool = True
+
+
+class AnalyzeLogsInput(PodRef):
+    container: Label | None = None
+    tail_lines: StrictInt = Field(default=100, ge=1, le=MAX_TAIL_LINES)
+    since_seconds: StrictInt = Field(default=300, ge=1, le=MAX_SINCE_SECONDS)
+
+
+class ResourceUsageInput(PodRef):
+    pass
+
+
+class AutoHealInput(PodRef):
+    diagnosis: dict[str, Any]
+    dry_run: StrictBool = False
+    force: StrictBool = False
+    action: Annotated[str, Field(strict=True, max_length=64)] | None = None
+    approval_id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+
+
+class RollbackInput(_Input):
+    namespace: Label
+    deployment_name: Subdomain
+    revision: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
+    approval_id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    dry_run: StrictBool = False
+    force: StrictBool = False
+
+
+class ListUnhealthyInput(_Input):
+    namespace: Label | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Failures
+
+
+class ToolFailure(Exception):
+    """A tool cannot do what was asked; becomes `success: false, error{code, message, ...}`."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def invalid_input(error: ValidationError) -> ToolFailure:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        where = ".".join(str(part) for part in item["loc"]) or "(arguments)"
+        problems.append(f"{where}: {item['msg']}")
+    return ToolFailure("invalid_input", "; ".join(problems)[:1000], fields=problems[:20])
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+
+
+class ErrorInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    code: str
+    message: str
+
+
+class ToolResult(BaseModel):
+    """Every tool answers with `success`; a failure carries `error`, never a traceback."""
+
+    model_config = ConfigDict(extra="allow")
+
+    success: bool = True
+    error: ErrorInfo | None = None
+
+
+class DiagnosePodResult(ToolResult):
+    pod_name: str | None = None
+    namespace: str | None = None
+    status: dict[str, Any] | None = None
+    issues: list[dict[str, Any]] = Field(default_factory=list)
+    logs: dict[str, Any] = Field(default_factory=dict)
+    events: list[dict[str, Any]] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+    api_requests: int | None = None
+
+
+class LogErrorEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    timestamp: str | None = None
+    level: str
+    message: str
+    pattern: str
+
+
+class AnalyzeLogsResult(ToolResult):
+    pod_name: str | None = None
+    namespace: str | None = None
+    container: str | None = None
+    total_lines: int = 0
+    errors: list[LogErrorEntry] = Field(default_factory=list)
+    error_patterns: dict[str, int] = Field(default_factory=dict)
+    recommendations: list[str] = Field(default_factory=list)
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    usage: str | None = None
+    request: str | None = None
+    limit: str | None = None
+    percentage_of_limit: float | None = None
+
+
+class ContainerUsage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    cpu: Usage
+    memory: Usage
+    issues: list[str] = Field(default_factory=list)
+
+
+class ResourceUsageResult(ToolResult):
+    pod_name: str | None = None
+    namespace: str | None = None
+    metrics_available: bool = False
+    metrics_message: str | None = None
+    containers: list[ContainerUsage] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+
+
+class Verification(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    new_pod_status: str | None = None
+    new_pod_name: str | None = None
+    restart_count: int | None = None
+    healthy: bool = False
+    message: str = ""
+    waited_seconds: float = 0.0
+
+
+class HealResult(ToolResult):
+    action_taken: str | None = None
+    pod_name: str | None = None
+    namespace: str | None = None
+    target: dict[str, str] | None = None
+    reason: str | None = None
+    dry_run: bool = False
+    timestamp: str | None = None
+    verification: Verification | None = None
+    decision: dict[str, Any] | None = None
+    approval_id: str | None = None
+    approver: str | None = None
+
+
+class RollbackResult(ToolResult):
+    namespace: str | None = None
+    deployment_name: str | None = None
+    action_taken: str | None = None
+    from_revision: int | None = None
+    to_revision: int | None = None
+    reason: str | None = None
+    dry_run: bool = False
+    timestamp: str | None = None
+    verification: Verification | None = None
+    approval_id: str | None = None
+    approver: str | None = None
+
+
+class UnhealthyPodInfo(BaseModel):
+    namespace: str
+    pod_name: str
+    issue_type: str
+    phase: str | None = None
+    restart_count: int = 0
+    owner_kind: str | None = None
+    owner_name: str | None = None
+
+
+class ListUnhealthyResult(ToolResult):
+    namespace: str | None = None
+    synced: bool = False
+    pods_monitored: int = 0
+    pods: list[UnhealthyPodInfo] = Field(default_factory=list)
+    source: str = "cache"

@@ -1,0 +1,306 @@
+"""The six MCP tools: published schemas, annotations, and the never-a-traceback wrapper.
+
+Arguments are declared `Any` with an explicit JSON schema: clients see exact types, and the
+server validates them itself (tools.models) so that every bad input gets a structured
+`invalid_input` result rather than an SDK error string.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any, TypeVar
+
+import anyio
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ValidationError, WithJsonSchema
+
+from mcp_server import metrics
+from mcp_server.auth import Caller, current_caller
+from mcp_server.gateway import GatewayError
+from mcp_server.state import ServerState
+from mcp_server.tools import impl
+from mcp_server.tools.models import (
+    MAX_SINCE_SECONDS,
+    MAX_TAIL_LINES,
+    AnalyzeLogsInput,
+    AnalyzeLogsResult,
+    AutoHealInput,
+    DiagnoseInput,
+    DiagnosePodResult,
+    ErrorInfo,
+    HealResult,
+    ListUnhealthyInput,
+    ListUnhealthyResult,
+    ResourceUsageInput,
+    ResourceUsageResult,
+    RollbackInput,
+    RollbackResult,
+    ToolFailure,
+    ToolResult,
+    invalid_input,
+)
+
+log = logging.getLogger(__name__)
+
+In = TypeVar("In", bound=BaseModel)
+Out = TypeVar("Out", bound=ToolResult)
+
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_ID = r"^[A-Za-z0-9_-]{1,64}$"
+
+Namespace = Annotated[
+    Any,
+    WithJsonSchema(
+        {"type": "string", "maxLength": 63, "pattern": _NAME, "description": "the namespace"}
+    ),
+]
+PodName = Annotated[
+    Any,
+    WithJsonSchema(
+        {"type": "string", "maxLength": 253, "pattern": _SUBDOMAIN, "description": "the pod"}
+    ),
+]
+DeploymentName = Annotated[
+    Any,
+    WithJsonSchema(
+        {"type": "string", "maxLength": 253, "pattern": _SUBDOMAIN, "description": "deployment"}
+    ),
+]
+Flag = Annotated[Any, WithJsonSchema({"type": "boolean"})]
+
+
+def _nullable(schema: dict[str, Any]) -> WithJsonSchema:
+    return WithJsonSchema({"anyOf": [schema, {"type": "null"}], "default": None})
+
+
+OptionalNamespace = Annotated[Any, _nullable({"type": "string", "maxLength": 63, "pattern": _NAME})]
+OptionalContainer = Annotated[Any, _nullable({"type": "string", "maxLength": 63, "pattern": _NAME})]
+OptionalId = Annotated[Any, _nullable({"type": "string", "pattern": _ID})]
+OptionalRevision = Annotated[Any, _nullable({"type": "integer", "minimum": 1})]
+OptionalAction = Annotated[
+    Any,
+    _nullable(
+        {
+            "type": "string",
+            "description": "ask for the rule action or a milder one the rules allow; else vetoed",
+        }
+    ),
+]
+TailLines = Annotated[
+    Any, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_TAIL_LINES})
+]
+SinceSeconds = Annotated[
+    Any, WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_SINCE_SECONDS})
+]
+DiagnosisArg = Annotated[
+    Any,
+    WithJsonSchema(
+        {"type": "object", "description": "the diagnosis the caller acts on (from diagnose_pod)"}
+    ),
+]
+
+READ_ONLY = ToolAnnotations(
+    readOnlyHint=True, destructiveHint=False, idempotentHint=True, openWorldHint=True
+)
+DESTRUCTIVE = ToolAnnotations(
+    readOnlyHint=False, destructiveHint=True, idempotentHint=False, openWorldHint=True
+)
+
+
+def _failure(result_type: type[Out], code: str, message: str, **extra: Any) -> Out:
+    return result_type(success=False, error=ErrorInfo(code=code, message=message, **extra))
+
+
+async def run_tool(
+    name: str,
+    ctx: Context[Any, Any, Any],
+    input_type: type[In],
+    arguments: dict[str, Any],
+    work: Callable[[ServerState, In, Caller], Out],
+    result_type: type[Out],
+) -> Out:
+    """Validate, run in a worker thread, and turn every failure into a structured result."""
+    outcome = "ok"
+    try:
+        try:
+            args = input_type.model_validate(arguments)
+        except ValidationError as error:
+            raise invalid_input(error) from None
+        state: ServerState = ctx.request_context.lifespan_context
+        caller = current_caller(state.config)
+        if not caller.may("read"):
+            raise ToolFailure("forbidden", f"caller {caller.name} has no 'read' scope")
+        return await anyio.to_thread.run_sync(partial(work, state, args, caller))
+    except ToolFailure as failure:
+        outcome = failure.code
+        return _failure(result_type, failure.code, failure.message, **failure.extra)
+    except GatewayError as error:
+        outcome = error.code
+        return _failure(result_type, error.code, error.message, retryable=error.retryable)
+    except Exception:  # noqa: BLE001 - a client never sees a traceback
+        log.exception("tool %s failed", name)
+        outcome = "internal_error"
+        return _failure(result_type, "internal_error", "the server failed; see its log")
+    finally:
+        metrics.tool_calls_total.labels(tool=name, outcome=outcome).inc()
+
+
+def register_tools(mcp: FastMCP[Any]) -> None:
+    @mcp.tool(
+        name="diagnose_pod",
+        description="Diagnose a pod: phase and conditions, container states and restarts, "
+        "events, log error patterns, resources, configuration, owner chain and rollout history.",
+        annotations=READ_ONLY,
+    )
+    async def diagnose_pod(
+        ctx: Context[Any, Any, Any],
+        namespace: Namespace,
+        pod_name: PodName,
+        check_logs: Flag = True,
+        check_events: Flag = True,
+    ) -> DiagnosePodResult:
+        return await run_tool(
+            "diagnose_pod",
+            ctx,
+            DiagnoseInput,
+            {
+                "namespace": namespace,
+                "pod_name": pod_name,
+                "check_logs": check_logs,
+                "check_events": check_events,
+            },
+            impl.diagnose_pod,
+            DiagnosePodResult,
+        )
+
+    @mcp.tool(
+        name="analyze_logs",
+        description="Find errors and known failure patterns in a container's logs "
+        f"(tail_lines 1..{MAX_TAIL_LINES}, since_seconds 1..{MAX_SINCE_SECONDS}).",
+        annotations=READ_ONLY,
+    )
+    async def analyze_logs(
+        ctx: Context[Any, Any, Any],
+        namespace: Namespace,
+        pod_name: PodName,
+        container: OptionalContainer = None,
+        tail_lines: TailLines = 100,
+        since_seconds: SinceSeconds = 300,
+    ) -> AnalyzeLogsResult:
+        return await run_tool(
+            "analyze_logs",
+            ctx,
+            AnalyzeLogsInput,
+            {
+                "namespace": namespace,
+                "pod_name": pod_name,
+                "container": container,
+                "tail_lines": tail_lines,
+                "since_seconds": since_seconds,
+            },
+            impl.analyze_logs,
+            AnalyzeLogsResult,
+        )
+
+    @mcp.tool(
+        name="check_resource_usage",
+        description="Compare each container's CPU and memory usage with its requests and limits.",
+        annotations=READ_ONLY,
+    )
+    async def check_resource_usage(
+        ctx: Context[Any, Any, Any], namespace: Namespace, pod_name: PodName
+    ) -> ResourceUsageResult:
+        return await run_tool(
+            "check_resource_usage",
+            ctx,
+            ResourceUsageInput,
+            {"namespace": namespace, "pod_name": pod_name},
+            impl.check_resource_usage,
+            ResourceUsageResult,
+        )
+
+    @mcp.tool(
+        name="auto_heal_pod",
+        description="Heal a pod: the server re-diagnoses it, the rule engine decides, the "
+        "safety checks run, destructive actions need a human approval (approval_id), and the "
+        "result is verified. dry_run writes nothing.",
+        annotations=DESTRUCTIVE,
+    )
+    async def auto_heal_pod(
+        ctx: Context[Any, Any, Any],
+        namespace: Namespace,
+        pod_name: PodName,
+        diagnosis: DiagnosisArg,
+        dry_run: Flag = False,
+        force: Flag = False,
+        action: OptionalAction = None,
+        approval_id: OptionalId = None,
+    ) -> HealResult:
+        return await run_tool(
+            "auto_heal_pod",
+            ctx,
+            AutoHealInput,
+            {
+                "namespace": namespace,
+                "pod_name": pod_name,
+                "diagnosis": diagnosis,
+                "dry_run": dry_run,
+                "force": force,
+                "action": action,
+                "approval_id": approval_id,
+            },
+            impl.auto_heal_pod,
+            HealResult,
+        )
+
+    @mcp.tool(
+        name="rollback_deployment",
+        description="Roll a deployment back to the previous (or given) revision, as "
+        "`kubectl rollout undo` does, when the rules allow it; needs an approval; verified.",
+        annotations=DESTRUCTIVE,
+    )
+    async def rollback_deployment(
+        ctx: Context[Any, Any, Any],
+        namespace: Namespace,
+        deployment_name: DeploymentName,
+        revision: OptionalRevision = None,
+        approval_id: OptionalId = None,
+        dry_run: Flag = False,
+        force: Flag = False,
+    ) -> RollbackResult:
+        return await run_tool(
+            "rollback_deployment",
+            ctx,
+            RollbackInput,
+            {
+                "namespace": namespace,
+                "deployment_name": deployment_name,
+                "revision": revision,
+                "approval_id": approval_id,
+                "dry_run": dry_run,
+                "force": force,
+            },
+            impl.rollback_deployment,
+            RollbackResult,
+        )
+
+    @mcp.tool(
+        name="list_unhealthy_pods",
+        description="Unhealthy pods with their issue type, from the server's watch-backed cache.",
+        annotations=READ_ONLY,
+    )
+    async def list_unhealthy_pods(
+        ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
+    ) -> ListUnhealthyResult:
+        return await run_tool(
+            "list_unhealthy_pods",
+            ctx,
+            ListUnhealthyInput,
+            {"namespace": namespace},
+            impl.list_unhealthy_pods,
+            ListUnhealthyResult,
+        )
