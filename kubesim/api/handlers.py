@@ -518,13 +518,20 @@ class Handlers:
             return Response(204, b"", "text/plain")
         previous = query.get("previous") in ("true", "1", "True")
         lines = self.logs.read(t.namespace or "", t.name, container, previous=previous)
-        if lines is None:
-            if previous:
+        cstatus = _container_status(pod, container)
+        if previous:
+            if lines is None and not (cstatus.get("lastState") or {}).get("terminated"):
                 raise errors.bad_request(
                     f'previous terminated container "{container}" in pod "{t.name}" not found')
-            reason = _waiting_reason(pod, container)
-            raise errors.bad_request(
-                f'container "{container}" in pod "{t.name}" is waiting to start: {reason}')
+        elif lines is None:
+            state = cstatus.get("state") or {}
+            ran = state.get("running") or state.get("terminated") or (cstatus.get("lastState") or {}).get(
+                "terminated")
+            if not ran:
+                reason = ((state.get("waiting") or {}).get("reason")) or "ContainerCreating"
+                raise errors.bad_request(
+                    f'container "{container}" in pod "{t.name}" is waiting to start: {reason}')
+        lines = lines or []
         if query.get("sinceSeconds"):
             cutoff = self.clock.seconds() - float(query["sinceSeconds"])
             lines = [ln for ln in lines if ln[0] >= cutoff]
@@ -601,13 +608,12 @@ def _is_ready(pod: Obj) -> bool:
     return False
 
 
-def _waiting_reason(pod: Obj, container: str) -> str:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+def _container_status(pod: Obj, container: str) -> Obj:
+    status = pod.get("status") or {}
+    for cs in list(status.get("containerStatuses") or []) + list(status.get("initContainerStatuses") or []):
         if cs.get("name") == container:
-            waiting = (cs.get("state") or {}).get("waiting")
-            if waiting and waiting.get("reason"):
-                return str(waiting["reason"])
-    return "ContainerCreating"
+            return dict(cs)
+    return {}
 
 
 def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
