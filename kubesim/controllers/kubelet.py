@@ -1,0 +1,892 @@
+"""The kubelet of every simulated node: pulls, starts, probes, restarts and reports pods.
+
+Each pod's containers move through the states a real kubelet reports (ContainerCreating,
+ErrImagePull/ImagePullBackOff, CreateContainerConfigError, Running, terminated with Error or
+OOMKilled, CrashLoopBackOff) at the simulated times a real node would need. Transitions are
+timers: the kubelet exposes the earliest one, so a clock that jumps minutes still produces every
+restart, event and log line at its own time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from kubesim.controllers import events
+from kubesim.controllers.base import Context, controller_ref, set_condition
+from kubesim.controllers.behaviour import FOREVER, Behaviour, BehaviourError, container_behaviour
+from kubesim.controllers.logtext import render_line
+from kubesim.controllers.metrics import PodMetricsWriter
+from kubesim.controllers.quantity import QuantityError, memory_bytes
+from kubesim.controllers.runtime import (
+    SYNC_DELAY,
+    ContainerRuntime,
+    PodRuntime,
+    RunPlan,
+    go_duration,
+    parse_go_duration,
+    probe_of,
+)
+from kubesim.images import PullOutcome, image_id, parse_image, pull_error
+from kubesim.store import CONFIGMAPS, NODES, PODS, SECRETS, NotFound, Obj
+
+log = logging.getLogger(__name__)
+
+# How often a pod stuck in a back-off or a config error repeats its events (a pod resync).
+REPEAT_SECONDS = 15.0
+# Failed volume mounts are retried (and reported) about every two minutes.
+MOUNT_RETRY_SECONDS = 120.0
+CONFIG_RETRY_SECONDS = 10.0
+CACHED_PULL_SECONDS = 0.8
+
+
+def _pod_ref(pod: Obj) -> str:
+    meta = pod["metadata"]
+    return f"{meta['name']}_{meta.get('namespace', '')}({meta.get('uid', '')})"
+
+
+def _field(name: str) -> str:
+    return f"spec.containers{{{name}}}"
+
+
+def _memory_limit(container: Obj) -> float | None:
+    value = ((container.get("resources") or {}).get("limits") or {}).get("memory")
+    if value is None:
+        return None
+    try:
+        return memory_bytes(value)
+    except QuantityError:
+        return None
+
+
+def _container_id(pod_uid: str, name: str, restart: int) -> str:
+    return "containerd://" + hashlib.sha256(f"{pod_uid}/{name}/{restart}".encode()).hexdigest()
+
+
+class Kubelet:
+    """All nodes' kubelets (they share nothing but the code)."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.pods: dict[str, PodRuntime] = {}
+        self.node_images: dict[str, set[str]] = {}
+        self._next_ip: dict[str, int] = {}
+        self.metrics = PodMetricsWriter(ctx)
+
+    # -- the controller interface ---------------------------------------------------------
+    def next_due(self) -> float | None:
+        return min(
+            (d for rt in self.pods.values() if (d := rt.next_due()) is not None), default=None
+        )
+
+    def reconcile(self, now: float) -> bool:
+        nodes = {n["metadata"]["name"]: n for n in self.ctx.store.iter_refs(NODES)}
+        changed = False
+        seen: set[str] = set()
+        for pod in list(self.ctx.store.iter_refs(PODS)):
+            node = (pod.get("spec") or {}).get("nodeName")
+            if not node or node not in nodes:
+                continue
+            seen.add(pod["metadata"]["uid"])
+            try:
+                changed |= self._sync_pod(pod, nodes[node], now)
+            except NotFound:
+                continue  # deleted under us: the next pass forgets it
+        for uid in list(self.pods):
+            if uid not in seen:
+                del self.pods[uid]
+        changed |= self.metrics.forget_missing(now)
+        return changed
+
+    # -- one pod ----------------------------------------------------------------------------
+    def _sync_pod(self, pod: Obj, node: Obj, now: float) -> bool:
+        uid = pod["metadata"]["uid"]
+        if pod["metadata"].get("deletionTimestamp"):
+            return self._terminate(pod, node, now)
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed"):
+            return self.metrics.remove(pod)
+        rt = self.pods.get(uid)
+        fresh = rt is None
+        if rt is None:
+            rt = self._restore(pod, node, now)
+            self.pods[uid] = rt
+        if not rt.sandbox:
+            missing = self._missing_volume(pod)
+            if missing is not None:
+                if now - rt.mount_event_at >= MOUNT_RETRY_SECONDS:
+                    rt.mount_event_at = now
+                    self.ctx.events.emit(
+                        pod, "Warning", "FailedMount", missing, events.kubelet(_node(node)), now
+                    )
+                return self._write(pod, node, rt, now) or fresh
+            rt.sandbox = True
+            rt.pod_ip = rt.pod_ip or self._allocate_ip(node)
+            for c in rt.containers.values():
+                if c.phase == "init" and c.due is None:
+                    c.due = now
+        changed = fresh
+        spec_containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+        guard = 0
+        while True:
+            due = min((c.due for c in rt.containers.values() if c.due is not None), default=None)
+            if due is None or due > now:
+                break
+            guard += 1
+            if guard > 10_000:
+                log.warning("kubelet: pod %s has too many transitions; giving up this pass", uid)
+                break
+            for c in rt.containers.values():
+                if c.due is not None and c.due <= due and c.name in spec_containers:
+                    c.due = None
+                    self._step(pod, node, rt, c, spec_containers[c.name], due)
+            pod = self.ctx.store.get(
+                PODS, pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+            )
+            changed |= self._write(pod, node, rt, due)
+        # Things that run continuously: logs, probe failures, usage.
+        for c in rt.containers.values():
+            if c.name in spec_containers:
+                changed |= self._running_work(pod, node, rt, c, spec_containers[c.name], now)
+        changed |= self._write(pod, node, rt, now)
+        changed |= self.metrics.update(pod, rt, spec_containers, now)
+        return changed
+
+    def _restore(self, pod: Obj, node: Obj, now: float) -> PodRuntime:
+        """Build the runtime for a pod we have not run yet, from whatever its status says."""
+        status = pod.get("status") or {}
+        rt = PodRuntime(
+            uid=pod["metadata"]["uid"],
+            pod_ip=status.get("podIP", ""),
+            started=self.ctx.seconds(status.get("startTime")),
+        )
+        statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or []}
+        restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        node_name = _node(node)
+        for spec in (pod.get("spec") or {}).get("containers") or []:
+            c = ContainerRuntime(name=spec["name"], image=str(spec.get("image", "")))
+            rt.containers[c.name] = c
+            cs = statuses.get(c.name)
+            if not cs:
+                continue
+            rt.sandbox = bool(rt.pod_ip)
+            c.restart_count = int(cs.get("restartCount") or 0)
+            c.last_terminated = (cs.get("lastState") or {}).get("terminated")
+            c.container_id = cs.get("containerID", "")
+            c.started_once = bool(cs.get("containerID") or c.restart_count or c.last_terminated)
+            if c.restart_count:
+                c.backoff = min(10.0 * 2 ** (c.restart_count - 1), 300.0)
+                c.backoff_updated = now
+            state = cs.get("state") or {}
+            if cs.get("imageID"):
+                self.node_images.setdefault(node_name, set()).add(parse_image(c.image).full)
+                if self.ctx.images.resolve(c.image, has_credentials=True) is not PullOutcome.OK:
+                    self.ctx.images.add(c.image)
+            if "running" in state:
+                started = self.ctx.seconds(state["running"].get("startedAt")) or now
+                c.image_ready = True
+                self._plan(pod, c, spec, started, restored_at=now)
+                c.phase = "running"
+                c.log_cursor = now - started
+                c.due = min(self._running_due(c), FOREVER)
+                c.due = None if c.due == FOREVER else max(c.due, now)
+                rt.sandbox = True
+            elif "terminated" in state:
+                c.terminated = dict(state["terminated"])
+                finished = self.ctx.seconds(c.terminated.get("finishedAt")) or now
+                c.phase = "exited" if self._restarts(restart_policy, c.terminated) else "done"
+                c.due = max(finished + SYNC_DELAY, now) if c.phase == "exited" else None
+                rt.sandbox = True
+            else:
+                waiting = state.get("waiting") or {}
+                reason = waiting.get("reason", "ContainerCreating")
+                if reason == "CrashLoopBackOff" and c.last_terminated:
+                    parsed = _backoff_from_message(waiting.get("message", ""))
+                    if parsed:
+                        c.backoff = parsed
+                    c.backoff_updated = now
+                    c.terminated = dict(c.last_terminated)
+                    finished = self.ctx.seconds(c.terminated.get("finishedAt")) or now
+                    c.phase = "backoff"
+                    c.waiting_reason, c.waiting_message = reason, waiting.get("message", "")
+                    c.due = max(finished + c.backoff, now)
+                    c.last_repeat = now
+                    rt.sandbox = True
+                elif reason in ("ImagePullBackOff", "ErrImagePull"):
+                    if self.ctx.images.resolve(c.image, has_credentials=True) is PullOutcome.OK:
+                        self.ctx.images.remove(c.image)
+                    c.pull_failures = 1
+                    c.phase = "pull-backoff"
+                    c.waiting_reason, c.waiting_message = (
+                        "ImagePullBackOff",
+                        f'Back-off pulling image "{c.image}"',
+                    )
+                    c.due = now + c.pull_backoff()
+                    c.last_repeat = now
+                    rt.sandbox = True
+                elif reason == "CreateContainerConfigError":
+                    c.phase, c.due, c.image_ready = "create", now, True
+                    rt.sandbox = True
+                else:
+                    c.phase, c.due = "init", now if rt.sandbox else None
+        return rt
+
+    # -- transitions ------------------------------------------------------------------------
+    def _step(
+        self, pod: Obj, node: Obj, rt: PodRuntime, c: ContainerRuntime, spec: Obj, t: float
+    ) -> None:
+        source = events.kubelet(_node(node))
+        fp = _field(c.name)
+        policy = spec.get("imagePullPolicy") or "IfNotPresent"
+        behaviour = self._behaviour(pod, spec)
+        if c.phase == "init":
+            present = parse_image(c.image).full in self.node_images.get(_node(node), set())
+            if policy == "Never" and not present:
+                c.phase, c.waiting_reason = "never", "ErrImageNeverPull"
+                c.waiting_message = (
+                    f'Container image "{c.image}" is not present with pull policy of Never'
+                )
+                self.ctx.events.emit(
+                    pod, "Warning", "ErrImageNeverPull", c.waiting_message, source, t, fp
+                )
+                return
+            if present and policy != "Always":
+                self.ctx.events.emit(
+                    pod,
+                    "Normal",
+                    "Pulled",
+                    f'Container image "{c.image}" already present on machine',
+                    source,
+                    t,
+                    fp,
+                )
+                c.phase, c.due = "create", t
+                return
+            self.ctx.events.emit(
+                pod, "Normal", "Pulling", f'Pulling image "{c.image}"', source, t, fp
+            )
+            c.phase, c.pull_started = "pulling", t
+            # The status keeps its last reason (e.g. ImagePullBackOff) while the pull runs.
+            if not c.waiting_reason:
+                c.waiting_reason, c.waiting_message = "ContainerCreating", ""
+            seconds = behaviour.pull_seconds
+            if seconds is None:
+                seconds = CACHED_PULL_SECONDS if present else self.ctx.images.pull_seconds(c.image)
+                seconds += (
+                    int(
+                        hashlib.md5(f"{pod['metadata']['uid']}{c.name}{t}".encode()).hexdigest()[
+                            :3
+                        ],
+                        16,
+                    )
+                    % 400
+                ) / 1000
+            c.due = t + seconds
+            return
+        if c.phase == "pulling":
+            outcome = behaviour.pull or self.ctx.images.resolve(
+                c.image, has_credentials=self._has_pull_secret(pod)
+            )
+            if outcome is PullOutcome.OK:
+                self.node_images.setdefault(_node(node), set()).add(parse_image(c.image).full)
+                took = go_duration(t - c.pull_started)
+                self.ctx.events.emit(
+                    pod,
+                    "Normal",
+                    "Pulled",
+                    f'Successfully pulled image "{c.image}" in {took} ({took} including waiting)',
+                    source,
+                    t,
+                    fp,
+                )
+                c.pull_failures = 0
+                c.phase, c.due = "create", t
+                return
+            message = pull_error(c.image, outcome)
+            self.ctx.events.emit(
+                pod,
+                "Warning",
+                "Failed",
+                f'Failed to pull image "{c.image}": {message}',
+                source,
+                t,
+                fp,
+            )
+            self.ctx.events.emit(pod, "Warning", "Failed", "Error: ErrImagePull", source, t, fp)
+            c.pull_failures += 1
+            c.waiting_reason, c.waiting_message = "ErrImagePull", message
+            c.phase, c.due = "pull-error", t + SYNC_DELAY
+            c.pull_started = t  # the back-off counts from the failure
+            return
+        if c.phase == "pull-error":
+            c.waiting_reason, c.waiting_message = (
+                "ImagePullBackOff",
+                f'Back-off pulling image "{c.image}"',
+            )
+            self.ctx.events.emit(pod, "Normal", "BackOff", c.waiting_message, source, t, fp)
+            self.ctx.events.emit(pod, "Warning", "Failed", "Error: ImagePullBackOff", source, t, fp)
+            c.last_repeat = t
+            c.phase, c.due = "pull-backoff", c.pull_started + c.pull_backoff()
+            return
+        if c.phase == "pull-backoff":
+            c.phase, c.due = "init", t
+            self.node_images.get(_node(node), set()).discard(parse_image(c.image).full)
+            return
+        if c.phase in ("create", "config-error"):
+            if c.phase == "config-error":
+                self.ctx.events.emit(
+                    pod,
+                    "Normal",
+                    "Pulled",
+                    f'Container image "{c.image}" already present on machine',
+                    source,
+                    t,
+                    fp,
+                )
+            problem = self._config_error(pod, spec)
+            if problem is not None:
+                c.waiting_reason, c.waiting_message = "CreateContainerConfigError", problem
+                self.ctx.events.emit(pod, "Warning", "Failed", f"Error: {problem}", source, t, fp)
+                c.phase, c.due = "config-error", t + CONFIG_RETRY_SECONDS
+                return
+            self._start(pod, rt, c, spec, t, source)
+            return
+        if c.phase == "running":
+            self._finish(pod, rt, c, spec, t, source)
+            return
+        if c.phase == "exited":
+            finished = self.ctx.seconds((c.terminated or {}).get("finishedAt")) or t
+            until = c.in_backoff_until(finished, t)
+            if until is None:
+                c.phase, c.due = "init", t
+                return
+            c.phase, c.due = "backoff", until
+            c.waiting_reason = "CrashLoopBackOff"
+            c.waiting_message = (
+                f"back-off {go_duration(c.backoff)} restarting failed container={c.name} "
+                f"pod={_pod_ref(pod)}"
+            )
+            self.ctx.events.emit(
+                pod,
+                "Warning",
+                "BackOff",
+                f"Back-off restarting failed container {c.name} in pod {_pod_ref(pod)}",
+                source,
+                t,
+                fp,
+            )
+            c.last_repeat = t
+            return
+        if c.phase == "backoff":
+            c.phase, c.due = "init", t
+            return
+
+    def _start(
+        self,
+        pod: Obj,
+        rt: PodRuntime,
+        c: ContainerRuntime,
+        spec: Obj,
+        t: float,
+        source: events.Source,
+    ) -> None:
+        ns, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+        if c.started_once:
+            # A restart: the finished run becomes lastState and its log the previous log.
+            c.restart_count += 1
+            c.last_terminated = c.terminated
+            self.ctx.logs.rotate(ns, name, c.name)
+            c.next_backoff(t)
+        c.terminated = None
+        c.started_once = True
+        c.container_id = _container_id(rt.uid, c.name, c.restart_count)
+        fp = _field(c.name)
+        self.ctx.events.emit(pod, "Normal", "Created", f"Created container {c.name}", source, t, fp)
+        self.ctx.events.emit(pod, "Normal", "Started", f"Started container {c.name}", source, t, fp)
+        c.phase = "running"
+        c.waiting_reason, c.waiting_message = "", ""
+        c.log_cursor = -1.0
+        c.liveness_reported = c.readiness_reported = 0
+        self._plan(pod, c, spec, t)
+        self._emit_logs(pod, rt, c, t)
+        due = self._running_due(c)
+        c.due = None if due == FOREVER else due
+
+    def _plan(
+        self,
+        pod: Obj,
+        c: ContainerRuntime,
+        spec: Obj,
+        start: float,
+        restored_at: float | None = None,
+    ) -> None:
+        b = self._behaviour(pod, spec)
+        plan = RunPlan(start=start, behaviour=b)
+        end, code, reason = b.runs_for, b.exit_code, "Completed" if b.exit_code == 0 else "Error"
+        oom = b.oom_after(_memory_limit(spec))
+        if oom is not None and oom < end:
+            end, code, reason = oom, 137, "OOMKilled"
+        liveness = probe_of(spec, "livenessProbe", "Liveness")
+        if liveness is not None and b.liveness_fails_after is not None:
+            first = liveness.first_at_or_after(start, start + b.liveness_fails_after)
+            plan.liveness_first_failure = first
+            kill = first + (liveness.failure_threshold - 1) * liveness.period
+            if kill - start < end:
+                end, code, reason = kill - start, 137, "Error"
+                plan.liveness_kill = True
+        plan.end_at = start + end if end != FOREVER else FOREVER
+        plan.exit_code, plan.reason = code, reason
+        readiness = probe_of(spec, "readinessProbe", "Readiness")
+        if readiness is None:
+            plan.ready_at = start
+        else:
+            if b.readiness_fails_after != 0.0:
+                plan.ready_at = readiness.first_at_or_after(start, start + b.ready_after)
+            if b.readiness_fails_after is not None:
+                first = readiness.first_at_or_after(start, start + b.readiness_fails_after)
+                plan.readiness_first_failure = first
+                plan.unready_at = first + (readiness.failure_threshold - 1) * readiness.period
+        if restored_at is not None and plan.end_at < restored_at:
+            plan.end_at = restored_at  # a recorded run that "should" have ended: end it now
+        c.run = plan
+
+    def _running_due(self, c: ContainerRuntime) -> float:
+        assert c.run is not None
+        return c.run.end_at
+
+    def _finish(
+        self,
+        pod: Obj,
+        rt: PodRuntime,
+        c: ContainerRuntime,
+        spec: Obj,
+        t: float,
+        source: events.Source,
+    ) -> None:
+        """The process ended at `t` (exit, OOM kill, or liveness kill)."""
+        plan = c.run
+        assert plan is not None
+        self._emit_logs(pod, rt, c, t)
+        ns, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+        if plan.exit_code != 0 and plan.behaviour.exit_lines:
+            for line in plan.behaviour.exit_lines:
+                self.ctx.logs.append(ns, name, c.name, render_line(line, self.ctx, t, rt.pod_ip), t)
+        if plan.liveness_kill:
+            self._probe_events(pod, rt, c, spec, t)
+            self.ctx.events.emit(
+                pod,
+                "Normal",
+                "Killing",
+                f"Container {c.name} failed liveness probe, will be restarted",
+                source,
+                t,
+                _field(c.name),
+            )
+        c.terminated = {
+            "exitCode": plan.exit_code,
+            "reason": plan.reason,
+            "startedAt": self.ctx.stamp(plan.start),
+            "finishedAt": self.ctx.stamp(t),
+            "containerID": c.container_id,
+        }
+        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        if self._restarts(policy, c.terminated):
+            c.phase, c.due = "exited", t + SYNC_DELAY
+        else:
+            c.phase, c.due = "done", None
+
+    @staticmethod
+    def _restarts(policy: str, terminated: dict[str, Any]) -> bool:
+        if policy == "Always":
+            return True
+        if policy == "OnFailure":
+            return int(terminated.get("exitCode", 1)) != 0
+        return False
+
+    # -- continuous work --------------------------------------------------------------------
+    def _running_work(
+        self, pod: Obj, node: Obj, rt: PodRuntime, c: ContainerRuntime, spec: Obj, now: float
+    ) -> bool:
+        changed = False
+        if c.phase == "running":
+            self._emit_logs(pod, rt, c, now)
+            changed |= self._probe_events(pod, rt, c, spec, now)
+        elif (
+            c.phase in ("pull-backoff", "backoff", "config-error")
+            and now - c.last_repeat >= REPEAT_SECONDS
+        ):
+            source = events.kubelet(_node(node))
+            fp = _field(c.name)
+            c.last_repeat = now
+            if c.phase == "pull-backoff":
+                self.ctx.events.emit(
+                    pod, "Normal", "BackOff", f'Back-off pulling image "{c.image}"', source, now, fp
+                )
+                self.ctx.events.emit(
+                    pod, "Warning", "Failed", "Error: ImagePullBackOff", source, now, fp
+                )
+            elif c.phase == "backoff":
+                self.ctx.events.emit(
+                    pod,
+                    "Warning",
+                    "BackOff",
+                    f"Back-off restarting failed container {c.name} in pod {_pod_ref(pod)}",
+                    source,
+                    now,
+                    fp,
+                )
+            changed = True
+        return changed
+
+    def _emit_logs(self, pod: Obj, rt: PodRuntime, c: ContainerRuntime, until: float) -> None:
+        plan = c.run
+        if plan is None:
+            return
+        until = min(until, plan.end_at)
+        since, upto = c.log_cursor, until - plan.start
+        if upto <= since:
+            return
+        ns, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+        for offset, line in plan.behaviour.lines_between(since, upto):
+            at = plan.start + offset
+            self.ctx.logs.append(ns, name, c.name, render_line(line, self.ctx, at, rt.pod_ip), at)
+        c.log_cursor = upto
+
+    def _probe_events(
+        self, pod: Obj, rt: PodRuntime, c: ContainerRuntime, spec: Obj, now: float
+    ) -> bool:
+        plan = c.run
+        if plan is None:
+            return False
+        changed = False
+        source = events.kubelet(pod["spec"].get("nodeName", ""))
+        until = min(now, plan.end_at)
+        for field_name, kind, first, attr in (
+            ("livenessProbe", "Liveness", plan.liveness_first_failure, "liveness_reported"),
+            ("readinessProbe", "Readiness", plan.readiness_first_failure, "readiness_reported"),
+        ):
+            probe = probe_of(spec, field_name, kind)
+            if probe is None or first == FOREVER or until < first:
+                continue
+            total = probe.times_from(plan.start, first, until)
+            if kind == "Liveness" and plan.liveness_kill:
+                total = min(total, probe.failure_threshold)
+            new = total - getattr(c, attr)
+            if new > 0:
+                output = plan.behaviour.liveness_output
+                self.ctx.events.emit(
+                    pod,
+                    "Warning",
+                    "Unhealthy",
+                    probe.failure_message(rt.pod_ip, output),
+                    source,
+                    until,
+                    _field(c.name),
+                    times=new,
+                )
+                setattr(c, attr, total)
+                changed = True
+        return changed
+
+    # -- deletion ---------------------------------------------------------------------------
+    def _terminate(self, pod: Obj, node: Obj, now: float) -> bool:
+        uid = pod["metadata"]["uid"]
+        rt = self.pods.get(uid) or PodRuntime(uid=uid)
+        self.pods[uid] = rt
+        ns, name = pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
+        if not rt.killing:
+            rt.killing = True
+            source = events.kubelet(_node(node))
+            statuses = (pod.get("status") or {}).get("containerStatuses") or []
+            grace_end = self.ctx.seconds(pod["metadata"].get("deletionTimestamp")) or now
+            rt.kill_at = now
+            for cs in statuses:
+                if "running" in (cs.get("state") or {}):
+                    self.ctx.events.emit(
+                        pod,
+                        "Normal",
+                        "Killing",
+                        f"Stopping container {cs['name']}",
+                        source,
+                        now,
+                        _field(cs["name"]),
+                    )
+                    spec: Obj = next(
+                        (c for c in pod["spec"].get("containers") or [] if c["name"] == cs["name"]),
+                        {},
+                    )
+                    if self._behaviour(pod, spec).ignore_sigterm:
+                        rt.kill_at = max(rt.kill_at, grace_end)
+        if rt.kill_at is not None and now < rt.kill_at:
+            return True
+        try:
+            self.ctx.store.delete(PODS, ns, name)
+        except NotFound:
+            return False
+        self.ctx.logs.drop_pod(ns, name)
+        self.metrics.remove(pod)
+        self.pods.pop(uid, None)
+        return True
+
+    # -- checks -----------------------------------------------------------------------------
+    def _behaviour(self, pod: Obj, spec: Obj) -> Behaviour:
+        try:
+            return container_behaviour(pod, spec)
+        except (BehaviourError, QuantityError, ValueError) as exc:
+            log.warning(
+                "kubesim: ignoring bad behaviour annotations on %s: %s",
+                pod["metadata"]["name"],
+                exc,
+            )
+            return container_behaviour({"metadata": {}}, spec)
+
+    def _has_pull_secret(self, pod: Obj) -> bool:
+        ns = pod["metadata"].get("namespace", "")
+        for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
+            if ref.get("name") and self.ctx.store.find(SECRETS, ns, ref["name"]) is not None:
+                return True
+        return False
+
+    def _missing_volume(self, pod: Obj) -> str | None:
+        ns = pod["metadata"].get("namespace", "")
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            for key, rtype, kind, name_key in (
+                ("configMap", CONFIGMAPS, "configmap", "name"),
+                ("secret", SECRETS, "secret", "secretName"),
+            ):
+                source = volume.get(key)
+                if not isinstance(source, dict) or source.get("optional"):
+                    continue
+                ref = source.get(name_key)
+                if ref and self.ctx.store.find(rtype, ns, ref) is None:
+                    vol = volume.get("name")
+                    return f'MountVolume.SetUp failed for volume "{vol}" : {kind} "{ref}" not found'
+        return None
+
+    def _config_error(self, pod: Obj, spec: Obj) -> str | None:
+        ns = pod["metadata"].get("namespace", "")
+        for env in spec.get("env") or []:
+            source = env.get("valueFrom") or {}
+            for key, rtype, kind, title in (
+                ("configMapKeyRef", CONFIGMAPS, "configmap", "ConfigMap"),
+                ("secretKeyRef", SECRETS, "secret", "Secret"),
+            ):
+                ref = source.get(key)
+                if not isinstance(ref, dict):
+                    continue
+                obj = self.ctx.store.find(rtype, ns, ref.get("name", ""))
+                if obj is None:
+                    if ref.get("optional"):
+                        continue
+                    return f'{kind} "{ref.get("name")}" not found'
+                data = {
+                    **(obj.get("data") or {}),
+                    **(obj.get("stringData") or {}),
+                    **(obj.get("binaryData") or {}),
+                }
+                if ref.get("key") not in data and not ref.get("optional"):
+                    return f"couldn't find key {ref.get('key')} in {title} {ns}/{ref.get('name')}"
+        for env_from in spec.get("envFrom") or []:
+            for key, rtype, kind in (
+                ("configMapRef", CONFIGMAPS, "configmap"),
+                ("secretRef", SECRETS, "secret"),
+            ):
+                ref = env_from.get(key)
+                if isinstance(ref, dict) and not ref.get("optional"):
+                    if self.ctx.store.find(rtype, ns, ref.get("name", "")) is None:
+                        return f'{kind} "{ref.get("name")}" not found'
+        return None
+
+    def _allocate_ip(self, node: Obj) -> str:
+        name = _node(node)
+        names = sorted(n["metadata"]["name"] for n in self.ctx.store.iter_refs(NODES))
+        index = names.index(name) + 1 if name in names else 1
+        host = self._next_ip.get(name, 2)
+        self._next_ip[name] = 2 if host >= 254 else host + 1
+        return f"10.244.{index}.{host}"
+
+    # -- status -----------------------------------------------------------------------------
+    def _write(self, pod: Obj, node: Obj, rt: PodRuntime, at: float) -> bool:
+        status = self._render(pod, node, rt, at)
+        if status == pod.get("status"):
+            return False
+        meta = pod["metadata"]
+
+        def change(current: Obj) -> None:
+            current["status"] = status
+
+        try:
+            self.ctx.store.mutate(PODS, meta.get("namespace", ""), meta["name"], change)
+        except NotFound:
+            return False
+        return True
+
+    def _container_status(
+        self, pod: Obj, rt: PodRuntime, c: ContainerRuntime, at: float
+    ) -> dict[str, Any]:
+        image_known = c.image_ready or c.phase in (
+            "create",
+            "config-error",
+            "running",
+            "exited",
+            "backoff",
+            "done",
+        )
+        out: dict[str, Any] = {"name": c.name}
+        ready = False
+        if c.phase == "running" and c.run is not None:
+            out["state"] = {"running": {"startedAt": self.ctx.stamp(c.run.start)}}
+            ready = c.run.ready_at <= at < c.run.unready_at
+        elif c.phase in ("exited", "done") and c.terminated is not None:
+            out["state"] = {"terminated": dict(c.terminated)}
+        elif (
+            c.phase in ("init", "pulling", "create")
+            and c.started_once
+            and c.terminated is not None
+            and c.waiting_reason != "CrashLoopBackOff"
+        ):
+            # Restarting at once (no back-off yet): the exited container shows until the new
+            # one runs.
+            out["state"] = {"terminated": dict(c.terminated)}
+        else:
+            waiting: dict[str, Any] = {"reason": c.waiting_reason or "ContainerCreating"}
+            if c.waiting_message:
+                waiting["message"] = c.waiting_message
+            out["state"] = {"waiting": waiting}
+        out["lastState"] = {"terminated": dict(c.last_terminated)} if c.last_terminated else {}
+        if (
+            c.phase not in ("exited", "done")
+            and c.terminated is not None
+            and (c.phase == "backoff" or c.waiting_reason == "CrashLoopBackOff")
+        ):
+            out["lastState"] = {"terminated": dict(c.terminated)}
+        out["ready"] = ready
+        out["restartCount"] = c.restart_count
+        if c.started_once or image_known:
+            out["image"] = parse_image(c.image).full
+            out["imageID"] = image_id(c.image)
+        else:
+            out["image"] = c.image
+            out["imageID"] = ""
+        if c.container_id and c.phase in ("running", "exited", "done", "backoff"):
+            out["containerID"] = c.container_id
+        out["started"] = c.phase == "running"
+        return out
+
+    def _render(self, pod: Obj, node: Obj, rt: PodRuntime, at: float) -> dict[str, Any]:
+        old = pod.get("status") or {}
+        spec = pod.get("spec") or {}
+        stamp = self.ctx.stamp(at)
+        if rt.started is None:
+            rt.started = at
+        order = [c["name"] for c in spec.get("containers") or []]
+        runtimes = [rt.containers[n] for n in order if n in rt.containers]
+        statuses = sorted(
+            (self._container_status(pod, rt, c, at) for c in runtimes), key=lambda s: s["name"]
+        )
+        all_ready = bool(statuses) and all(s["ready"] for s in statuses)
+        unready = [s["name"] for s in statuses if not s["ready"]]
+        conditions = [dict(c) for c in old.get("conditions") or []]
+        set_condition(conditions, "Initialized", "True", stamp, probe_time=True)
+        message = f"containers with unready status: [{' '.join(unready)}]"
+        if all_ready:
+            set_condition(conditions, "Ready", "True", stamp, probe_time=True)
+            set_condition(conditions, "ContainersReady", "True", stamp, probe_time=True)
+        else:
+            set_condition(
+                conditions, "Ready", "False", stamp, "ContainersNotReady", message, probe_time=True
+            )
+            set_condition(
+                conditions,
+                "ContainersReady",
+                "False",
+                stamp,
+                "ContainersNotReady",
+                message,
+                probe_time=True,
+            )
+        # Bound pods are scheduled (pods created with spec.nodeName never met the scheduler).
+        set_condition(conditions, "PodScheduled", "True", stamp, probe_time=True)
+        rank = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodScheduled": 3}
+        conditions.sort(key=lambda c: rank.get(c["type"], 4))
+        status: dict[str, Any] = {"phase": self._phase(pod, runtimes), "conditions": conditions}
+        host_ip = _node_ip(node)
+        status["hostIP"] = host_ip
+        status["hostIPs"] = [{"ip": host_ip}]
+        if rt.pod_ip:
+            status["podIP"] = rt.pod_ip
+            status["podIPs"] = [{"ip": rt.pod_ip}]
+        status["startTime"] = self.ctx.stamp(rt.started)
+        status["containerStatuses"] = statuses
+        status["qosClass"] = old.get("qosClass") or _qos(spec)
+        return status
+
+    @staticmethod
+    def _phase(pod: Obj, runtimes: list[ContainerRuntime]) -> str:
+        """kubelet getPhase for pods without init containers."""
+        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        running = waiting = stopped = succeeded = 0
+        for c in runtimes:
+            if c.phase == "running":
+                running += 1
+            elif c.phase in ("exited", "done") and c.terminated is not None:
+                stopped += 1
+                if int(c.terminated.get("exitCode", 1)) == 0:
+                    succeeded += 1
+            elif c.last_terminated is not None or (
+                c.phase == "backoff" and c.terminated is not None
+            ):
+                stopped += 1
+            else:
+                waiting += 1
+        if waiting > 0:
+            return "Pending"
+        if running > 0:
+            return "Running"
+        if stopped > 0:
+            if policy == "Always":
+                return "Running"
+            if stopped == succeeded:
+                return "Succeeded"
+            if policy == "Never":
+                return "Failed"
+            return "Running"
+        return "Pending"
+
+
+def _node(node: Obj) -> str:
+    return str(node["metadata"]["name"])
+
+
+def _node_ip(node: Obj) -> str:
+    for address in (node.get("status") or {}).get("addresses") or []:
+        if address.get("type") == "InternalIP":
+            return str(address.get("address"))
+    return "10.0.0.1"
+
+
+def _qos(spec: Obj) -> str:
+    limits_all = True
+    any_set = False
+    for c in spec.get("containers") or []:
+        res = c.get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        any_set |= bool(limits or requests)
+        for name in ("cpu", "memory"):
+            if name not in limits or requests.get(name, limits.get(name)) != limits.get(name):
+                limits_all = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if limits_all else "Burstable"
+
+
+def _backoff_from_message(message: str) -> float | None:
+    if message.startswith("back-off "):
+        return parse_go_duration(message.split(" ", 2)[1])
+    return None
+
+
+def owner_name(pod: Obj) -> str | None:
+    ref = controller_ref(pod)
+    return None if ref is None else str(ref.get("name"))
