@@ -107,9 +107,10 @@ def configure_logging(
     out = stream if stream is not None else sys.stderr
     kind = _resolve_format(fmt, out)
     root = logging.getLogger()
-    for old in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+    for old in [h for h in root.handlers if _replaceable(h)]:
         root.removeHandler(old)
-        old.close()
+        if old.get_name() == _HANDLER_NAME:
+            old.close()
 
     handler: logging.Handler
     if kind == "json":
@@ -121,6 +122,18 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(_resolve_level(level))
     return handler
+
+
+def _replaceable(handler: logging.Handler) -> bool:
+    """Ours from an earlier call, or a console handler a library installed with basicConfig
+    (FastMCP adds a RichHandler when the root has none): either would print every line twice.
+    Handlers writing elsewhere (files, pytest's capture) stay."""
+    from rich.logging import RichHandler
+
+    if handler.get_name() == _HANDLER_NAME or isinstance(handler, RichHandler):
+        return True
+    stream = getattr(handler, "stream", None)
+    return type(handler) is logging.StreamHandler and stream in (sys.stderr, sys.stdout)
 
 
 def _text_handler(out: IO[str]) -> logging.Handler:

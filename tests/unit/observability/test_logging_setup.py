@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -169,3 +170,20 @@ def test_any_message_and_extras_give_exactly_one_json_line(
     assert line["message"] == message
     for key, value in extras.items():
         assert line[key] == value
+
+
+def test_a_console_handler_a_library_installed_is_replaced_not_doubled() -> None:
+    from rich.logging import RichHandler
+
+    root = logging.getLogger()
+    library_handlers = [RichHandler(), logging.StreamHandler(sys.stderr)]
+    kept = logging.StreamHandler(io.StringIO())  # e.g. a file or a test capture: not ours to drop
+    for handler in (*library_handlers, kept):
+        root.addHandler(handler)
+    out = io.StringIO()
+    ours = configure_logging("json", "INFO", out)
+    try:
+        assert not any(h in root.handlers for h in library_handlers)
+        assert kept in root.handlers and ours in root.handlers
+    finally:
+        root.removeHandler(kept)
