@@ -29,6 +29,7 @@ from agent import metrics
 from agent.llm import Rationale, ask_rationale
 from agent.state import IncidentState, TimelineEntry, entry, now_iso
 from agent.tools import AUTO_HEAL_POD, DIAGNOSE_POD, LIST_UNHEALTHY_PODS, Toolbox, error_code
+from agent.workloads import entry_name, unhealthy_of_workload
 from kubemedic_logctx import log_context
 from policies import (
     WRITE_ACTIONS,
@@ -510,7 +511,7 @@ class _Nodes:
                 healthy_streak = 0
                 continue
             broken = unhealthy_of_workload(result, namespace, workload)
-            looks.append({"ok": not broken, "unhealthy": [p.get("name") for p in broken]})
+            looks.append({"ok": not broken, "unhealthy": [entry_name(p) for p in broken]})
             healthy_streak = healthy_streak + 1 if not broken else 0
             if healthy_streak >= deps.verify_stable_checks:
                 break
@@ -559,7 +560,7 @@ class _Nodes:
                 "unhealthy pod is left to diagnose: a human should look",
                 "timeline": _tl("escalate", "nothing_to_diagnose"),
             }
-        pod = str(broken[0].get("name") or broken[0].get("pod_name"))
+        pod = entry_name(broken[0])
         return {
             "escalated": True,
             "pod_name": pod,
@@ -657,35 +658,6 @@ def resolve_answer(payload: Mapping[str, Any], answer: Any) -> dict[str, Any]:
         + (f" ({record['note']})" if record["note"] else ""),
         "timeline": _tl("approve", "rejected", timeline_detail),
     }
-
-
-def unhealthy_of_workload(
-    result: Mapping[str, Any], namespace: str, workload: str | None
-) -> list[dict[str, Any]]:
-    """The entries of a list_unhealthy_pods result that belong to `workload`."""
-    pods = result.get("pods") or result.get("unhealthy_pods") or result.get("items") or []
-    out = []
-    for pod in pods:
-        if not isinstance(pod, Mapping):
-            continue
-        if pod.get("namespace", namespace) != namespace:
-            continue
-        if workload is None or pod_workload(pod) == workload:
-            out.append(dict(pod))
-    return out
-
-
-def pod_workload(pod: Mapping[str, Any]) -> str:
-    """ "Kind/name" of a pod entry's top controller, as policies.workload_key spells it."""
-    raw = pod.get("workload")
-    if isinstance(raw, str) and raw:
-        return raw
-    if isinstance(raw, Mapping) and raw.get("kind") and raw.get("name"):
-        return f"{raw['kind']}/{raw['name']}"
-    kind, name = pod.get("workload_kind"), pod.get("workload_name")
-    if kind and name:
-        return f"{kind}/{name}"
-    return f"Pod/{pod.get('name') or pod.get('pod_name')}"
 
 
 def rationale_of(state: Mapping[str, Any]) -> Rationale | None:

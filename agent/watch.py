@@ -1,0 +1,428 @@
+"""The autonomous loop: poll `list_unhealthy_pods`, open one incident per unhealthy workload,
+run incidents concurrently (bounded), pause on approvals, close them when they end.
+
+    summary = await run_watch(session, settings, on_event=show, approve=ask_human)
+
+`session` is an initialised MCP ClientSession (or a Toolbox). `on_event(WatchEvent)` sees every
+step; `approve(payload) -> answer | None` is asked once per pending approval: an answer
+(`{"decision": "approve"|"edit"|"reject", "approver": ..., ...}`) resumes the incident in this
+process; None leaves it pending for `kubemedic approvals approve` from another terminal.
+Granting the server's approval record is the caller's job (the composition root can reach the
+approval store; the agent cannot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from langchain_core.language_models import BaseChatModel
+
+from agent import metrics
+from agent.graph import AuditSink, GraphDeps, Sleep
+from agent.incidents import Incident, IncidentRegistry
+from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
+from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
+from agent.workloads import entry_name, entry_workload, unhealthy_pods
+from kubemedic_logctx import log_context
+from policies import Policy
+
+log = logging.getLogger(__name__)
+
+EventKind = Literal[
+    "started",
+    "poll",
+    "opened",
+    "progress",
+    "approval_pending",
+    "answered",
+    "closed",
+    "error",
+    "stopped",
+]
+# Outcomes after which the same workload is not reopened until `reopen_after_seconds` passed:
+# a human has it (or refused it); opening it again every poll would only repeat the question.
+_SETTLED_BY_HUMAN = {"handed_to_human", "blocked", "not_healed", "rejected", "failed"}
+
+
+@dataclass(frozen=True, slots=True)
+class WatchEvent:
+    kind: EventKind
+    incident_id: str | None = None
+    workload: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+OnEvent = Callable[[WatchEvent], Awaitable[None] | None]
+Approve = Callable[[dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
+
+
+@dataclass(slots=True)
+class WatchSettings:
+    state_dir: Path
+    policy: Policy
+    model: BaseChatModel | None = None
+    llm_timeout_seconds: float = 30.0
+    caller: str = "kubemedic-agent"
+    namespace: str | None = None  # None: every namespace the server sees
+    poll_interval_seconds: float = 5.0
+    max_concurrent: int = 4
+    verify_interval_seconds: float = 10.0
+    verify_stable_checks: int = 3
+    verify_max_checks: int = 18
+    reopen_after_seconds: float = 900.0
+    # How to wait (polls and verification); tests and the demo may advance a simulated clock.
+    sleep: Sleep = asyncio.sleep
+    # Stop after this many polls (None: run until `stop` is set).
+    max_polls: int | None = None
+    # Stop once nothing is running, nothing waits for an answer in this process, and a poll
+    # found nothing new to open (the demo's "all seeded failures dealt with").
+    stop_when_idle: bool = False
+    audit: AuditSink | None = None
+
+    @property
+    def checkpoint_db(self) -> Path:
+        return self.state_dir / "checkpoints.sqlite"
+
+    @property
+    def incidents_db(self) -> Path:
+        return self.state_dir / "incidents.sqlite"
+
+
+@dataclass(slots=True)
+class IncidentReport:
+    """One line of the final table."""
+
+    incident_id: str
+    namespace: str
+    pod: str
+    workload: str
+    issue_type: str | None
+    action: str | None
+    approver: str | None
+    outcome: str | None
+    summary: str | None
+    opened_at: str
+    closed_at: str | None
+    vetoed: bool = False
+    rules_only: bool = True
+
+    @property
+    def seconds_open(self) -> float | None:
+        if not self.closed_at:
+            return None
+        opened = datetime.fromisoformat(self.opened_at.replace("Z", "+00:00"))
+        closed = datetime.fromisoformat(self.closed_at.replace("Z", "+00:00"))
+        return (closed - opened).total_seconds()
+
+
+@dataclass(slots=True)
+class WatchSummary:
+    polls: int = 0
+    incidents: list[IncidentReport] = field(default_factory=list)
+
+    @property
+    def pending(self) -> list[IncidentReport]:
+        return [i for i in self.incidents if i.outcome is None]
+
+
+def incident_key(namespace: str, workload: str) -> str:
+    return f"{namespace}/{workload}"
+
+
+class _Watch:
+    def __init__(
+        self,
+        toolbox: Toolbox,
+        settings: WatchSettings,
+        runner: IncidentRunner,
+        registry: IncidentRegistry,
+        on_event: OnEvent | None,
+        approve: Approve | None,
+    ) -> None:
+        self.toolbox = toolbox
+        self.settings = settings
+        self.runner = runner
+        self.registry = registry
+        self.on_event = on_event
+        self.approve = approve
+        self.semaphore = asyncio.Semaphore(max(1, settings.max_concurrent))
+        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.asked: set[str] = set()  # approval ids already put to `approve` in this process
+        self.waiting: set[str] = set()  # incidents waiting for an answer from elsewhere
+        self.seen: set[str] = set()  # incidents touched by this process (for the summary)
+
+    async def emit(self, event: WatchEvent) -> None:
+        if self.on_event is None:
+            return
+        try:
+            result = self.on_event(event)
+            if result is not None:
+                await result
+        except Exception:  # noqa: BLE001 - a display callback must not stop the loop
+            log.exception("watch event callback failed")
+
+    # -- one incident ------------------------------------------------------------------------
+
+    def spawn(self, incident: Incident, *, fresh: bool) -> None:
+        if incident.id in self.tasks and not self.tasks[incident.id].done():
+            return
+        self.seen.add(incident.id)
+        self.tasks[incident.id] = asyncio.create_task(
+            self.drive(incident, fresh=fresh), name=f"incident-{incident.id}"
+        )
+
+    async def drive(self, incident: Incident, *, fresh: bool) -> None:
+        workload = incident.workload
+
+        async def progress(incident_id: str, node: str, update: Mapping[str, Any]) -> None:
+            await self.emit(
+                WatchEvent(
+                    "progress",
+                    incident_id,
+                    workload,
+                    {"node": node, "timeline": list(update.get("timeline") or [])},
+                )
+            )
+
+        try:
+            with log_context(incident_id=incident.id, thread_id=incident.id, target=workload):
+                async with self.semaphore:
+                    if fresh:
+                        status = await self.runner.start(
+                            incident.id,
+                            incident.namespace,
+                            incident.pod_name,
+                            on_update=progress,
+                        )
+                    else:
+                        status = await self.runner.proceed(incident.id, on_update=progress)
+                while status.waiting_for_approval:
+                    answer = await self.ask(incident, status)
+                    if answer is None:
+                        self.waiting.add(incident.id)
+                        return
+                    await self.emit(WatchEvent("answered", incident.id, workload, dict(answer)))
+                    async with self.semaphore:
+                        status = await self.runner.resume(incident.id, answer, on_update=progress)
+                if status.done:
+                    await self.finish(incident, status)
+        except Exception as exc:  # noqa: BLE001 - one broken incident must not stop the loop
+            log.exception("incident failed")
+            await self.emit(
+                WatchEvent(
+                    "error", incident.id, workload, {"error": f"{type(exc).__name__}: {exc}"}
+                )
+            )
+
+    async def ask(self, incident: Incident, status: IncidentStatus) -> Mapping[str, Any] | None:
+        payload = dict(status.pending or {})
+        approval_id = str(payload.get("approval_id") or "")
+        if approval_id not in self.asked:
+            await self.emit(WatchEvent("approval_pending", incident.id, incident.workload, payload))
+        if self.approve is None or approval_id in self.asked:
+            return None
+        self.asked.add(approval_id)
+        return await self.approve(payload)
+
+    async def finish(self, incident: Incident, status: IncidentStatus) -> None:
+        outcome = status.outcome or "failed"
+        self.registry.close(incident.id, outcome)
+        self.waiting.discard(incident.id)
+        metrics.incidents_open.set(len(self.registry.open_incidents()))
+        await self.emit(
+            WatchEvent(
+                "closed",
+                incident.id,
+                incident.workload,
+                {"outcome": outcome, "summary": status.values.get("summary")},
+            )
+        )
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    async def recover(self) -> None:
+        """Pick up the incidents a previous process left open."""
+        for incident in self.registry.open_incidents():
+            status = await self.runner.status(incident.id)
+            self.seen.add(incident.id)
+            if status.done:
+                await self.finish(incident, status)
+            elif status.waiting_for_approval and self.approve is None:
+                self.waiting.add(incident.id)
+                await self.emit(
+                    WatchEvent(
+                        "approval_pending",
+                        incident.id,
+                        incident.workload,
+                        dict(status.pending or {}),
+                    )
+                )
+            else:
+                # Mid-run when the process stopped, or waiting and we can ask: continue.
+                self.spawn(incident, fresh=not status.exists)
+
+    async def check_waiting(self) -> None:
+        """Incidents answered from another process (`kubemedic approvals`) end there."""
+        for incident_id in list(self.waiting):
+            status = await self.runner.status(incident_id)
+            if status.done:
+                incident = self.registry.get(incident_id)
+                if incident is not None:
+                    await self.finish(incident, status)
+
+    def suppressed(self, key: str) -> bool:
+        last = self.registry.last_closed(key)
+        if last is None or last.outcome not in _SETTLED_BY_HUMAN or last.closed_at is None:
+            return False
+        closed = datetime.fromisoformat(last.closed_at.replace("Z", "+00:00"))
+        return datetime.now(UTC) - closed < timedelta(seconds=self.settings.reopen_after_seconds)
+
+    async def poll(self) -> int:
+        """One look at the unhealthy pods; returns how many incidents it opened."""
+        settings = self.settings
+        result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace)
+        code = error_code(result)
+        if code is not None:
+            await self.emit(WatchEvent("error", data={"error": code, "result": result}))
+            return 0
+        opened = 0
+        pods = unhealthy_pods(result)
+        for pod in pods:
+            namespace = str(pod.get("namespace") or settings.namespace or "default")
+            key = incident_key(namespace, entry_workload(pod))
+            if self.suppressed(key):
+                continue
+            incident, created = self.registry.open(
+                key, namespace, entry_name(pod), pod.get("issue_type")
+            )
+            if created:
+                opened += 1
+                await self.emit(
+                    WatchEvent(
+                        "opened",
+                        incident.id,
+                        key,
+                        {"pod": incident.pod_name, "issue_type": incident.issue_type},
+                    )
+                )
+                self.spawn(incident, fresh=True)
+        metrics.incidents_open.set(len(self.registry.open_incidents()))
+        await self.emit(WatchEvent("poll", data={"unhealthy": len(pods), "opened": opened}))
+        return opened
+
+    def busy(self) -> bool:
+        return any(not task.done() for task in self.tasks.values())
+
+    async def summary(self, polls: int) -> WatchSummary:
+        reports = []
+        for incident_id in sorted(self.seen):
+            incident = self.registry.get(incident_id)
+            if incident is None:
+                continue
+            status = await self.runner.status(incident_id)
+            reports.append(report_of(incident, status))
+        reports.sort(key=lambda r: r.opened_at)
+        return WatchSummary(polls=polls, incidents=reports)
+
+
+def report_of(incident: Incident, status: IncidentStatus) -> IncidentReport:
+    values = status.values
+    approval = values.get("approval") or {}
+    history = values.get("history") or []
+    action = history[-1]["action"] if history else values.get("action")
+    approver = approval.get("approver")
+    if approver is None and history:
+        approver = "policy (auto-approved)"
+    return IncidentReport(
+        incident_id=incident.id,
+        namespace=incident.namespace,
+        pod=incident.pod_name,
+        workload=incident.workload,
+        issue_type=values.get("issue_type") or incident.issue_type,
+        action=action,
+        approver=approver,
+        outcome=incident.outcome if incident.status == "closed" else None,
+        summary=values.get("summary"),
+        opened_at=incident.opened_at,
+        closed_at=incident.closed_at,
+        vetoed=bool((values.get("gate") or {}).get("vetoed")),
+        rules_only=bool(values.get("rules_only", True)),
+    )
+
+
+async def run_watch(
+    session: Any,
+    settings: WatchSettings,
+    *,
+    on_event: OnEvent | None = None,
+    approve: Approve | None = None,
+    stop: asyncio.Event | None = None,
+) -> WatchSummary:
+    """Run the loop until `stop` is set, `max_polls` polls were made, or (with
+    `stop_when_idle`) nothing is left to do. Returns what happened to each incident."""
+    toolbox = session if isinstance(session, Toolbox) else await Toolbox.from_session(session)
+    toolbox.require(LIST_UNHEALTHY_PODS)
+    registry = IncidentRegistry(settings.incidents_db)
+    async with open_checkpointer(settings.checkpoint_db) as saver:
+        deps = GraphDeps(
+            toolbox=toolbox,
+            policy=settings.policy,
+            model=settings.model,
+            llm_timeout_seconds=settings.llm_timeout_seconds,
+            caller=settings.caller,
+            sleep=settings.sleep,
+            verify_interval_seconds=settings.verify_interval_seconds,
+            verify_stable_checks=settings.verify_stable_checks,
+            verify_max_checks=settings.verify_max_checks,
+            audit=settings.audit,
+        )
+        watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
+        await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))
+        await watch.recover()
+        polls = 0
+        try:
+            while stop is None or not stop.is_set():
+                opened = await watch.poll()
+                polls += 1
+                await watch.check_waiting()
+                if settings.max_polls is not None and polls >= settings.max_polls:
+                    break
+                if settings.stop_when_idle and not opened and not watch.busy():
+                    break
+                await _wait(settings, stop, watch)
+            # Let the incidents that are running finish their current step cleanly.
+            pending = [task for task in watch.tasks.values() if not task.done()]
+            if pending:
+                await asyncio.gather(*pending)
+        finally:
+            for task in watch.tasks.values():
+                if not task.done():
+                    task.cancel()
+            for task in watch.tasks.values():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        summary = await watch.summary(polls)
+        await watch.emit(WatchEvent("stopped", data={"polls": polls}))
+        return summary
+
+
+async def _wait(settings: WatchSettings, stop: asyncio.Event | None, watch: _Watch) -> None:
+    """Sleep one poll interval, waking early when asked to stop."""
+    if stop is None:
+        await settings.sleep(settings.poll_interval_seconds)
+        return
+    sleeper = asyncio.ensure_future(settings.sleep(settings.poll_interval_seconds))
+    stopper = asyncio.create_task(stop.wait())
+    waiters: set[asyncio.Future[Any]] = {sleeper, stopper}
+    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
