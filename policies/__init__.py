@@ -6,7 +6,7 @@ Public API (everything below is importable from `policies`):
   `DESTRUCTIVE_ACTIONS`, `is_milder(a, b)`, `parse_action(value)`.
 - `Policy` loaded by `load_policy(path | None)` (None: the shipped `policies/default.yaml`;
   `DEMO_POLICY_PATH` is the demo one). Bad files raise `PolicyError` naming the field.
-  Set the agent's own namespace with `policy.model_copy(update={"agent_namespace": ns})`.
+  Set the agent's own namespace with `policy.updated(agent_namespace=ns)` (validated).
 - `Diagnosis` (policies.diagnosis, the contract with the diagnostics).
 - `DecisionContext(policy, now, recent_actions, global_actions_last_hour, caller, force,
   approval_granted, target_exists)`; `DecisionContext.from_store(store, diagnosis, policy,

@@ -71,11 +71,17 @@ def is_milder(a: Action, b: Action) -> bool:
     return MILDNESS[a] < MILDNESS[b]
 
 
+_BY_NAME: dict[str, Action] = {action.value: action for action in Action}
+
+
 def parse_action(value: object) -> Action | None:
     """The Action named by `value`, or None when it names none (untrusted input)."""
     if isinstance(value, Action):
         return value
     if isinstance(value, str):
+        exact = _BY_NAME.get(value)
+        if exact is not None:
+            return exact
         try:
             return Action(value.strip().lower())
         except ValueError:

@@ -1,16 +1,19 @@
 """The rule engine's data: check results, targets, decisions, the context a decision is made in.
 
-Plain frozen dataclasses (decide + gate run tens of thousands of times a second); `to_dict()` /
-`from_dict()` give the JSON-native form for graph state, audit records and MCP answers.
+Immutable records: NamedTuples for what decide() builds on its hot path (decide + gate run
+tens of thousands of times a second, and a NamedTuple is several times cheaper to build than a
+frozen dataclass), frozen dataclasses for the rest. `to_dict()` / `from_dict()` give the
+JSON-native form for graph state, audit records and MCP answers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from policies.actions import WRITE_ACTIONS, Action, Risk
 from policies.policy import Policy
@@ -39,8 +42,7 @@ HAPPENED: frozenset[str] = frozenset({Outcome.EXECUTED, Outcome.HEALED, Outcome.
 COUNTED: frozenset[str] = HAPPENED | {Outcome.FAILED}
 
 
-@dataclass(frozen=True, slots=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """One safety check's verdict. `scope` says which limit tripped (rate limit: global,
     workload or cooldown) so metrics can label it."""
 
@@ -58,8 +60,7 @@ class CheckResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Target:
+class Target(NamedTuple):
     """The object an action writes to (or, for read-only actions, the pod it is about)."""
 
     kind: str
@@ -85,8 +86,10 @@ class ActionRecord:
     id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+NO_PARAMETERS: Mapping[str, ParamValue] = MappingProxyType({})
+
+
+class Decision(NamedTuple):
     """What the rules decided for one diagnosis, with the safety checks for that action.
 
     `parameters` holds what the write needs: `pod_uid` (delete preconditions), `container`,
@@ -105,7 +108,7 @@ class Decision:
     target: Target
     pod: Target  # the pod the diagnosis is about
     workload: str  # rate-limit key of the owning workload (workload_key)
-    parameters: Mapping[str, ParamValue] = field(default_factory=dict)
+    parameters: Mapping[str, ParamValue] = NO_PARAMETERS
     issue_type: str | None = None
     alternatives: tuple[Decision, ...] = ()
 
@@ -142,7 +145,7 @@ class Decision:
         return None
 
     def with_parameters(self, reason: str, **updates: ParamValue) -> Decision:
-        return replace(self, reason=reason, parameters={**self.parameters, **updates})
+        return self._replace(reason=reason, parameters={**self.parameters, **updates})
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from policies.diagnosis import Diagnosis, IssueType
 
 IMAGE_PULL_TYPES = frozenset(
@@ -69,9 +71,44 @@ def pod_is_ready(diagnosis: Diagnosis) -> bool:
     not-serving issue counts as not ready, and anything else as ready (unknown must not make
     a deletion look harmless).
     """
+    return _ready(diagnosis, diagnosis.issue_types)
+
+
+def _ready(diagnosis: Diagnosis, types: frozenset[str] | set[str]) -> bool:
     conditions = diagnosis.status.get("conditions")
     if isinstance(conditions, list):
         for condition in conditions:
             if isinstance(condition, dict) and condition.get("type") == "Ready":
                 return str(condition.get("status")) == "True"
-    return not (diagnosis.issue_types & NOT_SERVING_TYPES)
+    return not (types & NOT_SERVING_TYPES)
+
+
+class Facts(NamedTuple):
+    """What the rules and checks read off a diagnosis, computed in one pass over it."""
+
+    types: frozenset[str]
+    oom: bool  # OOMKilled now or as a container's last termination reason
+    evicted: bool
+    restarts: int  # highest restart count among crash-looping containers
+    ready: bool  # see pod_is_ready
+    key: str  # workload_key
+
+
+def facts_of(diagnosis: Diagnosis) -> Facts:
+    types: set[str] = set()
+    oom = False
+    restarts = 0
+    for issue in diagnosis.issues:
+        kind = issue.type
+        types.add(kind)
+        if not oom and (
+            kind == IssueType.OOM_KILLED
+            or issue.reason == OOM_REASON
+            or issue.last_termination_reason == OOM_REASON
+        ):
+            oom = True
+        if kind == IssueType.CRASH_LOOP and issue.restart_count > restarts:
+            restarts = issue.restart_count
+    frozen = frozenset(types)
+    evicted = IssueType.EVICTED in frozen or diagnosis.status.get("reason") == "Evicted"
+    return Facts(frozen, oom, evicted, restarts, _ready(diagnosis, frozen), workload_key(diagnosis))

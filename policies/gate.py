@@ -90,12 +90,12 @@ def gate(rule_decision: Decision, llm_proposal: LLMProposal | None) -> GateResul
     chosen = rule.alternative(action)
     if chosen is None:
         return _veto(
-            rule, proposal, f"{action.value} is not allowed here; the rules allow: {_allowed(rule)}"
+            rule, proposal, f"{action} is not allowed here; the rules allow: {_allowed(rule)}"
         )
     limit = proposal.memory_limit_bytes
     if limit is not None:
         if chosen.action is not Action.INCREASE_MEMORY_LIMIT:
-            return _veto(rule, proposal, f"{action.value} sets no memory limit")
+            return _veto(rule, proposal, f"{action} sets no memory limit")
         ruled = chosen.parameters.get("memory_limit_bytes")
         current = chosen.parameters.get("previous_memory_limit_bytes")
         if not isinstance(ruled, int) or not isinstance(current, int):

@@ -99,11 +99,16 @@ class Policy(_Strict):
     escalation_window_seconds: int = Field(default=3600, gt=0)
 
     def is_protected(self, namespace: str) -> bool:
+        """No write may touch the listed namespaces, the kube-* ones, or the agent's own."""
         return (
             namespace in self.protected_namespaces
             or namespace in ALWAYS_PROTECTED
             or namespace == self.agent_namespace
         )
+
+    def updated(self, **changes: Any) -> Policy:
+        """A validated copy with some fields changed, e.g. `updated(agent_namespace=ns)`."""
+        return policy_from_dict({**self.model_dump(), **changes}, f"{self.name} (updated)")
 
 
 def _format_error(source: str, error: ValidationError) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from policies.actions import WRITE_ACTIONS, Action, Risk, risk_at_most
-from policies.decision import HAPPENED, Decision, DecisionContext, ParamValue, Target
+from policies.decision import HAPPENED, ActionRecord, Decision, DecisionContext, ParamValue, Target
 from policies.diagnosis import Diagnosis, IssueType, SchedulingInfo
 from policies.facts import (
     CONFIG_PROBLEM_TYPES,
@@ -20,12 +20,10 @@ from policies.facts import (
     MI,
     OOM_REASON,
     PENDING_TYPES,
-    crash_restarts,
-    has_oom_evidence,
-    is_evicted,
-    workload_key,
+    Facts,
+    facts_of,
 )
-from policies.safety import run_checks_for
+from policies.safety import checks_for
 
 
 @dataclass(slots=True)
@@ -67,9 +65,7 @@ def _with_investigate(choice: Choice, *milder: Choice) -> Choice:
         m.action is Action.INVESTIGATE_MANUALLY for m in milder
     ):
         choice.milder.append(
-            _investigate(
-                f"hand over to a human instead of {choice.action.value}", choice.issue_type
-            )
+            _investigate(f"hand over to a human instead of {choice.action}", choice.issue_type)
         )
     return choice
 
@@ -77,15 +73,18 @@ def _with_investigate(choice: Choice, *milder: Choice) -> Choice:
 class _Rules:
     """One evaluation of the table; a class only to share the diagnosis and context."""
 
-    def __init__(self, diagnosis: Diagnosis, context: DecisionContext) -> None:
+    def __init__(self, diagnosis: Diagnosis, context: DecisionContext, facts: Facts) -> None:
         self.d = diagnosis
         self.ctx = context
+        self.f = facts
         self.policy = context.policy
-        window = timedelta(seconds=self.policy.escalation_window_seconds)
-        self.history = context.actions_since(context.now - window, HAPPENED)
+        self.history: list[ActionRecord] = []
+        if context.recent_actions:
+            window = timedelta(seconds=self.policy.escalation_window_seconds)
+            self.history = context.actions_since(context.now - window, HAPPENED)
 
     def done_recently(self, action: Action) -> int:
-        return sum(1 for record in self.history if record.action == action.value)
+        return sum(1 for record in self.history if record.action == action)
 
     def workload_target(self) -> Target:
         workload = self.d.workload
@@ -98,14 +97,14 @@ class _Rules:
             return _investigate("the diagnosis did not succeed; nothing to act on", None)
         if not d.issues:
             return Choice(Action.NONE, "no issues detected", 1.0, Risk.LOW, None)
-        types = d.issue_types
-        if is_evicted(d):
+        types = self.f.types
+        if self.f.evicted:
             return self.evicted()
         if types & PENDING_TYPES:
             return self.pending()
         if types & IMAGE_PULL_TYPES:
             return self.image_pull()
-        if has_oom_evidence(d):
+        if self.f.oom:
             return self.oom()
         if types & CONFIG_PROBLEM_TYPES:
             return self.config_problem()
@@ -144,7 +143,7 @@ class _Rules:
         d = self.d
         sched = d.scheduling
         issue_type = (
-            IssueType.UNBOUND_PVC if IssueType.UNBOUND_PVC in d.issue_types else (IssueType.PENDING)
+            IssueType.UNBOUND_PVC if IssueType.UNBOUND_PVC in self.f.types else (IssueType.PENDING)
         )
         if issue_type == IssueType.UNBOUND_PVC:
             return _investigate("pending on an unbound PersistentVolumeClaim", issue_type)
@@ -308,7 +307,7 @@ class _Rules:
     def crash_loop(self) -> Choice:
         d = self.d
         kind = IssueType.CRASH_LOOP
-        restarts = crash_restarts(d)
+        restarts = self.f.restarts
         threshold = self.policy.restart_threshold
         if restarts <= threshold:
             return _investigate(
@@ -411,39 +410,63 @@ def _largest_node(sched: SchedulingInfo) -> str:
     )
 
 
-def _finish(choice: Choice, diagnosis: Diagnosis, context: DecisionContext, key: str) -> Decision:
+def _finish(
+    choice: Choice, diagnosis: Diagnosis, context: DecisionContext, facts: Facts
+) -> Decision:
     pod = Target("Pod", diagnosis.namespace, diagnosis.pod_name)
     policy = context.policy
-    auto = choice.action in policy.auto_approve and risk_at_most(
-        choice.risk, policy.auto_approve_max_risk
+    writes = choice.action in WRITE_ACTIONS
+    requires_approval = (
+        writes
+        and not (
+            choice.action in policy.auto_approve
+            and risk_at_most(choice.risk, policy.auto_approve_max_risk)
+        )
+        and not (context.force and context.caller in policy.trusted_callers)
     )
-    trusted_force = context.force and context.caller in policy.trusted_callers
-    requires_approval = choice.action in WRITE_ACTIONS and not auto and not trusted_force
-    decision = Decision(
-        action=choice.action,
-        reason=choice.reason,
-        confidence=choice.confidence,
-        estimated_risk=choice.risk,
-        requires_approval=requires_approval,
-        safety_checks_passed=True,
-        checks=(),
-        target=choice.target or pod,
-        pod=pod,
-        workload=key,
-        parameters=choice.parameters,
-        issue_type=choice.issue_type,
-        alternatives=tuple(_finish(m, diagnosis, context, key) for m in choice.milder),
+    target = choice.target or pod
+    alternatives = tuple([_finish(m, diagnosis, context, facts) for m in choice.milder])
+    draft = Decision(
+        choice.action,
+        choice.reason,
+        choice.confidence,
+        choice.risk,
+        requires_approval,
+        False,
+        (),
+        target,
+        pod,
+        facts.key,
+        choice.parameters,
+        choice.issue_type,
+        alternatives,
     )
-    return run_checks_for(decision, diagnosis, context)
+    # The checks read the decision, so it is built twice: without and then with its checks.
+    checks = checks_for(draft, diagnosis, context, facts)
+    return Decision(
+        choice.action,
+        choice.reason,
+        choice.confidence,
+        choice.risk,
+        requires_approval,
+        all([c.passed for c in checks]),
+        checks,
+        target,
+        pod,
+        facts.key,
+        choice.parameters,
+        choice.issue_type,
+        alternatives,
+    )
 
 
 def decide(diagnosis: Diagnosis, context: DecisionContext) -> Decision:
     """The rule decision for a diagnosis, its milder alternatives, and their safety checks."""
-    choice = _Rules(diagnosis, context).choose()
-    return _finish(choice, diagnosis, context, workload_key(diagnosis))
+    facts = facts_of(diagnosis)
+    return _finish(_Rules(diagnosis, context, facts).choose(), diagnosis, context, facts)
 
 
 def allowed_actions(diagnosis: Diagnosis, context: DecisionContext) -> frozenset[Action]:
     """The rule action and the milder ones the rules allow for this diagnosis."""
-    choice = _Rules(diagnosis, context).choose()
+    choice = _Rules(diagnosis, context, facts_of(diagnosis)).choose()
     return frozenset({choice.action, *(m.action for m in choice.milder)})

@@ -8,7 +8,6 @@ only the diagnosis and the context, never the decision's own claims about itself
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 
 from policies.actions import WORKLOAD_ACTIONS, WRITE_ACTIONS, Action, risk_at_most
@@ -18,14 +17,13 @@ from policies.facts import (
     CONFIG_PROBLEM_TYPES,
     IMAGE_PULL_TYPES,
     MEMORY_PATCHABLE_KINDS,
-    crash_restarts,
-    has_oom_evidence,
-    is_evicted,
-    pod_is_ready,
-    workload_key,
+    Facts,
+    facts_of,
 )
 
 Check = Callable[[Decision, Diagnosis, DecisionContext], CheckResult]
+# The checks proper read the facts computed once per diagnosis; the public check_* wrap them.
+_Check = Callable[[Decision, Diagnosis, DecisionContext, Facts], CheckResult]
 
 # The kind of workload each workload-level action can write to.
 WORKLOAD_KINDS: dict[Action, frozenset[str]] = {
@@ -43,68 +41,66 @@ BLAST_RADIUS = "blast_radius"
 APPROVAL = "approval"
 
 
-def _ok(name: str, detail: str) -> CheckResult:
-    return CheckResult(name, True, detail)
-
-
-def _fail(name: str, detail: str, scope: str | None = None) -> CheckResult:
-    return CheckResult(name, False, detail, scope)
-
-
-def check_target_exists(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckResult:
+def _target_exists(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """The pod (and for workload actions, the workload and revision) exists."""
     name = TARGET_EXISTS
     if ctx.target_exists is False:
-        return _fail(name, f"{d.target} no longer exists")
+        return CheckResult(name, False, f"{d.target} no longer exists")
     if not diag.success or not diag.pod_name or diag.phase == "NotFound":
-        return _fail(name, f"pod {diag.namespace}/{diag.pod_name} was not found")
+        return CheckResult(name, False, f"pod {diag.namespace}/{diag.pod_name} was not found")
     if (d.pod.namespace, d.pod.name) != (diag.namespace, diag.pod_name):
-        return _fail(name, f"decision is about {d.pod}, the diagnosis about another pod")
+        return CheckResult(
+            name, False, f"decision is about {d.pod}, the diagnosis about another pod"
+        )
     if d.action in WORKLOAD_ACTIONS:
         workload = diag.workload
         if workload is None:
-            return _fail(name, "no owning workload was found")
+            return CheckResult(name, False, "no owning workload was found")
         wanted = (workload.kind, diag.namespace, workload.name)
         if (d.target.kind, d.target.namespace, d.target.name) != wanted:
-            return _fail(name, f"{d.target} is not the pod's workload")
+            return CheckResult(name, False, f"{d.target} is not the pod's workload")
         if d.action is Action.ROLLBACK_DEPLOYMENT and workload.rollout.previous_revision is None:
-            return _fail(name, f"{d.target} has no earlier revision to return to")
+            return CheckResult(name, False, f"{d.target} has no earlier revision to return to")
     elif d.target != d.pod:
-        return _fail(name, f"{d.action.value} writes the pod, not {d.target}")
-    return _ok(name, f"{d.target} exists")
+        return CheckResult(name, False, f"{d.action} writes the pod, not {d.target}")
+    return CheckResult(name, True, f"{d.target} exists")
 
 
-def check_managed_by_controller(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckResult:
+def _managed_by_controller(
+    d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts
+) -> CheckResult:
     """A controller owns the pod (owner chain resolved), so what we remove comes back."""
     name = MANAGED_BY_CONTROLLER
     workload = diag.workload
     if workload is None or not diag.owner_chain:
-        return _fail(name, f"bare pod {diag.pod_name}: no controller would recreate it")
+        return CheckResult(
+            name, False, f"bare pod {diag.pod_name}: no controller would recreate it"
+        )
     kinds = WORKLOAD_KINDS.get(d.action)
     if kinds is not None and workload.kind not in kinds:
-        return _fail(
-            name, f"{d.action.value} needs a {'/'.join(sorted(kinds))}, not a {workload.kind}"
+        return CheckResult(
+            name, False, f"{d.action} needs a {'/'.join(sorted(kinds))}, not a {workload.kind}"
         )
     chain = " -> ".join(f"{o.kind}/{o.name}" for o in diag.owner_chain)
-    return _ok(name, f"owned by {chain}")
+    return CheckResult(name, True, f"owned by {chain}")
 
 
-def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext) -> str | None:
+def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> str | None:
     """Why `action` fits the diagnosis' issue types, or None when it does not."""
-    types = diag.issue_types
+    types = f.types
     if action is Action.DELETE_POD:
-        restarts = crash_restarts(diag)
+        restarts = f.restarts
         if (
             restarts > ctx.policy.restart_threshold
-            and not has_oom_evidence(diag)
+            and not f.oom
             and not types & CONFIG_PROBLEM_TYPES
         ):
             return f"CrashLoopBackOff with {restarts} restarts"
         return None
     if action is Action.DELETE_EVICTED_POD:
-        return "pod was evicted" if is_evicted(diag) else None
+        return "pod was evicted" if f.evicted else None
     if action is Action.INCREASE_MEMORY_LIMIT:
-        return "container was OOM-killed" if has_oom_evidence(diag) else None
+        return "container was OOM-killed" if f.oom else None
     if action is Action.SCALE_DOWN_DEPLOYMENT:
         sched = diag.scheduling
         if IssueType.PENDING in types and sched is not None and sched.insufficient:
@@ -123,38 +119,45 @@ def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext) -> str | None:
     return "writes nothing"
 
 
-def check_action_fits_issue(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckResult:
+def _action_fits_issue(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """The action is one that can remedy the diagnosed issue type."""
-    why = _fits(d.action, diag, ctx)
+    why = _fits(d.action, diag, ctx, f)
     if why is None:
-        found = ", ".join(sorted(diag.issue_types)) or "no issues"
-        return _fail(ACTION_FITS_ISSUE, f"{d.action.value} does not fit {found}")
-    return _ok(ACTION_FITS_ISSUE, why)
+        found = ", ".join(sorted(f.types)) or "no issues"
+        return CheckResult(ACTION_FITS_ISSUE, False, f"{d.action} does not fit {found}")
+    return CheckResult(ACTION_FITS_ISSUE, True, why)
 
 
-def check_namespace_not_protected(
-    d: Decision, diag: Diagnosis, ctx: DecisionContext
+def _namespace_not_protected(
+    d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts
 ) -> CheckResult:
     name = NAMESPACE_NOT_PROTECTED
-    namespaces = {d.target.namespace, diag.namespace}
-    protected = sorted(ns for ns in namespaces if ctx.policy.is_protected(ns))
-    if protected:
-        return _fail(name, f"namespace {protected[0]} is protected")
-    return _ok(name, f"namespace {diag.namespace} is not protected")
+    for namespace in (diag.namespace, d.target.namespace):
+        if ctx.policy.is_protected(namespace):
+            return CheckResult(name, False, f"namespace {namespace} is protected")
+    return CheckResult(name, True, f"namespace {diag.namespace} is not protected")
 
 
-def check_rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckResult:
+def _rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """Per hour, global and per workload; and a cooldown between repeats on one workload."""
     name = RATE_LIMIT
     limits = ctx.policy.rate_limits
     if ctx.global_actions_last_hour >= limits.global_per_hour:
-        return _fail(
+        return CheckResult(
             name,
+            False,
             f"{ctx.global_actions_last_hour} actions in the last hour, limit "
             f"{limits.global_per_hour}",
             "global",
         )
-    key = workload_key(diag)
+    key = f.key
+    if not ctx.recent_actions:  # the common case: no history, nothing to count
+        return CheckResult(
+            name,
+            True,
+            f"{ctx.global_actions_last_hour}/{limits.global_per_hour} global, "
+            f"0/{limits.per_workload_per_hour} on {key} this hour",
+        )
     mine = [
         r
         for r in ctx.recent_actions
@@ -162,75 +165,88 @@ def check_rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> Chec
     ]
     last_hour = [r for r in mine if r.at >= ctx.now - HOUR]
     if len(last_hour) >= limits.per_workload_per_hour:
-        return _fail(
+        return CheckResult(
             name,
+            False,
             f"{len(last_hour)} actions on {key} in the last hour, limit "
             f"{limits.per_workload_per_hour}",
             "workload",
         )
     cooldown = timedelta(seconds=limits.cooldown_per_workload_seconds)
-    same = [r for r in mine if r.action == d.action.value and r.at > ctx.now - cooldown]
+    same = [r for r in mine if r.action == d.action and r.at > ctx.now - cooldown]
     if same:
         wait = (max(r.at for r in same) + cooldown - ctx.now).total_seconds()
-        return _fail(
-            name, f"{d.action.value} on {key} is cooling down for {wait:.0f}s more", "cooldown"
+        return CheckResult(
+            name, False, f"{d.action} on {key} is cooling down for {wait:.0f}s more", "cooldown"
         )
-    return _ok(
+    return CheckResult(
         name,
+        True,
         f"{ctx.global_actions_last_hour}/{limits.global_per_hour} global, "
         f"{len(last_hour)}/{limits.per_workload_per_hour} on {key} this hour",
     )
 
 
-def check_blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckResult:
+def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """Never take the workload below what its PodDisruptionBudget or maxUnavailable allows."""
     name = BLAST_RADIUS
     workload = diag.workload
     if workload is None:
-        return _fail(name, "no workload: cannot bound the blast radius")
+        return CheckResult(name, False, "no workload: cannot bound the blast radius")
     budget = workload.pdb_disruptions_allowed
     pdb = f"PodDisruptionBudget {workload.pdb_name or ''}".rstrip()
     if d.action in (Action.DELETE_POD, Action.DELETE_EVICTED_POD):
-        if d.action is Action.DELETE_EVICTED_POD or not pod_is_ready(diag):
-            return _ok(name, "the pod is not serving; deleting it removes no available replica")
+        if d.action is Action.DELETE_EVICTED_POD or not f.ready:
+            return CheckResult(
+                name, True, "the pod is not serving; deleting it removes no available replica"
+            )
         if budget is not None and budget < 1:
-            return _fail(name, f"{pdb} allows no disruption now")
+            return CheckResult(name, False, f"{pdb} allows no disruption now")
         if workload.max_unavailable is not None:
             unavailable = workload.replicas - workload.available_replicas + 1
             if unavailable > workload.max_unavailable:
-                return _fail(
+                return CheckResult(
                     name,
+                    False,
                     f"{unavailable} replicas would be unavailable, maxUnavailable is "
                     f"{workload.max_unavailable}",
                 )
-        return _ok(name, "one ready replica may go while the controller replaces it")
+        return CheckResult(name, True, "one ready replica may go while the controller replaces it")
     if d.action is Action.SCALE_DOWN_DEPLOYMENT:
         replicas = d.parameters.get("replicas")
         if not isinstance(replicas, int) or replicas < 0:
-            return _fail(name, "no target replica count")
+            return CheckResult(name, False, "no target replica count")
         if replicas < ctx.policy.min_replicas:
-            return _fail(
-                name, f"{replicas} replicas is below the minimum of {ctx.policy.min_replicas}"
+            return CheckResult(
+                name,
+                False,
+                f"{replicas} replicas is below the minimum of {ctx.policy.min_replicas}",
             )
         lost = max(0, workload.available_replicas - replicas)
         if budget is not None and lost > budget:
-            return _fail(
-                name, f"scaling to {replicas} removes {lost} available, {pdb} allows {budget}"
+            return CheckResult(
+                name,
+                False,
+                f"scaling to {replicas} removes {lost} available, {pdb} allows {budget}",
             )
-        return _ok(name, f"scaling to {replicas} removes {lost} available replicas")
+        return CheckResult(name, True, f"scaling to {replicas} removes {lost} available replicas")
     # A template change rolls the pods: at most maxUnavailable of the available go at once.
     if budget is not None:
         if workload.max_unavailable is None:
-            return _fail(name, f"{pdb} set, but the rollout's maxUnavailable is unknown")
+            return CheckResult(
+                name, False, f"{pdb} set, but the rollout's maxUnavailable is unknown"
+            )
         at_once = min(workload.max_unavailable, workload.available_replicas)
         if at_once > budget:
-            return _fail(
-                name, f"the rollout may take {at_once} available replicas, {pdb} allows {budget}"
+            return CheckResult(
+                name,
+                False,
+                f"the rollout may take {at_once} available replicas, {pdb} allows {budget}",
             )
-    return _ok(name, "the rolling update keeps within maxUnavailable")
+    return CheckResult(name, True, "the rolling update keeps within maxUnavailable")
 
 
-def check_approval(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckResult:
+def _approval(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """Destructive actions need a granted approval, unless the policy auto-approves the class
     (up to its risk ceiling) or a trusted caller forces it."""
     name = APPROVAL
@@ -238,15 +254,44 @@ def check_approval(d: Decision, diag: Diagnosis, ctx: DecisionContext) -> CheckR
     if d.action in policy.auto_approve and risk_at_most(
         d.estimated_risk, policy.auto_approve_max_risk
     ):
-        return _ok(name, f"policy {policy.name} auto-approves {d.action.value}")
+        return CheckResult(name, True, f"policy {policy.name} auto-approves {d.action}")
     if ctx.force:
         if ctx.caller is not None and ctx.caller in policy.trusted_callers:
-            return _ok(name, f"forced by trusted caller {ctx.caller}")
-        return _fail(name, f"caller {ctx.caller or '(anonymous)'} is not trusted to force")
+            return CheckResult(name, True, f"forced by trusted caller {ctx.caller}")
+        return CheckResult(
+            name, False, f"caller {ctx.caller or '(anonymous)'} is not trusted to force"
+        )
     if ctx.approval_granted:
-        return _ok(name, "approval granted")
-    return _fail(name, f"{d.action.value} needs a human approval")
+        return CheckResult(name, True, "approval granted")
+    return CheckResult(name, False, f"{d.action} needs a human approval")
 
+
+_CHECKS: tuple[tuple[str, _Check], ...] = (
+    (TARGET_EXISTS, _target_exists),
+    (MANAGED_BY_CONTROLLER, _managed_by_controller),
+    (ACTION_FITS_ISSUE, _action_fits_issue),
+    (NAMESPACE_NOT_PROTECTED, _namespace_not_protected),
+    (RATE_LIMIT, _rate_limit),
+    (BLAST_RADIUS, _blast_radius),
+    (APPROVAL, _approval),
+)
+
+
+def _public(check: _Check, doc: str | None) -> Check:
+    def run(decision: Decision, diagnosis: Diagnosis, context: DecisionContext) -> CheckResult:
+        return check(decision, diagnosis, context, facts_of(diagnosis))
+
+    run.__doc__ = doc
+    return run
+
+
+check_target_exists = _public(_target_exists, _target_exists.__doc__)
+check_managed_by_controller = _public(_managed_by_controller, _managed_by_controller.__doc__)
+check_action_fits_issue = _public(_action_fits_issue, _action_fits_issue.__doc__)
+check_namespace_not_protected = _public(_namespace_not_protected, _namespace_not_protected.__doc__)
+check_rate_limit = _public(_rate_limit, _rate_limit.__doc__)
+check_blast_radius = _public(_blast_radius, _blast_radius.__doc__)
+check_approval = _public(_approval, _approval.__doc__)
 
 CHECKS: tuple[tuple[str, Check], ...] = (
     (TARGET_EXISTS, check_target_exists),
@@ -260,7 +305,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 CHECK_NAMES: tuple[str, ...] = tuple(name for name, _ in CHECKS)
 
 _READ_ONLY: dict[Action, tuple[CheckResult, ...]] = {
-    action: tuple(_ok(name, f"{action.value} writes nothing") for name in CHECK_NAMES)
+    action: tuple(CheckResult(name, True, f"{action} writes nothing") for name in CHECK_NAMES)
     for action in Action
     if action not in WRITE_ACTIONS
 }
@@ -272,14 +317,22 @@ def run_safety_checks(
     """All checks, in order, for one decision. Read-only actions pass them all."""
     if decision.action not in WRITE_ACTIONS:
         return list(_READ_ONLY[decision.action])
-    return [check(decision, diagnosis, context) for _, check in CHECKS]
+    facts = facts_of(diagnosis)
+    return [check(decision, diagnosis, context, facts) for _, check in _CHECKS]
 
 
-def run_checks_for(decision: Decision, diagnosis: Diagnosis, context: DecisionContext) -> Decision:
-    """The decision with its checks filled in and `safety_checks_passed` derived from them."""
+def checks_for(
+    decision: Decision, diagnosis: Diagnosis, context: DecisionContext, facts: Facts
+) -> tuple[CheckResult, ...]:
+    """The checks for a decision under construction (rules.decide), facts computed once."""
     if decision.action not in WRITE_ACTIONS:
-        checks = _READ_ONLY[decision.action]
-    else:
-        checks = tuple(check(decision, diagnosis, context) for _, check in CHECKS)
-    passed = all(check.passed for check in checks)
-    return replace(decision, checks=checks, safety_checks_passed=passed)
+        return _READ_ONLY[decision.action]
+    return (
+        _target_exists(decision, diagnosis, context, facts),
+        _managed_by_controller(decision, diagnosis, context, facts),
+        _action_fits_issue(decision, diagnosis, context, facts),
+        _namespace_not_protected(decision, diagnosis, context, facts),
+        _rate_limit(decision, diagnosis, context, facts),
+        _blast_radius(decision, diagnosis, context, facts),
+        _approval(decision, diagnosis, context, facts),
+    )

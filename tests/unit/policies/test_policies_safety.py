@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -50,7 +49,7 @@ def delete_decision(d: Diagnosis | None = None) -> tuple[Decision, Diagnosis]:
 
 
 def as_action(decision: Decision, action: Action, **params: int | str) -> Decision:
-    return replace(decision, action=action, parameters=params, alternatives=())
+    return decision._replace(action=action, parameters=params, alternatives=())
 
 
 # -- target exists -----
@@ -75,15 +74,15 @@ def test_target_not_found_in_diagnosis_fails() -> None:
 
 def test_target_other_pod_fails() -> None:
     decision, d = delete_decision()
-    other = replace(
-        decision, pod=Target("Pod", "default", "other"), target=Target("Pod", "default", "other")
+    other = decision._replace(
+        pod=Target("Pod", "default", "other"), target=Target("Pod", "default", "other")
     )
     assert not check_target_exists(other, d, context()).passed
 
 
 def test_pod_action_aimed_at_workload_fails() -> None:
     decision, d = delete_decision()
-    aimed = replace(decision, target=Target("Deployment", "default", "web"))
+    aimed = decision._replace(target=Target("Deployment", "default", "web"))
     assert not check_target_exists(aimed, d, context()).passed
 
 
@@ -91,7 +90,7 @@ def test_workload_action_needs_the_pods_own_workload() -> None:
     d = diagnosis(oom(), resources=resources())
     decision = decide(d, context())
     assert check_target_exists(decision, d, context()).passed
-    elsewhere = replace(decision, target=Target("Deployment", "default", "payments"))
+    elsewhere = decision._replace(target=Target("Deployment", "default", "payments"))
     assert not check_target_exists(elsewhere, d, context()).passed
     bare = d.model_copy(update={"workload": None})
     assert not check_target_exists(decision, bare, context()).passed
@@ -101,7 +100,7 @@ def test_rollback_without_earlier_revision_fails() -> None:
     wl = deployment(rollout={"current_revision": 1})
     d = diagnosis(crash(), workload=wl)
     rb = as_action(decide(d, context()), Action.ROLLBACK_DEPLOYMENT, revision=1)
-    rb = replace(rb, target=Target("Deployment", "default", "web"))
+    rb = rb._replace(target=Target("Deployment", "default", "web"))
     result = check_target_exists(rb, d, context())
     assert not result.passed and "no earlier revision" in result.detail
 
@@ -385,7 +384,7 @@ def test_auto_approved_class_passes_up_to_risk_ceiling() -> None:
     decision, d = delete_decision()
     pol = policy(auto_approve=frozenset({Action.DELETE_POD}))
     assert check_approval(decision, d, context(pol)).passed
-    risky = replace(decision, estimated_risk=Risk.MEDIUM)
+    risky = decision._replace(estimated_risk=Risk.MEDIUM)
     assert not check_approval(risky, d, context(pol)).passed
 
 
