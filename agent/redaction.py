@@ -37,7 +37,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         r"\g<pre>" + MASK + r"\g<post>",
     ),
     # Authorization headers: Bearer / Basic / Token schemes.
-    (re.compile(r"(?i)\b(bearer|basic|token)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
+    (re.compile(r"(?i)\b(bearer|basic)\s+[^\s,;'\"]{4,}"), r"\1 " + MASK),
     # JSON-style "key": "value"
     (
         re.compile(r'(?i)(?P<k>"[^"]*(?:' + _SECRET_KEYS + r')[^"]*"\s*:\s*)"(?:[^"\\]|\\.)*"'),
