@@ -89,7 +89,7 @@ _secrets = st.one_of(
     _value.map(lambda v: ("pw" + v, f"postgres://app:pw{v}@db:5432/x")),
     _value.map(lambda v: ("tk" + v + "0", f"Authorization: Bearer tk{v}0")),
 )
-_filler = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=200)
+_filler = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=200)
 
 
 @settings(max_examples=300, deadline=None)
