@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcp_server.diagnostics.diagnose import build_diagnosis, classify_unhealthy
 from mcp_server.diagnostics.logs import LogAnalysis, analyze_log_text
 from mcp_server.diagnostics.pod_status import health_score
 from mcp_server.diagnostics.resources import resource_report as _resource_report
@@ -19,30 +20,33 @@ JSON = dict[str, Any]
 
 
 def diagnose_inputs(inputs: DiagnosisInputs, policy: Policy) -> Diagnosis:
-    """The diagnosis of one pod from what `Gateway.fetch_diagnosis_inputs` read."""
-    from mcp_server.diagnostics import build_diagnosis
+    """The diagnosis of one pod from what `Gateway.fetch_diagnosis_inputs` read.
 
-    logs = {(entry.container, entry.previous): entry.text for entry in inputs.logs if entry.text}
+    The namespaced ReplicaSet list serves twice: as the pod's owners (with the Deployment)
+    and as the rollout history.
+    """
+    current = {e.container: e.text for e in inputs.logs if e.text is not None and not e.previous}
+    previous = {e.container: e.text for e in inputs.logs if e.text is not None and e.previous}
     metrics = inputs.metrics
+    owners = list(inputs.replicasets)
+    if inputs.deployment is not None:
+        owners.append(inputs.deployment)
     return build_diagnosis(
         inputs.pod,
         events=inputs.events,
-        logs=logs,
+        logs_current=current or None,
+        logs_previous=previous or None,
         pod_metrics=metrics.item if metrics is not None else None,
         metrics_available=bool(metrics is not None and metrics.served),
+        owners=owners,
         replicasets=inputs.replicasets,
-        deployment=inputs.deployment,
-        nodes=inputs.nodes,
-        restart_threshold=policy.restart_threshold,
+        nodes=inputs.nodes or None,
     )
 
 
 def classify_pod(pod: JSON) -> str | None:
     """The pod's main issue type, or None when healthy (for the pod cache)."""
-    from mcp_server.diagnostics import classify_unhealthy
-
-    result = classify_unhealthy(pod)
-    return str(result) if result else None
+    return classify_unhealthy(pod)
 
 
 def pod_health_score(pod: JSON) -> float:

@@ -1,0 +1,83 @@
+"""`kubemedic mcp`: serve the MCP tools over stdio (default) or streamable HTTP."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+
+
+def _load_tokens(path: Path | None) -> tuple[Any, ...]:
+    """A YAML list of `{caller, token, scopes}`; tokens may also come from the environment."""
+    from mcp_server.config import TokenConfig
+
+    if path is None:
+        return ()
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+    if not isinstance(data, list):
+        raise typer.BadParameter(f"{path}: expected a list of {{caller, token, scopes}}")
+    return tuple(TokenConfig.model_validate(item) for item in data)
+
+
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="serve streamable HTTP on /mcp")] = False,
+    host: Annotated[str, typer.Option(help="HTTP listen address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="kubeconfig; default: settings, KUBECONFIG, in-cluster")
+    ] = None,
+    policy: Annotated[Path | None, typer.Option(help="policy YAML")] = None,
+    state_dir: Annotated[Path | None, typer.Option(help="audit, approvals, rate limits")] = None,
+    tokens: Annotated[
+        Path | None, typer.Option("--tokens", help="YAML list of {caller, token, scopes}")
+    ] = None,
+    trust: Annotated[
+        list[str] | None, typer.Option("--trust", help="a caller allowed to use force")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="no watch-backed pod cache")] = False,
+) -> None:
+    """Serve kubemedic's MCP tools (stdio by default, --http for streamable HTTP)."""
+    from kubemedic.settings import load_settings
+    from mcp_server.config import ServerConfig
+    from mcp_server.state import build_state
+
+    settings = load_settings()
+    # stdout is the protocol channel on stdio: logs go to stderr only.
+    logging.basicConfig(stream=sys.stderr, level=settings.log_level.upper())
+    config = ServerConfig(
+        kubeconfig=kubeconfig or settings.kubeconfig,
+        policy_path=policy or settings.policy,
+        state_dir=state_dir or settings.state_dir,
+        trusted_callers=frozenset(trust or ()),
+        local_caller=settings.caller,
+        tokens=_load_tokens(tokens),
+        pod_cache=not no_cache,
+    )
+    state = build_state(config)
+    try:
+        if http:
+            import uvicorn
+
+            from mcp_server.http_app import NoTokensConfigured, create_http_app
+
+            try:
+                app = create_http_app(state, host=host, port=port)
+            except NoTokensConfigured as error:
+                typer.echo(f"kubemedic mcp: {error} (see --tokens)", err=True)
+                raise typer.Exit(2) from None
+            typer.echo(f"kubemedic MCP on http://{host}:{port}/mcp", err=True)
+            uvicorn.run(app, host=host, port=port, log_level="warning")
+        else:
+            from mcp_server.server import create_server
+
+            create_server(state).run("stdio")
+    finally:
+        state.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("mcp")(serve)

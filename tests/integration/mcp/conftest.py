@@ -1,0 +1,116 @@
+"""A kubesim cluster, the MCP server's state wired to it, and a real MCP client session.
+
+The executor's clock is the simulated one: its `sleep` advances kubesim, so verification
+waits minutes of cluster time in milliseconds and no test sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import ClientSession
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from kubesim import KubeSim
+from mcp_server.config import ServerConfig
+from mcp_server.gateway import Gateway, RetryPolicy
+from mcp_server.server import create_server
+from mcp_server.state import Clock, ServerState
+from policies import Policy, load_policy
+
+WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
+
+
+@pytest.fixture
+def sim() -> Iterator[KubeSim]:
+    with KubeSim() as cluster:
+        yield cluster
+
+
+def make_state(
+    sim: KubeSim,
+    state_dir: Path,
+    *,
+    policy: Policy | None = None,
+    trusted: frozenset[str] = frozenset(),
+    local_caller: str = "tester",
+    pod_cache: bool = True,
+) -> ServerState:
+    gateway = Gateway.from_kubeconfig(
+        sim.kubeconfig_path, retry=RetryPolicy(base_delay=0.0), sleep=lambda s: None
+    )
+    config = ServerConfig(
+        kubeconfig=sim.kubeconfig_path,
+        state_dir=state_dir,
+        trusted_callers=trusted,
+        local_caller=local_caller,
+        pod_cache=pod_cache,
+        verify_timeout_seconds=180,
+        verify_poll_seconds=2,
+    )
+    clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=sim.advance)
+    return ServerState(config, gateway, policy=policy or load_policy(None), clock=clock)
+
+
+@pytest.fixture
+def state(sim: KubeSim, tmp_path: Path) -> Iterator[ServerState]:
+    server_state = make_state(sim, tmp_path / "state", pod_cache=False)
+    yield server_state
+    server_state.close()
+
+
+Session = Callable[[ClientSession], Awaitable[None]]
+
+
+def run_session(state: ServerState, body: Session) -> None:
+    """Run `body` against the server through a real in-memory MCP client session."""
+
+    async def main() -> None:
+        server = create_server(state)
+        with anyio.fail_after(120):
+            async with create_connected_server_and_client_session(server) as session:
+                await body(session)
+
+    anyio.run(main)
+
+
+async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    result = await session.call_tool(tool, arguments)
+    assert not result.isError, result.content
+    assert result.structuredContent is not None
+    text = result.content[0]
+    assert getattr(text, "text", None) is not None
+    data = dict(result.structuredContent)
+    assert json.loads(getattr(text, "text", "{}")) == data
+    return data
+
+
+def writes(sim: KubeSim) -> list[Any]:
+    """Requests that changed (or tried to change) the cluster, dry runs excluded."""
+    return [
+        r for r in sim.requests if r.verb in WRITE_VERBS and "dryRun=All" not in (r.query or "")
+    ]
+
+
+def pods(sim: KubeSim, namespace: str = "default") -> list[dict[str, Any]]:
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    try:
+        return gw.list_pods(namespace).items
+    finally:
+        gw.close()
+
+
+def apply_and_wait(
+    sim: KubeSim, manifest: str, until: Callable[[], bool], limit: float = 600, step: float = 5
+) -> None:
+    sim.apply(manifest)
+    waited = 0.0
+    while not until():
+        assert waited < limit, "the scenario did not reach its failure state"
+        sim.advance(step)
+        waited += step

@@ -1,0 +1,291 @@
+"""The failure scenarios of the original specification, through a real MCP client session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcp import ClientSession
+
+from kubesim import KubeSim
+from mcp_server.audit import verify
+from mcp_server.gateway import Gateway
+from mcp_server.state import ServerState
+from tests.integration.mcp.conftest import apply_and_wait, call, pods, run_session, writes
+
+# A pod instance that crashes while a fresh one from the same template runs: the crash is
+# set on the running pod only (while its image pulls), as a transient fault would be.
+CRASHING = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata:
+      labels: {app: web}
+      annotations: {kubesim.io/pull-seconds: "5s"}
+    spec:
+      containers:
+      - name: app
+        image: busybox
+        command: ["sh", "-c", "sleep 3600"]
+        resources:
+          limits: {memory: 64Mi, cpu: 100m}
+"""
+
+OOM = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hog, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: hog}}
+  template:
+    metadata: {labels: {app: hog}}
+    spec:
+      containers:
+      - name: memory-hog
+        image: polinux/stress
+        command: ["stress"]
+        args: ["--vm", "1", "--vm-bytes", "100M"]
+        resources:
+          limits: {memory: 50Mi}
+"""
+
+GOOD = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx:1.25
+        resources:
+          limits: {memory: 128Mi, cpu: 200m}
+"""
+
+GREEDY = """
+apiVersion: v1
+kind: Pod
+metadata: {name: greedy, namespace: default}
+spec:
+  containers:
+  - name: app
+    image: nginx:1.25
+    resources:
+      requests: {cpu: "64"}
+"""
+
+
+def _status(pod: dict[str, Any]) -> tuple[str | None, int]:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    waiting = (statuses[0].get("state") or {}).get("waiting") or {}
+    return waiting.get("reason"), int(statuses[0].get("restartCount") or 0)
+
+
+def _pod_named(sim: KubeSim, prefix: str) -> dict[str, Any]:
+    found = [p for p in pods(sim) if p["metadata"]["name"].startswith(prefix)]
+    assert len(found) == 1, [p["metadata"]["name"] for p in found]
+    return found[0]
+
+
+def crash_loop(sim: KubeSim) -> str:
+    sim.apply(CRASHING)
+    name = _pod_named(sim, "web-")["metadata"]["name"]
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    gw._core.patch_namespaced_pod(  # the fault: on this pod only, not on its template
+        name,
+        "default",
+        {
+            "metadata": {
+                "annotations": {
+                    "kubesim.io/crash-after": "2s",
+                    "kubesim.io/log-exit": "ERROR connection refused",
+                }
+            }
+        },
+    )
+    gw.close()
+
+    def looping() -> bool:
+        reason, restarts = _status(_pod_named(sim, "web-"))
+        return reason == "CrashLoopBackOff" and restarts > 3
+
+    apply_and_wait(sim, CRASHING, looping)
+    return name
+
+
+def test_crash_loop_is_healed_by_deleting_the_pod(sim: KubeSim, state: ServerState) -> None:
+    name = crash_loop(sim)
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        diagnosis = await call(session, "diagnose_pod", namespace="default", pod_name=name)
+        assert diagnosis["success"] is True
+        types = {issue["type"] for issue in diagnosis["issues"]}
+        assert "CrashLoopBackOff" in types
+        assert diagnosis["api_requests"] <= 5
+        assert not writes(sim)
+
+        first = await call(
+            session, "auto_heal_pod", namespace="default", pod_name=name, diagnosis=diagnosis
+        )
+        assert first["success"] is False
+        assert first["error"]["code"] == "approval_required"
+        assert first["error"]["action"] == "delete_pod"
+        assert not writes(sim)
+        approval_id = first["error"]["approval_id"]
+        state.approvals.grant(approval_id, by="alice")
+
+        healed = await call(
+            session,
+            "auto_heal_pod",
+            namespace="default",
+            pod_name=name,
+            diagnosis=diagnosis,
+            approval_id=approval_id,
+        )
+        assert healed["success"] is True, healed
+        assert healed["action_taken"] == "delete_pod"
+        assert healed["approver"] == "alice"
+        check = healed["verification"]
+        assert check["healthy"] is True
+        assert check["restart_count"] == 0
+        assert check["new_pod_name"] != name
+
+    run_session(state, body)
+    deletes = [r for r in writes(sim) if r.verb == "delete"]
+    assert len(deletes) == 1 and deletes[0].resource == "pods"
+    events = [r for r in writes(sim) if r.resource == "events" and r.verb == "create"]
+    assert len(events) == 1
+    records = state.audit.records()
+    assert [r["result"] for r in records] == ["refused", "success"]
+    assert records[1]["approver"] == "alice" and records[1]["action"] == "delete_pod"
+    assert verify(state.audit.path).ok
+    fresh = _pod_named(sim, "web-")
+    assert fresh["metadata"]["name"] != name and _status(fresh) == (None, 0)
+
+
+def test_oom_killed_is_healed_by_raising_the_memory_limit(sim: KubeSim, state: ServerState) -> None:
+    def oom_looping() -> bool:
+        pod = _pod_named(sim, "hog-")
+        statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+        last = (statuses[0].get("lastState") or {}).get("terminated") or {}
+        return last.get("reason") == "OOMKilled" and int(statuses[0].get("restartCount") or 0) > 1
+
+    apply_and_wait(sim, OOM, oom_looping)
+    name = _pod_named(sim, "hog-")["metadata"]["name"]
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        diagnosis = await call(session, "diagnose_pod", namespace="default", pod_name=name)
+        assert "OOMKilled" in {i["type"] for i in diagnosis["issues"]}
+        asked = await call(
+            session, "auto_heal_pod", namespace="default", pod_name=name, diagnosis=diagnosis
+        )
+        assert asked["error"]["code"] == "approval_required"
+        assert asked["error"]["action"] == "increase_memory_limit"
+        assert asked["error"]["target"] == {
+            "kind": "Deployment",
+            "namespace": "default",
+            "name": "hog",
+        }
+        state.approvals.grant(asked["error"]["approval_id"], by="bob")
+        healed = await call(
+            session,
+            "auto_heal_pod",
+            namespace="default",
+            pod_name=name,
+            diagnosis=diagnosis,
+            approval_id=asked["error"]["approval_id"],
+        )
+        assert healed["success"] is True, healed
+        assert healed["action_taken"] == "increase_memory_limit"
+        assert healed["verification"]["healthy"] is True, healed["verification"]
+
+    run_session(state, body)
+    patches = [r for r in writes(sim) if r.verb == "patch"]
+    assert [(r.resource, r.subresource) for r in patches] == [("deployments", "")]
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    deployment = gw.get_deployment("default", "hog")
+    gw.close()
+    limit = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]
+    assert limit["memory"] not in ("50Mi", None)
+
+
+def test_image_pull_after_a_bad_rollout_is_healed_by_rollback(
+    sim: KubeSim, state: ServerState
+) -> None:
+    sim.apply(GOOD)
+    sim.advance(30)
+    sim.apply(GOOD.replace("nginx:1.25", "nginx:1.25-does-not-exist"))
+
+    def pulling() -> bool:
+        return any(
+            _status(p)[0] == "ImagePullBackOff"
+            for p in pods(sim)
+            if p["metadata"]["name"].startswith("shop-")
+        )
+
+    apply_and_wait(sim, GOOD.replace("nginx:1.25", "nginx:1.25-does-not-exist"), pulling)
+    bad = next(p for p in pods(sim) if _status(p)[0] == "ImagePullBackOff")
+    name = bad["metadata"]["name"]
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        diagnosis = await call(session, "diagnose_pod", namespace="default", pod_name=name)
+        assert {"ImagePullBackOff", "ErrImagePull"} & {i["type"] for i in diagnosis["issues"]}
+        rollout = diagnosis["workload"]["rollout"]
+        assert rollout["image_changed_in_latest_rollout"] is True
+        asked = await call(
+            session, "rollback_deployment", namespace="default", deployment_name="shop"
+        )
+        assert asked["error"]["code"] == "approval_required", asked
+        state.approvals.grant(asked["error"]["approval_id"], by="carol")
+        done = await call(
+            session,
+            "rollback_deployment",
+            namespace="default",
+            deployment_name="shop",
+            approval_id=asked["error"]["approval_id"],
+        )
+        assert done["success"] is True, done
+        assert done["to_revision"] == 1
+        assert done["verification"]["healthy"] is True, done["verification"]
+
+    run_session(state, body)
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    deployment = gw.get_deployment("default", "shop")
+    gw.close()
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+
+
+def test_pending_on_insufficient_cpu_is_diagnosed_with_the_schedulers_reason(
+    sim: KubeSim, state: ServerState
+) -> None:
+    sim.apply(GREEDY)
+    sim.advance(10)
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        diagnosis = await call(session, "diagnose_pod", namespace="default", pod_name="greedy")
+        assert "Pending" in {i["type"] for i in diagnosis["issues"]}
+        scheduling = diagnosis["scheduling"]
+        assert "Insufficient cpu" in scheduling["message"]
+        assert scheduling["insufficient"] == ["cpu"]
+        assert scheduling["fits_any_node"] is False
+        assert diagnosis["api_requests"] <= 5
+        healed = await call(
+            session, "auto_heal_pod", namespace="default", pod_name="greedy", diagnosis=diagnosis
+        )
+        assert healed["success"] is True
+        assert healed["action_taken"] == "investigate_manually"
+
+    run_session(state, body)
+    assert not writes(sim)
