@@ -161,16 +161,13 @@ class Scheduler:
         if not pending:
             return False
         nodes = self._nodes()
-        cluster_key = tuple(
-            (
-                n.name,
-                n.node["metadata"].get("resourceVersion"),
-                n.used_cpu,
-                n.used_memory,
-                n.used_pods,
+        claims = tuple(
+            sorted(
+                (c["metadata"].get("namespace", ""), c["metadata"]["name"], str(c.get("status")))
+                for c in self.ctx.store.iter_refs(PVCS)
             )
-            for n in nodes
         )
+        cluster_key = self._cluster_key(nodes, claims)
         # Oldest first, as the scheduling queue would (equal priority).
         pending.sort(
             key=lambda p: (
@@ -197,18 +194,23 @@ class Scheduler:
             self._failed.pop(uid, None)
             if self._bind(pod, chosen, now):
                 chosen.add(*pod_requests(pod))
-                cluster_key = tuple(
-                    (
-                        n.name,
-                        n.node["metadata"].get("resourceVersion"),
-                        n.used_cpu,
-                        n.used_memory,
-                        n.used_pods,
-                    )
-                    for n in nodes
-                )
+                cluster_key = self._cluster_key(nodes, claims)
                 changed = True
         return changed
+
+    @staticmethod
+    def _cluster_key(nodes: list[_NodeInfo], claims: tuple[Any, ...]) -> tuple[Any, ...]:
+        """What a failed pod waits to change (the scheduler's cluster events) before a retry."""
+        return claims + tuple(
+            (
+                n.name,
+                n.node["metadata"].get("resourceVersion"),
+                n.used_cpu,
+                n.used_memory,
+                n.used_pods,
+            )
+            for n in nodes
+        )
 
     def _prefilter(self, pod: Obj) -> str | None:
         namespace = pod["metadata"].get("namespace", "")
@@ -280,9 +282,7 @@ class Scheduler:
                 want_cpu, want_mem = cpu or DEFAULT_CPU, mem or DEFAULT_MEMORY
                 cpu_free = (info.cpu - info.score_cpu - want_cpu) / info.cpu if info.cpu else 0
                 mem_free = (
-                    (info.memory - info.score_memory - want_mem) / info.memory
-                    if info.memory
-                    else 0
+                    (info.memory - info.score_memory - want_mem) / info.memory if info.memory else 0
                 )
                 return (-(cpu_free + mem_free), info.name)
 

@@ -118,13 +118,19 @@ class Cluster:
         return self.store.get(PODS, namespace, name)
 
     def pods(self, prefix: str = "", namespace: str = "default") -> list[Obj]:
-        return [p for p in self.store.list(PODS, namespace) if p["metadata"]["name"].startswith(prefix)]
+        return [
+            p for p in self.store.list(PODS, namespace) if p["metadata"]["name"].startswith(prefix)
+        ]
 
     def deployment(self, name: str, namespace: str = "default") -> Obj:
         return self.store.get(DEPLOYMENTS, namespace, name)
 
     def replicasets(self, prefix: str = "", namespace: str = "default") -> list[Obj]:
-        return [r for r in self.store.list(REPLICASETS, namespace) if r["metadata"]["name"].startswith(prefix)]
+        return [
+            r
+            for r in self.store.list(REPLICASETS, namespace)
+            if r["metadata"]["name"].startswith(prefix)
+        ]
 
     def events(self, name: str | None = None, reason: str | None = None) -> list[Obj]:
         return [

@@ -6,9 +6,12 @@ from tests.unit.kubesim.harness import Cluster, container_status, pod_manifest, 
 
 
 def test_busybox_exit_1_crash_loops_with_growing_back_off(cluster: Cluster) -> None:
-    cluster.create(pod_manifest(
-        "crashloop-test", {"name": "crasher", "image": "busybox", "command": ["sh", "-c", "exit 1"]}
-    ))
+    cluster.create(
+        pod_manifest(
+            "crashloop-test",
+            {"name": "crasher", "image": "busybox", "command": ["sh", "-c", "exit 1"]},
+        )
+    )
     cluster.advance(30)
     pod = cluster.pod("crashloop-test")
     status = container_status(pod)
@@ -18,8 +21,9 @@ def test_busybox_exit_1_crash_loops_with_growing_back_off(cluster: Cluster) -> N
     last = status["lastState"]["terminated"]
     assert last["exitCode"] == 1 and last["reason"] == "Error"
     assert status["state"]["waiting"]["message"].startswith("back-off ")
-    assert "restarting failed container=crasher pod=crashloop-test_default(" in (
-        status["state"]["waiting"]["message"]
+    assert (
+        "restarting failed container=crasher pod=crashloop-test_default("
+        in (status["state"]["waiting"]["message"])
     )
     ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "ContainersNotReady"
@@ -34,17 +38,25 @@ def test_busybox_exit_1_crash_loops_with_growing_back_off(cluster: Cluster) -> N
     count = container_status(cluster.pod("crashloop-test"))["restartCount"]
     cluster.advance(300, step=10)
     assert container_status(cluster.pod("crashloop-test"))["restartCount"] - count in (1, 2)
-    assert "back-off 5m0s" in container_status(cluster.pod("crashloop-test"))["state"]["waiting"]["message"]
+    assert (
+        "back-off 5m0s"
+        in container_status(cluster.pod("crashloop-test"))["state"]["waiting"]["message"]
+    )
 
 
 def test_stress_over_its_memory_limit_is_oom_killed(cluster: Cluster) -> None:
-    cluster.create(pod_manifest("oom-test", {
-        "name": "stress",
-        "image": "polinux/stress",
-        "command": ["stress"],
-        "args": ["--vm", "1", "--vm-bytes", "100M", "--vm-hang", "1"],
-        "resources": {"limits": {"memory": "50Mi"}, "requests": {"memory": "50Mi"}},
-    }))
+    cluster.create(
+        pod_manifest(
+            "oom-test",
+            {
+                "name": "stress",
+                "image": "polinux/stress",
+                "command": ["stress"],
+                "args": ["--vm", "1", "--vm-bytes", "100M", "--vm-hang", "1"],
+                "resources": {"limits": {"memory": "50Mi"}, "requests": {"memory": "50Mi"}},
+            },
+        )
+    )
     cluster.advance(30)
     status = container_status(cluster.pod("oom-test"))
     last = status["lastState"]["terminated"]
@@ -54,19 +66,26 @@ def test_stress_over_its_memory_limit_is_oom_killed(cluster: Cluster) -> None:
 
 
 def test_stress_within_its_limit_keeps_running(cluster: Cluster) -> None:
-    cluster.create(pod_manifest("stress-ok", {
-        "name": "stress",
-        "image": "polinux/stress",
-        "args": ["--vm", "1", "--vm-bytes", "20M"],
-        "resources": {"limits": {"memory": "50Mi"}},
-    }))
+    cluster.create(
+        pod_manifest(
+            "stress-ok",
+            {
+                "name": "stress",
+                "image": "polinux/stress",
+                "args": ["--vm", "1", "--vm-bytes", "20M"],
+                "resources": {"limits": {"memory": "50Mi"}},
+            },
+        )
+    )
     cluster.advance(120, step=5)
     status = container_status(cluster.pod("stress-ok"))
     assert "running" in status["state"] and status["restartCount"] == 0 and status["ready"]
 
 
 def test_unknown_tag_fails_to_pull_then_backs_off(cluster: Cluster) -> None:
-    cluster.create(pod_manifest("imagepull-test", {"name": "app", "image": "nginx:9.99.99-nonexistent"}))
+    cluster.create(
+        pod_manifest("imagepull-test", {"name": "app", "image": "nginx:9.99.99-nonexistent"})
+    )
     cluster.advance(5)
     pod = cluster.pod("imagepull-test")
     assert pod["status"]["phase"] == "Pending"
@@ -80,8 +99,9 @@ def test_unknown_tag_fails_to_pull_then_backs_off(cluster: Cluster) -> None:
     failed = [e["message"] for e in cluster.events("imagepull-test", "Failed")]
     full = "docker.io/library/nginx:9.99.99-nonexistent"
     assert (
-        f'Failed to pull image "nginx:9.99.99-nonexistent": rpc error: code = NotFound desc = failed '
-        f'to pull and unpack image "{full}": failed to resolve reference "{full}": {full}: not found'
+        'Failed to pull image "nginx:9.99.99-nonexistent": rpc error: code = NotFound desc = '
+        f'failed to pull and unpack image "{full}": failed to resolve reference "{full}": '
+        f"{full}: not found"
     ) in failed
     assert "Error: ErrImagePull" in failed and "Error: ImagePullBackOff" in failed
     # Retries back off: 10 s, 20 s, 40 s ... so about 4 pulls in the first two minutes.
@@ -91,9 +111,16 @@ def test_unknown_tag_fails_to_pull_then_backs_off(cluster: Cluster) -> None:
 
 
 def test_request_larger_than_any_node_stays_pending(cluster: Cluster) -> None:
-    cluster.create(pod_manifest("resource-hog", {
-        "name": "hog", "image": "nginx:1.25", "resources": {"requests": {"cpu": "100", "memory": "1Gi"}},
-    }))
+    cluster.create(
+        pod_manifest(
+            "resource-hog",
+            {
+                "name": "hog",
+                "image": "nginx:1.25",
+                "resources": {"requests": {"cpu": "100", "memory": "1Gi"}},
+            },
+        )
+    )
     cluster.advance(5)
     pod = cluster.pod("resource-hog")
     assert pod["status"]["phase"] == "Pending"
