@@ -26,15 +26,23 @@ Public API (everything below is importable from `policies`):
   `check_blast_radius`, `check_approval`, each `(decision, diagnosis, context) ->
   CheckResult`; `run_safety_checks(decision, diagnosis, context) -> list[CheckResult]`.
 - `RateLimitStore(path)`: SQLite action history (`record`, `update_outcome`, `count_since`,
-  `last_action`, `recent_actions`); `workload_key(diagnosis)` is its per-workload key;
-  `Outcome` the record outcomes (dry_run never counts).
+  `last_action`, `recent_actions`, and `reserve(namespace, workload, action, policy.rate_limits)`
+  which checks the limits and records in one transaction or raises `RateLimitExceeded(scope)`,
+  so two concurrent writers cannot both take the last slot); `workload_key(diagnosis)` (also
+  `Decision.workload`) is its per-workload key; `Outcome` the record outcomes (dry_run never
+  counts, failed does).
 
 Typical use (the MCP server before a write, the agent's gate):
 
     policy = load_policy(settings.policy)
     ctx = DecisionContext.from_store(store, diagnosis, policy, now=now, caller=caller)
     result = gate(decide(diagnosis, ctx), proposal)   # proposal may be None
-    if result.decision.safety_checks_passed: ...write...; store.record(...)
+    decision = result.decision
+    if decision.awaiting_approval: ...look up / request an approval for (action, target), then
+        decide again with approval_granted=True...
+    if decision.safety_checks_passed and decision.writes:
+        record = store.reserve(ns, decision.workload, decision.action, policy.rate_limits, now)
+        ...write...; store.update_outcome(record.id, Outcome.FAILED / HEALED / NOT_HEALED)
 """
 
 from policies.actions import (
@@ -70,7 +78,7 @@ from policies.policy import (
     parse_memory_quantity,
     policy_from_dict,
 )
-from policies.ratelimit import RateLimitStore, RateLimitStoreError
+from policies.ratelimit import RateLimitExceeded, RateLimitStore, RateLimitStoreError
 from policies.rules import allowed_actions, decide, new_memory_limit
 from policies.safety import (
     CHECK_NAMES,
@@ -105,6 +113,7 @@ __all__ = [
     "Outcome",
     "Policy",
     "PolicyError",
+    "RateLimitExceeded",
     "RateLimitStore",
     "RateLimitStoreError",
     "RateLimits",

@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from policies.decision import COUNTED, ActionRecord, Outcome
+from policies.decision import COUNTED, HOUR, ActionRecord, Outcome
+from policies.policy import RateLimits
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS actions (
@@ -35,6 +36,15 @@ _IN_COUNTED = "outcome IN (" + ",".join("?" * len(_COUNTED)) + ")"
 
 class RateLimitStoreError(RuntimeError):
     """The store could not be opened or written."""
+
+
+class RateLimitExceeded(Exception):
+    """`reserve()` refused: `scope` is global, workload or cooldown."""
+
+    def __init__(self, scope: str, detail: str) -> None:
+        super().__init__(detail)
+        self.scope = scope
+        self.detail = detail
 
 
 def _ts(moment: datetime) -> float:
@@ -167,3 +177,84 @@ class RateLimitStore:
                 (namespace, workload, _ts(since)),
             ).fetchall()
         return [_row(row) for row in rows]
+
+    def reserve(
+        self,
+        namespace: str,
+        workload: str,
+        action: str,
+        limits: RateLimits,
+        at: datetime | None = None,
+    ) -> ActionRecord:
+        """Check the limits and record the action in one transaction, or raise
+        RateLimitExceeded. Two callers racing for the last slot cannot both get it, even from
+        two processes: the check and the insert hold SQLite's write lock together. Record the
+        real outcome afterwards with `update_outcome` (e.g. failed, healed)."""
+        moment = at or datetime.now(UTC)
+        now = _ts(moment)
+        hour_ago = _ts(moment - HOUR)
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    record = self._reserve_locked(
+                        namespace, workload, str(action), limits, now, hour_ago
+                    )
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+            except sqlite3.Error as error:
+                raise RateLimitStoreError(f"rate-limit store {self.path}: {error}") from error
+        return record
+
+    def _reserve_locked(
+        self,
+        namespace: str,
+        workload: str,
+        action: str,
+        limits: RateLimits,
+        now: float,
+        hour_ago: float,
+    ) -> ActionRecord:
+        counted = f"at >= ? AND {_IN_COUNTED}"
+        (total,) = self._db.execute(
+            f"SELECT COUNT(*) FROM actions WHERE {counted}", (hour_ago, *_COUNTED)
+        ).fetchone()
+        if total >= limits.global_per_hour:
+            raise RateLimitExceeded(
+                "global", f"{total} actions in the last hour, limit {limits.global_per_hour}"
+            )
+        (mine,) = self._db.execute(
+            f"SELECT COUNT(*) FROM actions WHERE {counted} AND namespace = ? AND workload = ?",
+            (hour_ago, *_COUNTED, namespace, workload),
+        ).fetchone()
+        if mine >= limits.per_workload_per_hour:
+            raise RateLimitExceeded(
+                "workload",
+                f"{mine} actions on {workload} in the last hour, limit "
+                f"{limits.per_workload_per_hour}",
+            )
+        (last,) = self._db.execute(
+            f"SELECT MAX(at) FROM actions WHERE {_IN_COUNTED}"
+            " AND namespace = ? AND workload = ? AND action = ?",
+            (*_COUNTED, namespace, workload, action),
+        ).fetchone()
+        cooldown = limits.cooldown_per_workload_seconds
+        if last is not None and now - last < cooldown:
+            raise RateLimitExceeded(
+                "cooldown",
+                f"{action} on {workload} is cooling down for {cooldown - (now - last):.0f}s more",
+            )
+        cursor = self._db.execute(
+            "INSERT INTO actions (at, namespace, workload, action, outcome) VALUES (?, ?, ?, ?, ?)",
+            (now, namespace, workload, action, str(Outcome.EXECUTED)),
+        )
+        return ActionRecord(
+            at=datetime.fromtimestamp(now, UTC),
+            namespace=namespace,
+            workload=workload,
+            action=action,
+            outcome=str(Outcome.EXECUTED),
+            id=cursor.lastrowid,
+        )

@@ -6,12 +6,15 @@ import threading
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from policies_builders import NOW, context, crash, diagnosis
 
 from policies import (
     Action,
     DecisionContext,
     Outcome,
+    RateLimitExceeded,
+    RateLimits,
     RateLimitStore,
     decide,
     load_policy,
@@ -146,3 +149,80 @@ def test_memory_store() -> None:
     with RateLimitStore(":memory:") as store:
         store.record("ns", "Pod/p", "delete_evicted_pod", at=NOW)
         assert store.count_since(NOW - timedelta(seconds=1), "ns", "Pod/p") == 1
+
+
+LIMITS = RateLimits(global_per_hour=4, per_workload_per_hour=2, cooldown_per_workload_seconds=60)
+
+
+def test_reserve_enforces_each_scope(tmp_path: Path) -> None:
+    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+        store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
+        with pytest.raises(RateLimitExceeded) as cooldown:
+            store.reserve(
+                "ns", "Deployment/web", "delete_pod", LIMITS, at=NOW + timedelta(seconds=30)
+            )
+        assert cooldown.value.scope == "cooldown"
+        store.reserve("ns", "Deployment/web", "rollback_deployment", LIMITS, at=NOW)
+        with pytest.raises(RateLimitExceeded) as workload:
+            store.reserve(
+                "ns", "Deployment/web", "delete_pod", LIMITS, at=NOW + timedelta(minutes=5)
+            )
+        assert workload.value.scope == "workload"
+        store.reserve("ns", "Deployment/a", "delete_pod", LIMITS, at=NOW)
+        store.reserve("ns", "Deployment/b", "delete_pod", LIMITS, at=NOW)
+        with pytest.raises(RateLimitExceeded) as global_:
+            store.reserve("ns", "Deployment/c", "delete_pod", LIMITS, at=NOW)
+        assert global_.value.scope == "global"
+        # An hour later the slots are free again.
+        later = NOW + timedelta(hours=1, seconds=1)
+        rec = store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=later)
+        assert rec.outcome == Outcome.EXECUTED and rec.id is not None
+
+
+def test_reserve_dry_runs_do_not_count_but_failures_do(tmp_path: Path) -> None:
+    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+        for _ in range(5):
+            store.record("ns", "Deployment/web", "delete_pod", Outcome.DRY_RUN, at=NOW)
+        rec = store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
+        assert rec.id is not None
+        store.update_outcome(rec.id, Outcome.FAILED)
+        with pytest.raises(RateLimitExceeded):
+            store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
+
+
+def test_reserve_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "rl.sqlite"
+    with RateLimitStore(path) as store:
+        store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
+    with RateLimitStore(path) as store, pytest.raises(RateLimitExceeded):
+        store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW + timedelta(seconds=1))
+
+
+def test_racing_writers_cannot_both_take_the_last_slot(tmp_path: Path) -> None:
+    """Sixteen writers on four connections (as four processes would) race for two slots."""
+    path = tmp_path / "rl.sqlite"
+    stores = [RateLimitStore(path) for _ in range(4)]
+    limits = RateLimits(
+        global_per_hour=100, per_workload_per_hour=2, cooldown_per_workload_seconds=0
+    )
+    won: list[int] = []
+    refused: list[str] = []
+    barrier = threading.Barrier(16)
+
+    def race(n: int) -> None:
+        barrier.wait()
+        try:
+            rec = stores[n % 4].reserve("ns", "Deployment/web", f"action{n}", limits, at=NOW)
+            won.append(rec.id or 0)
+        except RateLimitExceeded as error:
+            refused.append(error.scope)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in stores:
+        store.close()
+    assert len(won) == 2
+    assert refused == ["workload"] * 14
