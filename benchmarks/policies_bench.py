@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 from policies import DecisionContext, Diagnosis, LLMProposal, decide, gate, load_policy
 
@@ -27,7 +28,7 @@ _WORKLOAD = {
 _OWNERS = [{"kind": "ReplicaSet", "name": "web-5f7d8c9b4"}, {"kind": "Deployment", "name": "web"}]
 
 
-def _diagnosis(issues: list[dict[str, object]], **extra: object) -> Diagnosis:
+def _diagnosis(issues: list[dict[str, Any]], **extra: object) -> Diagnosis:
     data: dict[str, object] = {
         "namespace": "default",
         "pod_name": "web-5f7d8c9b4-x2k9p",
@@ -99,20 +100,26 @@ def scenarios() -> list[tuple[Diagnosis, LLMProposal | None]]:
     ]
 
 
-def run(seconds: float = 2.0) -> float:
-    """decide + gate calls per second over about `seconds` of wall time."""
+def run(seconds: float = 3.0, round_calls: int = 2_000) -> float:
+    """decide + gate calls per second: the best of short rounds over about `seconds`.
+
+    The best round is the engine's own speed; slower rounds measure whoever else shares the
+    CPU (the same reasoning as timeit's "take the minimum").
+    """
     context = DecisionContext(
         policy=load_policy(), now=datetime.now(UTC), global_actions_last_hour=2
     )
     cases = scenarios()
-    calls = 0
-    start = time.perf_counter()
-    deadline = start + seconds
+    per_round = max(1, round_calls // len(cases))
+    best = 0.0
+    deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        for diagnosis, proposal in cases:
-            gate(decide(diagnosis, context), proposal)
-        calls += len(cases)
-    return calls / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(per_round):
+            for diagnosis, proposal in cases:
+                gate(decide(diagnosis, context), proposal)
+        best = max(best, per_round * len(cases) / (time.perf_counter() - start))
+    return best
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from policies.facts import (
     Facts,
     facts_of,
 )
-from policies.safety import checks_for
+from policies.safety import READ_ONLY_CHECKS, checks_for
 
 
 @dataclass(slots=True)
@@ -58,15 +58,12 @@ def _investigate(reason: str, issue_type: str | None, confidence: float = 0.9) -
     return Choice(Action.INVESTIGATE_MANUALLY, reason, confidence, Risk.LOW, issue_type)
 
 
+_HAND_OVER = {action: f"hand over to a human instead of {action}" for action in Action}
+
+
 def _with_investigate(choice: Choice, *milder: Choice) -> Choice:
-    """Attach the milder alternatives; handing over to a human is always allowed."""
-    choice.milder = [*milder]
-    if choice.action is not Action.INVESTIGATE_MANUALLY and not any(
-        m.action is Action.INVESTIGATE_MANUALLY for m in milder
-    ):
-        choice.milder.append(
-            _investigate(f"hand over to a human instead of {choice.action}", choice.issue_type)
-        )
+    """Attach the milder alternatives; handing over to a human is always among them."""
+    choice.milder = [*milder, _investigate(_HAND_OVER[choice.action], choice.issue_type)]
     return choice
 
 
@@ -84,6 +81,8 @@ class _Rules:
             self.history = context.actions_since(context.now - window, HAPPENED)
 
     def done_recently(self, action: Action) -> int:
+        if not self.history:
+            return 0
         return sum(1 for record in self.history if record.action == action)
 
     def workload_target(self) -> Target:
@@ -414,18 +413,29 @@ def _finish(
     choice: Choice, diagnosis: Diagnosis, context: DecisionContext, facts: Facts
 ) -> Decision:
     pod = Target("Pod", diagnosis.namespace, diagnosis.pod_name)
-    policy = context.policy
-    writes = choice.action in WRITE_ACTIONS
-    requires_approval = (
-        writes
-        and not (
-            choice.action in policy.auto_approve
-            and risk_at_most(choice.risk, policy.auto_approve_max_risk)
-        )
-        and not (context.force and context.caller in policy.trusted_callers)
-    )
-    target = choice.target or pod
     alternatives = tuple([_finish(m, diagnosis, context, facts) for m in choice.milder])
+    if choice.action not in WRITE_ACTIONS:  # read-only: nothing to approve, checks are constant
+        return Decision(
+            choice.action,
+            choice.reason,
+            choice.confidence,
+            choice.risk,
+            False,
+            True,
+            READ_ONLY_CHECKS[choice.action],
+            choice.target or pod,
+            pod,
+            facts.key,
+            choice.parameters,
+            choice.issue_type,
+            alternatives,
+        )
+    policy = context.policy
+    requires_approval = not (
+        choice.action in policy.auto_approve
+        and risk_at_most(choice.risk, policy.auto_approve_max_risk)
+    ) and not (context.force and context.caller in policy.trusted_callers)
+    target = choice.target or pod
     draft = Decision(
         choice.action,
         choice.reason,

@@ -81,8 +81,7 @@ def _managed_by_controller(
         return CheckResult(
             name, False, f"{d.action} needs a {'/'.join(sorted(kinds))}, not a {workload.kind}"
         )
-    chain = " -> ".join(f"{o.kind}/{o.name}" for o in diag.owner_chain)
-    return CheckResult(name, True, f"owned by {chain}")
+    return CheckResult(name, True, f"owned by {workload.kind}/{workload.name}")
 
 
 def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> str | None:
@@ -304,7 +303,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
 )
 CHECK_NAMES: tuple[str, ...] = tuple(name for name, _ in CHECKS)
 
-_READ_ONLY: dict[Action, tuple[CheckResult, ...]] = {
+READ_ONLY_CHECKS: dict[Action, tuple[CheckResult, ...]] = {
     action: tuple(CheckResult(name, True, f"{action} writes nothing") for name in CHECK_NAMES)
     for action in Action
     if action not in WRITE_ACTIONS
@@ -316,7 +315,7 @@ def run_safety_checks(
 ) -> list[CheckResult]:
     """All checks, in order, for one decision. Read-only actions pass them all."""
     if decision.action not in WRITE_ACTIONS:
-        return list(_READ_ONLY[decision.action])
+        return list(READ_ONLY_CHECKS[decision.action])
     facts = facts_of(diagnosis)
     return [check(decision, diagnosis, context, facts) for _, check in _CHECKS]
 
@@ -326,7 +325,7 @@ def checks_for(
 ) -> tuple[CheckResult, ...]:
     """The checks for a decision under construction (rules.decide), facts computed once."""
     if decision.action not in WRITE_ACTIONS:
-        return _READ_ONLY[decision.action]
+        return READ_ONLY_CHECKS[decision.action]
     return (
         _target_exists(decision, diagnosis, context, facts),
         _managed_by_controller(decision, diagnosis, context, facts),

@@ -112,7 +112,7 @@ def test_managed_pod_passes_with_owner_chain() -> None:
     decision, d = delete_decision()
     result = check_managed_by_controller(decision, d, context())
     assert result.passed
-    assert "ReplicaSet/web-5f7d8c9b4 -> Deployment/web" in result.detail
+    assert "Deployment/web" in result.detail
 
 
 def test_bare_pod_fails() -> None:
