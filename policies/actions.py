@@ -51,18 +51,19 @@ WORKLOAD_ACTIONS: frozenset[Action] = frozenset(
     {Action.SCALE_DOWN_DEPLOYMENT, Action.INCREASE_MEMORY_LIMIT, Action.ROLLBACK_DEPLOYMENT}
 )
 
-# How much an action can disturb: lower is milder. Read-only actions share a rank, so neither
-# of investigate_manually / check_image_availability is milder than the other; `none` is the
-# mildest but is only ever allowed when the rules themselves say the pod is healthy.
+# How much an action can disturb: lower is milder. `none` is the mildest but is only ever
+# allowed when the rules themselves say the pod is healthy; handing over to a human is milder
+# than classifying a pull error (which still reads the cluster and reports). Scaling down and
+# raising a limit are both a change to the workload and rank alike.
 MILDNESS: dict[Action, int] = {
     Action.NONE: 0,
     Action.INVESTIGATE_MANUALLY: 1,
-    Action.CHECK_IMAGE_AVAILABILITY: 1,
-    Action.DELETE_EVICTED_POD: 2,
-    Action.DELETE_POD: 3,
-    Action.SCALE_DOWN_DEPLOYMENT: 4,
-    Action.INCREASE_MEMORY_LIMIT: 4,
-    Action.ROLLBACK_DEPLOYMENT: 5,
+    Action.CHECK_IMAGE_AVAILABILITY: 2,
+    Action.DELETE_EVICTED_POD: 3,
+    Action.DELETE_POD: 4,
+    Action.SCALE_DOWN_DEPLOYMENT: 5,
+    Action.INCREASE_MEMORY_LIMIT: 5,
+    Action.ROLLBACK_DEPLOYMENT: 6,
 }
 
 

@@ -132,5 +132,7 @@ def test_gate_result_serialises() -> None:
 def test_is_milder() -> None:
     assert is_milder(Action.INVESTIGATE_MANUALLY, Action.DELETE_POD)
     assert is_milder(Action.DELETE_POD, Action.ROLLBACK_DEPLOYMENT)
+    assert is_milder(Action.INVESTIGATE_MANUALLY, Action.CHECK_IMAGE_AVAILABILITY)
     assert not is_milder(Action.CHECK_IMAGE_AVAILABILITY, Action.INVESTIGATE_MANUALLY)
+    assert not is_milder(Action.SCALE_DOWN_DEPLOYMENT, Action.INCREASE_MEMORY_LIMIT)
     assert not is_milder(Action.DELETE_POD, Action.DELETE_POD)

@@ -25,6 +25,7 @@ from policies import (
     allowed_actions,
     decide,
     gate,
+    is_milder,
     run_safety_checks,
 )
 
@@ -218,6 +219,11 @@ def test_gated_action_is_allowed_and_checks_are_honest(
 
     assert final.action in allowed
     assert rule.allowed_actions == allowed
+    # Every alternative is strictly milder than the rule action, and writes no more.
+    for alt in rule.alternatives:
+        assert is_milder(alt.action, rule.action)
+        assert alt.alternatives == ()
+    assert Decision.from_dict(rule.to_dict()) == rule
     for decision in (rule, *rule.alternatives, final):
         assert_checks_honest(decision, d, ctx)
     if result.vetoed:
