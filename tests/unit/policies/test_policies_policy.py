@@ -93,3 +93,10 @@ def test_quantities() -> None:
     for bad in ("-1Mi", "Mi", True, "1 Xi", None):
         with pytest.raises(ValueError):
             parse_memory_quantity(bad)
+
+
+def test_updated_is_validated() -> None:
+    policy = load_policy().updated(agent_namespace="ops", restart_threshold=5)
+    assert policy.is_protected("ops") and policy.restart_threshold == 5
+    with pytest.raises(PolicyError, match="restart_threshold"):
+        load_policy().updated(restart_threshold=-2)
