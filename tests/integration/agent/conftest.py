@@ -47,8 +47,8 @@ def server_state(sim: KubeSim, state_dir: Path, policy: Policy | None = None) ->
         state_dir=state_dir,
         local_caller="kubemedic-agent",
         pod_cache=False,  # one list per look: deterministic under a manual clock
-        verify_timeout_seconds=180,
-        verify_poll_seconds=2,
+        verify_timeout_seconds=60,
+        verify_poll_seconds=5,
     )
     clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=sim.advance)
     return ServerState(config, gateway, policy=policy or load_policy(None), clock=clock)
@@ -75,7 +75,7 @@ async def agent_for(
                 "sleep": advance,
                 "verify_interval_seconds": 10.0,
                 "verify_stable_checks": 3,
-                "verify_max_checks": 18,
+                "verify_max_checks": 12,
             }
             options.update(deps)
             yield IncidentRunner(GraphDeps(toolbox=toolbox, policy=state.policy, **options), saver)
