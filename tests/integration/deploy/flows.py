@@ -1,0 +1,206 @@
+"""One pass of every MCP tool and every write action against kubesim, through a real MCP
+client session, then a scrape of the server's HTTP endpoints. The RBAC and /metrics tests of
+this folder read what it recorded (it takes a while, so it runs once per session)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import yaml
+from mcp import ClientSession
+from mcp.shared.memory import create_connected_server_and_client_session
+from pydantic import SecretStr
+from starlette.testclient import TestClient
+
+from kubesim import KubeSim
+from mcp_server.config import ServerConfig, TokenConfig
+from mcp_server.gateway import Gateway
+from mcp_server.http_app import create_http_app
+from mcp_server.server import create_server, tool_names
+from mcp_server.state import Clock, ServerState
+
+ROOT = Path(__file__).resolve().parents[3]
+NS = "default"
+
+# The four failures of the original specification, plus a bad rollout.
+WORKLOADS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: crash, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: crash}}
+  template:
+    metadata: {labels: {app: crash}}
+    spec:
+      containers:
+        - name: crasher
+          image: busybox:1.36
+          command: ["sh", "-c", "exit 1"]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: oom, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: oom}}
+  template:
+    metadata: {labels: {app: oom}}
+    spec:
+      containers:
+        - name: memory-hog
+          image: polinux/stress
+          command: ["stress"]
+          args: ["--vm", "1", "--vm-bytes", "100M"]
+          resources: {limits: {memory: 50Mi}, requests: {memory: 50Mi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hog, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: hog}}
+  template:
+    metadata: {labels: {app: hog}}
+    spec:
+      containers:
+        - name: hog
+          image: nginx:1.25
+          resources: {requests: {cpu: "3"}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.25
+"""
+# Every write action the server can take and the workload that needs it.
+WRITE_ACTIONS = {
+    "delete_pod",
+    "increase_memory_limit",
+    "scale_down_deployment",
+    "rollback_deployment",
+}
+
+Permission = tuple[str, str, str]  # (API group, resource[/subresource], verb)
+
+
+@dataclass
+class Run:
+    requests: set[Permission] = field(default_factory=set)
+    tools_called: set[str] = field(default_factory=set)
+    tools_served: set[str] = field(default_factory=set)
+    actions_taken: set[str] = field(default_factory=set)
+    statuses: set[int] = field(default_factory=set)
+    log: list[str] = field(default_factory=list)
+    # The HTTP endpoints after the pass: path -> (status, body).
+    http: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+async def call(session: ClientSession, run: Run, tool: str, **args: Any) -> dict[str, Any]:
+    result = await session.call_tool(tool, args)
+    run.tools_called.add(tool)
+    body = result.structuredContent
+    assert body is not None, f"{tool} returned no structured content: {result.content}"
+    return dict(body)
+
+
+async def approved(
+    session: ClientSession, run: Run, state: ServerState, tool: str, **args: Any
+) -> dict[str, Any]:
+    """Call a writing tool the way a client must: dry run, ask, a human grants, call again."""
+    dry = await call(session, run, tool, **args, dry_run=True)
+    run.log.append(f"{tool} dry run {args.get('pod_name') or args.get('deployment_name')}: {dry}")
+    body = await call(session, run, tool, **args)
+    error = body.get("error") or {}
+    if not body.get("success") and error.get("code") == "approval_required":
+        # What `kubemedic approvals approve ID --by NAME` does, out of band.
+        state.approvals.grant(error["approval_id"], by="rbac-test")
+        body = await call(session, run, tool, **args, approval_id=error["approval_id"])
+    run.log.append(f"{tool} {args.get('pod_name') or args.get('deployment_name')}: {body}")
+    if body.get("success"):
+        action = body.get("action_taken") or (
+            "rollback_deployment" if tool == "rollback_deployment" else None
+        )
+        if action:
+            run.actions_taken.add(str(action))
+    return body
+
+
+async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
+    mcp = create_server(state)
+    run.tools_served = set(tool_names(mcp))
+    async with create_connected_server_and_client_session(mcp) as session:
+        with anyio.fail_after(120):
+            listed = await call(session, run, "list_unhealthy_pods")
+            await call(session, run, "list_unhealthy_pods", namespace=NS)
+        assert listed["success"], listed
+        # One pod per workload: healing one replica is what the loop does too.
+        by_owner: dict[str, dict[str, Any]] = {}
+        for pod in listed["pods"]:
+            by_owner.setdefault(str(pod.get("owner_name")), pod)
+        for pod in by_owner.values():
+            ref = {"namespace": pod["namespace"], "pod_name": pod["pod_name"]}
+            diagnosis = await call(session, run, "diagnose_pod", **ref)
+            await call(session, run, "analyze_logs", **ref)
+            await call(session, run, "check_resource_usage", **ref)
+            await approved(session, run, state, "auto_heal_pod", **ref, diagnosis=diagnosis)
+        await approved(
+            session, run, state, "rollback_deployment", namespace=NS, deployment_name="web"
+        )
+        # The refusal paths ask the API too (does the pod, the namespace exist?).
+        await call(session, run, "diagnose_pod", namespace="no-such-namespace", pod_name="ghost")
+        await call(session, run, "list_unhealthy_pods", namespace="no-such-namespace")
+        await call(
+            session, run, "auto_heal_pod", namespace=NS, pod_name="ghost", diagnosis={"issues": []}
+        )
+
+
+def run_everything(state_dir: Path) -> Run:
+    """Seed the failures, drive every tool, record requests and scrape the endpoints."""
+    with KubeSim(speed=0.0, port=0) as sim:
+        sim.apply(WORKLOADS)
+        sim.advance(30)
+        # A rollout to an image that does not exist: the new ReplicaSet's pod cannot pull.
+        web = next(d for d in yaml.safe_load_all(WORKLOADS) if d["metadata"]["name"] == "web")
+        web["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:no-such-tag-404"
+        sim.apply(web)
+        sim.advance(300)  # long enough for back-offs, restarts and OOM kills to show
+        config = ServerConfig(
+            kubeconfig=sim.kubeconfig_path,
+            state_dir=state_dir,
+            verify_timeout_seconds=180,
+            tokens=(TokenConfig(caller="scraper", token=SecretStr("s" * 32)),),
+        )
+        # The executor's waits move the simulated clock instead of sleeping.
+        clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=sim.advance)
+        state = ServerState(config, Gateway.from_kubeconfig(sim.kubeconfig_path), clock=clock)
+        sim.reset_requests()
+        result = Run()
+        try:
+            anyio.run(drive, sim, state, result)
+            # Without the lifespan: the probes and /metrics must not depend on an MCP session.
+            http = TestClient(create_http_app(state))
+            for path in ("/metrics", "/healthz", "/readyz"):
+                response = http.get(path)
+                result.http[path] = (response.status_code, response.text)
+        finally:
+            state.close()
+        for record in sim.requests:
+            result.statuses.add(record.status)
+            if record.resource:  # discovery and /version are non-resource URLs
+                resource = record.resource + (
+                    f"/{record.subresource}" if record.subresource else ""
+                )
+                result.requests.add((record.group, resource, record.verb))
+    return result
