@@ -410,10 +410,9 @@ def _largest_node(sched: SchedulingInfo) -> str:
 
 
 def _finish(
-    choice: Choice, diagnosis: Diagnosis, context: DecisionContext, facts: Facts
+    choice: Choice, diagnosis: Diagnosis, context: DecisionContext, facts: Facts, pod: Target
 ) -> Decision:
-    pod = Target("Pod", diagnosis.namespace, diagnosis.pod_name)
-    alternatives = tuple([_finish(m, diagnosis, context, facts) for m in choice.milder])
+    alternatives = tuple([_finish(m, diagnosis, context, facts, pod) for m in choice.milder])
     if choice.action not in WRITE_ACTIONS:  # read-only: nothing to approve, checks are constant
         return Decision(
             choice.action,
@@ -473,7 +472,8 @@ def _finish(
 def decide(diagnosis: Diagnosis, context: DecisionContext) -> Decision:
     """The rule decision for a diagnosis, its milder alternatives, and their safety checks."""
     facts = facts_of(diagnosis)
-    return _finish(_Rules(diagnosis, context, facts).choose(), diagnosis, context, facts)
+    pod = Target("Pod", diagnosis.namespace, diagnosis.pod_name)
+    return _finish(_Rules(diagnosis, context, facts).choose(), diagnosis, context, facts, pod)
 
 
 def allowed_actions(diagnosis: Diagnosis, context: DecisionContext) -> frozenset[Action]:

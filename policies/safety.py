@@ -63,7 +63,7 @@ def _target_exists(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts)
             return CheckResult(name, False, f"{d.target} has no earlier revision to return to")
     elif d.target != d.pod:
         return CheckResult(name, False, f"{d.action} writes the pod, not {d.target}")
-    return CheckResult(name, True, f"{d.target} exists")
+    return CheckResult(name, True, f"{d.target.kind} {d.target.name} exists")
 
 
 def _managed_by_controller(
