@@ -46,9 +46,8 @@ REVISION = "deployment.kubernetes.io/revision"
 # Issue types that are one condition seen at different moments: a crash-looping container
 # is by turns waiting (CrashLoopBackOff), terminated (Error, OOMKilled) and briefly running.
 _FAMILIES: tuple[frozenset[str], ...] = (
-    frozenset(
-        {"CrashLoopBackOff", "Error", "HighRestartCount", "OOMKilled", "LivenessProbeFailed"}
-    ),
+    # OOMKilled is not in it: the kubelet names that reason itself, a crash does not imply it.
+    frozenset({"CrashLoopBackOff", "Error", "HighRestartCount", "LivenessProbeFailed"}),
     frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName"}),
     frozenset({"Pending", "UnboundPVC"}),
     frozenset({"CreateContainerConfigError", "MissingConfigRef"}),

@@ -114,3 +114,12 @@ def apply_and_wait(
         assert waited < limit, "the scenario did not reach its failure state"
         sim.advance(step)
         waited += step
+
+
+def wait_for(sim: KubeSim, until: Callable[[], bool], limit: float = 600, step: float = 5) -> None:
+    """Advance the simulated clock until `until()` holds."""
+    waited = 0.0
+    while not until():
+        assert waited < limit, "the scenario did not reach its failure state"
+        sim.advance(step)
+        waited += step

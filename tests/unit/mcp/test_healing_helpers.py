@@ -142,3 +142,9 @@ def test_rollback_needs_an_earlier_revision() -> None:
         _rollback_patch(DEPLOYMENT, [_rs(2, "nginx:bad")], None)
     with pytest.raises(ToolFailure):
         _rollback_patch(DEPLOYMENT, [_rs(1, "a"), _rs(2, "b")], 7)
+
+
+def test_oom_is_not_implied_by_a_crash() -> None:
+    claimed = {"issues": [{"type": "OOMKilled"}]}
+    assert forged_issue_types(claimed, _diagnosis("CrashLoopBackOff")) == ["OOMKilled"]
+    assert forged_issue_types(claimed, _diagnosis("CrashLoopBackOff", "OOMKilled")) == []
