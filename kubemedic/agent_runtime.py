@@ -1,0 +1,172 @@
+"""Composition of the agent for the `watch`, `chat` and `approvals` commands.
+
+The agent reaches the cluster only through MCP. By default the MCP server runs in this process
+(in-memory MCP streams, the same server `kubemedic mcp` serves, with this process's settings);
+`--mcp-url` points the agent at a server elsewhere (streamable HTTP with a bearer token).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcp import ClientSession
+
+from agent.graph import AuditSink, GraphDeps
+from agent.incidents import IncidentRegistry
+from agent.llm import resolve_chat_model
+from agent.runner import IncidentRunner, open_checkpointer
+from agent.tools import Toolbox
+from agent.watch import WatchSettings
+from kubemedic.settings import Settings
+from mcp_server.approvals import ApprovalStore
+from mcp_server.audit import AuditLog, AuditTarget
+from policies import Policy, load_policy
+
+
+@dataclass(frozen=True, slots=True)
+class Remote:
+    url: str
+    token: str | None = None
+
+
+def policy_of(settings: Settings) -> Policy:
+    policy = load_policy(settings.policy)
+    return policy.model_copy(update={"agent_namespace": settings.namespace})
+
+
+def veto_audit_sink(audit_path: Path, initiator: str) -> AuditSink:
+    """Write an LLM veto to the server's hash-chained audit trail (nothing was written)."""
+    log = AuditLog(audit_path)
+
+    def sink(record: dict[str, Any]) -> None:
+        target = record.get("target") or {}
+        log.append(
+            action=str(record.get("proposed_action") or "unknown"),
+            target=AuditTarget(
+                str(target.get("kind", "Pod")),
+                str(target.get("namespace", "")),
+                str(target.get("name", "")),
+            ),
+            reason=f"LLM proposal vetoed by the rule gate: {record.get('reason', '')}",
+            initiator=f"{initiator} (llm)",
+            result="refused",
+            dry_run=True,
+            duration_seconds=0.0,
+            error={"code": "vetoed", "message": str(record.get("reason", ""))},
+            details={
+                "incident_id": record.get("incident_id"),
+                "rule_action": record.get("rule_action"),
+                "proposal": record.get("proposal"),
+            },
+        )
+
+    return sink
+
+
+def audit_rejection(settings: Settings, approval: Any, by: str, reason: str) -> None:
+    """A human's rejection, as an audit record next to the refused attempt that asked."""
+    kind, _, rest = str(approval.target).partition("/")
+    namespace, _, name = rest.partition("/")
+    AuditLog(settings.audit_path).append(
+        action=str(approval.action),
+        target=AuditTarget(kind, namespace, name),
+        reason=f"approval {approval.id} rejected by {by}" + (f": {reason}" if reason else ""),
+        initiator=by,
+        approver=by,
+        result="refused",
+        dry_run=False,
+        duration_seconds=0.0,
+        error={"code": "approval_rejected", "message": reason or "rejected"},
+        details={"approval_id": approval.id},
+    )
+
+
+def approval_store(settings: Settings) -> ApprovalStore:
+    policy = policy_of(settings)
+    return ApprovalStore(settings.approvals_db, ttl_seconds=float(policy.approval_ttl_seconds))
+
+
+def incident_registry(settings: Settings) -> IncidentRegistry:
+    return IncidentRegistry(settings.state_dir / "incidents.sqlite")
+
+
+def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
+    model = resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds)
+    options: dict[str, Any] = {
+        "state_dir": settings.state_dir,
+        "policy": policy_of(settings),
+        "model": model,
+        "llm_timeout_seconds": settings.llm_timeout_seconds,
+        "caller": settings.caller,
+        "audit": veto_audit_sink(settings.audit_path, settings.caller),
+    }
+    options.update(overrides)
+    return WatchSettings(**options)
+
+
+@asynccontextmanager
+async def mcp_session(
+    settings: Settings, remote: Remote | None = None, *, pod_cache: bool = True
+) -> AsyncIterator[ClientSession]:
+    """An initialised MCP client session: to `remote`, or to a server in this process."""
+    if remote is not None:
+        from mcp.client.streamable_http import streamablehttp_client
+
+        headers = {"Authorization": f"Bearer {remote.token}"} if remote.token else None
+        async with streamablehttp_client(remote.url, headers=headers) as (read, write, _):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
+        return
+
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from mcp_server.config import ServerConfig
+    from mcp_server.server import create_server
+    from mcp_server.state import build_state
+
+    config = ServerConfig(
+        kubeconfig=settings.kubeconfig,
+        policy_path=settings.policy,
+        state_dir=settings.state_dir,
+        local_caller=settings.caller,
+        pod_cache=pod_cache,
+    )
+    state = build_state(config)
+    try:
+        async with create_connected_server_and_client_session(create_server(state)) as session:
+            yield session
+    finally:
+        state.close()
+
+
+@asynccontextmanager
+async def incident_runner(
+    settings: Settings, toolbox: Toolbox, **deps: Any
+) -> AsyncIterator[IncidentRunner]:
+    """A runner on the state directory's checkpoints, with this process's settings."""
+    async with open_checkpointer(settings.checkpoint_db) as saver:
+        options: dict[str, Any] = {
+            "model": resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds),
+            "llm_timeout_seconds": settings.llm_timeout_seconds,
+            "caller": settings.caller,
+            "audit": veto_audit_sink(settings.audit_path, settings.caller),
+        }
+        options.update(deps)
+        yield IncidentRunner(
+            GraphDeps(toolbox=toolbox, policy=policy_of(settings), **options), saver
+        )
+
+
+def age(seconds_since_epoch: float) -> str:
+    delta = max(0.0, time.time() - seconds_since_epoch)
+    if delta < 120:
+        return f"{delta:.0f}s"
+    if delta < 7200:
+        return f"{delta / 60:.0f}m"
+    return f"{delta / 3600:.1f}h"
