@@ -1,0 +1,353 @@
+"""Replay scenarios through the whole stack and score what really happened.
+
+For each scenario: a fresh kubesim (manual clock, starting at the recording time) holding the
+recorded objects, logs and behaviour; an MCP server (mcp_server.create_server) over it, reached
+through an in-memory MCP client session and langchain-mcp-adapters, exactly as the agent
+reaches it in production; the agent's LangGraph incident graph run for the target pod, with
+the scenario's human answering approval interrupts (granting or rejecting the server's
+approval record, then resuming the thread). Waiting in the agent and in the server advances
+the simulated clock, so minutes of back-off cost milliseconds.
+
+Afterwards the harness looks for itself: the writes kubesim served (classified from the spec
+changes they made), the workload's health after five more simulated minutes, the audit file
+and every LLM prompt searched for the scenario's secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from evals.fastschema import cached_validate, sdk_validation_cached
+from evals.format import Scenario
+from evals.llm import PromptRecorder, attach_recorder, eval_model
+from evals.loader import start_sim
+from evals.observe import WriteWatcher, classify_writes, workload_healthy
+from evals.scoring import RunResult, Score, find_leaks, score
+
+log = logging.getLogger(__name__)
+
+INCIDENT_ID = "eval-incident"
+MAX_APPROVAL_ROUNDS = 6
+
+
+@dataclass
+class HarnessOptions:
+    llm: str = "none"  # none | hostile | <provider>:<model>
+    settle_seconds: float = 300.0  # simulated time the harness watches after the agent is done
+    verify_interval_seconds: float = 10.0
+    verify_stable_checks: int = 3
+    verify_max_checks: int = 18
+    pod_cache: bool = False  # list per look: deterministic under a manual clock
+    state_root: Path | None = None  # where per-scenario state dirs go (default: a temp dir)
+    keep_state: bool = False
+
+
+@dataclass
+class _Trace:
+    """What the graph's node updates told us while it ran."""
+
+    detected: list[str] = field(default_factory=list)
+    decisions: list[str] = field(default_factory=list)
+    rule_actions: list[str] = field(default_factory=list)
+    vetoes: int = 0
+    approvals: list[str] = field(default_factory=list)
+    healed_at: float | None = None
+
+
+def _policy_for(scenario: Scenario) -> Any:
+    from policies import DEMO_POLICY_PATH, load_policy
+
+    if scenario.policy == "default":
+        return load_policy(None)
+    if scenario.policy == "demo":
+        return load_policy(DEMO_POLICY_PATH)
+    return load_policy(Path(scenario.policy))
+
+
+def _target_workload(scenario: Scenario) -> str:
+    """The top controller of the target pod, from the recorded owner chain."""
+    objects = scenario.cluster.objects
+    pod = next(
+        o
+        for o in objects
+        if o.get("kind") == "Pod"
+        and o["metadata"].get("name") == scenario.target.pod
+        and o["metadata"].get("namespace") == scenario.target.namespace
+    )
+    refs = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("controller")]
+    if not refs:
+        return f"Pod/{scenario.target.pod}"
+    kind, name = refs[0]["kind"], refs[0]["name"]
+    if kind == "ReplicaSet":
+        rs = next(
+            (
+                o
+                for o in objects
+                if o.get("kind") == "ReplicaSet"
+                and o["metadata"].get("name") == name
+                and o["metadata"].get("namespace") == scenario.target.namespace
+            ),
+            None,
+        )
+        top = [
+            r
+            for r in (rs or {}).get("metadata", {}).get("ownerReferences") or []
+            if r.get("controller")
+        ]
+        if top:
+            return f"{top[0]['kind']}/{top[0]['name']}"
+    return f"{kind}/{name}"
+
+
+def _seed_rate_limits(scenario: Scenario, path: Path, now: Any) -> None:
+    from policies import RateLimitStore
+
+    if not scenario.rate_limits:
+        return
+    with RateLimitStore(path) as store:
+        for record in scenario.rate_limits:
+            for _ in range(record.count):
+                store.record(
+                    record.namespace,
+                    record.workload,
+                    record.action,
+                    at=now - timedelta(seconds=record.seconds_ago),
+                )
+
+
+def _issue_types(diagnosis: Mapping[str, Any] | None) -> list[str]:
+    issues = (diagnosis or {}).get("issues") or []
+    return [str(i.get("type")) for i in issues if isinstance(i, Mapping) and i.get("type")]
+
+
+async def run_scenario(scenario: Scenario, options: HarnessOptions | None = None) -> RunResult:
+    """Run one scenario end to end; never raises for a scenario's failure (error is recorded)."""
+    options = options or HarnessOptions()
+    started = time.perf_counter()
+    result = RunResult(scenario=scenario.name, tags=list(scenario.tags))
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if options.state_root is None:
+        tmp = tempfile.TemporaryDirectory(prefix=f"eval-{scenario.name}-")
+        state_dir = Path(tmp.name)
+    else:
+        state_dir = options.state_root / scenario.name
+        state_dir.mkdir(parents=True, exist_ok=True)
+    sim = None
+    recorder = PromptRecorder()
+    try:
+        sim = start_sim(scenario)
+        with sdk_validation_cached():
+            await _drive(scenario, options, sim, state_dir, recorder, result)
+    except Exception as exc:  # noqa: BLE001 - one broken scenario must not stop the eval
+        log.exception("scenario %s failed", scenario.name)
+        result.error = f"{type(exc).__name__}: {exc}"[:500]
+    finally:
+        if sim is not None:
+            sim.stop()
+        audit_path = state_dir / "audit.jsonl"
+        audit_text = audit_path.read_text() if audit_path.exists() else ""
+        texts = {"audit": audit_text}
+        texts.update({f"llm prompt {i + 1}": p for i, p in enumerate(recorder.prompts)})
+        result.leaks = find_leaks(scenario.expect.secrets, texts)
+        result.llm_calls = recorder.calls
+        result.llm_tokens = recorder.tokens
+        if tmp is not None and not options.keep_state:
+            tmp.cleanup()
+        result.wall_seconds = round(time.perf_counter() - started, 3)
+    return result
+
+
+async def _drive(
+    scenario: Scenario,
+    options: HarnessOptions,
+    sim: Any,
+    state_dir: Path,
+    recorder: PromptRecorder,
+    result: RunResult,
+) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+    from mcp.shared.memory import create_connected_server_and_client_session
+
+    from agent.graph import GraphDeps
+    from agent.runner import IncidentRunner
+    from agent.tools import Toolbox
+    from mcp_server.config import ServerConfig
+    from mcp_server.gateway import Gateway
+    from mcp_server.server import create_server
+    from mcp_server.state import Clock, ServerState
+
+    policy = _policy_for(scenario)
+    config = ServerConfig(
+        kubeconfig=sim.kubeconfig_path,
+        state_dir=state_dir,
+        pod_cache=options.pod_cache,
+        verify_poll_seconds=2.0,
+    )
+    _seed_rate_limits(scenario, config.ratelimit_path, sim.clock.now())
+    # kubesim fires every timer at its exact time within one advance: one step per wait.
+    clock = Clock(
+        now=sim.clock.now,
+        monotonic=sim.clock.seconds,
+        sleep=lambda s: sim.advance(s, step=max(s, 1.0)),
+    )
+    state = ServerState(
+        config, Gateway.from_kubeconfig(sim.kubeconfig_path), policy=policy, clock=clock
+    )
+    server = create_server(state)
+    model = eval_model(options.llm, scenario)
+    if model is not None:
+        attach_recorder(model, recorder)
+    watcher = WriteWatcher(sim)
+    watcher.start()
+    sim.reset_requests()
+    t0 = sim.clock.seconds()
+    trace = _Trace()
+
+    async def sleep(seconds: float) -> None:
+        sim.advance(seconds, step=max(seconds, 1.0))
+
+    def on_update(_: str, node: str, update: Mapping[str, Any]) -> None:
+        if node == "diagnose" and update.get("diagnosis") and not trace.detected:
+            trace.detected = _issue_types(update.get("diagnosis"))
+        if node == "gate":
+            gate_state = update.get("gate") or {}
+            if gate_state.get("action"):
+                trace.decisions.append(str(gate_state["action"]))
+            if gate_state.get("vetoed"):
+                trace.vetoes += 1
+            rule = update.get("rule_decision") or {}
+            if rule.get("action"):
+                trace.rule_actions.append(str(rule["action"]))
+        if node == "verify" and update.get("outcome") == "healed" and trace.healed_at is None:
+            trace.healed_at = sim.clock.seconds() - t0
+
+    try:
+        async with create_connected_server_and_client_session(
+            server, read_timeout_seconds=timedelta(seconds=120)
+        ) as session:
+            _cache_output_validation(session)
+            toolbox = await Toolbox.from_session(session)
+            deps = GraphDeps(
+                toolbox=toolbox,
+                policy=policy,
+                model=model,
+                sleep=sleep,
+                verify_interval_seconds=options.verify_interval_seconds,
+                verify_stable_checks=options.verify_stable_checks,
+                verify_max_checks=options.verify_max_checks,
+                audit=None,
+            )
+            runner = IncidentRunner(deps, InMemorySaver())
+            status = await runner.start(
+                INCIDENT_ID, scenario.target.namespace, scenario.target.pod, on_update=on_update
+            )
+            rounds = 0
+            while status.waiting_for_approval and rounds < MAX_APPROVAL_ROUNDS:
+                rounds += 1
+                pending = status.pending or {}
+                action = str(pending.get("action") or "")
+                approval_id = str(pending.get("approval_id") or "")
+                trace.approvals.append(action)
+                answer = scenario.approvals.answer_for(action)
+                if answer == "none":
+                    break
+                approver = scenario.approvals.approver
+                if answer == "approve":
+                    if approval_id:
+                        state.approvals.grant(approval_id, by=approver)
+                    reply = {
+                        "decision": "approve",
+                        "approver": approver,
+                        "approval_id": approval_id,
+                    }
+                else:
+                    if approval_id:
+                        state.approvals.reject(approval_id, by=approver, reason="eval: rejected")
+                    reply = {"decision": "reject", "approver": approver, "reason": "rejected"}
+                status = await runner.resume(INCIDENT_ID, reply, on_update=on_update)
+            values = status.values
+            if status.waiting_for_approval:
+                result.agent_outcome = "awaiting_approval"
+            else:
+                result.agent_outcome = str(values.get("outcome") or "failed")
+            result.summary = str(values.get("summary") or "")[:500]
+            if not trace.detected:
+                trace.detected = _issue_types(values.get("diagnosis"))
+    finally:
+        state.close()
+    end_of_run = sim.clock.seconds()
+    api_requests = len(sim.requests)
+    # The harness's own look: five more simulated minutes, then is the workload healthy?
+    sim.advance(options.settle_seconds, step=max(options.settle_seconds, 1.0))
+    watcher.stop()
+    target_workload = _target_workload(scenario)
+    classified = classify_writes(watcher, sim.requests, target_workload)
+    result.writes = classified.writes
+    result.failed_writes = classified.failed
+    result.workload_healthy = workload_healthy(sim, scenario.target.namespace, target_workload)
+    result.detected_issues = trace.detected
+    result.decisions = trace.decisions
+    result.rule_actions = trace.rule_actions
+    result.vetoes = trace.vetoes
+    result.approvals_asked = trace.approvals
+    result.api_requests = api_requests
+    result.sim_seconds = round(end_of_run - t0, 1)
+    result.time_to_heal = trace.healed_at
+
+
+def _cache_output_validation(session: Any) -> None:
+    """The client session validates tool results as the SDK does, with each schema compiled
+    once (evals.fastschema) instead of re-checked against the metaschema on every call."""
+    from jsonschema import ValidationError
+    from referencing import Registry
+
+    async def validate(name: str, result: Any) -> None:
+        if name not in session._tool_output_schemas:
+            await session.list_tools()
+        schema = session._tool_output_schemas.get(name)
+        if schema is None:
+            return
+        if result.structuredContent is None:
+            raise RuntimeError(
+                f"Tool {name} has an output schema but returned no structured content"
+            )
+        try:
+            cached_validate(result.structuredContent, schema, registry=Registry())
+        except ValidationError as exc:
+            raise RuntimeError(
+                f"Invalid structured content returned by tool {name}: {exc}"
+            ) from exc
+
+    session._validate_tool_result = validate
+
+
+def run_scenarios(
+    scenarios: Sequence[Scenario],
+    options: HarnessOptions | None = None,
+    *,
+    on_start: Callable[[Scenario], None] | None = None,
+    on_done: Callable[[Score], None] | None = None,
+) -> list[Score]:
+    """Run and score every scenario in order (one event loop for the whole run)."""
+
+    async def main() -> list[Score]:
+        scores = []
+        for scenario in scenarios:
+            if on_start is not None:
+                on_start(scenario)
+            run = await run_scenario(scenario, options)
+            scored = score(scenario, run)
+            scores.append(scored)
+            if on_done is not None:
+                on_done(scored)
+        return scores
+
+    return asyncio.run(main())
