@@ -58,6 +58,14 @@ def _investigate(reason: str, issue_type: str | None, confidence: float = 0.9) -
     return Choice(Action.INVESTIGATE_MANUALLY, reason, confidence, Risk.LOW, issue_type)
 
 
+CLIP = 200  # characters of cluster-supplied text (messages, image names) quoted in a reason
+
+
+def _clip(text: str) -> str:
+    """Cluster text quoted in a reason, bounded: reasons go to audit records and prompts."""
+    return text if len(text) <= CLIP else text[: CLIP - 1] + "…"
+
+
 _HAND_OVER = {action: f"hand over to a human instead of {action}" for action in Action}
 
 
@@ -113,8 +121,9 @@ class _Rules:
             listed = ", ".join(sorted(types))
             return Choice(Action.NONE, f"only advisory findings: {listed}", 0.9, Risk.LOW, None)
         first = next(i for i in d.issues if i.severity != "info")
+        detail = _clip(first.message or "see the diagnosis")
         return _investigate(
-            f"{first.type}: no automatic remedy; {first.message or 'see the diagnosis'}",
+            f"{_clip(first.type)}: no automatic remedy; {detail}",
             first.type,
             0.8,
         )
@@ -141,13 +150,13 @@ class _Rules:
     def pending(self) -> Choice:
         d = self.d
         sched = d.scheduling
-        issue_type = (
-            IssueType.UNBOUND_PVC if IssueType.UNBOUND_PVC in self.f.types else (IssueType.PENDING)
-        )
-        if issue_type == IssueType.UNBOUND_PVC:
-            return _investigate("pending on an unbound PersistentVolumeClaim", issue_type)
+        if IssueType.UNBOUND_PVC in self.f.types:
+            return _investigate(
+                "pending on an unbound PersistentVolumeClaim", IssueType.UNBOUND_PVC
+            )
+        issue_type = IssueType.PENDING
         if sched is None or not sched.insufficient:
-            why = (
+            why = _clip(
                 "; ".join(sched.other_reasons)
                 if sched and sched.other_reasons
                 else (sched.message if sched and sched.message else "reason unknown")
@@ -171,7 +180,8 @@ class _Rules:
             )
         if sched.other_reasons:
             return _investigate(
-                f"insufficient {wanted}, and also: {'; '.join(sched.other_reasons)}", issue_type
+                f"insufficient {wanted}, and also: {_clip('; '.join(sched.other_reasons))}",
+                issue_type,
             )
         workload = d.workload
         minimum = self.policy.min_replicas
@@ -202,7 +212,9 @@ class _Rules:
     def image_pull(self) -> Choice:
         d = self.d
         issue = next(i for i in d.issues if i.type in IMAGE_PULL_TYPES)
-        pulls = ", ".join(f"{p.image} ({p.error_class})" for p in d.image_pull) or issue.message
+        pulls = _clip(
+            ", ".join(f"{p.image} ({p.error_class})" for p in d.image_pull) or issue.message
+        )
         check = Choice(
             Action.CHECK_IMAGE_AVAILABILITY,
             f"image cannot be pulled: {pulls or 'see events'}",
@@ -299,7 +311,7 @@ class _Rules:
         note = "; it began with the latest rollout" if began else ""
         return _investigate(
             f"{issue.type}: a configuration problem a restart cannot fix"
-            f" ({issue.message or 'see the diagnosis'}){note}",
+            f" ({_clip(issue.message or 'see the diagnosis')}){note}",
             issue.type,
         )
 

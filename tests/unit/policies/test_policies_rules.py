@@ -469,3 +469,15 @@ def test_oom_wins_over_crash_loop_and_liveness() -> None:
 def test_image_pull_wins_over_crash_loop() -> None:
     d = diagnosis(crash(restarts=9, container="init"), pull())
     assert decide(d, context()).action is Action.CHECK_IMAGE_AVAILABILITY
+
+
+def test_cluster_text_in_reasons_is_bounded() -> None:
+    flood = "x" * 10_000
+    d = diagnosis(issue("NotReady", message=flood), ready=False)
+    decision = decide(d, context())
+    assert decision.action is Action.INVESTIGATE_MANUALLY
+    assert len(decision.reason) < 500 and decision.reason.endswith("…")
+    pulled = diagnosis(
+        pull(), image_pull=[{"container": "app", "image": flood, "error_class": "unknown"}]
+    )
+    assert len(decide(pulled, context()).reason) < 500
