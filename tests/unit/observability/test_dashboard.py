@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 # The metrics are registered at import: these two modules are the whole exported surface.
 import agent.metrics  # noqa: F401
@@ -173,3 +176,96 @@ def test_every_exported_kubemedic_metric_is_on_the_dashboard(dashboard: dict[str
         )
     }
     assert missing == set()
+
+
+# What Grafana puts in place of its variables when it sends a query (one plausible choice).
+_GRAFANA_VALUES = {
+    "${datasource}": "prometheus",
+    "$__rate_interval": "5m",
+    "$__interval": "1m",
+    "$__range": "1h",
+    "$namespace": ".*",
+}
+
+
+def _as_sent(expr: str) -> str:
+    for variable, value in _GRAFANA_VALUES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, f"unknown Grafana variable in {expr!r}"
+    return expr
+
+
+def _promtool() -> str:
+    path = shutil.which("promtool")
+    assert path, "promtool is missing: apt-get install -y prometheus"
+    return path
+
+
+def test_every_query_is_valid_promql(dashboard: dict[str, Any], tmp_path: Path) -> None:
+    """promtool parses each query (as a recording rule), as Prometheus would."""
+    rules = [
+        {"record": f"dashboard:query_{i}", "expr": _as_sent(expr)}
+        for i, (_, expr, _) in enumerate(_queries(dashboard))
+    ]
+    path = tmp_path / "dashboard-queries.yaml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    result = subprocess.run(
+        [_promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_healing_panels_count_pods_healed_once(dashboard: dict[str, Any], tmp_path: Path) -> None:
+    """Each healed pod has its own series, born at 1: the panels must still count it.
+
+    Three pods get one attempt each inside the last hour (one of them healed); a fourth was
+    attempted two hours ago. Over a 1h range: 3 attempts, success rate 1/3.
+    """
+    panels = _by_title(dashboard)
+    attempts = _as_sent(_exprs(panels["Healing attempts"])[0])
+    success_rate = _as_sent(_exprs(panels["Healing success rate"])[0])
+
+    def series(name: str, pod: str, values: str) -> dict[str, str]:
+        labels = f'namespace="shop",pod="{pod}",action="delete_pod"'
+        return {"series": f"{name}{{{labels}}}", "values": values}
+
+    test = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    series("healing_attempts_total", "old", "_x10 1x170"),
+                    series("healing_attempts_total", "a", "_x130 1x50"),
+                    series("healing_attempts_total", "b", "_x140 1x40"),
+                    series("healing_attempts_total", "c", "_x150 1x30"),
+                    series("healing_success_total", "c", "_x152 1x28"),
+                ],
+                "promql_expr_test": [
+                    {
+                        "expr": attempts,
+                        "eval_time": "3h",
+                        "exp_samples": [{"labels": "{}", "value": 3}],
+                    },
+                    {
+                        "expr": success_rate,
+                        "eval_time": "3h",
+                        "exp_samples": [{"labels": "{}", "value": 1 / 3}],
+                    },
+                    # What a rate-based query would have shown: nothing at all.
+                    {
+                        "expr": "sum(increase(healing_attempts_total[1h]))",
+                        "eval_time": "3h",
+                        "exp_samples": [{"labels": "{}", "value": 0}],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "dashboard-test.yaml"
+    path.write_text(yaml.safe_dump(test))
+    result = subprocess.run(
+        [_promtool(), "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
