@@ -130,6 +130,7 @@ def _action_fits_issue(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Fa
 def _namespace_not_protected(
     d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts
 ) -> CheckResult:
+    """Neither the pod's nor the target's namespace is protected (kube-*, listed, the agent's)."""
     name = NAMESPACE_NOT_PROTECTED
     for namespace in (diag.namespace, d.target.namespace):
         if ctx.policy.is_protected(namespace):
@@ -276,21 +277,24 @@ _CHECKS: tuple[tuple[str, _Check], ...] = (
 )
 
 
-def _public(check: _Check, doc: str | None) -> Check:
+def _public(check: _Check) -> Check:
+    """The named check `(decision, diagnosis, context) -> CheckResult` for one check proper."""
+
     def run(decision: Decision, diagnosis: Diagnosis, context: DecisionContext) -> CheckResult:
         return check(decision, diagnosis, context, facts_of(diagnosis))
 
-    run.__doc__ = doc
+    run.__name__ = run.__qualname__ = "check" + check.__name__
+    run.__doc__ = check.__doc__
     return run
 
 
-check_target_exists = _public(_target_exists, _target_exists.__doc__)
-check_managed_by_controller = _public(_managed_by_controller, _managed_by_controller.__doc__)
-check_action_fits_issue = _public(_action_fits_issue, _action_fits_issue.__doc__)
-check_namespace_not_protected = _public(_namespace_not_protected, _namespace_not_protected.__doc__)
-check_rate_limit = _public(_rate_limit, _rate_limit.__doc__)
-check_blast_radius = _public(_blast_radius, _blast_radius.__doc__)
-check_approval = _public(_approval, _approval.__doc__)
+check_target_exists = _public(_target_exists)
+check_managed_by_controller = _public(_managed_by_controller)
+check_action_fits_issue = _public(_action_fits_issue)
+check_namespace_not_protected = _public(_namespace_not_protected)
+check_rate_limit = _public(_rate_limit)
+check_blast_radius = _public(_blast_radius)
+check_approval = _public(_approval)
 
 CHECKS: tuple[tuple[str, Check], ...] = (
     (TARGET_EXISTS, check_target_exists),
