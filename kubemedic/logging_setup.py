@@ -25,6 +25,20 @@ _RESERVED = frozenset(
 )
 # Marks the handler we install so a second call replaces it instead of doubling every line.
 _HANDLER_NAME = "kubemedic"
+# Libraries that log every request at INFO (the MCP SDK logs each tool call, httpx each HTTP
+# request): at INFO they would bury the incident lines. Shown again at DEBUG.
+_CHATTY = (
+    "httpx",
+    "httpcore",
+    "urllib3",
+    "kubernetes.client.rest",
+    "mcp.server.lowlevel.server",
+    "mcp.server.streamable_http_manager",
+    "mcp.client.streamable_http",
+    "uvicorn.access",
+    "aiosqlite",
+    "asyncio",
+)
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
@@ -120,7 +134,12 @@ def configure_logging(
         handler = _text_handler(out)
     handler.set_name(_HANDLER_NAME)
     root.addHandler(handler)
-    root.setLevel(_resolve_level(level))
+    resolved = _resolve_level(level)
+    root.setLevel(resolved)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(
+            logging.NOTSET if resolved <= logging.DEBUG else logging.WARNING
+        )
     return handler
 
 

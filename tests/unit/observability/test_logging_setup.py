@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kubemedic import logging_setup
 from kubemedic.logging_setup import configure_logging, log_context
 from kubemedic.settings import Settings
 from kubemedic_logctx import current_context
@@ -32,7 +33,12 @@ def _restore_root() -> Iterator[None]:
     for h in list(root.handlers):
         if h not in handlers:
             root.removeHandler(h)
+    for h in handlers:
+        if h not in root.handlers:
+            root.addHandler(h)
     root.setLevel(level)
+    for name in logging_setup._CHATTY:  # leave library loggers as other tests expect them
+        logging.getLogger(name).setLevel(logging.NOTSET)
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:
@@ -187,3 +193,16 @@ def test_a_console_handler_a_library_installed_is_replaced_not_doubled() -> None
         assert kept in root.handlers and ours in root.handlers
     finally:
         root.removeHandler(kept)
+
+
+def test_chatty_libraries_are_quiet_at_info_and_back_at_debug() -> None:
+    out = io.StringIO()
+    configure_logging("json", "INFO", out)
+    logging.getLogger("httpx").info("HTTP Request: POST http://127.0.0.1/mcp")
+    logging.getLogger("mcp.server.lowlevel.server").info("Processing request of type CallTool")
+    logging.getLogger("httpx").warning("retrying")
+    assert [line["message"] for line in _lines(out)] == ["retrying"]
+    configure_logging("json", "DEBUG", out)
+    logging.getLogger("httpx").info("HTTP Request again")
+    assert _lines(out)[-1]["message"] == "HTTP Request again"
+    configure_logging("json", "INFO", io.StringIO())
