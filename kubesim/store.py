@@ -125,6 +125,8 @@ class Store:
     clock: SimClock
     history_size: int = 5000
     _objects: dict[tuple[ResourceType, str, str], Obj] = field(default_factory=dict)
+    # The same objects per type, so listing one type does not walk every object (events pile up).
+    _by_type: dict[ResourceType, dict[tuple[str, str], Obj]] = field(default_factory=dict)
     _rv: int = 1000
     _history: deque[WatchEvent] = field(default_factory=deque)
     _watchers: list[_Watcher] = field(default_factory=list)
@@ -153,8 +155,8 @@ class Store:
         with self.lock:
             items = [
                 obj
-                for (t, ns, _), obj in self._objects.items()
-                if t == rtype and (namespace is None or ns == namespace)
+                for (ns, _), obj in self._by_type.get(rtype, {}).items()
+                if namespace is None or ns == namespace
             ]
             items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
             return copy.deepcopy(items)
@@ -164,10 +166,15 @@ class Store:
         with self.lock:
             items = [
                 obj
-                for (t, ns, _), obj in self._objects.items()
-                if t == rtype and (namespace is None or ns == namespace)
+                for (ns, _), obj in self._by_type.get(rtype, {}).items()
+                if namespace is None or ns == namespace
             ]
         return iter(items)
+
+    def peek(self, rtype: ResourceType, namespace: str, name: str) -> Obj | None:
+        """One stored object without copying (or None): for controllers that only read."""
+        with self.lock:
+            return self._objects.get((rtype, namespace or "" if rtype.namespaced else "", name))
 
     # -- writes --------------------------------------------------------------------------
     def create(self, rtype: ResourceType, obj: Obj, *, keep_metadata: bool = False) -> Obj:
@@ -195,6 +202,7 @@ class Store:
                     meta["generation"] = 1
             self._stamp(obj)
             self._objects[key] = obj
+            self._by_type.setdefault(rtype, {})[key[1:]] = obj
             self._emit("ADDED", rtype, obj)
             return copy.deepcopy(obj)
 
@@ -227,6 +235,7 @@ class Store:
                 return copy.deepcopy(current)
             self._stamp(obj)
             self._objects[key] = obj
+            self._by_type.setdefault(rtype, {})[key[1:]] = obj
             self._emit("MODIFIED", rtype, obj)
             return copy.deepcopy(obj)
 
@@ -241,6 +250,7 @@ class Store:
         with self.lock:
             key = (rtype, namespace or "" if rtype.namespaced else "", name)
             obj = self._objects.pop(key, None)
+            self._by_type.get(rtype, {}).pop(key[1:], None)
             if obj is None:
                 raise NotFound(f'{rtype.plural}{"." + rtype.group if rtype.group else ""} "{name}" not found')
             self._stamp(obj)

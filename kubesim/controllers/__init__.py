@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_PASSES = 100
 # Timer firings caught up in one reconcile (a clock jump of hours with many crashing pods).
 MAX_STEPS = 100_000
+# Catching up, the controllers run at most once per this many simulated seconds: each timer
+# still fires at its own time (the kubelet stamps it so), others just see it up to 1 s later.
+GRANULARITY = 1.0
 
 __all__ = ["ControllerManager", "Context"]
 
@@ -89,7 +92,9 @@ class ControllerManager:
             changed = False
             for _ in range(MAX_STEPS):
                 due = self.next_due()
-                at = due if due is not None and self._last <= due < now else now
+                at = now
+                if due is not None and due < now:
+                    at = min(now, max(due, self._last) + GRANULARITY)
                 changed |= self._settle(at)
                 self._last = at
                 if at >= now:

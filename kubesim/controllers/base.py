@@ -34,6 +34,7 @@ class Context:
     events: EventRecorder
     images: ImageCatalog
     rng: random.Random = field(default_factory=random.Random)
+    _stamps: dict[str, float | None] = field(default_factory=dict)
 
     def stamp(self, at: float) -> str:
         return self.clock.rfc3339(at)
@@ -41,10 +42,17 @@ class Context:
     def seconds(self, stamp: str | None) -> float | None:
         if not stamp:
             return None
+        cached = self._stamps.get(stamp, -1.0)
+        if cached != -1.0:
+            return cached
         try:
-            return self.clock.to_seconds(stamp)
+            value: float | None = self.clock.to_seconds(stamp)
         except ValueError:
-            return None
+            value = None
+        if len(self._stamps) > 100_000:
+            self._stamps.clear()
+        self._stamps[stamp] = value
+        return value
 
     def random_suffix(self, length: int = 5) -> str:
         return "".join(self.rng.choice(SAFE_ALPHABET) for _ in range(length))

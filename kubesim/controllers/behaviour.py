@@ -86,6 +86,20 @@ class Behaviour:
             return self.oom_at if natural is None else min(natural, self.oom_at)
         return natural
 
+    def next_line_after(self, offset: float) -> float | None:
+        """The offset of the first log line written after `offset`, if any."""
+        upcoming = [o for o, _ in self.startup_lines if o > offset]
+        if self.loop is not None and self.loop.lines:
+            start = self.loop_starts + self.loop.first
+            if offset < start:
+                upcoming.append(start)
+            else:
+                upcoming.append(
+                    start + (int((offset - start) // self.loop.period) + 1) * self.loop.period
+                )
+        upcoming = [o for o in upcoming if o < self.runs_for]
+        return min(upcoming, default=None)
+
     def lines_between(self, since: float, until: float) -> Iterator[tuple[float, str]]:
         """Log lines with offsets in (since, until], in order (offsets after start)."""
         for offset, line in self.startup_lines:

@@ -22,7 +22,7 @@ class GarbageCollector:
         rtype = _OWNER_TYPES.get(str(ref.get("kind")))
         if rtype is None:
             return True  # owners we do not simulate (Jobs, StatefulSets...) are assumed alive
-        owner = self.ctx.store.find(
+        owner = self.ctx.store.peek(
             rtype, obj["metadata"].get("namespace", ""), str(ref.get("name"))
         )
         return owner is not None and owner["metadata"].get("uid") == ref.get("uid")

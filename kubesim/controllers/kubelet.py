@@ -17,6 +17,7 @@ from kubesim.controllers import events
 from kubesim.controllers.base import Context, controller_ref, set_condition
 from kubesim.controllers.behaviour import FOREVER, Behaviour, BehaviourError, container_behaviour
 from kubesim.controllers.logtext import render_line
+from kubesim.controllers.metrics import RESOLUTION as METRICS_RESOLUTION
 from kubesim.controllers.metrics import PodMetricsWriter
 from kubesim.controllers.quantity import QuantityError, memory_bytes
 from kubesim.controllers.runtime import (
@@ -88,7 +89,16 @@ class Kubelet:
             node = (pod.get("spec") or {}).get("nodeName")
             if not node or node not in nodes:
                 continue
-            seen.add(pod["metadata"]["uid"])
+            uid = pod["metadata"]["uid"]
+            seen.add(uid)
+            rt = self.pods.get(uid)
+            if (
+                rt is not None
+                and rt.wake > now
+                and rt.seen_rv == pod["metadata"].get("resourceVersion")
+                and (rt.next_due() or FOREVER) > now
+            ):
+                continue  # nothing due and nobody touched the pod: skip the sync
             try:
                 changed |= self._sync_pod(pod, nodes[node], now)
             except NotFound:
@@ -141,9 +151,12 @@ class Kubelet:
                 if c.due is not None and c.due <= due and c.name in spec_containers:
                     c.due = None
                     self._step(pod, node, rt, c, spec_containers[c.name], due)
-            pod = self.ctx.store.get(
+            current = self.ctx.store.peek(
                 PODS, pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
             )
+            if current is None:
+                return True
+            pod = current
             changed |= self._write(pod, node, rt, due)
         # Things that run continuously: logs, probe failures, usage.
         for c in rt.containers.values():
@@ -151,7 +164,35 @@ class Kubelet:
                 changed |= self._running_work(pod, node, rt, c, spec_containers[c.name], now)
         changed |= self._write(pod, node, rt, now)
         changed |= self.metrics.update(pod, rt, spec_containers, now)
+        self._remember(pod, rt, now)
         return changed
+
+    def _remember(self, pod: Obj, rt: PodRuntime, now: float) -> None:
+        """Note when this pod next needs a sync, so idle pods cost nothing."""
+        meta = pod["metadata"]
+        current = self.ctx.store.peek(PODS, meta.get("namespace", ""), meta["name"])
+        rt.seen_rv = (current or pod)["metadata"].get("resourceVersion", "")
+        rt.synced_at = now
+        wakes = (
+            [now + METRICS_RESOLUTION]
+            if any(c.phase == "running" for c in rt.containers.values())
+            else []
+        )
+        for c in rt.containers.values():
+            if c.phase == "running" and c.run is not None:
+                line = c.run.behaviour.next_line_after(c.log_cursor)
+                if line is not None:
+                    wakes.append(c.run.start + line)
+                if (
+                    c.run.liveness_first_failure < FOREVER
+                    or c.run.readiness_first_failure < FOREVER
+                ):
+                    wakes.append(now + 1.0)  # probe failures are counted as they happen
+            elif c.phase in ("pull-backoff", "backoff", "config-error"):
+                wakes.append(c.last_repeat + REPEAT_SECONDS)
+        if not rt.sandbox:
+            wakes.append(rt.mount_event_at + MOUNT_RETRY_SECONDS)
+        rt.wake = min(wakes, default=FOREVER)
 
     def _restore(self, pod: Obj, node: Obj, now: float) -> PodRuntime:
         """Build the runtime for a pod we have not run yet, from whatever its status says."""
@@ -644,7 +685,7 @@ class Kubelet:
     def _has_pull_secret(self, pod: Obj) -> bool:
         ns = pod["metadata"].get("namespace", "")
         for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
-            if ref.get("name") and self.ctx.store.find(SECRETS, ns, ref["name"]) is not None:
+            if ref.get("name") and self.ctx.store.peek(SECRETS, ns, ref["name"]) is not None:
                 return True
         return False
 
@@ -659,7 +700,7 @@ class Kubelet:
                 if not isinstance(source, dict) or source.get("optional"):
                     continue
                 ref = source.get(name_key)
-                if ref and self.ctx.store.find(rtype, ns, ref) is None:
+                if ref and self.ctx.store.peek(rtype, ns, ref) is None:
                     vol = volume.get("name")
                     return f'MountVolume.SetUp failed for volume "{vol}" : {kind} "{ref}" not found'
         return None
@@ -675,7 +716,7 @@ class Kubelet:
                 ref = source.get(key)
                 if not isinstance(ref, dict):
                     continue
-                obj = self.ctx.store.find(rtype, ns, ref.get("name", ""))
+                obj = self.ctx.store.peek(rtype, ns, ref.get("name", ""))
                 if obj is None:
                     if ref.get("optional"):
                         continue
@@ -694,7 +735,7 @@ class Kubelet:
             ):
                 ref = env_from.get(key)
                 if isinstance(ref, dict) and not ref.get("optional"):
-                    if self.ctx.store.find(rtype, ns, ref.get("name", "")) is None:
+                    if self.ctx.store.peek(rtype, ns, ref.get("name", "")) is None:
                         return f'{kind} "{ref.get("name")}" not found'
         return None
 

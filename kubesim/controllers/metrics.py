@@ -65,7 +65,7 @@ class PodMetricsWriter:
             "window": "15s",
             "containers": containers,
         }
-        existing = self.ctx.store.find(POD_METRICS, *key)
+        existing = self.ctx.store.peek(POD_METRICS, *key)
         if existing is None:
             self.ctx.store.create(POD_METRICS, obj)
         else:
@@ -92,6 +92,6 @@ class PodMetricsWriter:
     def forget_missing(self, now: float) -> bool:
         for metrics in list(self.ctx.store.iter_refs(POD_METRICS)):
             meta = metrics["metadata"]
-            if self.ctx.store.find(PODS, meta.get("namespace", ""), meta["name"]) is None:
+            if self.ctx.store.peek(PODS, meta.get("namespace", ""), meta["name"]) is None:
                 self.remove(metrics)
         return False

@@ -184,9 +184,18 @@ class PodRuntime:
     killing: bool = False
     kill_at: float | None = None
     metrics_at: float = -1e18
+    wake: float = -1e18  # nothing to do for this pod before then (unless the pod changes)
+    seen_rv: str = ""  # the pod's resourceVersion when we last synced it
+    synced_at: float = -1e18
 
     def next_due(self) -> float | None:
+        """State changes other controllers care about: transitions, readiness flips, kills."""
         dues = [c.due for c in self.containers.values() if c.due is not None]
         if self.kill_at is not None:
             dues.append(self.kill_at)
+        for c in self.containers.values():
+            if c.phase == "running" and c.run is not None:
+                dues.extend(
+                    t for t in (c.run.ready_at, c.run.unready_at) if self.synced_at < t < FOREVER
+                )
         return min(dues, default=None)

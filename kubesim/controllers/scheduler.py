@@ -47,8 +47,14 @@ class _NodeInfo:
         self.score_memory += memory or DEFAULT_MEMORY
 
 
+_REQUESTS: dict[str, tuple[float, float]] = {}
+
+
 def pod_requests(pod: Obj) -> tuple[float, float]:
     """Effective (cpu millicores, memory bytes) request: max(sum of containers, any init)."""
+    uid = (pod.get("metadata") or {}).get("uid")
+    if uid and uid in _REQUESTS:
+        return _REQUESTS[uid]  # a pod's resources never change
     spec = pod.get("spec") or {}
 
     def req(c: Obj, name: str) -> float:
@@ -63,6 +69,10 @@ def pod_requests(pod: Obj) -> tuple[float, float]:
     for c in spec.get("initContainers") or []:
         cpu = max(cpu, req(c, "cpu"))
         mem = max(mem, req(c, "memory"))
+    if uid:
+        if len(_REQUESTS) > 200_000:
+            _REQUESTS.clear()
+        _REQUESTS[uid] = (cpu, mem)
     return cpu, mem
 
 
@@ -218,7 +228,7 @@ class Scheduler:
             claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
             if not claim:
                 continue
-            pvc = self.ctx.store.find(PVCS, namespace, claim)
+            pvc = self.ctx.store.peek(PVCS, namespace, claim)
             if pvc is None:
                 return f'persistentvolumeclaim "{claim}" not found'
             if is_terminating(pvc):
