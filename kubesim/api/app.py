@@ -90,6 +90,32 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None,
                     media_type=content_type)
 
 
+class _ItemCache:
+    """Serialised list items by (uid, resourceVersion): a version's JSON never changes."""
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self._cache: dict[tuple[str, str], bytes] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def encode_list(self, listing: dict[str, Any]) -> bytes:
+        head = {k: v for k, v in listing.items() if k != "items"}
+        parts: list[bytes] = []
+        with self._lock:
+            if len(self._cache) > self._limit:
+                self._cache.clear()
+            for item in listing["items"]:
+                meta = item.get("metadata") or {}
+                key = (str(meta.get("uid", "")), str(meta.get("resourceVersion", "")))
+                encoded = self._cache.get(key) if key[0] else None
+                if encoded is None:
+                    encoded = json.dumps(item, separators=(",", ":")).encode()
+                    if key[0]:
+                        self._cache[key] = encoded
+                parts.append(encoded)
+        return json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"items":[' + b",".join(parts) + b"]}"
+
+
 def _error_response(err: ApiError) -> Response:
     if err.plain_text:
         return PlainTextResponse(err.message + "\n", status_code=err.code, headers=err.headers)
@@ -109,6 +135,7 @@ def _is_true(value: str | None) -> bool:
 class KubeApi:
     def __init__(self, state: ApiState) -> None:
         self.state = state
+        self._items = _ItemCache()
         self.handlers = Handlers(state.store, state.clock, state.logs, state.reconcile, state.metrics_enabled)
         state.faults._drop_watches = state.drop_watches
         state.faults._compact = state.store.compact
@@ -261,7 +288,8 @@ class KubeApi:
                 listing = await run_in_threadpool(h.list, t, lq)
                 if _wants_table(request):
                     return _json(200, tables.table(t.rtype, listing, self.state.clock, request))
-                return _json(200, listing)
+                body = await run_in_threadpool(self._items.encode_list, listing)
+                return Response(body, media_type="application/json")
             obj = await run_in_threadpool(h.get, t)
             if _wants_table(request):
                 return _json(200, tables.table(t.rtype, {"metadata": {"resourceVersion": obj["metadata"].get(
