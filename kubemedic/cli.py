@@ -19,6 +19,12 @@ register_all(app)
 @app.callback()
 def _root() -> None:
     """A self-healing agent for Kubernetes."""
+    from kubemedic.logging_setup import configure_logging
+    from kubemedic.settings import load_settings
+
+    settings = load_settings()
+    # JSON lines on stderr (rich text at a terminal), for every mode; stdout stays for output.
+    configure_logging(settings.log_format, settings.log_level)
 
 
 @app.command()

@@ -46,6 +46,9 @@ def watch(
     metrics_port: Annotated[
         int | None, typer.Option(help="serve /metrics on this port (0: any free port)")
     ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="listen address for /metrics (0.0.0.0 in a pod)")
+    ] = "127.0.0.1",
 ) -> None:
     """Watch for unhealthy pods and heal them, pausing for approvals."""
     from agent.llm import LLMConfigError
@@ -66,6 +69,7 @@ def watch(
                 mcp_url,
                 token,
                 metrics_port,
+                metrics_host,
             )
         )
     except LLMConfigError as error:
@@ -84,6 +88,7 @@ async def _run(
     mcp_url: str | None,
     token: str | None,
     metrics_port: int | None,
+    metrics_host: str = "127.0.0.1",
 ) -> int:
     from agent.watch import run_watch
     from kubemedic.agent_runtime import Remote, approval_store, mcp_session, watch_settings
@@ -92,7 +97,7 @@ async def _run(
     if metrics_port is not None:
         from kubemedic.metrics_http import MetricsEndpoint
 
-        endpoint = MetricsEndpoint.start(port=metrics_port)
+        endpoint = MetricsEndpoint.start(port=metrics_port, host=metrics_host)
         console.print(f"metrics at {endpoint.url}")
     config = watch_settings(
         settings,
