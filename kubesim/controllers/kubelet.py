@@ -98,6 +98,8 @@ class Kubelet:
                 and rt.seen_rv == pod["metadata"].get("resourceVersion")
                 and (rt.next_due() or FOREVER) > now
             ):
+                if rt.metrics_wake <= now:  # only a usage sample is due
+                    self._sample(pod, rt, now)
                 continue  # nothing due and nobody touched the pod: skip the sync
             try:
                 changed |= self._sync_pod(pod, nodes[node], now)
@@ -167,17 +169,27 @@ class Kubelet:
         self._remember(pod, rt, now)
         return changed
 
+    def _sample(self, pod: Obj, rt: PodRuntime, now: float) -> None:
+        specs = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+        self.metrics.update(pod, rt, specs, now)
+        rt.metrics_wake = now + rt.metrics_period
+
     def _remember(self, pod: Obj, rt: PodRuntime, now: float) -> None:
         """Note when this pod next needs a sync, so idle pods cost nothing."""
         meta = pod["metadata"]
         current = self.ctx.store.peek(PODS, meta.get("namespace", ""), meta["name"])
         rt.seen_rv = (current or pod)["metadata"].get("resourceVersion", "")
         rt.synced_at = now
-        wakes = (
-            [now + METRICS_RESOLUTION]
-            if any(c.phase == "running" for c in rt.containers.values())
-            else []
+        running = [c for c in rt.containers.values() if c.phase == "running" and c.run is not None]
+        changing = any(
+            c.run.behaviour.memory_growth or c.run.behaviour.oom_at is not None
+            for c in running
+            if c.run is not None
         )
+        # Usage samples: every 15 s while usage moves, every minute while it is steady.
+        rt.metrics_period = METRICS_RESOLUTION if changing else 4 * METRICS_RESOLUTION
+        rt.metrics_wake = now + rt.metrics_period if running else FOREVER
+        wakes: list[float] = []
         for c in rt.containers.values():
             if c.phase == "running" and c.run is not None:
                 line = c.run.behaviour.next_line_after(c.log_cursor)

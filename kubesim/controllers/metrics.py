@@ -32,7 +32,7 @@ class PodMetricsWriter:
             return self.remove(pod)
         names = tuple(sorted(c.name for c in running))
         last = self._written.get(key)
-        if last is not None and last[1] == names and now - last[0] < RESOLUTION:
+        if last is not None and last[1] == names and now - last[0] < RESOLUTION - 1e-6:
             return False
         containers: list[dict[str, Any]] = []
         for c in sorted(running, key=lambda c: c.name):

@@ -185,6 +185,8 @@ class PodRuntime:
     kill_at: float | None = None
     metrics_at: float = -1e18
     wake: float = -1e18  # nothing to do for this pod before then (unless the pod changes)
+    metrics_wake: float = -1e18  # next usage sample
+    metrics_period: float = 15.0
     seen_rv: str = ""  # the pod's resourceVersion when we last synced it
     synced_at: float = -1e18
 
