@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -229,6 +231,14 @@ class PodWatch:
             return
         self.closed = True
         try:
+            # Shut the socket down first: that wakes a reader blocked in another thread,
+            # which closing the response alone does not.
+            sock = getattr(getattr(self._response, "connection", None), "sock", None)
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self._response.close()
             self._response.release_conn()
         except Exception:  # noqa: BLE001 - closing a broken stream must not fail the caller
@@ -260,18 +270,24 @@ def _resource_of(path: str) -> str:
     return resource[:40]
 
 
+CONNECTION_POOL_SIZE = 32
+
+
 def load_api_client(kubeconfig: Path | str | None = None, context: str | None = None) -> Any:
     """An ApiClient from a kubeconfig file, else in-cluster service-account credentials."""
-    new_client: Callable[..., Any] = k8s_config.new_client_from_config
+    configuration = k8s.Configuration()
+    # Tools run in worker threads; the default pool of 10 would churn connections under load.
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
+    load_file: Callable[..., None] = k8s_config.load_kube_config
     in_cluster: Callable[..., None] = k8s_config.load_incluster_config
     if kubeconfig is not None:
-        return new_client(config_file=str(kubeconfig), context=context)
-    try:
-        return new_client(context=context)
-    except (k8s_config.ConfigException, OSError, TypeError):
-        configuration = k8s.Configuration()
-        in_cluster(client_configuration=configuration)
+        load_file(config_file=str(kubeconfig), context=context, client_configuration=configuration)
         return k8s.ApiClient(configuration)
+    try:
+        load_file(context=context, client_configuration=configuration)
+    except (k8s_config.ConfigException, OSError, TypeError):
+        in_cluster(client_configuration=configuration)
+    return k8s.ApiClient(configuration)
 
 
 class Gateway:
@@ -295,6 +311,9 @@ class Gateway:
         self._timeout = request_timeout
         self.event_source = event_source
         self.requests_sent = 0
+        self._count_lock = threading.Lock()
+        # Per-thread count: a diagnosis' budget must not be spent by other threads' requests.
+        self._thread_counts = threading.local()
 
     @classmethod
     def from_kubeconfig(
@@ -305,11 +324,17 @@ class Gateway:
     def close(self) -> None:
         self._api.close()
 
+    @property
+    def requests_sent_by_this_thread(self) -> int:
+        return int(getattr(self._thread_counts, "sent", 0))
+
     # -- plumbing --------------------------------------------------------------------------
 
     def _send(self, verb: str, resource: str, call: Callable[[], Any]) -> Any:
         """One HTTP request: count it, classify its failure."""
-        self.requests_sent += 1
+        with self._count_lock:
+            self.requests_sent += 1
+        self._thread_counts.sent = self.requests_sent_by_this_thread + 1
         try:
             response = call()
         except ApiException as exc:
@@ -639,10 +664,10 @@ class Gateway:
         that does not schedule; metrics only for a pod with a running container; one log
         (the previous instance of a restarted container, else the current one).
         """
-        start = self.requests_sent
+        start = self.requests_sent_by_this_thread
 
         def used() -> int:
-            return self.requests_sent - start
+            return self.requests_sent_by_this_thread - start
 
         pod = self.get_pod(namespace, pod_name)
         inputs = DiagnosisInputs(pod=pod)

@@ -17,7 +17,7 @@ from mcp.server.fastmcp import FastMCP
 from pydantic import AnyHttpUrl
 
 from mcp_server.state import ServerState
-from mcp_server.tools.registry import register_tools
+from mcp_server.tools.registry import build_tools
 
 SERVER_NAME = "kubemedic"
 INSTRUCTIONS = (
@@ -57,8 +57,8 @@ def create_server(
         host=host,
         port=port,
         log_level="WARNING",
+        tools=build_tools(),
     )
-    register_tools(mcp)
     return mcp
 
 

@@ -13,7 +13,8 @@ from functools import partial
 from typing import Annotated, Any, TypeVar
 
 import anyio
-from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.fastmcp import Context
+from mcp.server.fastmcp.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
@@ -126,8 +127,10 @@ async def run_tool(
     """Validate, run in a worker thread, and turn every failure into a structured result."""
     outcome = "ok"
     try:
+        # Absent and null mean the same: the argument's default (or "required" if none).
+        given = {key: value for key, value in arguments.items() if value is not None}
         try:
-            args = input_type.model_validate(arguments)
+            args = input_type.model_validate(given)
         except ValidationError as error:
             raise invalid_input(error) from None
         state: ServerState = ctx.request_context.lifespan_context
@@ -149,8 +152,54 @@ async def run_tool(
         metrics.tool_calls_total.labels(tool=name, outcome=outcome).inc()
 
 
-def register_tools(mcp: FastMCP[Any]) -> None:
-    @mcp.tool(
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "diagnose_pod": ("namespace", "pod_name"),
+    "analyze_logs": ("namespace", "pod_name"),
+    "check_resource_usage": ("namespace", "pod_name"),
+    "auto_heal_pod": ("namespace", "pod_name", "diagnosis"),
+    "rollback_deployment": ("namespace", "deployment_name"),
+    "list_unhealthy_pods": (),
+}
+
+# The defaults the input models apply (tools.models), shown in the published schema.
+DEFAULTS: dict[str, Any] = {
+    "check_logs": True,
+    "check_events": True,
+    "tail_lines": 100,
+    "since_seconds": 300,
+    "dry_run": False,
+    "force": False,
+}
+
+
+def build_tools() -> list[Tool]:
+    """The tools, with every argument optional to the SDK (so the server, not the SDK,
+    reports a missing one) and the published schema still marking the required ones."""
+    tools: list[Tool] = []
+
+    def tool(
+        *, name: str, description: str, annotations: ToolAnnotations
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
+            built = Tool.from_function(
+                fn,
+                name=name,
+                description=description,
+                annotations=annotations,
+                structured_output=True,
+            )
+            built.parameters["required"] = list(REQUIRED[name])
+            for key, schema in built.parameters.get("properties", {}).items():
+                if key in REQUIRED[name]:
+                    schema.pop("default", None)
+                elif key in DEFAULTS:
+                    schema["default"] = DEFAULTS[key]
+            tools.append(built)
+            return fn
+
+        return add
+
+    @tool(
         name="diagnose_pod",
         description="Diagnose a pod: phase and conditions, container states and restarts, "
         "events, log error patterns, resources, configuration, owner chain and rollout history.",
@@ -158,10 +207,10 @@ def register_tools(mcp: FastMCP[Any]) -> None:
     )
     async def diagnose_pod(
         ctx: Context[Any, Any, Any],
-        namespace: Namespace,
-        pod_name: PodName,
-        check_logs: Flag = True,
-        check_events: Flag = True,
+        namespace: Namespace = None,
+        pod_name: PodName = None,
+        check_logs: Flag = None,
+        check_events: Flag = None,
     ) -> DiagnosePodResult:
         return await run_tool(
             "diagnose_pod",
@@ -177,7 +226,7 @@ def register_tools(mcp: FastMCP[Any]) -> None:
             DiagnosePodResult,
         )
 
-    @mcp.tool(
+    @tool(
         name="analyze_logs",
         description="Find errors and known failure patterns in a container's logs "
         f"(tail_lines 1..{MAX_TAIL_LINES}, since_seconds 1..{MAX_SINCE_SECONDS}).",
@@ -185,11 +234,11 @@ def register_tools(mcp: FastMCP[Any]) -> None:
     )
     async def analyze_logs(
         ctx: Context[Any, Any, Any],
-        namespace: Namespace,
-        pod_name: PodName,
+        namespace: Namespace = None,
+        pod_name: PodName = None,
         container: OptionalContainer = None,
-        tail_lines: TailLines = 100,
-        since_seconds: SinceSeconds = 300,
+        tail_lines: TailLines = None,
+        since_seconds: SinceSeconds = None,
     ) -> AnalyzeLogsResult:
         return await run_tool(
             "analyze_logs",
@@ -206,13 +255,13 @@ def register_tools(mcp: FastMCP[Any]) -> None:
             AnalyzeLogsResult,
         )
 
-    @mcp.tool(
+    @tool(
         name="check_resource_usage",
         description="Compare each container's CPU and memory usage with its requests and limits.",
         annotations=READ_ONLY,
     )
     async def check_resource_usage(
-        ctx: Context[Any, Any, Any], namespace: Namespace, pod_name: PodName
+        ctx: Context[Any, Any, Any], namespace: Namespace = None, pod_name: PodName = None
     ) -> ResourceUsageResult:
         return await run_tool(
             "check_resource_usage",
@@ -223,7 +272,7 @@ def register_tools(mcp: FastMCP[Any]) -> None:
             ResourceUsageResult,
         )
 
-    @mcp.tool(
+    @tool(
         name="auto_heal_pod",
         description="Heal a pod: the server re-diagnoses it, the rule engine decides, the "
         "safety checks run, destructive actions need a human approval (approval_id), and the "
@@ -232,11 +281,11 @@ def register_tools(mcp: FastMCP[Any]) -> None:
     )
     async def auto_heal_pod(
         ctx: Context[Any, Any, Any],
-        namespace: Namespace,
-        pod_name: PodName,
-        diagnosis: DiagnosisArg,
-        dry_run: Flag = False,
-        force: Flag = False,
+        namespace: Namespace = None,
+        pod_name: PodName = None,
+        diagnosis: DiagnosisArg = None,
+        dry_run: Flag = None,
+        force: Flag = None,
         action: OptionalAction = None,
         approval_id: OptionalId = None,
     ) -> HealResult:
@@ -257,7 +306,7 @@ def register_tools(mcp: FastMCP[Any]) -> None:
             HealResult,
         )
 
-    @mcp.tool(
+    @tool(
         name="rollback_deployment",
         description="Roll a deployment back to the previous (or given) revision, as "
         "`kubectl rollout undo` does, when the rules allow it; needs an approval; verified.",
@@ -265,12 +314,12 @@ def register_tools(mcp: FastMCP[Any]) -> None:
     )
     async def rollback_deployment(
         ctx: Context[Any, Any, Any],
-        namespace: Namespace,
-        deployment_name: DeploymentName,
+        namespace: Namespace = None,
+        deployment_name: DeploymentName = None,
         revision: OptionalRevision = None,
         approval_id: OptionalId = None,
-        dry_run: Flag = False,
-        force: Flag = False,
+        dry_run: Flag = None,
+        force: Flag = None,
     ) -> RollbackResult:
         return await run_tool(
             "rollback_deployment",
@@ -288,7 +337,7 @@ def register_tools(mcp: FastMCP[Any]) -> None:
             RollbackResult,
         )
 
-    @mcp.tool(
+    @tool(
         name="list_unhealthy_pods",
         description="Unhealthy pods with their issue type, from the server's watch-backed cache.",
         annotations=READ_ONLY,
@@ -304,3 +353,5 @@ def register_tools(mcp: FastMCP[Any]) -> None:
             impl.list_unhealthy_pods,
             ListUnhealthyResult,
         )
+
+    return tools
