@@ -1,4 +1,4 @@
-"""Hypothesis-fuzzed tool arguments: always a structured result, never a traceback, never a write."""
+"""Fuzzed tool arguments (hypothesis): always a structured result, never a traceback or write."""
 
 from __future__ import annotations
 
