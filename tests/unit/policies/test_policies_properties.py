@@ -30,21 +30,27 @@ from policies import (
 )
 
 NAMESPACES = ["default", "shop", "kube-system", "kubemedic", "kube-public"]
+# Weighted towards what leads to writes, so the write paths are exercised, not only hand-overs.
+FOCUS = ["CrashLoopBackOff", "OOMKilled", "ImagePullBackOff", "Pending", "Evicted"]
+ISSUE_TYPES = FOCUS * 6 + sorted(IssueType.ALL)
+LIKELY_NAMESPACES = ["default"] * 4 + NAMESPACES
+MOSTLY = [True] * 5 + [False]
 PODS = ["web-5f7d8c9b4-x2k9p", "db-0", "api-1"]
-KINDS = ["Deployment", "StatefulSet", "DaemonSet", "Job", "ReplicaSet"]
+KINDS = ["Deployment"] * 6 + ["StatefulSet", "DaemonSet", "Job", "ReplicaSet"]
 MI = 2**20
 
 small = st.integers(min_value=0, max_value=12)
 memory = st.one_of(st.none(), st.integers(min_value=0, max_value=8 * 2**30))
+limits = st.one_of(st.integers(min_value=MI, max_value=3 * 2**30), memory)
 
 issues = st.fixed_dictionaries(
     {
-        "type": st.one_of(st.sampled_from(sorted(IssueType.ALL)), st.text(max_size=8)),
+        "type": st.one_of(st.sampled_from(ISSUE_TYPES), st.text(max_size=8)),
         "severity": st.sampled_from(["critical", "warning", "info"]),
         "container": st.sampled_from(["app", "sidecar", None]),
         "restart_count": small,
-        "reason": st.sampled_from([None, "OOMKilled", "CrashLoopBackOff", "Error"]),
-        "last_termination_reason": st.sampled_from([None, "OOMKilled", "Error", "Completed"]),
+        "reason": st.sampled_from([None] * 4 + ["OOMKilled", "CrashLoopBackOff", "Error"]),
+        "last_termination_reason": st.sampled_from([None, "Error"] * 3 + ["OOMKilled"]),
         "message": st.text(max_size=20),
     }
 )
@@ -52,7 +58,7 @@ issues = st.fixed_dictionaries(
 rollouts = st.fixed_dictionaries(
     {
         "current_revision": st.one_of(st.none(), st.integers(1, 5)),
-        "previous_revision": st.one_of(st.none(), st.integers(1, 5)),
+        "previous_revision": st.sampled_from([None, 1, 1, 2]),
         "image_changed_in_latest_rollout": st.booleans(),
         "previous_revision_healthy": st.booleans(),
         "failure_began_with_latest_rollout": st.booleans(),
@@ -60,7 +66,6 @@ rollouts = st.fixed_dictionaries(
 )
 
 workloads = st.one_of(
-    st.none(),
     st.fixed_dictionaries(
         {
             "kind": st.sampled_from(KINDS),
@@ -74,6 +79,7 @@ workloads = st.one_of(
             "rollout": rollouts,
         }
     ),
+    st.none(),
 )
 
 nodes = st.lists(
@@ -91,12 +97,14 @@ scheduling = st.one_of(
     st.none(),
     st.fixed_dictionaries(
         {
-            "insufficient": st.lists(st.sampled_from(["cpu", "memory"]), max_size=2, unique=True),
-            "other_reasons": st.lists(st.sampled_from(["taint", "affinity"]), max_size=1),
+            "insufficient": st.lists(
+                st.sampled_from(["cpu", "memory"]), min_size=1, max_size=2, unique=True
+            ),
+            "other_reasons": st.sampled_from([[]] * 4 + [["taint"]]),
             "request_cpu_millicores": st.integers(0, 16000),
             "request_memory_bytes": st.integers(0, 32 * 2**30),
             "nodes": nodes,
-            "fits_any_node": st.one_of(st.none(), st.booleans()),
+            "fits_any_node": st.sampled_from([None, True, True, True, False]),
         }
     ),
 )
@@ -108,15 +116,15 @@ def diagnoses(draw: st.DrawFn) -> Diagnosis:
     ready = draw(st.sampled_from([None, "True", "False"]))
     data: dict[str, Any] = {
         "success": draw(st.integers(0, 9)) > 0,
-        "namespace": draw(st.sampled_from(NAMESPACES)),
+        "namespace": draw(st.sampled_from(LIKELY_NAMESPACES)),
         "pod_name": draw(st.sampled_from(PODS)),
         "pod_uid": draw(st.sampled_from([None, "uid-1"])),
         "status": {"conditions": [] if ready is None else [{"type": "Ready", "status": ready}]},
-        "issues": draw(st.lists(issues, max_size=4)),
+        "issues": draw(st.one_of(st.lists(issues, min_size=1, max_size=2), st.lists(issues))),
         "workload": workload,
         "owner_chain": (
             [{"kind": workload["kind"], "name": workload["name"]}]
-            if workload and draw(st.booleans())
+            if workload and draw(st.sampled_from(MOSTLY))
             else []
         ),
         "resources": draw(
@@ -124,7 +132,7 @@ def diagnoses(draw: st.DrawFn) -> Diagnosis:
                 st.fixed_dictionaries(
                     {
                         "name": st.sampled_from(["app", "sidecar"]),
-                        "memory_limit_bytes": memory,
+                        "memory_limit_bytes": limits,
                         "memory_peak_bytes": memory,
                         "memory_usage_bytes": memory,
                     }
@@ -147,8 +155,8 @@ def contexts(draw: st.DrawFn) -> DecisionContext:
         auto_approve_max_risk=draw(st.sampled_from(list(Risk))),
         trusted_callers=frozenset(draw(st.lists(st.sampled_from(["ops", "bot"]), max_size=1))),
         rate_limits=RateLimits(
-            global_per_hour=draw(st.integers(0, 5)),
-            per_workload_per_hour=draw(st.integers(0, 3)),
+            global_per_hour=draw(st.integers(0, 20)),
+            per_workload_per_hour=draw(st.integers(0, 5)),
             cooldown_per_workload_seconds=draw(st.integers(0, 600)),
         ),
     )
@@ -172,7 +180,7 @@ def contexts(draw: st.DrawFn) -> DecisionContext:
         global_actions_last_hour=draw(st.integers(0, 6)),
         caller=draw(st.sampled_from([None, "ops", "chat-client"])),
         force=draw(st.booleans()),
-        approval_granted=draw(st.booleans()),
+        approval_granted=draw(st.sampled_from(MOSTLY)),
         target_exists=draw(st.sampled_from([None, True, False])),
     )
 
@@ -262,3 +270,69 @@ def test_no_write_passes_where_it_must_not(
     assert approved
     if ctx.force and ctx.caller not in policy.trusted_callers:
         assert final.action in policy.auto_approve
+
+
+@st.composite
+def failing_deployments(draw: st.DrawFn) -> Diagnosis:
+    """A controller-managed pod with one of the failures that lead to writes."""
+    replicas = draw(st.integers(1, 5))
+    kind = draw(st.sampled_from(FOCUS))
+    issue: dict[str, Any] = {"severity": "critical", "type": kind, "container": "app"}
+    if kind == "CrashLoopBackOff":
+        issue["restart_count"] = draw(st.integers(0, 10))
+    data: dict[str, Any] = {
+        "namespace": "default",
+        "pod_name": PODS[0],
+        "pod_uid": "uid-1",
+        "status": {"conditions": [{"type": "Ready", "status": "False"}]},
+        "issues": [issue],
+        "owner_chain": [
+            {"kind": "ReplicaSet", "name": "web-1"},
+            {"kind": "Deployment", "name": "web"},
+        ],
+        "workload": {
+            "kind": "Deployment",
+            "name": "web",
+            "replicas": replicas,
+            "ready_replicas": draw(st.integers(0, replicas)),
+            "available_replicas": draw(st.integers(0, replicas)),
+            "max_unavailable": draw(st.sampled_from([None, 0, 1])),
+            "rollout": draw(rollouts),
+        },
+        "resources": [
+            {
+                "name": "app",
+                "memory_limit_bytes": draw(st.integers(16 * MI, 2 * 2**30)),
+                "memory_peak_bytes": draw(memory),
+            }
+        ],
+        "scheduling": {
+            "insufficient": ["cpu"],
+            "request_cpu_millicores": 500,
+            "fits_any_node": draw(st.sampled_from([True, True, False])),
+        },
+    }
+    return Diagnosis.model_validate(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    d=failing_deployments(),
+    ctx=contexts(),
+    action=st.sampled_from([a.value for a in Action]),
+    limit=st.one_of(st.none(), st.integers(0, 8 * 2**30)),
+)
+def test_hostile_proposals_on_write_paths(
+    d: Diagnosis, ctx: DecisionContext, action: str, limit: int | None
+) -> None:
+    rule = decide(d, ctx)
+    result = gate(rule, LLMProposal(action=action, memory_limit_bytes=limit))
+    final = result.decision
+    assert final.action in allowed_actions(d, ctx)
+    assert_checks_honest(final, d, ctx)
+    if not result.vetoed:
+        assert final.action is rule.action or is_milder(final.action, rule.action)
+    if final.writes and final.safety_checks_passed:
+        assert not (ctx.force and ctx.caller not in ctx.policy.trusted_callers) or (
+            final.action in ctx.policy.auto_approve
+        )
