@@ -22,7 +22,7 @@ class Settings(BaseSettings):
     )
     state_dir: Path = Field(
         default=Path("var"),
-        description="where SQLite state (approvals, rate limits, checkpoints) and the audit log live",
+        description="SQLite state (approvals, rate limits, checkpoints) and the audit log",
     )
     policy: Path | None = Field(
         default=None, description="policy YAML; default: the shipped policies/default.yaml"
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     llm_timeout_seconds: float = Field(default=30.0, gt=0)
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
     log_level: str = Field(default="INFO")
-    caller: str = Field(default="kubemedic-agent", description="who this process is to the MCP server")
+    caller: str = Field(default="kubemedic-agent", description="who this process is to the server")
     namespace: str = Field(default="kubemedic", description="the agent's own namespace (protected)")
 
     @property

@@ -1,0 +1,356 @@
+"""The demo's world: kubesim with seeded failures, the MCP server over it, the watch loop.
+
+The composition root is the one place that may hold kubesim, the MCP server and the agent at
+once; the demo wires them the way a deployment would (the agent sees only MCP tools) but in
+one process, with the MCP session in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import yaml
+from mcp.shared.memory import create_connected_server_and_client_session
+
+from agent.watch import IncidentReport, WatchEvent, WatchSettings, WatchSummary, run_watch
+from kubesim import KubeSim
+from kubesim.store import DEPLOYMENTS, PODS
+from mcp_server.config import ServerConfig
+from mcp_server.gateway import Gateway
+from mcp_server.server import create_server
+from mcp_server.state import Clock, ServerState
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SCENARIOS = REPO_ROOT / "k8s" / "scenarios"
+DEMO_POLICY = REPO_ROOT / "policies" / "demo.yaml"
+AGENT_CALLER = "kubemedic-agent"
+NAMESPACE = "default"
+# Outcomes that count as "dealt with": healed, or explicitly in a human's hands.
+SETTLED = {"healed", "resolved", "handed_to_human", "awaiting_approval", "rejected", "blocked"}
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run (e.g. the scenario manifests are missing)."""
+
+
+@dataclass(frozen=True)
+class SeededFailure:
+    name: str
+    workload: str  # "Kind/name" as the agent keys incidents
+    expected_issue: str
+    story: str
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    failure: SeededFailure
+    pod: str
+    issue: str | None
+    action: str | None
+    approver: str | None
+    outcome: str
+    seconds_to_heal: float | None
+
+
+FAILURES = (
+    SeededFailure(
+        "crashloop-test",
+        "Pod/crashloop-test",
+        "CrashLoopBackOff",
+        "spec scenario 1: busybox `exit 1`, a bare pod",
+    ),
+    SeededFailure(
+        "oom-test",
+        "Pod/oom-test",
+        "OOMKilled",
+        "spec scenario 2: stress 100M under a 50Mi limit, a bare pod",
+    ),
+    SeededFailure(
+        "imagepull-test",
+        "Pod/imagepull-test",
+        "ImagePullBackOff",
+        "an image tag that does not exist, a bare pod",
+    ),
+    SeededFailure(
+        "resource-hog", "Pod/resource-hog", "Pending", "requests 100 CPUs: larger than any node"
+    ),
+    SeededFailure(
+        "checkout",
+        "Deployment/checkout",
+        "ImagePullBackOff",
+        "a rollout to a tag that does not exist",
+    ),
+    SeededFailure(
+        "orders",
+        "Deployment/orders",
+        "CrashLoopBackOff",
+        "one replica stuck crashing; a fresh pod is fine",
+    ),
+    SeededFailure(
+        "reports", "Deployment/reports", "OOMKilled", "a deployment whose memory limit is too small"
+    ),
+    SeededFailure(
+        "payments",
+        "Deployment/payments",
+        "CrashLoopBackOff",
+        "a deterministic crash that no restart can fix",
+    ),
+)
+
+_WARM_UP_SECONDS = 110.0  # simulated: long enough for 4 restarts under the kubelet's back-off
+
+
+class DemoCluster:
+    """kubesim + seeded failures + an MCP server; `watch()` runs the agent over it."""
+
+    def __init__(self, *, speed: float, state_dir: Path) -> None:
+        if not SCENARIOS.is_dir():
+            raise DemoError(f"no scenario manifests at {SCENARIOS}: run from the source tree")
+        self.speed = speed
+        self.state_dir = state_dir
+        self.sim = KubeSim(speed=speed)
+        self.failures = FAILURES
+        self._state: ServerState | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def __enter__(self) -> DemoCluster:
+        self.sim.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._state is not None:
+            self._state.close()
+        self.sim.stop()
+
+    # -- seeding ---------------------------------------------------------------------------
+    async def seed(self, on_step: Callable[[str], None]) -> None:
+        """Apply the failure manifests and let simulated time pass until they show."""
+        clock = self.sim.clock
+        clock.set_speed(0)  # hold time while the pods are created, so faults land before start
+        for manifest in (
+            "crashloop.yaml",
+            "oom.yaml",
+            "imagepull.yaml",
+            "resource-exhaustion.yaml",
+            "healthy-deployment.yaml",
+            "crashloop-deployment.yaml",
+            "bad-rollout.yaml",
+        ):
+            self.sim.apply((SCENARIOS / manifest).read_text())
+            on_step(f"applied k8s/scenarios/{manifest}")
+        self.sim.apply(_reports_deployment())
+        self.sim.apply(_orders_deployment())
+        self._inject_transient_crash("orders")
+        on_step("deployment orders: one replica given a transient crash (kubesim.io/crash-after)")
+        # Simulated time runs by hand while seeding: minutes of back-off in a moment.
+        self.sim.advance(30, step=1.0)
+        self._roll_out_bad_image("checkout", "nginx:1.25-does-not-exist")
+        on_step("deployment checkout: rolled out nginx:1.25-does-not-exist")
+        self.sim.advance(_WARM_UP_SECONDS, step=2.0)
+        on_step(f"{_WARM_UP_SECONDS:.0f} s of simulated time passed: the failures show")
+        clock.set_speed(self.speed)
+
+    def _roll_out_bad_image(self, name: str, image: str) -> None:
+        deploy = self.sim.store.get(DEPLOYMENTS, NAMESPACE, name)
+        manifest = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": name,
+                "namespace": NAMESPACE,
+                "labels": deploy["metadata"].get("labels", {}),
+                "annotations": {"kubernetes.io/change-cause": f"set image {image}"},
+            },
+            "spec": copy.deepcopy(deploy["spec"]),
+        }
+        manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
+        self.sim.apply(manifest)
+
+    def _inject_transient_crash(self, deployment: str) -> None:
+        """Give the deployment's pod (not its template) a crash: deleting the pod cures it."""
+        for pod in self.sim.store.list(PODS, NAMESPACE):
+            if pod["metadata"]["name"].startswith(f"{deployment}-"):
+
+                def crash(obj: dict[str, Any]) -> None:
+                    notes = obj["metadata"].setdefault("annotations", {})
+                    notes["kubesim.io/crash-after"] = "3s"
+                    notes["kubesim.io/exit-code"] = "1"
+                    notes["kubesim.io/log-exit"] = "ERROR worker pool wedged: lost lease on queue"
+
+                self.sim.store.mutate(PODS, NAMESPACE, pod["metadata"]["name"], crash)
+
+    # -- the agent -------------------------------------------------------------------------
+    def server_state(self) -> ServerState:
+        if self._state is None:
+            assert self.sim.kubeconfig_path is not None
+            speed = self.speed
+            config = ServerConfig(
+                kubeconfig=self.sim.kubeconfig_path,
+                policy_path=DEMO_POLICY,
+                state_dir=self.state_dir,
+                local_caller=AGENT_CALLER,
+                verify_timeout_seconds=180,
+                verify_poll_seconds=5,
+            )
+            clock = Clock(
+                now=self.sim.clock.now,
+                monotonic=self.sim.clock.seconds,
+                sleep=lambda seconds: time.sleep(seconds / speed),
+            )
+            gateway = Gateway.from_kubeconfig(self.sim.kubeconfig_path)
+            self._state = ServerState(config, gateway, clock=clock)
+        return self._state
+
+    async def watch(
+        self,
+        *,
+        approve: Any,
+        on_line: Callable[[str], None],
+        deadline_seconds: float,
+    ) -> WatchSummary:
+        state = self.server_state()
+        speed = self.speed
+
+        async def sleep(seconds: float) -> None:
+            await asyncio.sleep(seconds / speed)
+
+        settings = WatchSettings(
+            state_dir=self.state_dir,
+            policy=state.policy,
+            caller=AGENT_CALLER,
+            poll_interval_seconds=5.0,
+            max_concurrent=4,
+            verify_interval_seconds=10.0,
+            sleep=sleep,
+            stop_when_idle=True,
+            audit=None,
+        )
+        stop = asyncio.Event()
+        timer = asyncio.get_running_loop().call_later(deadline_seconds, stop.set)
+
+        def show(event: WatchEvent) -> None:
+            line = _describe(event)
+            if line:
+                on_line(line)
+
+        try:
+            async with create_connected_server_and_client_session(create_server(state)) as session:
+                return await run_watch(session, settings, on_event=show, approve=approve, stop=stop)
+        finally:
+            timer.cancel()
+
+    def answer(self, payload: dict[str, Any], *, approve: bool, approver: str) -> dict[str, Any]:
+        """Record a human's answer on the server's approval, then tell the graph."""
+        approvals = self.server_state().approvals
+        approval_id = str(payload.get("approval_id") or "")
+        if approve:
+            approvals.grant(approval_id, by=approver)
+            return {"decision": "approve", "approver": approver}
+        approvals.reject(approval_id, by=approver, reason="declined at the demo prompt")
+        return {"decision": "reject", "approver": approver}
+
+    # -- the report ------------------------------------------------------------------------
+    def results(self, summary: WatchSummary) -> list[DemoResult]:
+        rows = []
+        for failure in self.failures:
+            keys = {failure.workload, f"{NAMESPACE}/{failure.workload}"}
+            reports = [r for r in summary.incidents if r.workload in keys]
+            rows.append(_result(failure, reports, self.speed))
+        return rows
+
+
+def _result(failure: SeededFailure, reports: list[IncidentReport], speed: float) -> DemoResult:
+    if not reports:
+        return DemoResult(failure, failure.name, None, None, None, "not_seen", None)
+    report = reports[-1]
+    outcome = report.outcome or "awaiting_approval"
+    heal = None
+    if outcome == "healed" and report.seconds_open is not None:
+        heal = report.seconds_open * speed  # the agent runs on wall time; kubesim at `speed`
+    return DemoResult(
+        failure, report.pod, report.issue_type, report.action, report.approver, outcome, heal
+    )
+
+
+def _describe(event: WatchEvent) -> str | None:
+    where = event.workload or ""
+    if event.kind == "opened":
+        return f"[bold]opened[/] {where} ({event.data.get('issue_type') or 'unhealthy'})"
+    if event.kind == "progress":
+        timeline = event.data.get("timeline") or []
+        if timeline:
+            last = timeline[-1]
+            detail = str(last.get("detail") or "")[:110]
+            return f"[dim]{where}[/] {last.get('node')}: {last.get('event')} {detail}".rstrip()
+        return None
+    if event.kind == "approval_pending":
+        return f"[yellow]approval pending[/] {where}"
+    if event.kind == "closed":
+        return f"[bold]closed[/] {where}: {event.data.get('outcome')}"
+    if event.kind == "error":
+        return f"[red]error[/] {where}: {event.data}"
+    return None
+
+
+def _orders_deployment() -> dict[str, Any]:
+    return _manifest(
+        """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: orders, namespace: default, labels: {scenario: transient-crash}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: orders}}
+  template:
+    metadata: {labels: {app: orders}}
+    spec:
+      containers:
+        - name: app
+          image: nginx:1.25
+          resources:
+            requests: {cpu: 100m, memory: 64Mi}
+            limits: {memory: 128Mi}
+"""
+    )
+
+
+def _reports_deployment() -> dict[str, Any]:
+    return _manifest(
+        """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reports, namespace: default, labels: {scenario: oom-deployment}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: reports}}
+  template:
+    metadata: {labels: {app: reports}}
+    spec:
+      containers:
+        - name: stress
+          image: polinux/stress
+          command: [stress]
+          args: [--vm, "1", --vm-bytes, 100M, --vm-hang, "1"]
+          resources:
+            requests: {cpu: 100m, memory: 64Mi}
+            limits: {memory: 64Mi}
+"""
+    )
+
+
+def _manifest(text: str) -> dict[str, Any]:
+    loaded = yaml.safe_load(text)
+    assert isinstance(loaded, dict)
+    return loaded
