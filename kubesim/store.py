@@ -176,6 +176,19 @@ class Store:
         with self.lock:
             return self._objects.get((rtype, namespace or "" if rtype.namespaced else "", name))
 
+    def keyed_refs(
+        self, rtype: ResourceType, namespace: str | None = None
+    ) -> list[tuple[tuple[str, str], Obj]]:
+        """((namespace, name), stored object) pairs sorted by key, without copying. Do not mutate."""
+        with self.lock:
+            items = [
+                (key, obj)
+                for key, obj in self._by_type.get(rtype, {}).items()
+                if namespace is None or key[0] == namespace
+            ]
+        items.sort(key=lambda pair: pair[0])
+        return items
+
     # -- writes --------------------------------------------------------------------------
     def create(self, rtype: ResourceType, obj: Obj, *, keep_metadata: bool = False) -> Obj:
         """Store a new object. keep_metadata: keep a recorded uid / creationTimestamp (loading)."""

@@ -7,6 +7,7 @@ requests, streams watches and serialises responses.
 from __future__ import annotations
 
 import base64
+import bisect
 import binascii
 import copy
 import json
@@ -102,16 +103,19 @@ class Handlers:
         return lambda obj: matches_labels(labels, obj) and fields(obj)
 
     def list(self, t: Target, q: ListQuery) -> Obj:
-        match = self.matcher(t.rtype, q)
         start_after: tuple[str, str] | None = None
         if q.continue_token:
             start_after = _decode_continue(q.continue_token)
         with self.store.lock:
             rv = self.store.resource_version
-            refs = [o for o in self.store.iter_refs(t.rtype, t.namespace) if match(o)]
-        refs.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+            keyed = self.store.keyed_refs(t.rtype, t.namespace)
         if start_after is not None:
-            refs = [o for o in refs if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > start_after]
+            keyed = keyed[bisect.bisect_right(keyed, start_after, key=lambda pair: pair[0]):]
+        if q.label_selector or q.field_selector:
+            match = self.matcher(t.rtype, q)
+            refs = [o for _, o in keyed if match(o)]
+        else:
+            refs = [o for _, o in keyed]
         meta: Obj = {"resourceVersion": str(rv)}
         if q.limit and len(refs) > q.limit:
             remaining = len(refs) - q.limit
