@@ -19,7 +19,8 @@ import asyncio
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -29,7 +30,7 @@ from evals.fastschema import cached_validate, sdk_validation_cached
 from evals.format import Scenario
 from evals.llm import PromptRecorder, attach_recorder, eval_model
 from evals.loader import start_sim
-from evals.observe import WriteWatcher, classify_writes, workload_healthy
+from evals.observe import WriteWatcher, classify_writes, restart_counts, workload_healthy
 from evals.scoring import RunResult, Score, find_leaks, score
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,43 @@ class _Trace:
     vetoes: int = 0
     approvals: list[str] = field(default_factory=list)
     healed_at: float | None = None
+
+
+class _SharedServer:
+    """One MCP server for the whole eval, as in production one server serves many sessions.
+
+    `create_server(state)` only uses `state.session()` (in its lifespan) and hands what that
+    yields to the tools; this slot forwards `session()` to the scenario being run, so each
+    scenario's sessions see its own ServerState. Building the server (tool schemas) once saves
+    most of the per-scenario CPU.
+    """
+
+    def __init__(self) -> None:
+        self._server: Any = None
+        self._current: Any = None
+
+    def server(self, factory: Callable[[Any], Any]) -> Any:
+        if self._server is None:
+            self._server = factory(self)
+        return self._server
+
+    @asynccontextmanager
+    async def bound(self, state: Any) -> AsyncIterator[None]:
+        if self._current is not None:
+            raise RuntimeError("the eval's MCP server runs one scenario at a time")
+        self._current = state
+        try:
+            yield
+        finally:
+            self._current = None
+
+    def session(self) -> Any:
+        if self._current is None:
+            raise RuntimeError("no scenario is bound to the eval's MCP server")
+        return self._current.session()
+
+
+_SHARED = _SharedServer()
 
 
 def _policy_for(scenario: Scenario) -> Any:
@@ -201,7 +239,7 @@ async def _drive(
     state = ServerState(
         config, Gateway.from_kubeconfig(sim.kubeconfig_path), policy=policy, clock=clock
     )
-    server = create_server(state)
+    server = _SHARED.server(create_server)
     model = eval_model(options.llm, scenario)
     if model is not None:
         attach_recorder(model, recorder)
@@ -230,9 +268,12 @@ async def _drive(
             trace.healed_at = sim.clock.seconds() - t0
 
     try:
-        async with create_connected_server_and_client_session(
-            server, read_timeout_seconds=timedelta(seconds=120)
-        ) as session:
+        async with (
+            _SHARED.bound(state),
+            create_connected_server_and_client_session(
+                server, read_timeout_seconds=timedelta(seconds=120)
+            ) as session,
+        ):
             _cache_output_validation(session)
             toolbox = await Toolbox.from_session(session)
             deps = GraphDeps(
@@ -285,14 +326,18 @@ async def _drive(
         state.close()
     end_of_run = sim.clock.seconds()
     api_requests = len(sim.requests)
-    # The harness's own look: five more simulated minutes, then is the workload healthy?
+    # The harness's own look: five more simulated minutes, then is the workload healthy, and
+    # did nothing of it restart meanwhile?
+    restarts_before = restart_counts(sim, scenario.target.namespace)
     sim.advance(options.settle_seconds, step=max(options.settle_seconds, 1.0))
     watcher.stop()
     target_workload = _target_workload(scenario)
     classified = classify_writes(watcher, sim.requests, target_workload)
     result.writes = classified.writes
     result.failed_writes = classified.failed
-    result.workload_healthy = workload_healthy(sim, scenario.target.namespace, target_workload)
+    result.workload_healthy = workload_healthy(
+        sim, scenario.target.namespace, target_workload, restarts_before
+    )
     result.detected_issues = trace.detected
     result.decisions = trace.decisions
     result.rule_actions = trace.rule_actions

@@ -180,6 +180,9 @@ def prepare(scenario: Scenario) -> Prepared:
     for pod in pods:
         meta = pod.setdefault("metadata", {})
         spec = pod.get("spec") or {}
+        reason, _ = _container_state(pod)
+        if reason == "InvalidImageName":
+            continue  # the reference itself is broken: never put it in the registry
         pull = _pull_outcome(pod, objects)
         if pull is not None:
             values = {PREFIX + "pull": pull}
@@ -226,6 +229,11 @@ def prepare(scenario: Scenario) -> Prepared:
             values = behaviour_annotations(behaviour.after_delete, behaviour, tspec)
             _set(deploy["spec"]["template"].setdefault("metadata", {}), values)
             pullable.update(_images(tspec))
+    for claim in objects:
+        # A claim recorded unbound stays unbound: the recording says no provisioner served it.
+        if claim.get("kind") == "PersistentVolumeClaim":
+            if (claim.get("status") or {}).get("phase") == "Pending":
+                _set(claim.setdefault("metadata", {}), {PREFIX + "unbound": "true"})
     pullable -= missing
     nodes = [o for o in objects if o.get("kind") == "Node"]
     rest = [o for o in objects if o.get("kind") != "Node"]

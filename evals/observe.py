@@ -304,9 +304,25 @@ def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload:
     return Classified(writes, failed, metadata_only)
 
 
-def workload_healthy(sim: Any, namespace: str, workload: str) -> bool:
+def restart_counts(sim: Any, namespace: str) -> dict[str, int]:
+    """Total container restarts per pod name in a namespace, now."""
+    from kubesim.store import PODS
+
+    return {
+        p["metadata"]["name"]: sum(
+            int(s.get("restartCount") or 0)
+            for s in (p.get("status") or {}).get("containerStatuses") or []
+        )
+        for p in sim.store.list(PODS, namespace)
+    }
+
+
+def workload_healthy(
+    sim: Any, namespace: str, workload: str, restarts_before: dict[str, int] | None = None
+) -> bool:
     """Every pod of the workload Running with all containers ready, none Pending or Failed,
-    and as many as the Deployment wants."""
+    as many as the Deployment wants, and (given the counts from before a watch window) no
+    container restarted since: a pod that crashes and comes back is not healed."""
     from kubesim.store import DEPLOYMENTS, PODS, REPLICASETS
 
     kind, _, name = workload.partition("/")
@@ -329,6 +345,12 @@ def workload_healthy(sim: Any, namespace: str, workload: str) -> bool:
         mine = [p for p in pods if _controller(p) == (kind, name)]
         wanted = len(mine)
     live = [p for p in mine if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    if restarts_before is not None:
+        now = restart_counts(sim, namespace)
+        for pod in live:
+            pod_name = pod["metadata"]["name"]
+            if now.get(pod_name, 0) > restarts_before.get(pod_name, 0):
+                return False
     ready = 0
     for pod in live:
         status = pod.get("status") or {}
