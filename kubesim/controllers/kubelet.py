@@ -16,6 +16,7 @@ from typing import Any
 from kubesim.controllers import events
 from kubesim.controllers.base import Context, controller_ref, set_condition
 from kubesim.controllers.behaviour import FOREVER, Behaviour, BehaviourError, container_behaviour
+from kubesim.controllers.eviction import NodePressure, pod_usage
 from kubesim.controllers.logtext import render_line
 from kubesim.controllers.metrics import RESOLUTION as METRICS_RESOLUTION
 from kubesim.controllers.metrics import PodMetricsWriter
@@ -74,6 +75,7 @@ class Kubelet:
         self.node_images: dict[str, set[str]] = {}
         self._next_ip: dict[str, int] = {}
         self.metrics = PodMetricsWriter(ctx)
+        self.pressure = NodePressure(ctx)
 
     # -- the controller interface ---------------------------------------------------------
     def next_due(self) -> float | None:
@@ -108,7 +110,30 @@ class Kubelet:
         for uid in list(self.pods):
             if uid not in seen:
                 del self.pods[uid]
+        changed |= self._node_pressure(nodes, now)
         changed |= self.metrics.forget_missing(now)
+        return changed
+
+    def _node_pressure(self, nodes: dict[str, Obj], now: float) -> bool:
+        by_node: dict[str, list[Any]] = {name: [] for name in nodes if self.pressure.due(name, now)}
+        if not by_node:
+            return False
+        for pod in self.ctx.store.iter_refs(PODS):
+            rt = self.pods.get(pod["metadata"]["uid"])
+            node = (pod.get("spec") or {}).get("nodeName")
+            if rt is None or node not in by_node or pod["metadata"].get("deletionTimestamp"):
+                continue
+            if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            by_node[node].append(pod_usage(pod, rt, now))
+        changed = False
+        for name, usages in by_node.items():
+            for evicted in self.pressure.check(
+                nodes[name], [u for u in usages if u.total > 0], now
+            ):
+                self.pods.pop(evicted["metadata"]["uid"], None)
+                self.metrics.remove(evicted)
+                changed = True
         return changed
 
     # -- one pod ----------------------------------------------------------------------------

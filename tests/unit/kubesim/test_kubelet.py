@@ -414,3 +414,36 @@ def test_unbound_claim_keeps_the_pod_pending(cluster: Cluster) -> None:
     )
     cluster.advance(10)
     assert cluster.pod("db")["status"]["phase"] == "Running"
+
+
+def test_a_leak_without_a_limit_gets_the_pod_evicted_and_replaced() -> None:
+    from kubesim.store import NODES
+
+    cluster = Cluster(nodes=1)
+    manifest = deployment_manifest(
+        "leaky",
+        "nginx:1.25",
+        replicas=1,
+        annotations={"kubesim.io/memory": "7Gi", "kubesim.io/memory-growth": "20Mi/s"},
+    )
+    manifest["spec"]["template"]["spec"]["containers"][0]["resources"] = {
+        "requests": {"memory": "128Mi"}
+    }
+    cluster.create(manifest)
+    cluster.advance(120, step=2)
+    evicted = [p for p in cluster.pods("leaky-") if p["status"].get("reason") == "Evicted"]
+    assert evicted, "the leaking pod should have been evicted"
+    pod = evicted[0]
+    assert pod["status"]["phase"] == "Failed"
+    assert pod["status"]["message"].startswith(
+        "The node was low on resource: memory. Threshold quantity: 100Mi, available: "
+    )
+    assert "Container app was using " in pod["status"]["message"]
+    assert "request is 128Mi, has larger consumption of memory." in pod["status"]["message"]
+    [event] = cluster.events(pod["metadata"]["name"], "Evicted")
+    assert event["type"] == "Warning"
+    node = cluster.store.get(NODES, "", "kubesim-node-1")
+    assert any(c["type"] == "MemoryPressure" for c in node["status"]["conditions"])
+    # The ReplicaSet replaced it: one active pod besides the evicted one(s).
+    active = [p for p in cluster.pods("leaky-") if p["status"].get("phase") != "Failed"]
+    assert len(active) == 1
