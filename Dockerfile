@@ -3,7 +3,11 @@
 #
 #   docker build -t kubemedic .
 #   docker run --rm --read-only --tmpfs /tmp -v kubemedic-state:/var/lib/kubemedic \
-#     -v ~/.kube/config:/kubeconfig:ro -e KUBEMEDIC_KUBECONFIG=/kubeconfig -p 8080:8080 kubemedic
+#     -v ~/.kube/config:/kubeconfig:ro -e KUBEMEDIC_KUBECONFIG=/kubeconfig \
+#     -v ./tokens.yaml:/var/run/secrets/kubemedic/tokens.yaml:ro -p 8080:8080 kubemedic
+#
+# The default command is the MCP server over HTTP (what the healthcheck probes); the same image
+# runs the loop with `watch`, the demo with `demo`, and so on (see k8s/deployment.yaml).
 #
 # Two stages: `build` resolves and builds every wheel and installs them into a virtual
 # environment; the runtime stage copies only that environment. No compiler, no pip cache and no
@@ -82,4 +86,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 
 ENTRYPOINT ["kubemedic"]
-CMD ["watch", "--http", "--host", "0.0.0.0", "--port", "8080"]
+CMD ["mcp", "--http", "--host", "0.0.0.0", "--port", "8080", "--tokens", "/var/run/secrets/kubemedic/tokens.yaml"]

@@ -78,10 +78,9 @@ def _env(stage: Stage) -> dict[str, str]:
     return env
 
 
-def _deployment_container() -> dict[str, Any]:
+def _deployment_containers() -> dict[str, dict[str, Any]]:
     deployment = yaml.safe_load((ROOT / "k8s" / "deployment.yaml").read_text(encoding="utf-8"))
-    (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    return dict(container)
+    return {c["name"]: dict(c) for c in deployment["spec"]["template"]["spec"]["containers"]}
 
 
 @pytest.fixture(scope="module")
@@ -124,9 +123,9 @@ def test_read_only_root_filesystem_friendly(final: Stage) -> None:
     assert env["TMPDIR"] == "/tmp" and env["HOME"] == "/tmp"
     state = env["KUBEMEDIC_STATE_DIR"]
     assert _exec_form(final.all("VOLUME")[0]) == [state]
-    container = _deployment_container()
-    mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    assert {state, "/tmp"} <= mounts
+    for container in _deployment_containers().values():
+        mounts = {m["mountPath"] for m in container["volumeMounts"]}
+        assert {state, "/tmp"} <= mounts, container["name"]
 
 
 def test_healthcheck_probes_healthz_on_the_exposed_port(final: Stage) -> None:
@@ -134,13 +133,17 @@ def test_healthcheck_probes_healthz_on_the_exposed_port(final: Stage) -> None:
     (exposed,) = final.all("EXPOSE")
     assert f"127.0.0.1:{exposed}/healthz" in check
     assert check.split("CMD", 1)[1].strip().startswith("[")
-    container = _deployment_container()
-    assert {p["containerPort"] for p in container["ports"]} == {int(exposed)}
+    server = _deployment_containers()["server"]
+    assert {p["containerPort"] for p in server["ports"]} == {int(exposed)}
 
 
 def test_entrypoint_and_command_match_the_deployment(final: Stage) -> None:
+    """The default command is the server container's; every container runs the same image."""
     assert _exec_form(final.all("ENTRYPOINT")[0]) == ["kubemedic"]
-    assert _exec_form(final.all("CMD")[0]) == _deployment_container()["args"]
+    containers = _deployment_containers()
+    assert _exec_form(final.all("CMD")[0]) == containers["server"]["args"]
+    assert len({c["image"] for c in containers.values()}) == 1
+    assert all("command" not in c for c in containers.values())
 
 
 def _packages() -> set[str]:

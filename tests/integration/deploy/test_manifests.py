@@ -8,8 +8,10 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import typer
 import yaml
 
+from kubemedic.cli import app as cli_app
 from kubemedic.settings import Settings
 from policies import load_policy
 
@@ -124,44 +126,60 @@ def test_namespaced_objects_live_in_the_kubemedic_namespace() -> None:
     assert _one("Namespace")["metadata"]["name"] == NAMESPACE
 
 
-def _container() -> dict[str, Any]:
-    (container,) = _one("Deployment")["spec"]["template"]["spec"]["containers"]
-    return dict(container)
+def _pod() -> dict[str, Any]:
+    return dict(_one("Deployment")["spec"]["template"]["spec"])
+
+
+def _containers() -> dict[str, dict[str, Any]]:
+    return {c["name"]: dict(c) for c in _pod()["containers"]}
+
+
+def _env(container: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {e["name"]: e for e in container.get("env", [])}
+
+
+def _volumes() -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in _pod()["volumes"]}
 
 
 def test_pod_runs_locked_down() -> None:
-    pod = _one("Deployment")["spec"]["template"]["spec"]
+    pod = _pod()
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["runAsUser"] >= 10000
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert "hostNetwork" not in pod and "hostPID" not in pod
-    sc = _container()["securityContext"]
-    assert sc["allowPrivilegeEscalation"] is False
-    assert sc["privileged"] is False
-    assert sc["readOnlyRootFilesystem"] is True
-    assert sc["capabilities"] == {"drop": ["ALL"]}
-    assert sc["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert set(_containers()) == {"server", "agent"}
+    for name, container in _containers().items():
+        sc = container["securityContext"]
+        assert sc["allowPrivilegeEscalation"] is False, name
+        assert sc["privileged"] is False, name
+        assert sc["readOnlyRootFilesystem"] is True, name
+        assert sc["capabilities"] == {"drop": ["ALL"]}, name
+        assert sc["seccompProfile"] == {"type": "RuntimeDefault"}, name
     labels = _one("Namespace")["metadata"]["labels"]
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
 def test_probes_resources_and_writable_paths() -> None:
-    c = _container()
-    assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
-    assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-        assert c[probe]["httpGet"]["port"] in {p["name"] for p in c["ports"]}
-    assert {"cpu", "memory"} <= set(c["resources"]["requests"])
-    assert "memory" in c["resources"]["limits"]
-    mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
-    volumes = {v["name"]: v for v in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
-    env = {e["name"]: e for e in c["env"]}
-    # With a read-only root, everything written goes to a volume: state and /tmp.
-    state = mounts[env["KUBEMEDIC_STATE_DIR"]["value"]]
+    server = _containers()["server"]
+    assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert server["startupProbe"]["httpGet"]["path"] == "/healthz"
+    assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
     pvc = _one("PersistentVolumeClaim")
-    assert volumes[state["name"]]["persistentVolumeClaim"]["claimName"] == pvc["metadata"]["name"]
-    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    for name, c in _containers().items():
+        assert "livenessProbe" in c, name
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            if probe in c:
+                assert c[probe]["httpGet"]["port"] in {p["name"] for p in c["ports"]}, name
+        assert {"cpu", "memory"} <= set(c["resources"]["requests"]), name
+        assert "memory" in c["resources"]["limits"], name
+        mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
+        # With a read-only root, everything written goes to a volume: state and /tmp, and
+        # both processes share the same state (approvals, rate limits, checkpoints, audit).
+        state = mounts[_env(c)["KUBEMEDIC_STATE_DIR"]["value"]]
+        claim = _volumes()[state["name"]]["persistentVolumeClaim"]["claimName"]
+        assert claim == pvc["metadata"]["name"], name
+        assert "emptyDir" in _volumes()[mounts["/tmp"]["name"]], name
 
 
 def test_state_survives_restarts_and_is_never_shared() -> None:
@@ -171,16 +189,15 @@ def test_state_survives_restarts_and_is_never_shared() -> None:
     assert _one("PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
 
 
-def test_policy_comes_from_the_configmap_and_is_a_valid_policy(tmp_path: Path) -> None:
-    c = _container()
-    env = {e["name"]: e for e in c["env"]}
-    policy_path = Path(env["KUBEMEDIC_POLICY"]["value"])
+@pytest.mark.parametrize("name", ["server", "agent"])
+def test_policy_comes_from_the_configmap_and_is_a_valid_policy(name: str, tmp_path: Path) -> None:
+    c = _containers()[name]
+    policy_path = Path(_env(c)["KUBEMEDIC_POLICY"]["value"])
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     mount = mounts[str(policy_path.parent)]
     assert mount["readOnly"] is True
-    volumes = {v["name"]: v for v in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
     configmap = _one("ConfigMap")
-    assert volumes[mount["name"]]["configMap"]["name"] == configmap["metadata"]["name"]
+    assert _volumes()[mount["name"]]["configMap"]["name"] == configmap["metadata"]["name"]
     text = configmap["data"][policy_path.name]
     (tmp_path / "policy.yaml").write_text(text, encoding="utf-8")
     policy = load_policy(tmp_path / "policy.yaml")
@@ -188,22 +205,61 @@ def test_policy_comes_from_the_configmap_and_is_a_valid_policy(tmp_path: Path) -
     assert policy.agent_namespace == NAMESPACE
 
 
-def test_tokens_come_from_a_secret_and_settings_know_every_variable() -> None:
-    c = _container()
-    volumes = {v["name"]: v for v in _one("Deployment")["spec"]["template"]["spec"]["volumes"]}
-    secrets = [v for v in volumes.values() if "secret" in v]
-    assert secrets, "MCP tokens must come from a Secret"
-    for volume in secrets:
-        assert volume["secret"]["defaultMode"] == 0o400
-    mounted = {m["name"] for m in c["volumeMounts"]}
-    assert {v["name"] for v in secrets} <= mounted
-    fields = set(Settings.model_fields)
-    for e in c["env"]:
-        if e["name"].startswith("KUBEMEDIC_"):
-            assert e["name"].removeprefix("KUBEMEDIC_").lower() in fields, e["name"]
+def _cli_command(args: list[str]) -> Any:
+    """The click command behind `kubemedic <args[0]>` (typer vendors its own click)."""
+    group: Any = typer.main.get_command(cli_app)
+    command = group.commands.get(args[0])
+    assert command is not None, f"`kubemedic {args[0]}` is not a command"
+    return command
+
+
+@pytest.mark.parametrize("name", ["server", "agent"])
+def test_container_args_are_real_cli_options(name: str) -> None:
+    args = _containers()[name]["args"]
+    command = _cli_command(args)
+    options = {opt for param in command.params for opt in param.opts}
+    given = [a for a in args[1:] if a.startswith("--")]
+    assert given and set(given) <= options, sorted(set(given) - options)
+    # And click accepts the whole line (types, values) as the container would run it.
+    command.make_context(f"kubemedic {args[0]}", list(args[1:]))
+
+
+def test_agent_reaches_the_server_over_loopback_and_tokens_come_from_a_secret() -> None:
+    server, agent = _containers()["server"], _containers()["agent"]
+    server_port = {p["name"]: p["containerPort"] for p in server["ports"]}["http"]
+    url = agent["args"][agent["args"].index("--mcp-url") + 1]
+    assert url == f"http://127.0.0.1:{server_port}/mcp"
+    metrics_port = int(agent["args"][agent["args"].index("--metrics-port") + 1])
+    assert {p["containerPort"] for p in agent["ports"]} == {metrics_port}
+    # The server reads its token list from the Secret volume ...
+    tokens_file = Path(server["args"][server["args"].index("--tokens") + 1])
+    mount = next(m for m in server["volumeMounts"] if m["mountPath"] == str(tokens_file.parent))
+    secret = _volumes()[mount["name"]]["secret"]
+    assert secret["defaultMode"] == 0o400 and mount["readOnly"] is True
+    assert [i["path"] for i in secret["items"]] == [tokens_file.name]
+    # ... and the agent presents its own token from the same Secret, never a literal.
+    token = _env(agent)["KUBEMEDIC_MCP_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert token["name"] == secret["secretName"]
+    assert all("value" not in e for e in agent["env"] if "TOKEN" in e["name"])
+    # Only the agent container sees the Secret's other keys: the server mounts just its file.
+    assert all(m["name"] != mount["name"] for m in agent["volumeMounts"])
+
+
+@pytest.mark.parametrize("name", ["server", "agent"])
+def test_every_variable_is_read_by_the_settings_or_the_command(name: str) -> None:
+    c = _containers()[name]
+    known = {f"KUBEMEDIC_{field.upper()}" for field in Settings.model_fields}
+    command = _cli_command(c["args"])
+    for param in command.params:
+        envvar = getattr(param, "envvar", None)
+        if isinstance(envvar, str):
+            known.add(envvar)
+    for variable in _env(c):
+        if variable.startswith("KUBEMEDIC_"):
+            assert variable in known, variable
     # The agent's own namespace comes from the downward API: it is protected from itself.
-    env = {e["name"]: e for e in c["env"]}
-    assert env["KUBEMEDIC_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    field_ref = _env(c)["KUBEMEDIC_NAMESPACE"]["valueFrom"]["fieldRef"]
+    assert field_ref["fieldPath"] == "metadata.namespace"
 
 
 def test_service_servicemonitor_and_networkpolicy_select_the_pod() -> None:
@@ -212,7 +268,7 @@ def test_service_servicemonitor_and_networkpolicy_select_the_pod() -> None:
     assert deployment_selector.items() <= pod_labels.items()
     service = _one("Service")
     assert service["spec"]["selector"].items() <= pod_labels.items()
-    port_names = {p["name"] for p in _container()["ports"]}
+    port_names = {p["name"] for c in _containers().values() for p in c["ports"]}
     for port in service["spec"]["ports"]:
         assert port["targetPort"] in port_names
     sm = _one("ServiceMonitor")
