@@ -20,11 +20,29 @@ _SECRET_KEYS = (
     r"session[_-]?(?:id|token|key)|signature|authorization|cookie|dsn|auth(?=\s*[=:])"
 )
 
-_Sub = tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]
+# (gate, pattern, replacement): the pattern runs only when one of the gate's lowercase
+# substrings occurs in the text, so ordinary log lines cost a few substring searches.
+_Rule = tuple[tuple[str, ...], re.Pattern[str], str | Callable[[re.Match[str]], str]]
 
-_PATTERNS: list[_Sub] = [
+_KEY_GATE = (
+    "pass",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "credential",
+    "session",
+    "signature",
+    "authorization",
+    "cookie",
+    "dsn",
+    "auth",
+)
+
+_RULES: list[_Rule] = [
     # PEM private keys (whole block when complete; from the header to the end when cut off).
     (
+        ("-----begin",),
         re.compile(
             r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]{0,40}PRIVATE "
             r"KEY-----|\Z)",
@@ -34,36 +52,52 @@ _PATTERNS: list[_Sub] = [
     ),
     # An Authorization header's whole value is a credential, whatever its scheme.
     (
+        ("authorization",),
         re.compile(r"(?i)\b((?:proxy-)?authorization\"?\s*[=:]\s*\"?)[^\r\n\"]{1,4096}"),
         lambda m: f"{m.group(1)}{REDACTED}",
     ),
     # Bearer / Basic credentials elsewhere (a token has a digit or a symbol, a word has not).
     (
+        ("bearer", "basic"),
         re.compile(
             r"(?i)\b(bearer|basic)(\s+)(?=[A-Za-z]{0,64}[0-9+/=._~\-])[A-Za-z0-9._~+/=\-]{8,}"
         ),
         lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}",
     ),
     # JWTs (header.payload[.signature]); the header always starts with base64url '{"'.
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}(?:\.[A-Za-z0-9_\-]*)?"), REDACTED),
+    (
+        ("eyj",),
+        re.compile(r"\beyJ[A-Za-z0-9_\-]{5,}\.[A-Za-z0-9_\-]{5,}(?:\.[A-Za-z0-9_\-]*)?"),
+        REDACTED,
+    ),
     # Credentials in URLs: scheme://user:password@host (connection strings, basic-auth URLs).
     (
+        ("://",),
         re.compile(
             r"(?i)\b([a-z][a-z0-9+.\-]{1,20}://)([^\s:/@\"'<>]{0,256}):([^\s\"'<>]{1,512})@"
         ),
         lambda m: f"{m.group(1)}{m.group(2)}:{REDACTED}@",
     ),
     # Well-known key formats.
-    (re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"), REDACTED),
-    (re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}"), REDACTED),
-    (re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}"), REDACTED),
-    (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED),
-    (re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED),
-    (re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"), REDACTED),
-    (re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), REDACTED),
-    (re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"), REDACTED),
+    (
+        ("akia", "asia", "agpa", "aida", "aroa", "anpa", "anva", "aipa"),
+        re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[A-Z0-9]{16}\b"),
+        REDACTED,
+    ),
+    (("sk-",), re.compile(r"\bsk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_\-]{16,}"), REDACTED),
+    (
+        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),
+        re.compile(r"\b(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{20,}"),
+        REDACTED,
+    ),
+    (("github_pat_",), re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED),
+    (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9\-]{10,}"), REDACTED),
+    (("glpat-",), re.compile(r"\bglpat-[A-Za-z0-9_\-]{20,}"), REDACTED),
+    (("aiza",), re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), REDACTED),
+    (("_live_", "_test_"), re.compile(r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{16,}"), REDACTED),
     # JSON: "password": "value"  (escaped quotes inside the value are allowed).
     (
+        _KEY_GATE,
         re.compile(
             r"(?i)(\"[A-Za-z0-9_.\-]{0,40}(?:" + _SECRET_KEYS + r")[A-Za-z0-9_.\-]{0,40}\""
             r"\s*:\s*)(?!\"?\[REDACTED\])(\"(?:[^\"\\]|\\.){0,4096}\"|[^\s,}\]]{1,256})"
@@ -72,6 +106,7 @@ _PATTERNS: list[_Sub] = [
     ),
     # key=value and key: value (unquoted, single- or double-quoted values).
     (
+        _KEY_GATE,
         re.compile(
             r"(?i)((?:" + _SECRET_KEYS + r")[A-Za-z0-9_.\-]{0,40})"
             r"(\s*[=:]\s*)(?!\[REDACTED\])(\"[^\"\n]{0,4096}\"|'[^'\n]{0,4096}'|[^\s,;&\"'}\]\)]{1,4096})"
@@ -91,8 +126,14 @@ def redact(text: str) -> str:
     """Return `text` with every recognised secret replaced by [REDACTED]."""
     if not text:
         return text
-    for pattern, replacement in _PATTERNS:
-        text = pattern.sub(replacement, text)
+    lowered = text.lower()
+    for gate, pattern, replacement in _RULES:
+        if not any(word in lowered for word in gate):
+            continue
+        replaced = pattern.sub(replacement, text)
+        if replaced != text:
+            text = replaced
+            lowered = text.lower()
     return text
 
 

@@ -25,6 +25,12 @@ MAX_LINES = 20_000
 MAX_ENTRIES = 100
 MESSAGE_LIMIT = 500
 MAX_GROUP_LINES = 200
+MAX_MATCH_CHARS = 2048  # of one entry's text (its head and its tail), for the patterns
+# Total text read per analysis; lines past it are counted but not parsed (truncated=True).
+MAX_TOTAL_CHARS = 4_000_000
+# Total characters all pattern regexes together may scan in one analysis: ordinary lines pass
+# no gate and cost nothing; past this, lines are still counted but no longer classified.
+MAX_SCAN_CHARS = 4_000_000
 _JSON_LIMIT = MAX_LINE_CHARS
 
 
@@ -66,8 +72,10 @@ _PATTERN_SOURCES: tuple[tuple[str, str], ...] = (
     ("python_traceback", r"^Traceback \(most recent call last\):"),
     (
         "java_exception",
-        r"^Exception in thread |^Caused by: |^\s*at [\w$.<>]+\([\w$.]*(?::\d+)?\)|"
-        r"\b(?:[a-z_][\w$]*\.){1,12}[A-Z][\w$]*(?:Exception|Error)\b",
+        r"^Exception in thread |^Caused by: |^\s*at [\w$.<>]{1,300}\([\w$.]{0,200}(?::\d+)?\)|"
+        # JVM class names under the usual roots (a bare "module.SomeError" is Python's too).
+        r"\b(?:java|javax|jakarta|org|com|io|net|kotlin|scala|android|sun|jdk|akka|reactor)"
+        r"\.(?:[\w$]{1,60}\.){0,12}[A-Z][\w$]{0,100}(?:Exception|Error|Throwable)\b",
     ),
     (
         "port_in_use",
@@ -126,6 +134,78 @@ PATTERNS["java_exception"] = re.compile(_PATTERN_SOURCES[4][1], re.MULTILINE)
 PATTERNS["panic"] = re.compile(_PATTERN_SOURCES[1][1], re.MULTILINE)
 PATTERNS["go_stack_trace"] = re.compile(_PATTERN_SOURCES[2][1], re.MULTILINE)
 PATTERNS["python_traceback"] = re.compile(_PATTERN_SOURCES[3][1], re.MULTILINE)
+
+# Lowercase substrings one of which every match of the pattern contains: the regex runs only
+# when the line has one, so ordinary lines cost a few substring searches, not 13 regexes.
+PATTERN_GATES: dict[str, tuple[str, ...]] = {
+    "oom_killer": ("memory", "oom", "bad_alloc"),
+    "panic": ("panic", "fatal error: ", "[recovered]", "runtime error: "),
+    "go_stack_trace": ("goroutine ",),
+    "python_traceback": ("traceback (most recent call last):",),
+    "java_exception": ("exception", "error", "caused by: ", "at "),
+    "port_in_use": ("already in use", "eaddrinuse", "already allocated", "bind()"),
+    "tls_error": (
+        "x509",
+        "certificate",
+        "tls: ",
+        "ssl",
+        "handshake",
+        "unknown authority",
+        "pkix",
+    ),
+    "dns_error": (
+        "no such host",
+        "name or service",
+        "name resolution",
+        "enotfound",
+        "eai_again",
+        "nxdomain",
+        "unknownhost",
+        "resolve host",
+        "misbehaving",
+        "servname",
+    ),
+    "permission_denied": (
+        "permission",
+        "eacces",
+        "not permitted",
+        "eperm",
+        "accessdenied",
+        "access denied",
+        "403 forbidden",
+        "forbidden",
+        "read-only file system",
+    ),
+    "missing_config": (
+        "not found",
+        "missing",
+        "does not exist",
+        "no such file",
+        "not set",
+        "required",
+        "undefined",
+        "keyerror: ",
+    ),
+    "file_not_found": (
+        "no such file",
+        "enoent",
+        "filenotfound",
+        "file not found",
+        "cannot find",
+        "cannot open file",
+    ),
+    "timeout_error": ("timed out", "timeout", "deadline", "etimedout", "504 gateway"),
+    "connection_error": (
+        "connection",
+        "econn",
+        "connect",
+        "no route",
+        "unreachable",
+        "broken pipe",
+        "ehostunreach",
+        "503 service",
+    ),
+}
 
 UNCLASSIFIED = "unclassified"
 # Stack-trace kinds: an entry counts under one of them at most (a panic carries a goroutine
@@ -388,8 +468,35 @@ def _summary(group: _Group) -> str:
     return clip(redact(head), MESSAGE_LIMIT)
 
 
-def _match_patterns(text: str) -> list[str]:
-    return [name for name, pattern in PATTERNS.items() if pattern.search(text)]
+def _match_patterns(text: str, budget: _Budget) -> list[str]:
+    """The patterns the text matches; gated by cheap substring checks, bounded by `budget`."""
+    if len(text) > MAX_MATCH_CHARS:
+        # Keep both ends: a traceback's exception is at the bottom, a log line's cause on top.
+        half = MAX_MATCH_CHARS // 2
+        text = text[:half] + "\n" + text[-half:]
+    lowered = text.lower()
+    found: list[str] = []
+    for name, pattern in PATTERNS.items():
+        for word in PATTERN_GATES[name]:
+            if word in lowered:
+                break
+        else:
+            continue
+        if budget.remaining < len(text):
+            budget.exhausted = True
+            break
+        budget.remaining -= len(text)
+        if pattern.search(text):
+            found.append(name)
+    return found
+
+
+@dataclass
+class _Budget:
+    """Characters the pattern regexes may still scan for one analysis (a bound on the work)."""
+
+    remaining: int = MAX_SCAN_CHARS
+    exhausted: bool = False
 
 
 def analyze_log_text(
@@ -406,18 +513,24 @@ def analyze_log_text(
     parsed: list[_Line] = []
     total = 0
     truncated = False
+    read = 0
     for total, raw in enumerate(raw_lines, start=1):  # noqa: B007 - total is the count
         if total > MAX_LINES:
             truncated = True
             total = MAX_LINES
             break
+        if read > MAX_TOTAL_CHARS:
+            truncated = True  # still counted, no longer parsed
+            continue
+        read += min(len(raw), MAX_LINE_CHARS)
         parsed.append(_parse_line(total, raw))
     analysis = LogAnalysis(container=container, total_lines=total)
 
     counts: dict[str, int] = {}
+    budget = _Budget()
     for group in _group_lines(parsed):
         body = group.text()
-        found = _match_patterns(body)
+        found = _match_patterns(body, budget)
         level = group.head.level
         is_error = bool(found) or level in _ERROR_LEVELS
         if level in ("DEBUG",) and not group.body:
@@ -459,7 +572,7 @@ def analyze_log_text(
         else:
             truncated = True
     analysis.error_patterns = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-    analysis.truncated = truncated
+    analysis.truncated = truncated or budget.exhausted
     analysis.recommendations = recommendations_for_patterns(analysis.error_patterns)
     return analysis
 

@@ -246,7 +246,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_json, st.lists(_json, max_size=3))
 def test_junk_objects_never_raise(junk: Any, events: list[Any]) -> None:
     pod = junk if isinstance(junk, dict) else {"status": junk}

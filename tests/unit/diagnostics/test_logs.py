@@ -181,3 +181,30 @@ def test_adversarial_long_lines_are_clipped(chunk: str, repeat: int) -> None:
     line = (chunk or "x") * (MAX_LINE_CHARS // max(1, len(chunk)) * repeat)
     result = analyze_log_text("ERROR " + line + "\n" + "\t" + line)
     assert all(len(e.message) <= MESSAGE_LIMIT for e in result.errors)
+
+
+_fragments = st.sampled_from(
+    [s for sample in SAMPLES.values() for s in sample.split()]
+    + ["ECONNREFUSED", "NXDOMAIN", "OOMKilled", "EACCES", "SSLError", "KeyError: 'x'"]
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(_fragments, st.text(max_size=12)), max_size=25))
+def test_gates_never_hide_a_match(words: list[str]) -> None:
+    from mcp_server.diagnostics.logs import PATTERNS, _Budget, _match_patterns
+
+    text = " ".join(words)
+    ungated = [name for name, pattern in PATTERNS.items() if pattern.search(text)]
+    assert _match_patterns(text, _Budget()) == ungated
+
+
+def test_work_budget_marks_truncation_but_keeps_counting() -> None:
+    from mcp_server.diagnostics import logs
+
+    line = "connection refused timeout no such host " * 50
+    result = analyze_log_text("\n".join([line] * 3000))
+    assert result.total_lines == 3000
+    assert result.truncated  # the scan budget ran out before the last lines
+    assert 0 < result.error_count <= 3000
+    assert logs.MAX_SCAN_CHARS < 3000 * len(line) * 3
