@@ -48,8 +48,8 @@ def _pod_ref(pod: Obj) -> str:
     return f"{meta['name']}_{meta.get('namespace', '')}({meta.get('uid', '')})"
 
 
-def _field(name: str) -> str:
-    return f"spec.containers{{{name}}}"
+def _field(name: str, init: bool = False) -> str:
+    return f"spec.initContainers{{{name}}}" if init else f"spec.containers{{{name}}}"
 
 
 def _memory_limit(container: Obj) -> float | None:
@@ -160,24 +160,24 @@ class Kubelet:
                 return self._write(pod, node, rt, now) or fresh
             rt.sandbox = True
             rt.pod_ip = rt.pod_ip or self._allocate_ip(node)
-            for c in rt.containers.values():
-                if c.phase == "init" and c.due is None:
-                    c.due = now
+            self._next_init(rt, now)
         changed = fresh
         spec_containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+        init_specs = {c["name"]: c for c in (pod.get("spec") or {}).get("initContainers") or []}
         guard = 0
         while True:
-            due = min((c.due for c in rt.containers.values() if c.due is not None), default=None)
+            due = min((c.due for c in rt.all() if c.due is not None), default=None)
             if due is None or due > now:
                 break
             guard += 1
             if guard > 10_000:
                 log.warning("kubelet: pod %s has too many transitions; giving up this pass", uid)
                 break
-            for c in rt.containers.values():
-                if c.due is not None and c.due <= due and c.name in spec_containers:
+            for c in rt.all():
+                specs = init_specs if c.init else spec_containers
+                if c.due is not None and c.due <= due and c.name in specs:
                     c.due = None
-                    self._step(pod, node, rt, c, spec_containers[c.name], due)
+                    self._step(pod, node, rt, c, specs[c.name], due)
             current = self.ctx.store.peek(
                 PODS, pod["metadata"].get("namespace", ""), pod["metadata"]["name"]
             )
@@ -186,9 +186,10 @@ class Kubelet:
             pod = current
             changed |= self._write(pod, node, rt, due)
         # Things that run continuously: logs, probe failures, usage.
-        for c in rt.containers.values():
-            if c.name in spec_containers:
-                changed |= self._running_work(pod, node, rt, c, spec_containers[c.name], now)
+        for c in rt.all():
+            specs = init_specs if c.init else spec_containers
+            if c.name in specs:
+                changed |= self._running_work(pod, node, rt, c, specs[c.name], now)
         changed |= self._write(pod, node, rt, now)
         changed |= self.metrics.update(pod, rt, spec_containers, now)
         self._remember(pod, rt, now)
@@ -215,7 +216,7 @@ class Kubelet:
         rt.metrics_period = METRICS_RESOLUTION if changing else 4 * METRICS_RESOLUTION
         rt.metrics_wake = now + rt.metrics_period if running else FOREVER
         wakes: list[float] = []
-        for c in rt.containers.values():
+        for c in rt.all():
             if c.phase == "running" and c.run is not None:
                 line = c.run.behaviour.next_line_after(c.log_cursor)
                 if line is not None:
@@ -240,12 +241,33 @@ class Kubelet:
             started=self.ctx.seconds(status.get("startTime")),
         )
         statuses = {cs.get("name"): cs for cs in status.get("containerStatuses") or []}
+        init_statuses = {cs.get("name"): cs for cs in status.get("initContainerStatuses") or []}
         restart_policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
         node_name = _node(node)
-        for spec in (pod.get("spec") or {}).get("containers") or []:
-            c = ContainerRuntime(name=spec["name"], image=str(spec.get("image", "")))
-            rt.containers[c.name] = c
-            cs = statuses.get(c.name)
+        init_specs = (pod.get("spec") or {}).get("initContainers") or []
+        for spec in init_specs:
+            c = ContainerRuntime(
+                name=spec["name"],
+                image=str(spec.get("image", "")),
+                init=True,
+                waiting_reason="PodInitializing",
+            )
+            rt.init[c.name] = c
+        rt.initialized = not init_specs or any(
+            cs.get("containerID") or (cs.get("state") or {}).get("running")
+            for cs in statuses.values()
+        )
+        for spec in [*init_specs, *((pod.get("spec") or {}).get("containers") or [])]:
+            is_init = spec["name"] in rt.init and spec in init_specs
+            if is_init:
+                c = rt.init[spec["name"]]
+                cs = init_statuses.get(c.name)
+            else:
+                c = ContainerRuntime(name=spec["name"], image=str(spec.get("image", "")))
+                if init_specs:
+                    c.waiting_reason = "PodInitializing"
+                rt.containers[c.name] = c
+                cs = statuses.get(c.name)
             if not cs:
                 continue
             rt.sandbox = bool(rt.pod_ip)
@@ -273,7 +295,10 @@ class Kubelet:
             elif "terminated" in state:
                 c.terminated = dict(state["terminated"])
                 finished = self.ctx.seconds(c.terminated.get("finishedAt")) or now
-                c.phase = "exited" if self._restarts(restart_policy, c.terminated) else "done"
+                policy = restart_policy
+                if c.init and policy == "Always":
+                    policy = "OnFailure"  # init containers that succeeded are not run again
+                c.phase = "exited" if self._restarts(policy, c.terminated) else "done"
                 c.due = max(finished + SYNC_DELAY, now) if c.phase == "exited" else None
                 rt.sandbox = True
             else:
@@ -307,15 +332,35 @@ class Kubelet:
                     c.phase, c.due, c.image_ready = "create", now, True
                     rt.sandbox = True
                 else:
-                    c.phase, c.due = "init", now if rt.sandbox else None
+                    c.phase, c.due = "init", None
+        if rt.sandbox:
+            self._next_init(rt, now)
+        if rt.init and all(
+            c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) == 0
+            for c in rt.init.values()
+        ):
+            rt.initialized = True
         return rt
+
+    def _next_init(self, rt: PodRuntime, t: float) -> None:
+        """Start the next init container, or the app containers once every init one succeeded."""
+        for c in rt.init.values():
+            if c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) == 0:
+                continue
+            if c.phase == "init" and c.due is None:
+                c.due = t
+            return  # this one is (or will be) running, failing or backing off
+        rt.initialized = True
+        for c in rt.containers.values():
+            if c.phase == "init" and c.due is None:
+                c.due = t
 
     # -- transitions ------------------------------------------------------------------------
     def _step(
         self, pod: Obj, node: Obj, rt: PodRuntime, c: ContainerRuntime, spec: Obj, t: float
     ) -> None:
         source = events.kubelet(_node(node))
-        fp = _field(c.name)
+        fp = _field(c.name, c.init)
         policy = spec.get("imagePullPolicy") or "IfNotPresent"
         behaviour = self._behaviour(pod, spec)
         if c.phase == "init":
@@ -479,7 +524,7 @@ class Kubelet:
         c.terminated = None
         c.started_once = True
         c.container_id = _container_id(rt.uid, c.name, c.restart_count)
-        fp = _field(c.name)
+        fp = _field(c.name, c.init)
         self.ctx.events.emit(pod, "Normal", "Created", f"Created container {c.name}", source, t, fp)
         self.ctx.events.emit(pod, "Normal", "Started", f"Started container {c.name}", source, t, fp)
         c.phase = "running"
@@ -559,7 +604,7 @@ class Kubelet:
                 f"Container {c.name} failed liveness probe, will be restarted",
                 source,
                 t,
-                _field(c.name),
+                _field(c.name, c.init),
             )
         c.terminated = {
             "exitCode": plan.exit_code,
@@ -569,10 +614,14 @@ class Kubelet:
             "containerID": c.container_id,
         }
         policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
+        if c.init and policy == "Always":
+            policy = "OnFailure"  # a finished init container is done; a failed one is retried
         if self._restarts(policy, c.terminated):
             c.phase, c.due = "exited", t + SYNC_DELAY
         else:
             c.phase, c.due = "done", None
+            if c.init:
+                self._next_init(rt, t)
 
     @staticmethod
     def _restarts(policy: str, terminated: dict[str, Any]) -> bool:
@@ -595,7 +644,7 @@ class Kubelet:
             and now - c.last_repeat >= REPEAT_SECONDS
         ):
             source = events.kubelet(_node(node))
-            fp = _field(c.name)
+            fp = _field(c.name, c.init)
             c.last_repeat = now
             if c.phase == "pull-backoff":
                 self.ctx.events.emit(
@@ -660,7 +709,7 @@ class Kubelet:
                     probe.failure_message(rt.pod_ip, output),
                     source,
                     until,
-                    _field(c.name),
+                    _field(c.name, c.init),
                     times=new,
                 )
                 setattr(c, attr, total)
@@ -828,7 +877,8 @@ class Kubelet:
             # one runs.
             out["state"] = {"terminated": dict(c.terminated)}
         else:
-            waiting: dict[str, Any] = {"reason": c.waiting_reason or "ContainerCreating"}
+            default = "PodInitializing" if c.init or not rt.initialized else "ContainerCreating"
+            waiting: dict[str, Any] = {"reason": c.waiting_reason or default}
             if c.waiting_message:
                 waiting["message"] = c.waiting_message
             out["state"] = {"waiting": waiting}
@@ -839,6 +889,8 @@ class Kubelet:
             and (c.phase == "backoff" or c.waiting_reason == "CrashLoopBackOff")
         ):
             out["lastState"] = {"terminated": dict(c.terminated)}
+        if c.init:  # a finished init container reports ready
+            ready = c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) == 0
         out["ready"] = ready
         out["restartCount"] = c.restart_count
         if c.started_once or image_known:
@@ -866,7 +918,23 @@ class Kubelet:
         all_ready = bool(statuses) and all(s["ready"] for s in statuses)
         unready = [s["name"] for s in statuses if not s["ready"]]
         conditions = [dict(c) for c in old.get("conditions") or []]
-        set_condition(conditions, "Initialized", "True", stamp, probe_time=True)
+        incomplete = [
+            c.name
+            for c in rt.init.values()
+            if not (c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) == 0)
+        ]
+        if rt.initialized or not incomplete:
+            set_condition(conditions, "Initialized", "True", stamp, probe_time=True)
+        else:
+            set_condition(
+                conditions,
+                "Initialized",
+                "False",
+                stamp,
+                "ContainersNotInitialized",
+                f"containers with incomplete status: [{' '.join(incomplete)}]",
+                probe_time=True,
+            )
         message = f"containers with unready status: [{' '.join(unready)}]"
         if all_ready:
             set_condition(conditions, "Ready", "True", stamp, probe_time=True)
@@ -888,7 +956,15 @@ class Kubelet:
         set_condition(conditions, "PodScheduled", "True", stamp, probe_time=True)
         rank = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodScheduled": 3}
         conditions.sort(key=lambda c: rank.get(c["type"], 4))
-        status: dict[str, Any] = {"phase": self._phase(pod, runtimes), "conditions": conditions}
+        phase = self._phase(pod, runtimes)
+        if not rt.initialized:
+            failed = [
+                c
+                for c in rt.init.values()
+                if c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) != 0
+            ]
+            phase = "Failed" if failed else "Pending"
+        status: dict[str, Any] = {"phase": phase, "conditions": conditions}
         host_ip = _node_ip(node)
         status["hostIP"] = host_ip
         status["hostIPs"] = [{"ip": host_ip}]
@@ -896,6 +972,10 @@ class Kubelet:
             status["podIP"] = rt.pod_ip
             status["podIPs"] = [{"ip": rt.pod_ip}]
         status["startTime"] = self.ctx.stamp(rt.started)
+        if rt.init:
+            status["initContainerStatuses"] = [
+                self._container_status(pod, rt, c, at) for c in rt.init.values()
+            ]
         status["containerStatuses"] = statuses
         status["qosClass"] = old.get("qosClass") or _qos(spec)
         return status

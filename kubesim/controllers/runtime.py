@@ -147,6 +147,7 @@ class ContainerRuntime:
     readiness_reported: int = 0
     last_repeat: float = -1e18  # last time a repeated back-off event was written
     started_once: bool = False
+    init: bool = False  # an init container: runs to completion before the app containers
 
     def in_backoff_until(self, finished: float, now: float) -> float | None:
         """When the kubelet will restart a container that finished at `finished`, or None (now)."""
@@ -177,6 +178,8 @@ class ContainerRuntime:
 class PodRuntime:
     uid: str
     containers: dict[str, ContainerRuntime] = field(default_factory=dict)
+    init: dict[str, ContainerRuntime] = field(default_factory=dict)
+    initialized: bool = True
     sandbox: bool = False
     pod_ip: str = ""
     started: float | None = None
@@ -190,9 +193,12 @@ class PodRuntime:
     seen_rv: str = ""  # the pod's resourceVersion when we last synced it
     synced_at: float = -1e18
 
+    def all(self) -> list[ContainerRuntime]:
+        return [*self.init.values(), *self.containers.values()]
+
     def next_due(self) -> float | None:
         """State changes other controllers care about: transitions, readiness flips, kills."""
-        dues = [c.due for c in self.containers.values() if c.due is not None]
+        dues = [c.due for c in self.all() if c.due is not None]
         if self.kill_at is not None:
             dues.append(self.kill_at)
         for c in self.containers.values():

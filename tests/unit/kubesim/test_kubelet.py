@@ -447,3 +447,56 @@ def test_a_leak_without_a_limit_gets_the_pod_evicted_and_replaced() -> None:
     # The ReplicaSet replaced it: one active pod besides the evicted one(s).
     active = [p for p in cluster.pods("leaky-") if p["status"].get("phase") != "Failed"]
     assert len(active) == 1
+
+
+def test_init_containers_run_first_and_a_failing_one_blocks_the_pod(cluster: Cluster) -> None:
+    init = [
+        {
+            "name": "wait-db",
+            "image": "busybox:1.36",
+            "command": ["sh", "-c", "echo waiting; sleep 5"],
+        },
+        {"name": "migrate", "image": "busybox:1.36", "command": ["sh", "-c", "echo migrated"]},
+    ]
+    cluster.create(
+        pod_manifest("with-init", {"name": "app", "image": "nginx:1.25"}, initContainers=init)
+    )
+    cluster.advance(3)
+    pod = cluster.pod("with-init")
+    assert pod["status"]["phase"] == "Pending"
+    initialized = next(c for c in pod["status"]["conditions"] if c["type"] == "Initialized")
+    assert initialized["status"] == "False" and initialized["reason"] == "ContainersNotInitialized"
+    assert waiting_reason(pod) == "PodInitializing"
+    cluster.advance(20)
+    pod = cluster.pod("with-init")
+    assert pod["status"]["phase"] == "Running"
+    states = [s["state"] for s in pod["status"]["initContainerStatuses"]]
+    assert [s["terminated"]["reason"] for s in states] == ["Completed", "Completed"]
+    assert cluster.logs.read("default", "with-init", "wait-db")[0][1] == "waiting"
+
+    broken = [{"name": "migrate", "image": "busybox:1.36", "command": ["sh", "-c", "exit 2"]}]
+    cluster.create(
+        pod_manifest("bad-init", {"name": "app", "image": "nginx:1.25"}, initContainers=broken)
+    )
+    cluster.advance(60)
+    pod = cluster.pod("bad-init")
+    assert pod["status"]["phase"] == "Pending"
+    [status] = pod["status"]["initContainerStatuses"]
+    assert (
+        status["state"]["waiting"]["reason"] == "CrashLoopBackOff" and status["restartCount"] >= 2
+    )
+    assert status["lastState"]["terminated"]["exitCode"] == 2
+    assert waiting_reason(pod) == "PodInitializing"
+    assert [e["involvedObject"]["fieldPath"] for e in cluster.events("bad-init", "BackOff")] == [
+        "spec.initContainers{migrate}"
+    ]
+    cluster.create(
+        pod_manifest(
+            "never-init",
+            {"name": "app", "image": "nginx:1.25"},
+            initContainers=broken,
+            restartPolicy="Never",
+        )
+    )
+    cluster.advance(10)
+    assert cluster.pod("never-init")["status"]["phase"] == "Failed"
