@@ -26,6 +26,7 @@ from policies import (
     decide,
     gate,
     is_milder,
+    risk_at_most,
     run_safety_checks,
 )
 
@@ -180,7 +181,7 @@ def contexts(draw: st.DrawFn) -> DecisionContext:
         global_actions_last_hour=draw(st.integers(0, 6)),
         caller=draw(st.sampled_from([None, "ops", "chat-client"])),
         force=draw(st.booleans()),
-        approval_granted=draw(st.sampled_from(MOSTLY)),
+        approval_granted=draw(st.booleans()),
         target_exists=draw(st.sampled_from([None, True, False])),
     )
 
@@ -254,7 +255,11 @@ def test_gated_action_is_allowed_and_checks_are_honest(
 def test_no_write_passes_where_it_must_not(
     d: Diagnosis, ctx: DecisionContext, proposal: LLMProposal | None
 ) -> None:
-    final = gate(decide(d, ctx), proposal).decision
+    assert_write_allowed(gate(decide(d, ctx), proposal).decision, d, ctx)
+
+
+def assert_write_allowed(final: Decision, d: Diagnosis, ctx: DecisionContext) -> None:
+    """A write that passed its checks really was allowed: the invariants, restated plainly."""
     if final.action not in WRITE_ACTIONS or not final.safety_checks_passed:
         return
     policy = ctx.policy
@@ -262,14 +267,14 @@ def test_no_write_passes_where_it_must_not(
     assert d.workload is not None and d.owner_chain  # never a bare pod
     assert ctx.target_exists is not False and d.success
     assert ctx.global_actions_last_hour < policy.rate_limits.global_per_hour
-    approved = (
-        ctx.approval_granted
-        or (ctx.force and ctx.caller in policy.trusted_callers)
-        or final.action in policy.auto_approve
+    auto = final.action in policy.auto_approve and risk_at_most(
+        final.estimated_risk, policy.auto_approve_max_risk
     )
-    assert approved
-    if ctx.force and ctx.caller not in policy.trusted_callers:
-        assert final.action in policy.auto_approve
+    trusted_force = ctx.force and ctx.caller in policy.trusted_callers
+    if ctx.force and not trusted_force:
+        assert auto
+    else:
+        assert auto or trusted_force or ctx.approval_granted
 
 
 @st.composite
@@ -332,7 +337,4 @@ def test_hostile_proposals_on_write_paths(
     assert_checks_honest(final, d, ctx)
     if not result.vetoed:
         assert final.action is rule.action or is_milder(final.action, rule.action)
-    if final.writes and final.safety_checks_passed:
-        assert not (ctx.force and ctx.caller not in ctx.policy.trusted_callers) or (
-            final.action in ctx.policy.auto_approve
-        )
+    assert_write_allowed(final, d, ctx)
