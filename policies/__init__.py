@@ -11,12 +11,17 @@ Public API (everything below is importable from `policies`):
 - `DecisionContext(policy, now, recent_actions, global_actions_last_hour, caller, force,
   approval_granted, target_exists)`; `DecisionContext.from_store(store, diagnosis, policy,
   now=..., caller=..., force=..., approval_granted=...)` fills the history from the store.
+  Pass `now` from the clock the actions were recorded with (kubesim's clock in the demo):
+  cooldowns, hourly limits and the escalation window are measured against it.
 - `decide(diagnosis, context) -> Decision`: the rule action with reason, confidence,
   estimated_risk, requires_approval, target (what is written: the Pod, or the owning
   workload), parameters, issue_type, checks (`CheckResult(name, passed, detail, scope)`),
   safety_checks_passed, and `alternatives` (the milder allowed actions, each a full Decision
   with its own checks). `Decision.awaiting_approval` is True when only the approval check
   failed: ask a human, then decide again with `approval_granted=True`.
+  `Decision`, `CheckResult` and `Target` are immutable NamedTuples (cheap on the hot path):
+  serialise with `to_dict()` (json.dumps of the tuple itself would give a list) and restore
+  with `Decision.from_dict()`.
 - `allowed_actions(diagnosis, context) -> frozenset[Action]`.
 - `gate(rule_decision, LLMProposal | None) -> GateResult(decision, vetoed, veto_reason,
   proposal, source)`. An MCP caller's `action=` goes through the same gate as
