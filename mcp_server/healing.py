@@ -555,7 +555,8 @@ class Healer:
         started = self.state.clock.monotonic()
         if not dry_run:
             metrics.healing_attempts_total.labels(*labels).inc()
-        siblings = self._siblings(inputs) if decision.action is Action.DELETE_POD else set()
+        deleting = decision.action is Action.DELETE_POD and not dry_run
+        siblings = self._siblings(inputs) if deleting else set()
         try:
             written = self._write(decision, inputs, dry_run)
         except GatewayError as error:
