@@ -11,7 +11,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -43,7 +43,9 @@ class KubeSimError(Exception):
     """A manifest kubesim cannot apply or a lifecycle misuse."""
 
 
-def node_object(name: str, cpu: str = "4", memory: str = "8Gi", pods: str = "110", index: int = 1) -> Obj:
+def node_object(
+    name: str, cpu: str = "4", memory: str = "8Gi", pods: str = "110", index: int = 1
+) -> Obj:
     """A Ready node with the given allocatable resources."""
     resources = {"cpu": cpu, "memory": memory, "pods": pods, "ephemeral-storage": "100Gi"}
     return {
@@ -66,20 +68,42 @@ def node_object(name: str, cpu: str = "4", memory: str = "8Gi", pods: str = "110
             "conditions": [
                 {"type": t, "status": "False", "reason": r, "message": m}
                 for t, r, m in (
-                    ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+                    (
+                        "MemoryPressure",
+                        "KubeletHasSufficientMemory",
+                        "kubelet has sufficient memory available",
+                    ),
                     ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-                    ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+                    (
+                        "PIDPressure",
+                        "KubeletHasSufficientPID",
+                        "kubelet has sufficient PID available",
+                    ),
                 )
-            ] + [{"type": "Ready", "status": "True", "reason": "KubeletReady",
-                  "message": "kubelet is posting ready status"}],
-            "addresses": [{"type": "InternalIP", "address": f"172.18.0.{index + 1}"},
-                          {"type": "Hostname", "address": name}],
+            ]
+            + [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "KubeletReady",
+                    "message": "kubelet is posting ready status",
+                }
+            ],
+            "addresses": [
+                {"type": "InternalIP", "address": f"172.18.0.{index + 1}"},
+                {"type": "Hostname", "address": name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
             "nodeInfo": {
-                "machineID": secrets.token_hex(16), "systemUUID": secrets.token_hex(16),
-                "bootID": secrets.token_hex(16), "kernelVersion": "6.1.0-kubesim",
-                "osImage": "Debian GNU/Linux 12 (bookworm)", "containerRuntimeVersion": "containerd://1.7.13",
-                "kubeletVersion": "v1.28.7", "kubeProxyVersion": "v1.28.7", "operatingSystem": "linux",
+                "machineID": secrets.token_hex(16),
+                "systemUUID": secrets.token_hex(16),
+                "bootID": secrets.token_hex(16),
+                "kernelVersion": "6.1.0-kubesim",
+                "osImage": "Debian GNU/Linux 12 (bookworm)",
+                "containerRuntimeVersion": "containerd://1.7.13",
+                "kubeletVersion": "v1.28.7",
+                "kubeProxyVersion": "v1.28.7",
+                "operatingSystem": "linux",
                 "architecture": "amd64",
             },
         },
@@ -91,8 +115,20 @@ def _node_from_spec(spec: Obj | str, index: int) -> Obj:
         return node_object(spec, index=index)
     if spec.get("kind") == "Node":
         return copy.deepcopy(spec)
-    return node_object(str(spec["name"]), str(spec.get("cpu", "4")), str(spec.get("memory", "8Gi")),
-                       str(spec.get("pods", "110")), index=index)
+    return node_object(
+        str(spec["name"]),
+        str(spec.get("cpu", "4")),
+        str(spec.get("memory", "8Gi")),
+        str(spec.get("pods", "110")),
+        index=index,
+    )
+
+
+def _setter(key: str, value: Any) -> Callable[[Obj], None]:
+    def change(obj: Obj) -> None:
+        obj[key] = value
+
+    return change
 
 
 def rtype_for(api_version: str, kind: str) -> ResourceType:
@@ -152,8 +188,14 @@ class KubeSim:
         self._kubeconfig_arg = Path(kubeconfig_path) if kubeconfig_path else None
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         self._reconcile_lock = threading.RLock()
-        self._state = ApiState(self.store, self.clock, self.logs, self.token, self._reconcile_quietly,
-                               metrics_enabled=metrics)
+        self._state = ApiState(
+            self.store,
+            self.clock,
+            self.logs,
+            self.token,
+            self._reconcile_quietly,
+            metrics_enabled=metrics,
+        )
         self._api = KubeApi(self._state)
         self._server: uvicorn.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -168,14 +210,16 @@ class KubeSim:
     # -- cluster contents ----------------------------------------------------------------
     def _seed(self, nodes: Iterable[Obj | str] | None) -> None:
         for name in DEFAULT_NAMESPACES:
-            self._handlers.create(Target(NAMESPACES, None, None), {"metadata": {"name": name}}, False)
+            self._handlers.create(
+                Target(NAMESPACES, None, None), {"metadata": {"name": name}}, False
+            )
         specs = list(nodes) if nodes is not None else ["kubesim-node-1", "kubesim-node-2"]
         for i, spec in enumerate(specs, start=1):
             node = _node_from_spec(spec, i)
             status = node.pop("status", None)
             self.store.create(NODES, node)
             if status is not None:
-                self.store.mutate(NODES, "", node["metadata"]["name"], lambda o, s=status: o.update(status=s))
+                self.store.mutate(NODES, "", node["metadata"]["name"], _setter("status", status))
 
     @property
     def _handlers(self) -> Handlers:
@@ -239,8 +283,9 @@ class KubeSim:
             applied.setdefault("metadata", {}).setdefault("annotations", {})
             if rtype.namespaced:
                 applied["metadata"]["namespace"] = ns
-            meta.setdefault("annotations", {})[LAST_APPLIED] = json.dumps(
-                applied, separators=(",", ":"), sort_keys=True) + "\n"
+            meta.setdefault("annotations", {})[LAST_APPLIED] = (
+                json.dumps(applied, separators=(",", ":"), sort_keys=True) + "\n"
+            )
             name = meta.get("name")
             current = self.store.find(rtype, ns or "", name) if name else None
             try:
@@ -280,11 +325,16 @@ class KubeSim:
             if rtype.namespaced:
                 ns = meta.setdefault("namespace", "default")
                 if self.store.find(NAMESPACES, "", ns) is None:
-                    self._handlers.create(Target(NAMESPACES, None, None), {"metadata": {"name": ns}}, False)
-            existing = self.store.find(rtype, meta.get("namespace", "") if rtype.namespaced else "",
-                                       meta.get("name", ""))
+                    self._handlers.create(
+                        Target(NAMESPACES, None, None), {"metadata": {"name": ns}}, False
+                    )
+            existing = self.store.find(
+                rtype, meta.get("namespace", "") if rtype.namespaced else "", meta.get("name", "")
+            )
             if existing is not None:
-                self.store.delete(rtype, existing["metadata"].get("namespace", ""), existing["metadata"]["name"])
+                self.store.delete(
+                    rtype, existing["metadata"].get("namespace", ""), existing["metadata"]["name"]
+                )
             self.store.create(rtype, obj, keep_metadata=True)
         self.settle()
 
@@ -301,13 +351,21 @@ class KubeSim:
         self.url = f"https://127.0.0.1:{self._port}"
         self._tmpdir = tempfile.TemporaryDirectory(prefix="kubesim-")
         certfile, keyfile = self._cert.write(Path(self._tmpdir.name) / "pki")
-        config = uvicorn.Config(self._api.app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, ws="none", ssl_certfile=str(certfile),
-                                ssl_keyfile=str(keyfile))
+        config = uvicorn.Config(
+            self._api.app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            ws="none",
+            ssl_certfile=str(certfile),
+            ssl_keyfile=str(keyfile),
+        )
         self._server = uvicorn.Server(config)
         server = self._server
-        self._thread = threading.Thread(target=self._serve, args=(server, sock), name="kubesim-api",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._serve, args=(server, sock), name="kubesim-api", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not server.started:
@@ -317,7 +375,9 @@ class KubeSim:
         self._write_kubeconfig()
         self.settle()
         if self._speed > 0:
-            self._ticker = threading.Thread(target=self._tick_loop, name="kubesim-ticker", daemon=True)
+            self._ticker = threading.Thread(
+                target=self._tick_loop, name="kubesim-ticker", daemon=True
+            )
             self._ticker.start()
         return self
 
@@ -371,6 +431,10 @@ class KubeSim:
     def __enter__(self) -> KubeSim:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

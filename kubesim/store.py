@@ -8,6 +8,7 @@ Writers pass plain dicts; readers get deep copies, so nobody mutates stored stat
 
 from __future__ import annotations
 
+import builtins
 import copy
 import threading
 import uuid
@@ -178,7 +179,7 @@ class Store:
 
     def keyed_refs(
         self, rtype: ResourceType, namespace: str | None = None
-    ) -> list[tuple[tuple[str, str], Obj]]:
+    ) -> builtins.list[tuple[tuple[str, str], Obj]]:
         """((namespace, name), stored object) pairs sorted by key, without copying. Do not mutate."""
         with self.lock:
             items = [
@@ -271,7 +272,7 @@ class Store:
             return copy.deepcopy(obj)
 
     # -- watch ---------------------------------------------------------------------------
-    def events_since(self, rtype: ResourceType, namespace: str | None, resource_version: int) -> list[WatchEvent]:
+    def events_since(self, rtype: ResourceType, namespace: str | None, resource_version: int) -> builtins.list[WatchEvent]:
         """History after a resourceVersion; Gone if that version is older than the history."""
         with self.lock:
             if self._history and resource_version < self._history[0].resource_version - 1:

@@ -20,13 +20,18 @@ def sim(
     kubeconfig: Annotated[Path, typer.Option("--kubeconfig", help="where to write the kubeconfig")],
     port: Annotated[int, typer.Option("--port", help="port on 127.0.0.1; 0 picks a free one")] = 0,
     speed: Annotated[
-        float, typer.Option("--speed", min=0.0, help="simulated seconds per wall second (0: frozen)")
+        float,
+        typer.Option("--speed", min=0.0, help="simulated seconds per wall second (0: frozen)"),
     ] = 1.0,
     scenario: Annotated[
         list[Path] | None,
-        typer.Option("--scenario", exists=True, dir_okay=False, help="YAML manifests to apply (repeatable)"),
+        typer.Option(
+            "--scenario", exists=True, dir_okay=False, help="YAML manifests to apply (repeatable)"
+        ),
     ] = None,
-    metrics: Annotated[bool, typer.Option("--metrics/--no-metrics", help="serve metrics.k8s.io")] = True,
+    metrics: Annotated[
+        bool, typer.Option("--metrics/--no-metrics", help="serve metrics.k8s.io")
+    ] = True,
 ) -> None:
     """Start kubesim on 127.0.0.1, apply scenarios, and serve until interrupted."""
     from kubesim import KubeSim, KubeSimError

@@ -6,7 +6,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -25,7 +25,7 @@ from kubesim.api.handlers import Handlers, ListQuery, _without_type
 from kubesim.api.handlers import Response as HandlerResponse
 from kubesim.api.paths import Target, parse
 from kubesim.api.requestlog import RequestLog, RequestRecord
-from kubesim.api.selectors import parse_field_selector, parse_label_selector, matches_labels
+from kubesim.api.selectors import matches_labels, parse_field_selector, parse_label_selector
 from kubesim.clock import SimClock
 from kubesim.logs import LogStore
 from kubesim.store import POD_METRICS, Gone, Store, WatchEvent
@@ -81,13 +81,22 @@ def _verb(method: str, t: Target, watch: bool) -> str:
     if method == "GET":
         return "get" if t.name else "list"
     return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(
-        method, "delete" if t.name else "deletecollection")
+        method, "delete" if t.name else "deletecollection"
+    )
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None,
-          content_type: str = "application/json") -> Response:
-    return Response(json.dumps(body, separators=(",", ":")), status_code=status, headers=headers,
-                    media_type=content_type)
+def _json(
+    status: int,
+    body: Any,
+    headers: dict[str, str] | None = None,
+    content_type: str = "application/json",
+) -> Response:
+    return Response(
+        json.dumps(body, separators=(",", ":")),
+        status_code=status,
+        headers=headers,
+        media_type=content_type,
+    )
 
 
 class _ItemCache:
@@ -113,7 +122,12 @@ class _ItemCache:
                     if key[0]:
                         self._cache[key] = encoded
                 parts.append(encoded)
-        return json.dumps(head, separators=(",", ":")).encode()[:-1] + b',"items":[' + b",".join(parts) + b"]}"
+        return (
+            json.dumps(head, separators=(",", ":")).encode()[:-1]
+            + b',"items":['
+            + b",".join(parts)
+            + b"]}"
+        )
 
 
 def _error_response(err: ApiError) -> Response:
@@ -136,12 +150,18 @@ class KubeApi:
     def __init__(self, state: ApiState) -> None:
         self.state = state
         self._items = _ItemCache()
-        self.handlers = Handlers(state.store, state.clock, state.logs, state.reconcile, state.metrics_enabled)
+        self.handlers = Handlers(
+            state.store, state.clock, state.logs, state.reconcile, state.metrics_enabled
+        )
         state.faults._drop_watches = state.drop_watches
         state.faults._compact = state.store.compact
-        self.app = Starlette(routes=[
-            Route("/{path:path}", self.dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route(
+                    "/{path:path}", self.dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]
+                ),
+            ]
+        )
 
     async def dispatch(self, request: Request) -> Response:
         call = _Call()
@@ -152,9 +172,19 @@ class KubeApi:
             response = _error_response(err)
         except Exception as exc:  # noqa: BLE001 - a server answers 500, it does not crash
             response = _error_response(errors.internal(f"{type(exc).__name__}: {exc}"))
-        self.state.requests.add(RequestRecord(
-            request.method, path, request.url.query, response.status_code, call.verb, call.group,
-            call.resource, call.subresource, call.namespace))
+        self.state.requests.add(
+            RequestRecord(
+                request.method,
+                path,
+                request.url.query,
+                response.status_code,
+                call.verb,
+                call.group,
+                call.resource,
+                call.subresource,
+                call.namespace,
+            )
+        )
         return response
 
     async def _dispatch(self, request: Request, path: str, call: _Call) -> Response:
@@ -170,8 +200,10 @@ class KubeApi:
         segments = [unquote(s) for s in path.strip("/").split("/") if s]
         accept = request.headers.get("accept", "")
         if not segments:
-            return _json(200, {"paths": ["/api", "/api/v1", "/apis", "/openapi/v2", "/openapi/v3",
-                                         "/version"]})
+            return _json(
+                200,
+                {"paths": ["/api", "/api/v1", "/apis", "/openapi/v2", "/openapi/v3", "/version"]},
+            )
         head = segments[0]
         if head == "version" and len(segments) == 1:
             return _json(200, discovery.VERSION)
@@ -209,12 +241,18 @@ class KubeApi:
     def _discovery_root(self, accept: str, legacy: bool) -> Response:
         for option in accept.split(","):
             option = option.replace(" ", "")
-            for mime, version in ((AGGREGATED_V2, "apidiscovery.k8s.io/v2"),
-                                  (AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1")):
+            for mime, version in (
+                (AGGREGATED_V2, "apidiscovery.k8s.io/v2"),
+                (AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1"),
+            ):
                 if option.startswith(mime):
                     doc = discovery.aggregated(legacy, self.state.metrics_enabled, version)
                     return _json(200, doc, content_type=mime)
-            if option.startswith("application/json") and ";" not in option or option.startswith("*/*"):
+            if (
+                option.startswith("application/json")
+                and ";" not in option
+                or option.startswith("*/*")
+            ):
                 break
         if legacy:
             return _json(200, discovery.api_versions())
@@ -223,16 +261,21 @@ class KubeApi:
     def _openapi(self, rest: list[str], accept: str) -> Response:
         if rest == ["v2"]:
             if "protobuf" in accept:
-                return Response(openapi.v2_protobuf(),
-                                media_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf")
+                return Response(
+                    openapi.v2_protobuf(),
+                    media_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+                )
             return Response(openapi.v2_document(), media_type="application/json")
         if rest == ["v3"]:
             return Response(openapi.v3_index(), media_type="application/json")
         if rest and rest[0] == "v3":
             doc = openapi.v3_document("/".join(rest[1:]))
             if doc is not None:
-                return Response(doc, media_type="application/json",
-                                headers={"Cache-Control": "public, immutable"})
+                return Response(
+                    doc,
+                    media_type="application/json",
+                    headers={"Cache-Control": "public, immutable"},
+                )
         raise errors.page_not_found()
 
     # -- faults admin --------------------------------------------------------------------
@@ -251,8 +294,9 @@ class KubeApi:
         return JSONResponse(faults.state())
 
     # -- resources -----------------------------------------------------------------------
-    async def _resource(self, request: Request, group: str, version: str, rest: list[str],
-                        call: _Call) -> Response:
+    async def _resource(
+        self, request: Request, group: str, version: str, rest: list[str], call: _Call
+    ) -> Response:
         t = parse(group, version, rest)
         q = request.query_params
         watch = _is_true(q.get("watch")) or t.legacy_watch
@@ -261,9 +305,8 @@ class KubeApi:
         call.namespace = t.namespace or ""
         if t.rtype is POD_METRICS and request.method != "GET":
             raise errors.method_not_allowed()
-        if request.method == "GET" and t.subresource in ("", "status") and t.name is None or watch:
-            if call.verb not in t.rtype.verbs:
-                raise errors.method_not_allowed()
+        if not t.subresource and call.verb not in t.rtype.verbs:
+            raise errors.method_not_allowed()
         injected = self.state.faults.check(call.verb, t.rtype.plural)
         if injected is not None:
             raise injected
@@ -275,8 +318,12 @@ class KubeApi:
         h = self.handlers
         method = request.method
         if method == "GET":
-            lq = ListQuery(q.get("labelSelector"), q.get("fieldSelector"), int(q.get("limit") or 0),
-                           q.get("continue"))
+            lq = ListQuery(
+                q.get("labelSelector"),
+                q.get("fieldSelector"),
+                int(q.get("limit") or 0),
+                q.get("continue"),
+            )
             if t.subresource == "log":
                 result = await run_in_threadpool(h.log, t, dict(q))
                 return _raw(result)
@@ -285,15 +332,27 @@ class KubeApi:
             if t.rtype is POD_METRICS:
                 return _json(200, await run_in_threadpool(h.metrics, t, lq))
             if t.name is None:
-                listing = await run_in_threadpool(h.list, t, lq)
+                listing = await run_in_threadpool(h.list_objects, t, lq)
                 if _wants_table(request):
                     return _json(200, tables.table(t.rtype, listing, self.state.clock, request))
                 body = await run_in_threadpool(self._items.encode_list, listing)
                 return Response(body, media_type="application/json")
             obj = await run_in_threadpool(h.get, t)
             if _wants_table(request):
-                return _json(200, tables.table(t.rtype, {"metadata": {"resourceVersion": obj["metadata"].get(
-                    "resourceVersion", "")}, "items": [obj]}, self.state.clock, request))
+                return _json(
+                    200,
+                    tables.table(
+                        t.rtype,
+                        {
+                            "metadata": {
+                                "resourceVersion": obj["metadata"].get("resourceVersion", "")
+                            },
+                            "items": [obj],
+                        },
+                        self.state.clock,
+                        request,
+                    ),
+                )
             return _json(200, obj)
         body = await _read_body(request)
         if method == "POST":
@@ -339,6 +398,7 @@ class KubeApi:
         rv_text = q.get("resourceVersion") or ""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
+        next_event: Callable[[], Awaitable[WatchEvent | None]] = queue.get
         namespace = t.namespace
 
         def deliver(event: WatchEvent) -> None:
@@ -351,7 +411,10 @@ class KubeApi:
             unsubscribe = store.subscribe(t.rtype, namespace, deliver)
             start_rv = store.resource_version
             if rv_text in ("", "0"):
-                initial = [WatchEvent("ADDED", t.rtype, o, start_rv) for o in store.list(t.rtype, namespace)]
+                initial = [
+                    WatchEvent("ADDED", t.rtype, o, start_rv)
+                    for o in store.list(t.rtype, namespace)
+                ]
             else:
                 try:
                     initial = store.events_since(t.rtype, namespace, int(rv_text))
@@ -368,17 +431,32 @@ class KubeApi:
 
         def encode(event_type: str, obj: dict[str, Any]) -> bytes:
             if as_table and event_type in ("ADDED", "MODIFIED", "DELETED"):
-                obj = tables.table(t.rtype, {"metadata": {"resourceVersion": obj["metadata"].get(
-                    "resourceVersion", "")}, "items": [obj]}, self.state.clock, request,
-                    columns=first[0])
+                obj = tables.table(
+                    t.rtype,
+                    {
+                        "metadata": {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                        "items": [obj],
+                    },
+                    self.state.clock,
+                    request,
+                    columns=first[0],
+                )
                 first[0] = False
-            return json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode() + b"\n"
+            return (
+                json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode()
+                + b"\n"
+            )
 
         async def stream() -> AsyncIterator[bytes]:
             try:
                 if gone_message is not None:
                     status = errors.gone(gone_message).body()
-                    yield json.dumps({"type": "ERROR", "object": status}, separators=(",", ":")).encode() + b"\n"
+                    yield (
+                        json.dumps(
+                            {"type": "ERROR", "object": status}, separators=(",", ":")
+                        ).encode()
+                        + b"\n"
+                    )
                     return
                 last_rv = int(rv_text) if rv_text not in ("", "0") else start_rv
                 for event in initial:
@@ -393,29 +471,37 @@ class KubeApi:
                         return
                     wait = min(deadline, next_bookmark if bookmarks else deadline) - now
                     try:
-                        event = await asyncio.wait_for(queue.get(), timeout=max(wait, 0.001))
+                        arrived = await asyncio.wait_for(next_event(), timeout=max(wait, 0.001))
                     except TimeoutError:
                         if bookmarks and time.monotonic() >= next_bookmark:
                             next_bookmark = time.monotonic() + BOOKMARK_EVERY
-                            mark = {"kind": t.rtype.kind, "apiVersion": t.rtype.api_version,
-                                    "metadata": {"resourceVersion": str(store.resource_version)}}
-                            yield json.dumps({"type": "BOOKMARK", "object": mark},
-                                             separators=(",", ":")).encode() + b"\n"
+                            mark = {
+                                "kind": t.rtype.kind,
+                                "apiVersion": t.rtype.api_version,
+                                "metadata": {"resourceVersion": str(store.resource_version)},
+                            }
+                            yield (
+                                json.dumps(
+                                    {"type": "BOOKMARK", "object": mark}, separators=(",", ":")
+                                ).encode()
+                                + b"\n"
+                            )
                         continue
-                    if event is None:  # dropped by fault injection
+                    if arrived is None:  # dropped by fault injection
                         return
-                    if event.resource_version <= last_rv:
+                    if arrived.resource_version <= last_rv:
                         continue  # already sent from history
-                    last_rv = event.resource_version
-                    if match(event.object):
-                        yield encode(event.type, event.object)
+                    last_rv = arrived.resource_version
+                    if match(arrived.object):
+                        yield encode(arrived.type, arrived.object)
             finally:
                 unsubscribe()
                 with self.state._lock:
                     self.state._open.pop(watch_id, None)
 
-        return StreamingResponse(stream(), media_type="application/json",
-                                 headers={"Cache-Control": "no-cache, private"})
+        return StreamingResponse(
+            stream(), media_type="application/json", headers={"Cache-Control": "no-cache, private"}
+        )
 
 
 def _raw(result: HandlerResponse) -> Response:

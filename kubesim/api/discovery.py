@@ -56,7 +56,9 @@ def api_versions() -> Doc:
     return {
         "kind": "APIVersions",
         "versions": ["v1"],
-        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}],
+        "serverAddressByClientCIDRs": [
+            {"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}
+        ],
     }
 
 
@@ -98,7 +100,11 @@ def resource_list(group: str, version: str, metrics: bool) -> Doc | None:
         for parent, sub, gvk, verbs in SUBRESOURCES:
             if parent != rt.plural or rt.group == "metrics.k8s.io":
                 continue
-            sub_entry: Doc = {"name": f"{parent}/{sub}", "singularName": "", "namespaced": rt.namespaced}
+            sub_entry: Doc = {
+                "name": f"{parent}/{sub}",
+                "singularName": "",
+                "namespaced": rt.namespaced,
+            }
             if gvk:
                 sub_entry.update({"group": gvk[0], "version": gvk[1], "kind": gvk[2]})
             else:
@@ -106,7 +112,12 @@ def resource_list(group: str, version: str, metrics: bool) -> Doc | None:
             sub_entry["verbs"] = list(verbs)
             resources.append(sub_entry)
     gv = f"{group}/{version}" if group else version
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": gv,
+        "resources": resources,
+    }
 
 
 def aggregated(legacy: bool, metrics: bool, api_version: str) -> Doc:
@@ -136,13 +147,25 @@ def aggregated(legacy: bool, metrics: bool, api_version: str) -> Doc:
                 subs = []
                 for parent, sub, gvk, verbs in SUBRESOURCES:
                     if parent == rt.plural and rt.group != "metrics.k8s.io":
-                        kind = {"group": gvk[0], "version": gvk[1], "kind": gvk[2]} if gvk else {
-                            "group": "", "version": "", "kind": rt.kind}
-                        subs.append({"subresource": sub, "responseKind": kind, "verbs": list(verbs)})
+                        kind = (
+                            {"group": gvk[0], "version": gvk[1], "kind": gvk[2]}
+                            if gvk
+                            else {"group": "", "version": "", "kind": rt.kind}
+                        )
+                        subs.append(
+                            {"subresource": sub, "responseKind": kind, "verbs": list(verbs)}
+                        )
                 if subs:
                     doc["subresources"] = subs
                 res_docs.append(doc)
             version_docs.append({"version": version, "resources": res_docs, "freshness": "Current"})
-        meta: Doc = {"creationTimestamp": None} if legacy else {"name": group, "creationTimestamp": None}
+        meta: Doc = (
+            {"creationTimestamp": None} if legacy else {"name": group, "creationTimestamp": None}
+        )
         items.append({"metadata": meta, "versions": version_docs})
-    return {"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items}
+    return {
+        "kind": "APIGroupDiscoveryList",
+        "apiVersion": api_version,
+        "metadata": {},
+        "items": items,
+    }

@@ -51,13 +51,17 @@ def not_found(plural: str, group: str, name: str) -> ApiError:
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:
     kind = _qualified(plural, group)
-    details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    details = (
+        {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    )
     return ApiError(409, "AlreadyExists", f'{kind} "{name}" already exists', details)
 
 
 def conflict(plural: str, group: str, name: str) -> ApiError:
     kind = _qualified(plural, group)
-    details = {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    details = (
+        {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    )
     return ApiError(
         409,
         "Conflict",
@@ -77,7 +81,12 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
         details["group"] = group
     details["kind"] = kind
     details["causes"] = [{"reason": r, "message": m, "field": f} for r, f, m in causes]
-    return ApiError(422, "Invalid", f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}', details)
+    return ApiError(
+        422,
+        "Invalid",
+        f'{kind}{"." + group if group else ""} "{name}" is invalid: {summary}',
+        details,
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -88,7 +97,9 @@ def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, "MethodNotAllowed", message, {})
 
 
@@ -100,7 +111,9 @@ def page_not_found() -> ApiError:
     return ApiError(404, "NotFound", "404 page not found", plain_text=True)
 
 
-def too_many_requests(message: str, retry_after: int, details: dict[str, Any] | None = None) -> ApiError:
+def too_many_requests(
+    message: str, retry_after: int, details: dict[str, Any] | None = None
+) -> ApiError:
     d = dict(details or {})
     d.setdefault("retryAfterSeconds", retry_after)
     return ApiError(429, "TooManyRequests", message, d, headers={"Retry-After": str(retry_after)})

@@ -36,8 +36,14 @@ class Faults:
     def add_latency(self, seconds: float) -> None:
         self.latency = max(0.0, float(seconds))
 
-    def throttle(self, count: int, retry_after: int = 1, *, verbs: tuple[str, ...] = (),
-                 resource: str | None = None) -> None:
+    def throttle(
+        self,
+        count: int,
+        retry_after: int = 1,
+        *,
+        verbs: tuple[str, ...] = (),
+        resource: str | None = None,
+    ) -> None:
         """The next `count` matching requests answer 429 with `Retry-After`."""
         with self._lock:
             self._throttle = _Pending(count, retry_after, frozenset(verbs), resource)
@@ -70,12 +76,20 @@ class Faults:
         def show(p: _Pending | None) -> dict[str, Any] | None:
             if p is None or p.count <= 0:
                 return None
-            return {"count": p.count, "retryAfter": p.retry_after, "verbs": sorted(p.verbs),
-                    "resource": p.resource}
+            return {
+                "count": p.count,
+                "retryAfter": p.retry_after,
+                "verbs": sorted(p.verbs),
+                "resource": p.resource,
+            }
 
         with self._lock:
-            return {"latency": self.latency, "throttle": show(self._throttle), "errors": show(self._errors),
-                    "conflicts": show(self._conflicts)}
+            return {
+                "latency": self.latency,
+                "throttle": show(self._throttle),
+                "errors": show(self._errors),
+                "conflicts": show(self._conflicts),
+            }
 
     @staticmethod
     def _take(pending: _Pending | None, verb: str, resource: str) -> bool:
@@ -93,15 +107,25 @@ class Faults:
         with self._lock:
             if self._take(self._throttle, verb, resource):
                 retry = self._throttle.retry_after if self._throttle else 1
-                return too_many_requests("the server has received too many requests and has asked us to "
-                                         "try again later", retry)
+                return too_many_requests(
+                    "the server has received too many requests and has asked us to try again later",
+                    retry,
+                )
             if self._take(self._errors, verb, resource):
-                return ApiError(500, "InternalError", "Internal error occurred: injected fault",
-                                {"causes": [{"message": "injected fault"}]})
+                return ApiError(
+                    500,
+                    "InternalError",
+                    "Internal error occurred: injected fault",
+                    {"causes": [{"message": "injected fault"}]},
+                )
             if self._take(self._conflicts, verb, resource):
-                return ApiError(409, "Conflict", f"Operation cannot be fulfilled on {resource}: the object has "
-                                "been modified; please apply your changes to the latest version and try again",
-                                {"kind": resource})
+                return ApiError(
+                    409,
+                    "Conflict",
+                    f"Operation cannot be fulfilled on {resource}: the object has "
+                    "been modified; please apply your changes to the latest version and try again",
+                    {"kind": resource},
+                )
         return None
 
     def configure(self, body: dict[str, Any]) -> None:
@@ -111,11 +135,19 @@ class Faults:
             self.add_latency(float(body["latency"] or 0))
         if body.get("throttle"):
             t = body["throttle"]
-            self.throttle(int(t.get("count", 1)), int(t.get("retryAfter", 1)), verbs=tuple(t.get("verbs") or ()),
-                          resource=t.get("resource"))
+            self.throttle(
+                int(t.get("count", 1)),
+                int(t.get("retryAfter", 1)),
+                verbs=tuple(t.get("verbs") or ()),
+                resource=t.get("resource"),
+            )
         if body.get("errors"):
             e = body["errors"]
-            self.fail(int(e.get("count", 1)), verbs=tuple(e.get("verbs") or ()), resource=e.get("resource"))
+            self.fail(
+                int(e.get("count", 1)),
+                verbs=tuple(e.get("verbs") or ()),
+                resource=e.get("resource"),
+            )
         if body.get("conflicts"):
             c = body["conflicts"]
             self.conflict_on_update(int(c.get("count", 1)), resource=c.get("resource"))

@@ -7,8 +7,8 @@ requests, streams watches and serialises responses.
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import copy
 import json
 import uuid
@@ -33,10 +33,10 @@ from kubesim.store import (
     DEPLOYMENTS,
     NAMESPACES,
     PDBS,
-    PODS,
     POD_METRICS,
-    RESOURCE_TYPES,
+    PODS,
     REPLICASETS,
+    RESOURCE_TYPES,
     ResourceType,
     Store,
     StoreError,
@@ -102,7 +102,7 @@ class Handlers:
         fields = parse_field_selector(q.field_selector, rtype.kind)
         return lambda obj: matches_labels(labels, obj) and fields(obj)
 
-    def list(self, t: Target, q: ListQuery) -> Obj:
+    def list_objects(self, t: Target, q: ListQuery) -> Obj:
         start_after: tuple[str, str] | None = None
         if q.continue_token:
             start_after = _decode_continue(q.continue_token)
@@ -110,7 +110,7 @@ class Handlers:
             rv = self.store.resource_version
             keyed = self.store.keyed_refs(t.rtype, t.namespace)
         if start_after is not None:
-            keyed = keyed[bisect.bisect_right(keyed, start_after, key=lambda pair: pair[0]):]
+            keyed = keyed[bisect.bisect_right(keyed, start_after, key=lambda pair: pair[0]) :]
         if q.label_selector or q.field_selector:
             match = self.matcher(t.rtype, q)
             refs = [o for _, o in keyed if match(o)]
@@ -126,8 +126,12 @@ class Handlers:
         # Stored objects are never mutated in place (writes replace them), so shallow views are
         # safe to serialise; copying 10,000 pods per list would dominate the request.
         items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in refs]
-        return {"kind": f"{t.rtype.kind}List", "apiVersion": t.rtype.api_version, "metadata": meta,
-                "items": items}
+        return {
+            "kind": f"{t.rtype.kind}List",
+            "apiVersion": t.rtype.api_version,
+            "metadata": meta,
+            "items": items,
+        }
 
     # -- writes --------------------------------------------------------------------------
     def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
@@ -146,12 +150,20 @@ class Handlers:
             body_ns = meta.get("namespace")
             if body_ns and t.namespace and body_ns != t.namespace:
                 raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request")
+                    "the namespace of the provided object does not match the namespace sent on the request"  # noqa: E501
+                )
             meta["namespace"] = t.namespace or body_ns or "default"
         else:
             meta.pop("namespace", None)
-        for owned in ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
-                      "deletionGracePeriodSeconds", "generation", "managedFields"):
+        for owned in (
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "managedFields",
+        ):
             meta.pop(owned, None)
         validation.validate(t.rtype, obj)
         self._check_namespace(t.rtype, meta.get("namespace"))
@@ -177,13 +189,7 @@ class Handlers:
         except StoreError as exc:
             raise store_error(exc, t.rtype, meta.get("name", "")) from exc
         self.reconcile()
-        return Response(201, self._fresh(t.rtype, created))
-
-    def _fresh(self, rtype: ResourceType, obj: Obj) -> Obj:
-        """The object as it is after controllers reacted (a real server answers before them,
-        but its watchers see the same order); falls back to the written object."""
-        found = self.store.find(rtype, obj["metadata"].get("namespace", ""), obj["metadata"]["name"])
-        return obj if found is None or found["metadata"]["uid"] != obj["metadata"]["uid"] else obj
+        return Response(201, created)  # as written: a real server answers before controllers act
 
     def _prepare_update(self, t: Target, current: Obj, new: Obj) -> Obj:
         """Merge server-owned parts of `current` into a client's full replacement `new`."""
@@ -195,17 +201,23 @@ class Handlers:
             raise errors.conflict(t.rtype.plural, t.rtype.group, t.name)
         if meta.get("name") and meta["name"] != t.name:
             raise errors.bad_request(
-                f"the name of the object ({meta['name']}) does not match the name on the URL ({t.name})")
+                f"the name of the object ({meta['name']}) does not match the name on the URL ({t.name})"  # noqa: E501
+            )
         meta["name"] = t.name
         if t.rtype.namespaced:
             meta["namespace"] = current["metadata"].get("namespace", "")
         new["apiVersion"] = t.rtype.api_version
         new["kind"] = t.rtype.kind
-        for owned in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                      "generation", "ownerReferences" if False else ""):
-            if owned and owned in current["metadata"]:
+        for owned in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+        ):
+            if owned in current["metadata"]:
                 meta[owned] = current["metadata"][owned]
-            elif owned:
+            else:
                 meta.pop(owned, None)
         if t.subresource == "status":
             result = copy.deepcopy(current)
@@ -259,8 +271,12 @@ class Handlers:
         assert t.name is not None
         if t.subresource == "scale":
             return self.update_scale(
-                t, lambda scale: patch.apply_patch(scale, body, content_type,
-                                                   "io.k8s.api.autoscaling.v1.Scale"), dry_run)
+                t,
+                lambda scale: patch.apply_patch(
+                    scale, body, content_type, "io.k8s.api.autoscaling.v1.Scale"
+                ),
+                dry_run,
+            )
         with self.store.lock:
             current = self.get(t)
             patched = patch.apply_patch(current, body, content_type, definition_for(t.rtype))
@@ -281,10 +297,16 @@ class Handlers:
         return {
             "kind": "Scale",
             "apiVersion": "autoscaling/v1",
-            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
-                                              "creationTimestamp") if k in meta},
+            "metadata": {
+                k: meta[k]
+                for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                if k in meta
+            },
             "spec": {"replicas": (obj.get("spec") or {}).get("replicas", 0)},
-            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0), "selector": sel_text},
+            "status": {
+                "replicas": (obj.get("status") or {}).get("replicas", 0),
+                "selector": sel_text,
+            },
         }
 
     def get_scale(self, t: Target) -> Obj:
@@ -298,9 +320,18 @@ class Handlers:
                 raise errors.bad_request("the body of the request is not a Scale")
             replicas = (scale.get("spec") or {}).get("replicas")
             if not isinstance(replicas, int) or replicas < 0:
-                raise errors.invalid("Scale", "autoscaling", t.name or "", [
-                    ("FieldValueInvalid", "spec.replicas",
-                     f"Invalid value: {replicas}: must be greater than or equal to 0")])
+                raise errors.invalid(
+                    "Scale",
+                    "autoscaling",
+                    t.name or "",
+                    [
+                        (
+                            "FieldValueInvalid",
+                            "spec.replicas",
+                            f"Invalid value: {replicas}: must be greater than or equal to 0",
+                        )
+                    ],
+                )
             obj = copy.deepcopy(current)
             obj["spec"]["replicas"] = replicas
             sent = (scale.get("metadata") or {}).get("resourceVersion")
@@ -317,20 +348,25 @@ class Handlers:
         if options.get("orphanDependents") is True:
             policy = "Orphan"
         grace = options.get("gracePeriodSeconds")
-        precondition = (options.get("preconditions") or {})
+        precondition = options.get("preconditions") or {}
         with self.store.lock:
             current = self.get(t)
             if precondition.get("uid") and precondition["uid"] != current["metadata"]["uid"]:
-                raise ApiError(409, "Conflict", f"Precondition failed: UID in precondition: {precondition['uid']}, "
-                               f"UID in object meta: {current['metadata']['uid']}", {"name": t.name,
-                                                                                    "kind": t.rtype.plural})
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"Precondition failed: UID in precondition: {precondition['uid']}, "
+                    f"UID in object meta: {current['metadata']['uid']}",
+                    {"name": t.name, "kind": t.rtype.plural},
+                )
             result = self._delete_object(t.rtype, current, policy, grace, dry_run)
         if not dry_run:
             self.reconcile()
         return Response(200, result)
 
-    def _delete_object(self, rtype: ResourceType, obj: Obj, policy: str | None, grace: Any,
-                       dry_run: bool) -> Obj:
+    def _delete_object(
+        self, rtype: ResourceType, obj: Obj, policy: str | None, grace: Any, dry_run: bool
+    ) -> Obj:
         meta = obj["metadata"]
         namespace = meta.get("namespace", "")
         if rtype is NAMESPACES:
@@ -364,7 +400,9 @@ class Handlers:
         spec = pod.get("spec") or {}
         phase = (pod.get("status") or {}).get("phase")
         if grace is None:
-            grace = meta.get("deletionGracePeriodSeconds", spec.get("terminationGracePeriodSeconds", 30))
+            grace = meta.get(
+                "deletionGracePeriodSeconds", spec.get("terminationGracePeriodSeconds", 30)
+            )
         grace = int(grace)
         immediate = grace <= 0 or not spec.get("nodeName") or phase in ("Succeeded", "Failed")
         if immediate:
@@ -402,7 +440,11 @@ class Handlers:
             current = self.store.find(rtype, namespace, dep["metadata"]["name"])
             if current is None:
                 continue
-            others = [r for r in current["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid]
+            others = [
+                r
+                for r in current["metadata"].get("ownerReferences") or []
+                if r.get("uid") != owner_uid
+            ]
             if others:  # still owned by someone alive: just drop the reference
                 current["metadata"]["ownerReferences"] = others
                 self.store.update(rtype, current, check_version=False)
@@ -411,8 +453,13 @@ class Handlers:
 
     def _orphan(self, owner_uid: str, namespace: str) -> None:
         for rtype, dep in self._dependents(owner_uid, namespace):
+
             def drop(obj: Obj) -> None:
-                refs = [r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid]
+                refs = [
+                    r
+                    for r in obj["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != owner_uid
+                ]
                 if refs:
                     obj["metadata"]["ownerReferences"] = refs
                 else:
@@ -441,15 +488,26 @@ class Handlers:
         with self.store.lock:
             targets = [o for o in self.store.list(t.rtype, t.namespace) if match(o)]
             deleted = [
-                self._delete_object(t.rtype, o, options.get("propagationPolicy"),
-                                    options.get("gracePeriodSeconds"), dry_run)
+                self._delete_object(
+                    t.rtype,
+                    o,
+                    options.get("propagationPolicy"),
+                    options.get("gracePeriodSeconds"),
+                    dry_run,
+                )
                 for o in targets
             ]
         if not dry_run:
             self.reconcile()
-        return Response(200, {"kind": f"{t.rtype.kind}List", "apiVersion": t.rtype.api_version,
-                              "metadata": {"resourceVersion": str(self.store.resource_version)},
-                              "items": [_without_type(o) for o in deleted]})
+        return Response(
+            200,
+            {
+                "kind": f"{t.rtype.kind}List",
+                "apiVersion": t.rtype.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version)},
+                "items": [_without_type(o) for o in deleted],
+            },
+        )
 
     # -- pods/eviction -------------------------------------------------------------------
     def evict(self, t: Target, body: Any, dry_run: bool) -> Response:
@@ -458,48 +516,64 @@ class Handlers:
         with self.store.lock:
             pod = self.get(t)
             phase = (pod.get("status") or {}).get("phase")
-            if phase not in ("Succeeded", "Failed") and not pod["metadata"].get("deletionTimestamp"):
+            if phase not in ("Succeeded", "Failed") and not pod["metadata"].get(
+                "deletionTimestamp"
+            ):
                 for pdb in self.store.iter_refs(PDBS, t.namespace):
                     selector = label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
                     if not selector or not matches_labels(selector, pod):
                         continue
                     healthy, desired = self._pdb_health(pdb, selector)
-                    if healthy - desired <= 0 or not _is_ready(pod):
-                        if not _is_ready(pod) and healthy - desired > 0:
-                            continue  # an unhealthy pod may go when the budget is met
-                        name = pdb["metadata"]["name"]
-                        raise errors.too_many_requests(
-                            "Cannot evict pod as it would violate the pod's disruption budget.",
-                            0,
-                            {"causes": [{"reason": "DisruptionBudget",
-                                         "message": f"The disruption budget {name} needs {desired} healthy "
-                                         f"pods and has {healthy} currently"}]},
-                        ) if False else ApiError(
-                            429, "TooManyRequests",
-                            "Cannot evict pod as it would violate the pod's disruption budget.",
-                            {"causes": [{"reason": "DisruptionBudget",
-                                         "message": f"The disruption budget {name} needs {desired} healthy "
-                                         f"pods and has {healthy} currently"}]},
-                        )
+                    if healthy - desired > 0:
+                        continue
+                    name = pdb["metadata"]["name"]
+                    raise ApiError(
+                        429,
+                        "TooManyRequests",
+                        "Cannot evict pod as it would violate the pod's disruption budget.",
+                        {
+                            "causes": [
+                                {
+                                    "reason": "DisruptionBudget",
+                                    "message": f"The disruption budget {name} needs {desired} healthy "  # noqa: E501
+                                    f"pods and has {healthy} currently",
+                                }
+                            ]
+                        },
+                    )
             options = eviction.get("deleteOptions") or {}
             self._delete_pod(pod, options.get("gracePeriodSeconds"), dry_run, cascade=True)
         if not dry_run:
             self.reconcile()
-        return Response(201, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-                              "code": 201})
+        return Response(
+            201,
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+        )
 
     def _pdb_health(self, pdb: Obj, selector: list[Any]) -> tuple[int, int]:
         namespace = pdb["metadata"].get("namespace", "")
-        pods = [p for p in self.store.iter_refs(PODS, namespace) if matches_labels(selector, p)
-                and not p["metadata"].get("deletionTimestamp")
-                and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
+        pods = [
+            p
+            for p in self.store.iter_refs(PODS, namespace)
+            if matches_labels(selector, p)
+            and not p["metadata"].get("deletionTimestamp")
+            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        ]
         healthy = sum(1 for p in pods if _is_ready(p))
         spec = pdb.get("spec") or {}
         expected = len(pods)
         if "minAvailable" in spec:
             desired = _int_or_percent(spec["minAvailable"], expected, round_up=True)
         elif "maxUnavailable" in spec:
-            desired = max(0, expected - _int_or_percent(spec["maxUnavailable"], expected, round_up=True))
+            desired = max(
+                0, expected - _int_or_percent(spec["maxUnavailable"], expected, round_up=True)
+            )
         else:
             desired = 0
         return healthy, desired
@@ -515,8 +589,13 @@ class Handlers:
         if not container:
             if len(names) != 1:
                 raise errors.bad_request(
-                    f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]"
-                    + (f" or one of the init containers: [{' '.join(init_names)}]" if init_names else ""))
+                    f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]"  # noqa: E501
+                    + (
+                        f" or one of the init containers: [{' '.join(init_names)}]"
+                        if init_names
+                        else ""
+                    )
+                )
             container = names[0]
         elif container not in names and container not in init_names:
             raise errors.bad_request(f"container {container} is not valid for pod {t.name}")
@@ -528,15 +607,20 @@ class Handlers:
         if previous:
             if lines is None and not (cstatus.get("lastState") or {}).get("terminated"):
                 raise errors.bad_request(
-                    f'previous terminated container "{container}" in pod "{t.name}" not found')
+                    f'previous terminated container "{container}" in pod "{t.name}" not found'
+                )
         elif lines is None:
             state = cstatus.get("state") or {}
-            ran = state.get("running") or state.get("terminated") or (cstatus.get("lastState") or {}).get(
-                "terminated")
+            ran = (
+                state.get("running")
+                or state.get("terminated")
+                or (cstatus.get("lastState") or {}).get("terminated")
+            )
             if not ran:
                 reason = ((state.get("waiting") or {}).get("reason")) or "ContainerCreating"
                 raise errors.bad_request(
-                    f'container "{container}" in pod "{t.name}" is waiting to start: {reason}')
+                    f'container "{container}" in pod "{t.name}" is waiting to start: {reason}'
+                )
         lines = lines or []
         if query.get("sinceSeconds"):
             cutoff = self.clock.seconds() - float(query["sinceSeconds"])
@@ -566,30 +650,47 @@ class Handlers:
             obj = self.get(t)
             obj.setdefault("metadata", {})
             return obj
-        listing = self.list(t, q)
+        listing = self.list_objects(t, q)
         listing["kind"] = "PodMetricsList"
         listing["metadata"] = {"resourceVersion": ""}
-        listing["items"] = [{"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", **i}
-                            for i in listing["items"]]
+        listing["items"] = [
+            {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1", **i}
+            for i in listing["items"]
+        ]
         return listing
 
 
 def invalid_rv(t: Target, current: Obj) -> ApiError:
-    return errors.invalid(t.rtype.kind, t.rtype.group, t.name or "", [(
-        "FieldValueInvalid", "metadata.resourceVersion",
-        "Invalid value: 0x0: must be specified for an update")])
+    return errors.invalid(
+        t.rtype.kind,
+        t.rtype.group,
+        t.name or "",
+        [
+            (
+                "FieldValueInvalid",
+                "metadata.resourceVersion",
+                "Invalid value: 0x0: must be specified for an update",
+            )
+        ],
+    )
 
 
 def _check_pod_update(current: Obj, new: Obj) -> None:
     """Pods are mostly immutable: only images, tolerations (added) and a few fields may change."""
+
     def mutable_view(spec: Obj) -> Obj:
         view = copy.deepcopy(spec)
         for c in view.get("containers") or []:
             c.pop("image", None)
         for c in view.get("initContainers") or []:
             c.pop("image", None)
-        for key in ("activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds",
-                    "schedulingGates", "nodeName"):
+        for key in (
+            "activeDeadlineSeconds",
+            "tolerations",
+            "terminationGracePeriodSeconds",
+            "schedulingGates",
+            "nodeName",
+        ):
             view.pop(key, None)
         return view
 
@@ -597,14 +698,20 @@ def _check_pod_update(current: Obj, new: Obj) -> None:
     new_spec = new.get("spec") or {}
     if mutable_view(old_spec) != mutable_view(new_spec):
         name = new["metadata"]["name"]
-        message = ("Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
-                   "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
-                   "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
-                   "(allow it to be set to 1 if it was previously negative)")
+        message = (
+            "Forbidden: pod updates may not change fields other than `spec.containers[*].image`,"
+            "`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` "
+            "(only additions to existing tolerations),`spec.terminationGracePeriodSeconds` "
+            "(allow it to be set to 1 if it was previously negative)"
+        )
         raise errors.invalid("Pod", "", name, [("FieldValueForbidden", "spec", message)])
     if old_spec.get("nodeName") and new_spec.get("nodeName") != old_spec.get("nodeName"):
-        raise errors.invalid("Pod", "", new["metadata"]["name"], [
-            ("FieldValueForbidden", "spec.nodeName", "Forbidden: field is immutable")])
+        raise errors.invalid(
+            "Pod",
+            "",
+            new["metadata"]["name"],
+            [("FieldValueForbidden", "spec.nodeName", "Forbidden: field is immutable")],
+        )
 
 
 def _is_ready(pod: Obj) -> bool:
@@ -616,7 +723,9 @@ def _is_ready(pod: Obj) -> bool:
 
 def _container_status(pod: Obj, container: str) -> Obj:
     status = pod.get("status") or {}
-    for cs in list(status.get("containerStatuses") or []) + list(status.get("initContainerStatuses") or []):
+    for cs in list(status.get("containerStatuses") or []) + list(
+        status.get("initContainerStatuses") or []
+    ):
         if cs.get("name") == container:
             return dict(cs)
     return {}
@@ -652,5 +761,7 @@ def _decode_continue(token: str) -> tuple[str, str]:
         namespace, name = str(data["start"]).split("/", 1)
         return namespace, name
     except (ValueError, KeyError, binascii.Error) as exc:
-        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
-                                 "(version meta.k8s.io/v1)") from exc
+        raise errors.bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion "
+            "(version meta.k8s.io/v1)"
+        ) from exc

@@ -67,8 +67,8 @@ def _convert(node: Any, ref_prefix: str) -> Any:
             out[key] = _convert(value, ref_prefix)
     one_of = out.get("oneOf")
     if isinstance(one_of, list):
-        types = {o.get("type") for o in one_of if isinstance(o, dict)}
-        if types == {"string", "integer"}:
+        alternatives = {o.get("type") for o in one_of if isinstance(o, dict)}
+        if alternatives == {"string", "integer"}:
             out["format"] = "int-or-string"
         if ref_prefix == "#/definitions/":
             # Swagger 2.0 has no oneOf: int-or-string and quantities are strings there.
@@ -104,20 +104,20 @@ def _closure(names: list[str]) -> list[str]:
 # -- paths ------------------------------------------------------------------------------
 _PARAM_DOC = {
     "dryRun": "When present, indicates that modifications should not be persisted.",
-    "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",
-    "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request "
+    "fieldManager": "fieldManager is a name associated with the actor or entity that is making these changes.",  # noqa: E501
+    "fieldValidation": "fieldValidation instructs the server on how to handle objects in the request "  # noqa: E501
     "(POST/PUT/PATCH) containing unknown or duplicate fields.",
-    "force": "Force is going to \"force\" Apply requests.",
+    "force": 'Force is going to "force" Apply requests.',
     "gracePeriodSeconds": "The duration in seconds before the object should be deleted.",
     "propagationPolicy": "Whether and how garbage collection will be performed.",
     "labelSelector": "A selector to restrict the list of returned objects by their labels.",
     "fieldSelector": "A selector to restrict the list of returned objects by their fields.",
     "limit": "limit is a maximum number of responses to return for a list call.",
     "continue": "The continue option should be set when retrieving more results from the server.",
-    "resourceVersion": "resourceVersion sets a constraint on what resource versions a request may be served from.",
+    "resourceVersion": "resourceVersion sets a constraint on what resource versions a request may be served from.",  # noqa: E501
     "watch": "Watch for changes to the described resources and return them as a stream.",
     "timeoutSeconds": "Timeout for the list/watch call.",
-    "allowWatchBookmarks": "allowWatchBookmarks requests watch events with type \"BOOKMARK\".",
+    "allowWatchBookmarks": 'allowWatchBookmarks requests watch events with type "BOOKMARK".',
 }
 _PARAM_TYPE = {
     "gracePeriodSeconds": "integer",
@@ -147,7 +147,11 @@ def _content(ref: str, v2: bool) -> Schema:
     return {
         "content": {
             mt: {"schema": {"$ref": ref}}
-            for mt in ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+            for mt in (
+                "application/json",
+                "application/yaml",
+                "application/vnd.kubernetes.protobuf",
+            )
         }
     }
 
@@ -166,18 +170,33 @@ def _op(
         "tags": [gvk["tag"]],
         "description": f"{action} {gvk['kind']}",
         "operationId": op_id,
-        "responses": {"200": {"description": "OK", **_content(ref, v2)}, "401": {"description": "Unauthorized"}},
+        "responses": {
+            "200": {"description": "OK", **_content(ref, v2)},
+            "401": {"description": "Unauthorized"},
+        },
         "x-kubernetes-action": action,
         "x-kubernetes-group-version-kind": {k: gvk[k] for k in ("group", "version", "kind")},
     }
     if params:
         if v2:
-            params = [{"uniqueItems": True, "type": p["schema"]["type"], "description": p["description"],
-                       "name": p["name"], "in": p["in"]} for p in params]
+            params = [
+                {
+                    "uniqueItems": True,
+                    "type": p["schema"]["type"],
+                    "description": p["description"],
+                    "name": p["name"],
+                    "in": p["in"],
+                }
+                for p in params
+            ]
         op["parameters"] = list(params)
     if v2:
         op["consumes"] = ["*/*"]
-        op["produces"] = ["application/json", "application/yaml", "application/vnd.kubernetes.protobuf"]
+        op["produces"] = [
+            "application/json",
+            "application/yaml",
+            "application/vnd.kubernetes.protobuf",
+        ]
         op["schemes"] = ["https"]
     if body:
         if v2:
@@ -186,7 +205,11 @@ def _op(
         elif patch:
             op["requestBody"] = {
                 "content": {
-                    mt: {"schema": {"$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"}}
+                    mt: {
+                        "schema": {
+                            "$ref": "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.Patch"  # noqa: E501
+                        }
+                    }
                     for mt in (
                         "application/apply-patch+yaml",
                         "application/json-patch+json",
@@ -218,48 +241,117 @@ def _paths(gv_types: list[ResourceType], v2: bool) -> dict[str, Schema]:
         tag = f"{rt.group.split('.')[0]}_{rt.version}" if rt.group else f"core_{rt.version}"
         gvk = {"group": rt.group, "version": rt.version, "kind": rt.kind, "tag": tag}
         ns_seg = "Namespaced" if rt.namespaced else ""
-        coll = f"{base}/namespaces/{{namespace}}/{rt.plural}" if rt.namespaced else f"{base}/{rt.plural}"
+        coll = (
+            f"{base}/namespaces/{{namespace}}/{rt.plural}"
+            if rt.namespaced
+            else f"{base}/{rt.plural}"
+        )
         item = f"{coll}/{{name}}"
         op_base = f"{group_part}{_camel(rt.version)}{ns_seg}{rt.kind}"
         write = ("dryRun", "fieldManager", "fieldValidation")
-        listing = ("labelSelector", "fieldSelector", "limit", "continue", "resourceVersion", "watch",
-                   "timeoutSeconds", "allowWatchBookmarks")
+        listing = (
+            "labelSelector",
+            "fieldSelector",
+            "limit",
+            "continue",
+            "resourceVersion",
+            "watch",
+            "timeoutSeconds",
+            "allowWatchBookmarks",
+        )
         paths[coll] = {
             "get": _op("list", f"list{op_base}", gvk, list_ref, _params(*listing), v2),
             "post": _op("post", f"create{op_base}", gvk, ref, _params(*write), v2, body=True),
-            "delete": _op("deletecollection", f"deleteCollection{op_base}", gvk, prefix
-                          + "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
-                          _params("dryRun", "gracePeriodSeconds", "propagationPolicy", *listing[:4]), v2),
+            "delete": _op(
+                "deletecollection",
+                f"deleteCollection{op_base}",
+                gvk,
+                prefix + "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+                _params("dryRun", "gracePeriodSeconds", "propagationPolicy", *listing[:4]),
+                v2,
+            ),
         }
         paths[item] = {
             "get": _op("get", f"read{op_base}", gvk, ref, [], v2),
             "put": _op("put", f"replace{op_base}", gvk, ref, _params(*write), v2, body=True),
-            "patch": _op("patch", f"patch{op_base}", gvk, ref, _params(*write, "force"), v2, body=True,
-                         patch=True),
-            "delete": _op("delete", f"delete{op_base}", gvk, ref,
-                          _params("dryRun", "gracePeriodSeconds", "propagationPolicy"), v2),
+            "patch": _op(
+                "patch",
+                f"patch{op_base}",
+                gvk,
+                ref,
+                _params(*write, "force"),
+                v2,
+                body=True,
+                patch=True,
+            ),
+            "delete": _op(
+                "delete",
+                f"delete{op_base}",
+                gvk,
+                ref,
+                _params("dryRun", "gracePeriodSeconds", "propagationPolicy"),
+                v2,
+            ),
         }
         if rt.namespaced:
             paths[f"{base}/{rt.plural}"] = {
-                "get": _op("list", f"list{group_part}{_camel(rt.version)}{rt.kind}ForAllNamespaces",
-                           gvk, list_ref, _params(*listing), v2),
+                "get": _op(
+                    "list",
+                    f"list{group_part}{_camel(rt.version)}{rt.kind}ForAllNamespaces",
+                    gvk,
+                    list_ref,
+                    _params(*listing),
+                    v2,
+                ),
             }
-        if rt.kind in ("Pod", "Deployment", "ReplicaSet", "Node", "Namespace", "PodDisruptionBudget"):
+        if rt.kind in (
+            "Pod",
+            "Deployment",
+            "ReplicaSet",
+            "Node",
+            "Namespace",
+            "PodDisruptionBudget",
+        ):
             paths[f"{item}/status"] = {
                 "get": _op("get", f"read{op_base}Status", gvk, ref, [], v2),
-                "put": _op("put", f"replace{op_base}Status", gvk, ref, _params(*write), v2, body=True),
-                "patch": _op("patch", f"patch{op_base}Status", gvk, ref, _params(*write, "force"), v2,
-                             body=True, patch=True),
+                "put": _op(
+                    "put", f"replace{op_base}Status", gvk, ref, _params(*write), v2, body=True
+                ),
+                "patch": _op(
+                    "patch",
+                    f"patch{op_base}Status",
+                    gvk,
+                    ref,
+                    _params(*write, "force"),
+                    v2,
+                    body=True,
+                    patch=True,
+                ),
             }
         if rt.kind in ("Deployment", "ReplicaSet"):
             scale_gvk = {"group": "autoscaling", "version": "v1", "kind": "Scale", "tag": tag}
             scale_ref = prefix + "io.k8s.api.autoscaling.v1.Scale"
             paths[f"{item}/scale"] = {
                 "get": _op("get", f"read{op_base}Scale", scale_gvk, scale_ref, [], v2),
-                "put": _op("put", f"replace{op_base}Scale", scale_gvk, scale_ref, _params(*write), v2,
-                           body=True),
-                "patch": _op("patch", f"patch{op_base}Scale", scale_gvk, scale_ref,
-                             _params(*write, "force"), v2, body=True, patch=True),
+                "put": _op(
+                    "put",
+                    f"replace{op_base}Scale",
+                    scale_gvk,
+                    scale_ref,
+                    _params(*write),
+                    v2,
+                    body=True,
+                ),
+                "patch": _op(
+                    "patch",
+                    f"patch{op_base}Scale",
+                    scale_gvk,
+                    scale_ref,
+                    _params(*write, "force"),
+                    v2,
+                    body=True,
+                    patch=True,
+                ),
             }
     return paths
 
@@ -300,10 +392,13 @@ def v3_document(key: str) -> bytes | None:
     rts = _served_group_versions().get(key)
     if rts is None:
         return None
-    schemas = {n: _convert(definitions()[n], "#/components/schemas/") for n in _closure(_extra_schemas(rts))}
+    schemas = {
+        n: _convert(definitions()[n], "#/components/schemas/")
+        for n in _closure(_extra_schemas(rts))
+    }
     if "io.k8s.apimachinery.pkg.apis.meta.v1.Patch" not in schemas:
         schemas["io.k8s.apimachinery.pkg.apis.meta.v1.Patch"] = {
-            "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH "
+            "description": "Patch is provided to give a concrete name and type to the Kubernetes PATCH "  # noqa: E501
             "request body.",
             "type": "object",
         }
@@ -313,8 +408,14 @@ def v3_document(key: str) -> bytes | None:
         "paths": _paths(rts, v2=False),
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication",
-                                                "name": "authorization", "in": "header"}},
+            "securitySchemes": {
+                "BearerToken": {
+                    "type": "apiKey",
+                    "description": "Bearer Token authentication",
+                    "name": "authorization",
+                    "in": "header",
+                }
+            },
         },
     }
     return json.dumps(doc, separators=(",", ":")).encode()
@@ -348,7 +449,9 @@ def v2_document() -> bytes:
         "info": {"title": "Kubernetes", "version": "v1.28.7"},
         "paths": _paths(rts, v2=True),
         "definitions": {n: _convert(definitions()[n], "#/definitions/") for n in names},
-        "securityDefinitions": {"BearerToken": {"type": "apiKey", "name": "authorization", "in": "header"}},
+        "securityDefinitions": {
+            "BearerToken": {"type": "apiKey", "name": "authorization", "in": "header"}
+        },
         "security": [{"BearerToken": []}],
     }
     return json.dumps(doc, separators=(",", ":")).encode()

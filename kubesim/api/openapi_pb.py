@@ -108,12 +108,23 @@ def schema(s: Json) -> bytes:
 
 def _parameter(p: Json) -> bytes:
     if p.get("in") == "body":
-        body = (_str(1, p.get("description")) + _str(2, p.get("name")) + _str(3, "body")
-                + _bool(4, p.get("required")) + _bytes(5, schema(p.get("schema") or {})))
+        body = (
+            _str(1, p.get("description"))
+            + _str(2, p.get("name"))
+            + _str(3, "body")
+            + _bool(4, p.get("required"))
+            + _bytes(5, schema(p.get("schema") or {}))
+        )
         parameter = _bytes(1, body)
     else:
-        sub = (_bool(1, p.get("required")) + _str(2, p.get("in")) + _str(3, p.get("description"))
-               + _str(4, p.get("name")) + _str(6, p.get("type")) + _bool(20, p.get("uniqueItems")))
+        sub = (
+            _bool(1, p.get("required"))
+            + _str(2, p.get("in"))
+            + _str(3, p.get("description"))
+            + _str(4, p.get("name"))
+            + _str(6, p.get("type"))
+            + _bool(20, p.get("uniqueItems"))
+        )
         field = {"query": 3, "path": 4, "header": 1, "formData": 2}.get(str(p.get("in")), 3)
         parameter = _bytes(2, _bytes(field, sub))
     return _bytes(1, parameter)  # ParametersItem.parameter
@@ -157,10 +168,14 @@ def document(doc: Json) -> bytes:
     out += _str(1, doc.get("swagger", "2.0"))
     info = doc.get("info") or {}
     out += _bytes(2, _str(1, info.get("title")) + _str(2, info.get("version")))
-    paths = b"".join(_bytes(2, _str(1, p) + _bytes(2, _path_item(item)))
-                     for p, item in (doc.get("paths") or {}).items())
+    paths = b"".join(
+        _bytes(2, _str(1, p) + _bytes(2, _path_item(item)))
+        for p, item in (doc.get("paths") or {}).items()
+    )
     out += _bytes(8, paths)
-    definitions = b"".join(_bytes(1, _str(1, n) + _bytes(2, schema(s)))
-                           for n, s in (doc.get("definitions") or {}).items())
+    definitions = b"".join(
+        _bytes(1, _str(1, n) + _bytes(2, schema(s)))
+        for n, s in (doc.get("definitions") or {}).items()
+    )
     out += _bytes(9, definitions)
     return bytes(out)

@@ -29,36 +29,58 @@ class PatchError(ApiError):
 
 
 def _unsupported(content_type: str) -> ApiError:
-    return ApiError(
-        415,
-        "UnsupportedMediaType",
-        f'the body of the request was in an unknown format - accepted media types include: '
-        f'{JSON_PATCH}, {MERGE}, {STRATEGIC}, {APPLY}',
-        {},
-    ) if content_type else ApiError(415, "UnsupportedMediaType", "missing content type", {})
+    return (
+        ApiError(
+            415,
+            "UnsupportedMediaType",
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{JSON_PATCH}, {MERGE}, {STRATEGIC}, {APPLY}",
+            {},
+        )
+        if content_type
+        else ApiError(415, "UnsupportedMediaType", "missing content type", {})
+    )
 
 
-def apply_patch(current: dict[str, Any], body: Any, content_type: str, definition: str | None) -> dict[str, Any]:
+def apply_patch(
+    current: dict[str, Any], body: Any, content_type: str, definition: str | None
+) -> dict[str, Any]:
     """The patched object; raises ApiError (400 / 415 / 422) when the patch cannot apply."""
     ct = content_type.split(";")[0].strip().lower()
     if ct == JSON_PATCH:
         if not isinstance(body, list):
-            raise ApiError(400, "BadRequest", "json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "json: cannot unmarshal object into Go value of type jsonpatch.Patch",
+            )
         try:
             result = jsonpatch.apply_patch(current, body)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-            raise ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {exc}",
-                           {}) from exc
+            raise ApiError(
+                422,
+                "Invalid",
+                f"the server rejected our request due to an error in our request: {exc}",
+                {},
+            ) from exc
         if not isinstance(result, dict):
-            raise ApiError(422, "Invalid", "the patch replaced the whole object with a non-object", {})
+            raise ApiError(
+                422, "Invalid", "the patch replaced the whole object with a non-object", {}
+            )
         return result
     if not isinstance(body, dict):
-        raise ApiError(400, "BadRequest", "json: cannot unmarshal array into Go value of type map[string]interface {}")
+        raise ApiError(
+            400,
+            "BadRequest",
+            "json: cannot unmarshal array into Go value of type map[string]interface {}",
+        )
     if ct == MERGE:
-        return merge_patch(current, body)
+        merged: dict[str, Any] = merge_patch(current, body)
+        return merged
     if ct == STRATEGIC:
         schema: Schema | None = definitions().get(definition) if definition else None
-        return strategic_merge(current, body, schema)
+        patched: dict[str, Any] = strategic_merge(current, body, schema)
+        return patched
     raise _unsupported(ct)
 
 
@@ -182,11 +204,16 @@ def _strip(value: Any) -> Any:
         return {
             k: _strip(v)
             for k, v in value.items()
-            if not (k.startswith("$setElementOrder/") or k.startswith("$deleteFromPrimitiveList/")
-                    or k in ("$patch", "$retainKeys"))
+            if not (
+                k.startswith("$setElementOrder/")
+                or k.startswith("$deleteFromPrimitiveList/")
+                or k in ("$patch", "$retainKeys")
+            )
         }
     if isinstance(value, list):
-        return [_strip(v) for v in value if not (isinstance(v, dict) and v.get("$patch") == "delete")]
+        return [
+            _strip(v) for v in value if not (isinstance(v, dict) and v.get("$patch") == "delete")
+        ]
     return value
 
 
@@ -194,7 +221,11 @@ def _merge_list(original: Any, patch: list[Any], schema: Schema | None) -> list[
     strategies = _strategy(schema).split(",")
     if isinstance(original, list) and "merge" in strategies:
         if any(isinstance(p, dict) and p.get("$patch") == "replace" for p in patch):
-            return [_strip(p) for p in patch if not (isinstance(p, dict) and p.get("$patch") == "replace")]
+            return [
+                _strip(p)
+                for p in patch
+                if not (isinstance(p, dict) and p.get("$patch") == "replace")
+            ]
         key = _merge_key(schema)
         if key is None:  # list of primitives: union, original order first
             merged = list(original)
@@ -208,7 +239,12 @@ def _merge_list(original: Any, patch: list[Any], schema: Schema | None) -> list[
             if not isinstance(item, dict):
                 continue
             index = next(
-                (i for i, o in enumerate(merged) if isinstance(o, dict) and o.get(key) == item.get(key)), None
+                (
+                    i
+                    for i, o in enumerate(merged)
+                    if isinstance(o, dict) and o.get(key) == item.get(key)
+                ),
+                None,
             )
             if item.get("$patch") == "delete":
                 if index is not None:
@@ -224,6 +260,7 @@ def _merge_list(original: Any, patch: list[Any], schema: Schema | None) -> list[
 
 def _reorder(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
     """Order as `$setElementOrder` says; items it does not name keep their place at the end."""
+
     def ident(item: Any) -> Any:
         return item.get(key) if key and isinstance(item, dict) else item
 

@@ -33,8 +33,11 @@ def parse(group: str, version: str, segments: list[str]) -> Target:
     if not segments:
         raise page_not_found()
     namespace: str | None = None
-    if segments[0] == "namespaces" and len(segments) >= 3 and segments[2] in types and (
-        types[segments[2]].namespaced
+    if (
+        segments[0] == "namespaces"
+        and len(segments) >= 3
+        and segments[2] in types
+        and (types[segments[2]].namespaced)
     ):
         namespace = segments[1]
         segments = segments[2:]

@@ -12,7 +12,7 @@ class RequestRecord:
     path: str
     query: str
     status: int
-    verb: str  # RBAC verb: get, list, watch, create, update, patch, delete, deletecollection ("" if none)
+    verb: str  # RBAC verb: get, list, watch, create, update, patch, delete, ... ("" if none)
     group: str
     resource: str
     subresource: str

@@ -1,4 +1,4 @@
-"""Label and field selectors, parsed the way the API server parses `labelSelector` / `fieldSelector`."""
+"""Label and field selectors, parsed as the API server parses labelSelector and fieldSelector."""
 
 from __future__ import annotations
 
@@ -90,7 +90,9 @@ def label_selector_from_dict(selector: dict[str, Any] | None) -> list[Requiremen
     reqs = [Requirement(k, "=", (str(v),)) for k, v in (selector.get("matchLabels") or {}).items()]
     ops = {"In": "in", "NotIn": "notin", "Exists": "exists", "DoesNotExist": "!"}
     for expr in selector.get("matchExpressions") or []:
-        reqs.append(Requirement(expr["key"], ops[expr["operator"]], tuple(expr.get("values") or ())))
+        reqs.append(
+            Requirement(expr["key"], ops[expr["operator"]], tuple(expr.get("values") or ()))
+        )
     return reqs
 
 

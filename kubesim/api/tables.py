@@ -23,8 +23,8 @@ _NAME_DOC = (
     "updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
 )
 _AGE_DOC = (
-    "CreationTimestamp is a timestamp representing the server time when this object was created. It "
-    "is not guaranteed to be set in happens-before order across separate operations. Clients may not "
+    "CreationTimestamp is a timestamp representing the server time when this object was created. It "  # noqa: E501
+    "is not guaranteed to be set in happens-before order across separate operations. Clients may not "  # noqa: E501
     "set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. "
     "Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/"
     "api-conventions.md#metadata"
@@ -91,9 +91,14 @@ POD_COLUMNS: list[Column] = [
     ("Name", "string", "name", 0, _NAME_DOC),
     ("Ready", "string", "", 0, "The aggregate readiness state of this pod for accepting traffic."),
     ("Status", "string", "", 0, "The aggregate status of the containers in this pod."),
-    ("Restarts", "string", "", 0,
-     "The number of times the containers in this pod have been restarted and when the last container "
-     "in this pod has restarted."),
+    (
+        "Restarts",
+        "string",
+        "",
+        0,
+        "The number of times the containers in this pod have been restarted and when the last container "  # noqa: E501
+        "in this pod has restarted.",
+    ),
     ("Age", "string", "", 0, _AGE_DOC),
     ("IP", "string", "", 1, "The IP address assigned to this pod."),
     ("Node", "string", "", 1, "The node this pod is running on."),
@@ -103,7 +108,7 @@ POD_COLUMNS: list[Column] = [
 
 
 def pod_status_reason(pod: Obj) -> tuple[str, int, int, str | None]:
-    """(STATUS, ready containers, restarts, last restart time) as kubectl's printer computes them."""
+    """(STATUS, ready containers, restarts, last restart) as kubectl's printer computes them."""
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or ""
@@ -133,8 +138,11 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, str | None]:
             continue
         if term:
             if not term.get("reason"):
-                reason = (f"Init:Signal:{term['signal']}" if term.get("signal")
-                          else f"Init:ExitCode:{term.get('exitCode', 0)}")
+                reason = (
+                    f"Init:Signal:{term['signal']}"
+                    if term.get("signal")
+                    else f"Init:ExitCode:{term.get('exitCode', 0)}"
+                )
             else:
                 reason = "Init:" + term["reason"]
         elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
@@ -143,8 +151,10 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, str | None]:
             reason = f"Init:{i}/{len(init_specs)}"
         initializing = True
         break
-    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
-                      for c in status.get("conditions") or [])
+    initialized = any(
+        c.get("type") == "Initialized" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )
     if not initializing or initialized:
         restarts = 0
         last_restart = None
@@ -160,13 +170,19 @@ def pod_status_reason(pod: Obj) -> tuple[str, int, int, str | None]:
             elif term and term.get("reason"):
                 reason = term["reason"]
             elif term:
-                reason = f"Signal:{term['signal']}" if term.get("signal") else f"ExitCode:{term.get('exitCode', 0)}"
+                reason = (
+                    f"Signal:{term['signal']}"
+                    if term.get("signal")
+                    else f"ExitCode:{term.get('exitCode', 0)}"
+                )
             elif cs.get("ready") and state.get("running") is not None:
                 has_running = True
                 ready += 1
         if reason == "Completed" and has_running:
-            has_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in status.get("conditions") or [])
+            has_ready = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
             reason = "Running" if has_ready else "NotReady"
     if pod.get("metadata", {}).get("deletionTimestamp"):
         reason = "Unknown" if status.get("reason") == "NodeLost" else "Terminating"
@@ -186,13 +202,21 @@ def _pod_row(pod: Obj, ages: _Ages) -> tuple[list[Any], list[Obj] | None]:
     gates = spec.get("readinessGates") or []
     gates_text = "<none>"
     if gates:
-        true_types = {c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"}
+        true_types = {
+            c.get("type") for c in status.get("conditions") or [] if c.get("status") == "True"
+        }
         passed = sum(1 for g in gates if g.get("conditionType") in true_types)
         gates_text = f"{passed}/{len(gates)}"
     cells: list[Any] = [
-        pod["metadata"]["name"], f"{ready}/{total}", reason, restarts_text,
-        ages.since(pod["metadata"].get("creationTimestamp")), ip, spec.get("nodeName") or "<none>",
-        status.get("nominatedNodeName") or "<none>", gates_text,
+        pod["metadata"]["name"],
+        f"{ready}/{total}",
+        reason,
+        restarts_text,
+        ages.since(pod["metadata"].get("creationTimestamp")),
+        ip,
+        spec.get("nodeName") or "<none>",
+        status.get("nominatedNodeName") or "<none>",
+        gates_text,
     ]
     conditions = None
     if reason in ("Completed", "Succeeded"):
@@ -235,15 +259,33 @@ def format_selector(selector: Obj | None) -> str:
 DEPLOYMENT_COLUMNS: list[Column] = [
     ("Name", "string", "name", 0, _NAME_DOC),
     ("Ready", "string", "", 0, "Number of the pod with ready state"),
-    ("Up-to-date", "string", "", 0, "Total number of non-terminated pods targeted by this deployment that "
-     "have the desired template spec."),
-    ("Available", "string", "", 0, "Total number of available pods (ready for at least minReadySeconds) "
-     "targeted by this deployment."),
+    (
+        "Up-to-date",
+        "string",
+        "",
+        0,
+        "Total number of non-terminated pods targeted by this deployment that "
+        "have the desired template spec.",
+    ),
+    (
+        "Available",
+        "string",
+        "",
+        0,
+        "Total number of available pods (ready for at least minReadySeconds) "
+        "targeted by this deployment.",
+    ),
     ("Age", "string", "", 0, _AGE_DOC),
     ("Containers", "string", "", 1, "Names of each container in the template."),
     ("Images", "string", "", 1, "Images referenced by each container in the template."),
-    ("Selector", "string", "", 1, "Label selector for pods. Existing ReplicaSets whose pods are selected "
-     "by this will be the ones affected by this deployment."),
+    (
+        "Selector",
+        "string",
+        "",
+        1,
+        "Label selector for pods. Existing ReplicaSets whose pods are selected "
+        "by this will be the ones affected by this deployment.",
+    ),
 ]
 
 
@@ -269,7 +311,13 @@ REPLICASET_COLUMNS: list[Column] = [
     ("Age", "string", "", 0, _AGE_DOC),
     ("Containers", "string", "", 1, "Names of each container in the template."),
     ("Images", "string", "", 1, "Images referenced by each container in the template."),
-    ("Selector", "string", "", 1, "Selector is a label query over pods that should match the replica count."),
+    (
+        "Selector",
+        "string",
+        "",
+        1,
+        "Selector is a label query over pods that should match the replica count.",
+    ),
 ]
 
 
@@ -290,16 +338,38 @@ def _replicaset_row(obj: Obj, ages: _Ages) -> tuple[list[Any], None]:
 # -- events, nodes, namespaces -----------------------------------------------------------
 EVENT_COLUMNS: list[Column] = [
     ("Last Seen", "string", "", 0, "Time when this Event was last seen"),
-    ("Type", "string", "", 0, "Type of this event (Normal, Warning), new types could be added in the future."),
-    ("Reason", "string", "", 0, "A short, machine understandable string that gives the reason for the "
-     "transition into the object's current status."),
+    (
+        "Type",
+        "string",
+        "",
+        0,
+        "Type of this event (Normal, Warning), new types could be added in the future.",
+    ),
+    (
+        "Reason",
+        "string",
+        "",
+        0,
+        "A short, machine understandable string that gives the reason for the "
+        "transition into the object's current status.",
+    ),
     ("Object", "string", "", 0, "The object that this event is about."),
     ("Subobject", "string", "", 1, "The subobject that this event is about."),
-    ("Source", "string", "", 1, "The component reporting this event. Should be a short machine "
-     "understandable string."),
+    (
+        "Source",
+        "string",
+        "",
+        1,
+        "The component reporting this event. Should be a short machine understandable string.",
+    ),
     ("Message", "string", "", 0, "A human-readable description of the status of this operation."),
-    ("First Seen", "string", "", 1, "The time at which the event was first recorded. (Time of server "
-     "receipt is in TypeMeta.)"),
+    (
+        "First Seen",
+        "string",
+        "",
+        1,
+        "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+    ),
     ("Count", "string", "", 1, "The number of times this event has occurred."),
     ("Name", "string", "name", 1, _NAME_DOC),
 ]
@@ -313,7 +383,11 @@ def _first_non_empty(*values: str | None) -> str:
 
 
 def _event_row(ev: Obj, ages: _Ages) -> tuple[list[Any], None]:
-    first = ages.since(ev.get("firstTimestamp")) if ev.get("firstTimestamp") else ages.since(ev.get("eventTime"))
+    first = (
+        ages.since(ev.get("firstTimestamp"))
+        if ev.get("firstTimestamp")
+        else ages.since(ev.get("eventTime"))
+    )
     last = ages.since(ev.get("lastTimestamp")) if ev.get("lastTimestamp") else first
     count = int(ev.get("count") or 0)
     series = ev.get("series")
@@ -328,10 +402,20 @@ def _event_row(ev: Obj, ages: _Ages) -> tuple[list[Any], None]:
     source = ev.get("source") or {}
     component = _first_non_empty(source.get("component"), ev.get("reportingComponent"))
     instance = _first_non_empty(source.get("host"), ev.get("reportingInstance"))
-    source_text = "" if not component else (component if not instance else f"{component}, {instance}")
+    source_text = (
+        "" if not component else (component if not instance else f"{component}, {instance}")
+    )
     cells: list[Any] = [
-        last, ev.get("type", ""), ev.get("reason", ""), target, involved.get("fieldPath", ""),
-        source_text, str(ev.get("message", "")).strip(), first, count, ev["metadata"]["name"],
+        last,
+        ev.get("type", ""),
+        ev.get("reason", ""),
+        target,
+        involved.get("fieldPath", ""),
+        source_text,
+        str(ev.get("message", "")).strip(),
+        first,
+        count,
+        ev["metadata"]["name"],
     ]
     return cells, None
 
@@ -344,12 +428,28 @@ NODE_COLUMNS: list[Column] = [
     ("Version", "string", "", 0, "Kubelet Version reported by the node."),
     ("Internal-IP", "string", "", 1, "List of internal IPs of the node."),
     ("External-IP", "string", "", 1, "List of external IPs of the node."),
-    ("OS-Image", "string", "", 1, "OS Image reported by the node from /etc/os-release (e.g. Debian "
-     "GNU/Linux 7 (wheezy))."),
-    ("Kernel-Version", "string", "", 1, "Kernel Version reported by the node from 'uname -r' (e.g. "
-     "3.16.0-0.bpo.4-amd64)."),
-    ("Container-Runtime", "string", "", 1, "ContainerRuntime Version reported by the node through "
-     "runtime remote API (e.g. containerd://1.4.2)."),
+    (
+        "OS-Image",
+        "string",
+        "",
+        1,
+        "OS Image reported by the node from /etc/os-release (e.g. Debian GNU/Linux 7 (wheezy)).",
+    ),
+    (
+        "Kernel-Version",
+        "string",
+        "",
+        1,
+        "Kernel Version reported by the node from 'uname -r' (e.g. 3.16.0-0.bpo.4-amd64).",
+    ),
+    (
+        "Container-Runtime",
+        "string",
+        "",
+        1,
+        "ContainerRuntime Version reported by the node through "
+        "runtime remote API (e.g. containerd://1.4.2).",
+    ),
 ]
 
 
@@ -364,7 +464,9 @@ def _node_row(node: Obj, ages: _Ages) -> tuple[list[Any], None]:
     if (node.get("spec") or {}).get("unschedulable"):
         states.append("SchedulingDisabled")
     labels = node["metadata"].get("labels") or {}
-    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k)
+    roles = sorted(
+        k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and "/" in k
+    )
     if labels.get("kubernetes.io/role"):
         roles.append(labels["kubernetes.io/role"])
     info = status.get("nodeInfo") or {}
@@ -375,10 +477,16 @@ def _node_row(node: Obj, ages: _Ages) -> tuple[list[Any], None]:
         return ",".join(found) if found else "<none>"
 
     cells: list[Any] = [
-        node["metadata"]["name"], ",".join(states), ",".join(roles) or "<none>",
-        ages.since(node["metadata"].get("creationTimestamp")), info.get("kubeletVersion", ""),
-        addr("InternalIP"), addr("ExternalIP"), info.get("osImage") or "<unknown>",
-        info.get("kernelVersion") or "<unknown>", info.get("containerRuntimeVersion") or "<unknown>",
+        node["metadata"]["name"],
+        ",".join(states),
+        ",".join(roles) or "<none>",
+        ages.since(node["metadata"].get("creationTimestamp")),
+        info.get("kubeletVersion", ""),
+        addr("InternalIP"),
+        addr("ExternalIP"),
+        info.get("osImage") or "<unknown>",
+        info.get("kernelVersion") or "<unknown>",
+        info.get("containerRuntimeVersion") or "<unknown>",
     ]
     return cells, None
 
@@ -391,8 +499,11 @@ NAMESPACE_COLUMNS: list[Column] = [
 
 
 def _namespace_row(ns: Obj, ages: _Ages) -> tuple[list[Any], None]:
-    return [ns["metadata"]["name"], (ns.get("status") or {}).get("phase", ""),
-            ages.since(ns["metadata"].get("creationTimestamp"))], None
+    return [
+        ns["metadata"]["name"],
+        (ns.get("status") or {}).get("phase", ""),
+        ages.since(ns["metadata"].get("creationTimestamp")),
+    ], None
 
 
 DEFAULT_COLUMNS: list[Column] = [
@@ -427,8 +538,13 @@ def _include_object(request: Request | None) -> str:
     return "Metadata"
 
 
-def table(rtype: ResourceType, listing: Obj, clock: SimClock, request: Request | None = None,
-          columns: bool = True) -> Obj:
+def table(
+    rtype: ResourceType,
+    listing: Obj,
+    clock: SimClock,
+    request: Request | None = None,
+    columns: bool = True,
+) -> Obj:
     """A meta.k8s.io/v1 Table for a list (or a one-item list for a get or a watch event)."""
     cols, printer = PRINTERS.get(rtype.kind, (DEFAULT_COLUMNS, _default_row))
     ages = _Ages(clock)
@@ -444,17 +560,26 @@ def table(rtype: ResourceType, listing: Obj, clock: SimClock, request: Request |
             full["kind"], full["apiVersion"] = rtype.kind, rtype.api_version
             row["object"] = full
         elif include == "Metadata":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": obj.get("metadata", {})}
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj.get("metadata", {}),
+            }
         rows.append(row)
-    meta = {k: v for k, v in (listing.get("metadata") or {}).items()
-            if k in ("resourceVersion", "continue", "remainingItemCount")}
+    meta = {
+        k: v
+        for k, v in (listing.get("metadata") or {}).items()
+        if k in ("resourceVersion", "continue", "remainingItemCount")
+    }
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": meta,
         "columnDefinitions": [
-            {"name": n, "type": t, "format": f, "description": d, "priority": p} for n, t, f, p, d in cols
-        ] if columns else [],
+            {"name": n, "type": t, "format": f, "description": d, "priority": p}
+            for n, t, f, p, d in cols
+        ]
+        if columns
+        else [],
         "rows": rows,
     }

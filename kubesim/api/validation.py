@@ -15,12 +15,12 @@ Cause = tuple[str, str, str]  # (reason, field, message)
 _SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 SUBDOMAIN_MSG = (
-    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', "  # noqa: E501
     "and must start and end with an alphanumeric character (e.g. 'example.com', regex used for "
     "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
 )
 LABEL_MSG = (
-    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must "  # noqa: E501
     "start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for "
     "validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
 )
@@ -33,7 +33,13 @@ def _name_causes(kind: str, meta: Obj) -> list[Cause]:
     if not name:
         if meta.get("generateName"):
             return []
-        return [("FieldValueRequired", "metadata.name", "Required value: name or generateName is required")]
+        return [
+            (
+                "FieldValueRequired",
+                "metadata.name",
+                "Required value: name or generateName is required",
+            )
+        ]
     if kind in _LABEL_NAMED:
         if not _LABEL.match(name) or len(name) > 63:
             return [("FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {LABEL_MSG}')]
@@ -56,7 +62,9 @@ def _pod_spec_causes(spec: Any, path: str) -> list[Cause]:
         if not name:
             causes.append(("FieldValueRequired", f"{where}.name", "Required value"))
         elif not _LABEL.match(name):
-            causes.append(("FieldValueInvalid", f"{where}.name", f'Invalid value: "{name}": {LABEL_MSG}'))
+            causes.append(
+                ("FieldValueInvalid", f"{where}.name", f'Invalid value: "{name}": {LABEL_MSG}')
+            )
         elif name in seen:
             causes.append(("FieldValueDuplicate", f"{where}.name", f'Duplicate value: "{name}"'))
         else:
@@ -82,19 +90,30 @@ def validate(rtype: ResourceType, obj: Obj) -> None:
             causes.append(("FieldValueRequired", "spec.selector", "Required value"))
         else:
             labels = (template.get("metadata") or {}).get("labels") or {}
-            if not matches_labels(label_selector_from_dict(selector), {"metadata": {"labels": labels}}):
-                causes.append((
-                    "FieldValueInvalid",
-                    "spec.template.metadata.labels",
-                    f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",
-                ))
+            if not matches_labels(
+                label_selector_from_dict(selector), {"metadata": {"labels": labels}}
+            ):
+                causes.append(
+                    (
+                        "FieldValueInvalid",
+                        "spec.template.metadata.labels",
+                        f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",  # noqa: E501
+                    )
+                )
         causes += _pod_spec_causes(template.get("spec"), "spec.template.spec")
         replicas = spec.get("replicas")
         if isinstance(replicas, int) and replicas < 0:
-            causes.append(("FieldValueInvalid", "spec.replicas",
-                           f"Invalid value: {replicas}: must be greater than or equal to 0"))
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    "spec.replicas",
+                    f"Invalid value: {replicas}: must be greater than or equal to 0",
+                )
+            )
     if causes:
-        raise invalid(rtype.kind, rtype.group, str(meta.get("name") or meta.get("generateName") or ""), causes)
+        raise invalid(
+            rtype.kind, rtype.group, str(meta.get("name") or meta.get("generateName") or ""), causes
+        )
 
 
 def _go_map(labels: dict[str, str]) -> str:
@@ -111,6 +130,7 @@ def check_kind(rtype: ResourceType, obj: Obj) -> None:
             400,
             "BadRequest",
             f"the API version in the data ({api_version}) does not match the expected API version "
-            f"({rtype.api_version})" if api_version != rtype.api_version else
-            f"Object kind {kind} does not match the endpoint's {rtype.kind}",
+            f"({rtype.api_version})"
+            if api_version != rtype.api_version
+            else f"Object kind {kind} does not match the endpoint's {rtype.kind}",
         )

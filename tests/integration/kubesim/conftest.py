@@ -31,11 +31,15 @@ def kubectl(sim: KubeSim, tmp_path: Path) -> Kubectl:
     """Run the real kubectl against the sim; `check=False` to inspect failures."""
     cache = tmp_path / "kube-cache"
 
-    def run(*args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [KUBECTL, "--kubeconfig", str(sim.kubeconfig_path), "--cache-dir", str(cache), *args]
         result = subprocess.run(cmd, capture_output=True, text=True, input=input, timeout=60)
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
+            )
         return result
 
     return run
@@ -43,7 +47,7 @@ def kubectl(sim: KubeSim, tmp_path: Path) -> Kubectl:
 
 @pytest.fixture
 def api_client(sim: KubeSim) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(str(sim.kubeconfig_path))
+    api = config.new_client_from_config(str(sim.kubeconfig_path))  # type: ignore[no-untyped-call]
     try:
         yield api
     finally:

@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,arg-type,index,operator,no-untyped-call,attr-defined"
+# (the official client models make every field Optional and take dict bodies at runtime)
 """Fault injection, the request log, pods/eviction with PodDisruptionBudgets, logs and metrics."""
 
 from __future__ import annotations
@@ -5,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -14,19 +17,30 @@ from kubernetes.client.rest import ApiException
 from kubesim import KubeSim
 from kubesim.store import PODS
 
-WEB = {
-    "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
-    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
-             "template": {"metadata": {"labels": {"app": "web"}},
-                          "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}]}}},
+WEB: dict[str, Any] = {
+    "apiVersion": "apps/v1",
+    "kind": "Deployment",
+    "metadata": {"name": "web"},
+    "spec": {
+        "replicas": 1,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "nginx", "image": "nginx:1.25"}]},
+        },
+    },
 }
 PDB = {
-    "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web"},
+    "apiVersion": "policy/v1",
+    "kind": "PodDisruptionBudget",
+    "metadata": {"name": "web"},
     "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
 }
 
 
-def test_throttle_answers_429_until_the_client_gives_up(core: client.CoreV1Api, sim: KubeSim) -> None:
+def test_throttle_answers_429_until_the_client_gives_up(
+    core: client.CoreV1Api, sim: KubeSim
+) -> None:
     # urllib3 under the official client honours Retry-After on 429 and retries three times.
     sim.faults.throttle(4, retry_after=0)
     sim.reset_requests()
@@ -41,8 +55,9 @@ def test_throttle_answers_429_until_the_client_gives_up(core: client.CoreV1Api, 
     assert [r.status for r in sim.requests][-2:] == [429, 200]
 
 
-def test_server_errors_and_update_conflicts(core: client.CoreV1Api, apps: client.AppsV1Api,
-                                            sim: KubeSim) -> None:
+def test_server_errors_and_update_conflicts(
+    core: client.CoreV1Api, apps: client.AppsV1Api, sim: KubeSim
+) -> None:
     apps.create_namespaced_deployment("default", WEB)
     sim.faults.fail(1, verbs=("get",))
     with pytest.raises(ApiException) as err:
@@ -72,7 +87,9 @@ def test_dropped_watch_ends_the_stream(core: client.CoreV1Api, sim: KubeSim) -> 
 
     def consume() -> None:
         w = watch.Watch()
-        stream = w.stream(core.list_namespaced_pod, "default", resource_version=rv, timeout_seconds=60)
+        stream = w.stream(
+            core.list_namespaced_pod, "default", resource_version=rv, timeout_seconds=60
+        )
         opened.set()
         for _ in stream:
             pass
@@ -90,7 +107,9 @@ def test_dropped_watch_ends_the_stream(core: client.CoreV1Api, sim: KubeSim) -> 
 def test_admin_api_arms_and_clears_faults(sim: KubeSim) -> None:
     auth = {"Authorization": f"Bearer {sim.token}"}
     with httpx.Client(base_url=sim.url, verify=False, headers=auth) as http:
-        armed = http.post("/kubesim/faults", json={"throttle": {"count": 1, "retryAfter": 2}}).json()
+        armed = http.post(
+            "/kubesim/faults", json={"throttle": {"count": 1, "retryAfter": 2}}
+        ).json()
         assert armed["throttle"]["count"] == 1
         limited = http.get("/api/v1/namespaces")
         assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
@@ -102,13 +121,17 @@ def test_admin_api_arms_and_clears_faults(sim: KubeSim) -> None:
         assert httpx.get(f"{sim.url}/kubesim/faults", verify=False).status_code == 401
 
 
-def test_request_log_records_rbac_verbs(core: client.CoreV1Api, apps: client.AppsV1Api, sim: KubeSim) -> None:
+def test_request_log_records_rbac_verbs(
+    core: client.CoreV1Api, apps: client.AppsV1Api, sim: KubeSim
+) -> None:
     sim.reset_requests()
     core.list_namespaced_pod("default")
     apps.create_namespaced_deployment("default", WEB)
     apps.patch_namespaced_deployment("web", "default", {"spec": {"replicas": 2}})
     core.list_pod_for_all_namespaces()
-    records = [(r.verb, r.group, r.resource, r.subresource, r.namespace, r.status) for r in sim.requests]
+    records = [
+        (r.verb, r.group, r.resource, r.subresource, r.namespace, r.status) for r in sim.requests
+    ]
     assert records == [
         ("list", "", "pods", "", "default", 200),
         ("create", "apps", "deployments", "", "default", 201),
@@ -122,8 +145,11 @@ def test_eviction_respects_disruption_budget(core: client.CoreV1Api, sim: KubeSi
     sim.advance(30)
     pods = core.list_namespaced_pod("default", label_selector="app=web").items
     assert len(pods) == 1
-    eviction = {"apiVersion": "policy/v1", "kind": "Eviction",
-                "metadata": {"name": pods[0].metadata.name, "namespace": "default"}}
+    eviction = {
+        "apiVersion": "policy/v1",
+        "kind": "Eviction",
+        "metadata": {"name": pods[0].metadata.name, "namespace": "default"},
+    }
     with pytest.raises(ApiException) as err:
         core.create_namespaced_pod_eviction(pods[0].metadata.name, "default", eviction)
     assert err.value.status == 429

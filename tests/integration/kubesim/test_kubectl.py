@@ -1,3 +1,5 @@
+# mypy: disable-error-code="union-attr,arg-type,index,operator,no-untyped-call,attr-defined"
+# (the official client models make every field Optional and take dict bodies at runtime)
 """The real kubectl (v1.32) against kubesim: what an operator types, answered as a cluster would."""
 
 from __future__ import annotations
@@ -43,19 +45,25 @@ def test_apply_sends_the_reference_sequence_and_creates(kubectl: Kubectl, sim: K
     sim.reset_requests()
     out = kubectl("apply", "-f", "-", input=CRASHLOOP).stdout
     assert "pod/crashloop-test created" in out
-    calls = [(r.method, r.path, r.status) for r in sim.requests if not r.path.startswith(("/api", "/apis"))
-             or r.verb]
+    calls = [
+        (r.method, r.path, r.status)
+        for r in sim.requests
+        if not r.path.startswith(("/api", "/apis")) or r.verb
+    ]
     assert ("GET", "/api/v1/namespaces/default/pods/crashloop-test", 404) in calls
     assert ("POST", "/api/v1/namespaces/default/pods", 201) in calls
     assert any(p.startswith("/openapi/v3/api/v1") for _, p, _ in calls)
-    # a second apply is a PATCH; pods refuse changes beyond the mutable fields, as a real server does
+    # a second apply is a PATCH; pods refuse changes to immutable fields, as a real server does
     sim.reset_requests()
-    labelled = CRASHLOOP.replace("metadata: {name: crashloop-test}",
-                                 "metadata: {name: crashloop-test, labels: {team: a}}")
+    labelled = CRASHLOOP.replace(
+        "metadata: {name: crashloop-test}", "metadata: {name: crashloop-test, labels: {team: a}}"
+    )
     assert "pod/crashloop-test configured" in kubectl("apply", "-f", "-", input=labelled).stdout
     assert [r.verb for r in sim.requests if r.verb] == ["get", "patch"]
     refused = kubectl("apply", "-f", "-", input=labelled.replace("exit 1", "exit 2"), check=False)
-    assert refused.returncode == 1 and "Forbidden: pod updates may not change fields" in refused.stderr
+    assert (
+        refused.returncode == 1 and "Forbidden: pod updates may not change fields" in refused.stderr
+    )
 
 
 def test_get_pods_shows_crashloop_status_and_restarts(kubectl: Kubectl, sim: KubeSim) -> None:
@@ -101,7 +109,10 @@ def test_scale_set_image_rollout_history_and_undo(kubectl: Kubectl, sim: KubeSim
     header, row = _rows(kubectl("get", "deploy", "web").stdout)
     assert header == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
     assert row[1] == "3/3"
-    first_rs = {r["metadata"]["name"] for r in json.loads(kubectl("get", "rs", "-o", "json").stdout)["items"]}
+    first_rs = {
+        r["metadata"]["name"]
+        for r in json.loads(kubectl("get", "rs", "-o", "json").stdout)["items"]
+    }
     kubectl("set", "image", "deployment/web", "nginx=nginx:does-not-exist-404")
     sim.advance(60)
     history = kubectl("rollout", "history", "deployment/web").stdout
@@ -110,8 +121,11 @@ def test_scale_set_image_rollout_history_and_undo(kubectl: Kubectl, sim: KubeSim
     sim.advance(60)
     dep = json.loads(kubectl("get", "deploy", "web", "-o", "json").stdout)
     assert dep["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
-    active = [r["metadata"]["name"] for r in json.loads(kubectl("get", "rs", "-o", "json").stdout)["items"]
-              if r["spec"]["replicas"] > 0]
+    active = [
+        r["metadata"]["name"]
+        for r in json.loads(kubectl("get", "rs", "-o", "json").stdout)["items"]
+        if r["spec"]["replicas"] > 0
+    ]
     assert active and set(active) <= first_rs
 
 
