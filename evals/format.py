@@ -196,13 +196,18 @@ class Scenario(_Strict):
         return [o for o in self.cluster.objects if o.get("kind") == kind]
 
 
+# libyaml's safe loader when present: ten times faster on a set of large recordings.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
 class ScenarioError(ValueError):
     """A scenario file that cannot be read or does not validate; names the file."""
 
 
 def load_scenario(path: Path) -> Scenario:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=_Loader)
         return Scenario.model_validate(data)
     except (OSError, yaml.YAMLError, ValueError) as exc:
         raise ScenarioError(f"{path}: {exc}") from exc
@@ -227,7 +232,7 @@ def dump_scenario(scenario: Scenario) -> str:
     """YAML text in the field order of the model, with block style for readability."""
     data = scenario.model_dump(mode="json", exclude_defaults=True)
     ordered = {key: data[key] for key in _DUMP_ORDER if key in data}
-    return yaml.safe_dump(ordered, sort_keys=False, width=100, allow_unicode=True)
+    return yaml.dump(ordered, Dumper=_Dumper, sort_keys=False, width=100, allow_unicode=True)
 
 
 # The expectation first, the bulky recording last: a reviewer reads the top of the file.

@@ -1204,7 +1204,7 @@ def _pull_steady(
     built = Built(objects, ns, pods_[0]["metadata"]["name"])
     return assemble(
         f"imagepull-{tag}",
-        ["imagepull"],
+        ["imagepull", tag],
         desc,
         built,
         {
