@@ -289,3 +289,65 @@ def test_pending_on_insufficient_cpu_is_diagnosed_with_the_schedulers_reason(
 
     run_session(state, body)
     assert not writes(sim)
+
+
+FULL = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: batch, namespace: default}
+spec:
+  replicas: 3
+  selector: {matchLabels: {app: batch}}
+  template:
+    metadata: {labels: {app: batch}}
+    spec:
+      containers:
+      - name: worker
+        image: nginx:1.25
+        resources:
+          requests: {cpu: 1500m}
+"""
+
+
+def test_a_full_cluster_is_relieved_by_scaling_down(tmp_path: Any) -> None:
+    from tests.integration.mcp.conftest import make_state
+
+    with KubeSim(nodes=[{"name": "small-1", "cpu": "2"}, {"name": "small-2", "cpu": "2"}]) as sim:
+        sim.apply(FULL)
+        sim.advance(30)
+        pending = [p for p in pods(sim) if p["status"].get("phase") == "Pending"]
+        assert len(pending) == 1
+        name = pending[0]["metadata"]["name"]
+        state = make_state(sim, tmp_path / "state", pod_cache=False)
+        sim.reset_requests()
+
+        async def body(session: ClientSession) -> None:
+            diagnosis = await call(session, "diagnose_pod", namespace="default", pod_name=name)
+            assert diagnosis["scheduling"]["insufficient"] == ["cpu"]
+            assert diagnosis["scheduling"]["fits_any_node"] is True
+            asked = await call(
+                session, "auto_heal_pod", namespace="default", pod_name=name, diagnosis=diagnosis
+            )
+            assert asked["error"]["code"] == "approval_required", asked
+            assert asked["error"]["action"] == "scale_down_deployment"
+            state.approvals.grant(asked["error"]["approval_id"], by="dana")
+            done = await call(
+                session,
+                "auto_heal_pod",
+                namespace="default",
+                pod_name=name,
+                diagnosis=diagnosis,
+                approval_id=asked["error"]["approval_id"],
+            )
+            assert done["success"] is True, done
+            assert done["verification"]["healthy"] is True, done["verification"]
+
+        try:
+            run_session(state, body)
+        finally:
+            state.close()
+        scales = [r for r in writes(sim) if r.verb == "patch"]
+        assert [(r.resource, r.subresource) for r in scales] == [("deployments", "scale")]
+        gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+        assert gw.get_deployment("default", "batch")["spec"]["replicas"] == 2
+        gw.close()
