@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from mcp import ClientSession
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.graph import AuditSink, GraphDeps
 from agent.incidents import IncidentRegistry
@@ -26,6 +28,24 @@ from kubemedic.settings import Settings
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog, AuditTarget
 from policies import Policy, load_policy
+
+
+class AgentTuning(BaseSettings):
+    """How the agent verifies a heal (KUBEMEDIC_VERIFY_*): look every `interval` seconds,
+    healed after `stable_checks` healthy looks in a row, give up after `max_checks` looks."""
+
+    model_config = SettingsConfigDict(env_prefix="KUBEMEDIC_", extra="ignore")
+
+    verify_interval_seconds: float = Field(default=10.0, gt=0)
+    verify_stable_checks: int = Field(default=3, ge=1)
+    verify_max_checks: int = Field(default=18, ge=1)
+
+    def deps(self) -> dict[str, Any]:
+        return {
+            "verify_interval_seconds": self.verify_interval_seconds,
+            "verify_stable_checks": self.verify_stable_checks,
+            "verify_max_checks": self.verify_max_checks,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +124,7 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "llm_timeout_seconds": settings.llm_timeout_seconds,
         "caller": settings.caller,
         "audit": veto_audit_sink(settings.audit_path, settings.caller),
+        **AgentTuning().deps(),
     }
     options.update(overrides)
     return WatchSettings(**options)
@@ -156,6 +177,7 @@ async def incident_runner(
             "llm_timeout_seconds": settings.llm_timeout_seconds,
             "caller": settings.caller,
             "audit": veto_audit_sink(settings.audit_path, settings.caller),
+            **AgentTuning().deps(),
         }
         options.update(deps)
         yield IncidentRunner(
