@@ -28,6 +28,7 @@ from .resources import cpu_millicores, memory_bytes, pod_requests
 MESSAGE_LIMIT = 500
 DEFAULT_EVENT_LIMIT = 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 _FIELD_CONTAINER = re.compile(r"spec\.(?:init|ephemeral)?[cC]ontainers\{([^}]{1,253})\}")
 
 
@@ -98,9 +99,11 @@ def summarize_events(
     for event in events:
         reason = s(event, "reason") or ""
         kind = s(event, "type") or "Normal"
-        message = clip(redact(_message(event)), MESSAGE_LIMIT)
+        # Redact the head only: a message past a few KB is cut anyway.
+        message = clip(redact(_message(event)[: 4 * MESSAGE_LIMIT]), MESSAGE_LIMIT)
         container = event_container(event)
-        key = (kind, reason, message, container)
+        # "pulled in 1.2s" and "pulled in 0.9s" are the same event happening again.
+        key = (kind, reason, _NUMBERS.sub("#", message), container)
         first, last = _first_time(event), _last_time(event)
         entry = merged.get(key)
         if entry is None:
@@ -118,6 +121,8 @@ def summarize_events(
             }
             continue
         entry["count"] += _count(event)
+        if last and (entry["last_timestamp"] is None or last >= entry["last_timestamp"]):
+            entry["message"] = message  # show the latest wording
         if first and (entry["first_timestamp"] is None or first < entry["first_timestamp"]):
             entry["first_timestamp"] = first
         if last and (entry["last_timestamp"] is None or last > entry["last_timestamp"]):

@@ -256,7 +256,7 @@ _TS_PREFIX = re.compile(
     r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})?)\s"
 )
 _LEVEL_NAMES_RE = (
-    r"FATAL|CRITICAL|CRIT|PANIC|EMERG(?:ENCY)?|ALERT|ERROR|ERR|SEVERE|WARNING|WARN|"
+    r"FATAL|CRITICAL|CRIT|PANIC|EMERG(?:ENCY)?|ALERT|ERROR|ERR|SEVERE|FAIL(?:ED|URE)?|WARNING|WARN|"
     r"NOTICE|INFO|DEBUG|TRACE"
 )
 # Upper case anywhere as a word ("ERROR", "[WARN]"); any case only where it reads as a level
@@ -283,6 +283,9 @@ _LEVEL_NAMES = {
     "ERROR": "ERROR",
     "ERR": "ERROR",
     "SEVERE": "ERROR",
+    "FAIL": "ERROR",
+    "FAILED": "ERROR",
+    "FAILURE": "ERROR",
     "WARNING": "WARNING",
     "WARN": "WARNING",
     "NOTICE": "INFO",

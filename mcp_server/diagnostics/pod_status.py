@@ -290,7 +290,8 @@ def total_restarts(pod: Obj) -> int:
     return sum(max(0, i(cs, "restartCount") or 0) for cs in statuses)
 
 
-_PENALTY: dict[str, int] = {"critical": 50, "warning": 20, "info": 5}
+# Advisory (info) findings such as "no CPU limit" do not make a serving pod less healthy.
+_PENALTY: dict[str, int] = {"critical": 50, "warning": 20, "info": 0}
 
 
 def health_score(pod: Obj, issues: Iterable[Issue] | None = None) -> int:

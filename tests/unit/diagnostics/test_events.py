@@ -188,11 +188,32 @@ def test_summary_uses_event_time_and_series_and_redacts() -> None:
     assert "abcd1234secret" not in str(summarize_events([leaky]))
 
 
+def _word(n: int) -> str:
+    return "m" + chr(97 + n // 26) + chr(97 + n % 26)
+
+
 def test_summary_keeps_the_most_recent() -> None:
     base = load("crashloop")["events"][2]
     many = [
-        {**base, "message": f"m{n}", "lastTimestamp": f"2026-11-24T17:{n:02d}:00Z"}
+        {**base, "message": _word(n), "lastTimestamp": f"2026-11-24T17:{n:02d}:00Z"}
         for n in range(40)
     ]
     summary = summarize_events(many, limit=5)
-    assert [e["message"] for e in summary] == ["m35", "m36", "m37", "m38", "m39"]
+    assert [e["message"] for e in summary] == [_word(n) for n in range(35, 40)]
+
+
+def test_repeats_that_differ_only_in_numbers_are_merged() -> None:
+    base = load("crashloop")["events"][1]
+    pulls = [
+        {
+            **base,
+            "count": 1,
+            "message": f'Successfully pulled image "busybox" in {n}.{n}s',
+            "lastTimestamp": f"2026-11-24T17:1{n}:00Z",
+        }
+        for n in range(1, 4)
+    ]
+    [entry] = summarize_events(pulls)
+    assert entry["count"] == 3
+    assert entry["message"] == 'Successfully pulled image "busybox" in 3.3s'
+    assert entry["last_timestamp"] == "2026-11-24T17:13:00Z"

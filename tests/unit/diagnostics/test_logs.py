@@ -124,6 +124,14 @@ def test_klog_and_logfmt_levels() -> None:
     assert result.warning_count == 1
 
 
+def test_fail_is_an_error_level() -> None:
+    result = analyze_log_text(
+        "stress: info: [1] dispatching hogs: 0 cpu, 0 io, 1 vm, 0 hdd\n"
+        "stress: FAIL: [1] (415) <-- worker 7 got signal 9\n"
+    )
+    assert [(e.level, e.pattern) for e in result.errors] == [("ERROR", "unclassified")]
+
+
 def test_info_and_debug_chatter_is_not_an_error() -> None:
     result = analyze_log_text(
         "INFO request served in 3ms\nDEBUG set timeout to 30s\nINFO cache warm\n"
