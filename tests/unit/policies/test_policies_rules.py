@@ -293,7 +293,10 @@ def test_new_memory_limit_formula() -> None:
 
 
 def pull(type_: str = "ImagePullBackOff") -> dict[str, object]:
-    return issue(type_, container="app", message="Back-off pulling image nginx:nope")
+    built: dict[str, object] = issue(
+        type_, container="app", message="Back-off pulling image nginx:nope"
+    )
+    return built
 
 
 @pytest.mark.parametrize("kind", ["ImagePullBackOff", "ErrImagePull", "InvalidImageName"])

@@ -303,9 +303,10 @@ def test_deleting_a_ready_pod_needs_pdb_room() -> None:
     decision, d = delete_decision(diagnosis(crash(), workload=wl, ready=True))
     result = check_blast_radius(decision, d, context())
     assert not result.passed and "PodDisruptionBudget web" in result.detail
+    assert d.workload is not None
     roomy = d.model_copy(
         update={"workload": d.workload.model_copy(update={"pdb_disruptions_allowed": 1})}
-    )  # type: ignore[union-attr]
+    )
     assert check_blast_radius(decision, roomy, context()).passed
 
 
@@ -344,9 +345,10 @@ def test_scale_down_not_below_min_replicas_or_pdb() -> None:
 
 def test_rollout_bounded_by_pdb_and_max_unavailable() -> None:
     def d_with(**wl: object) -> Diagnosis:
-        return diagnosis(
+        built: Diagnosis = diagnosis(
             oom(), resources=resources(), workload=deployment(replicas=4, ready=4, **wl)
         )
+        return built
 
     d = d_with(pdb_name="web", pdb_disruptions_allowed=1, max_unavailable=2)
     decision = decide(d, context())
