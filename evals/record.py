@@ -125,23 +125,23 @@ class KubernetesReader:
             raise RecordError(f"cannot load a kubeconfig: {exc}") from exc
 
     def _call(self, path: str, query: dict[str, str] | None) -> tuple[int, str]:
-        from kubernetes.client.exceptions import ApiException
-
         try:
-            response = self.api.call_api(
-                path,
-                "GET",
+            method, url, headers, body, post = self.api.param_serialize(
+                method="GET",
+                resource_path=path,
                 query_params=list((query or {}).items()),
                 header_params={"Accept": "application/json, */*"},
                 auth_settings=["BearerToken"],
-                _preload_content=False,
-                _return_http_data_only=True,
             )
-        except ApiException as exc:
-            return int(exc.status or 0), str(exc.body or exc.reason or "")
-        except Exception as exc:  # noqa: BLE001 - network errors
+            response = self.api.call_api(
+                method, url, header_params=headers, body=body, post_params=post,
+                _request_timeout=30,
+            )  # fmt: skip
+            response.read()
+        except Exception as exc:  # noqa: BLE001 - network and TLS errors
             raise RecordError(f"GET {path}: {exc}") from exc
-        return 200, response.data.decode("utf-8", "replace")
+        data = response.data or b""
+        return int(response.status), data.decode("utf-8", "replace")
 
     def get(self, path: str, query: dict[str, str] | None = None) -> Any:
         status, body = self._call(path, query)
@@ -333,8 +333,27 @@ def capture(reader: ClusterReader, namespace: str, pod_name: str) -> Recording:
                     },
                 }
             )
+    return Recording(objects, logs, metrics, _recorded_at(objects))
+
+
+_STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+def _stamps(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value] if _STAMP.match(value) else []
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _stamps(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _stamps(v)]
+    return []
+
+
+def _recorded_at(objects: list[Obj]) -> str:
+    """The cluster's own "now": the latest timestamp it wrote (its clock, not ours, so a
+    simulated or skewed cluster replays consistently); ours when it wrote none."""
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return Recording(objects, logs, metrics, now)
+    return max((s for o in objects for s in _stamps(o)), default=now)
 
 
 def to_scenario(
