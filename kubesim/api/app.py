@@ -23,6 +23,7 @@ from kubesim.api.errors import ApiError
 from kubesim.api.faults import Faults
 from kubesim.api.handlers import Handlers, ListQuery, _without_type
 from kubesim.api.handlers import Response as HandlerResponse
+from kubesim.api.nodemetrics import NODE_METRICS, node_metrics
 from kubesim.api.paths import Target, parse
 from kubesim.api.requestlog import RequestLog, RequestRecord
 from kubesim.api.selectors import matches_labels, parse_field_selector, parse_label_selector
@@ -303,7 +304,7 @@ class KubeApi:
         call.verb = _verb(request.method, t, watch)
         call.group, call.resource, call.subresource = group, t.rtype.plural, t.subresource
         call.namespace = t.namespace or ""
-        if t.rtype is POD_METRICS and request.method != "GET":
+        if t.rtype in (POD_METRICS, NODE_METRICS) and request.method != "GET":
             raise errors.method_not_allowed()
         if not t.subresource and call.verb not in t.rtype.verbs:
             raise errors.method_not_allowed()
@@ -313,6 +314,7 @@ class KubeApi:
         if watch:
             return await self._watch(request, t)
         dry_run = q.get("dryRun") == "All"
+        strict = q.get("fieldValidation") == "Strict"
         if q.get("dryRun") and not dry_run:
             raise errors.bad_request(f"invalid dry run value: {q.get('dryRun')}")
         h = self.handlers
@@ -331,6 +333,21 @@ class KubeApi:
                 return _json(200, await run_in_threadpool(h.get_scale, t))
             if t.rtype is POD_METRICS:
                 return _json(200, await run_in_threadpool(h.metrics, t, lq))
+            if t.rtype is NODE_METRICS:
+                found = node_metrics(self.state.store, self.state.clock, t.name)
+                if t.name is not None:
+                    if not found:
+                        raise errors.not_found("nodes", "metrics.k8s.io", t.name)
+                    return _json(200, found[0])
+                return _json(
+                    200,
+                    {
+                        "kind": "NodeMetricsList",
+                        "apiVersion": "metrics.k8s.io/v1beta1",
+                        "metadata": {},
+                        "items": found,
+                    },
+                )
             if t.name is None:
                 listing = await run_in_threadpool(h.list_objects, t, lq)
                 if _wants_table(request):
@@ -356,16 +373,16 @@ class KubeApi:
             return _json(200, obj)
         body = await _read_body(request)
         if method == "POST":
-            return _respond(await run_in_threadpool(h.create, t, body, dry_run))
+            return _respond(await run_in_threadpool(h.create, t, body, dry_run, strict))
         if method == "PUT":
             if t.name is None:
                 raise errors.method_not_allowed()
-            return _respond(await run_in_threadpool(h.update, t, body, dry_run))
+            return _respond(await run_in_threadpool(h.update, t, body, dry_run, strict))
         if method == "PATCH":
             if t.name is None:
                 raise errors.method_not_allowed()
             ctype = request.headers.get("content-type", "")
-            return _respond(await run_in_threadpool(h.patch, t, body, ctype, dry_run))
+            return _respond(await run_in_threadpool(h.patch, t, body, ctype, dry_run, strict))
         # DELETE
         options: dict[str, Any] = body if isinstance(body, dict) else {}
         for key in ("gracePeriodSeconds", "propagationPolicy", "orphanDependents"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubesim.api.nodemetrics import NODE_METRICS
 from kubesim.store import RESOURCE_TYPES, ResourceType
 
 Doc = dict[str, Any]
@@ -39,7 +40,7 @@ _ALL_CATEGORY = {"pods", "deployments", "replicasets"}
 
 def group_versions(metrics: bool) -> dict[tuple[str, str], list[ResourceType]]:
     out: dict[tuple[str, str], list[ResourceType]] = {}
-    for rt in RESOURCE_TYPES:
+    for rt in (*RESOURCE_TYPES, NODE_METRICS):
         if rt.group == "metrics.k8s.io" and not metrics:
             continue
         out.setdefault((rt.group, rt.version), []).append(rt)
@@ -94,7 +95,7 @@ def resource_list(group: str, version: str, metrics: bool) -> Doc | None:
         }
         if rt.short_names:
             entry["shortNames"] = list(rt.short_names)
-        if rt.plural in _ALL_CATEGORY:
+        if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps"):
             entry["categories"] = ["all"]
         resources.append(entry)
         for parent, sub, gvk, verbs in SUBRESOURCES:
@@ -142,7 +143,7 @@ def aggregated(legacy: bool, metrics: bool, api_version: str) -> Doc:
                 }
                 if rt.short_names:
                     doc["shortNames"] = list(rt.short_names)
-                if rt.plural in _ALL_CATEGORY:
+                if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps"):
                     doc["categories"] = ["all"]
                 subs = []
                 for parent, sub, gvk, verbs in SUBRESOURCES:

@@ -138,13 +138,15 @@ class Handlers:
         if rtype.namespaced and namespace and self.store.find(NAMESPACES, "", namespace) is None:
             raise errors.not_found("namespaces", "", namespace)
 
-    def create(self, t: Target, body: Any, dry_run: bool) -> Response:
+    def create(self, t: Target, body: Any, dry_run: bool, strict: bool = False) -> Response:
         if t.subresource == "eviction":
             return self.evict(t, body, dry_run)
         if t.name is not None or t.subresource:
             raise errors.method_not_allowed()
         obj = _as_object(body)
         validation.check_kind(t.rtype, obj)
+        if strict:
+            validation.check_strict(t.rtype, obj)
         meta = obj.setdefault("metadata", {})
         if t.rtype.namespaced:
             body_ns = meta.get("namespace")
@@ -251,9 +253,11 @@ class Handlers:
         except StoreError as exc:
             raise store_error(exc, t.rtype, t.name) from exc
 
-    def update(self, t: Target, body: Any, dry_run: bool) -> Response:
+    def update(self, t: Target, body: Any, dry_run: bool, strict: bool = False) -> Response:
         assert t.name is not None
         new = _as_object(body)
+        if strict and t.subresource != "scale":
+            validation.check_strict(t.rtype, new)
         if t.subresource == "scale":
             return self.update_scale(t, lambda _scale: new, dry_run)
         with self.store.lock:
@@ -267,7 +271,9 @@ class Handlers:
             self.reconcile()
         return Response(200, written)
 
-    def patch(self, t: Target, body: Any, content_type: str, dry_run: bool) -> Response:
+    def patch(
+        self, t: Target, body: Any, content_type: str, dry_run: bool, strict: bool = False
+    ) -> Response:
         assert t.name is not None
         if t.subresource == "scale":
             return self.update_scale(
@@ -279,6 +285,8 @@ class Handlers:
             )
         with self.store.lock:
             current = self.get(t)
+            if strict and isinstance(body, dict):
+                validation.check_strict(t.rtype, body)  # the fields the client sent
             patched = patch.apply_patch(current, body, content_type, definition_for(t.rtype))
             obj = self._prepare_update(t, current, patched)
             written = self._write(t, obj, dry_run)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +26,13 @@ Schema = dict[str, Any]
 @functools.cache
 def definitions() -> dict[str, Schema]:
     """The raw JSON-schema definitions (refs of the form `#/$defs/NAME`)."""
-    root = resources.files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_VERSION
-    with resources.as_file(root / "_definitions.json") as path:
-        data = json.loads(Path(path).read_text())
+    # Locate the package without importing it: its __init__ pulls in jsonschema, unused here.
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("kubernetes-validate is not installed; kubesim needs its schemas")
+    root = Path(next(iter(spec.submodule_search_locations)))
+    path = root / "kubernetes-json-schema" / SCHEMA_VERSION / "_definitions.json"
+    data = json.loads(path.read_text())
     defs: dict[str, Schema] = data["$defs"]
     return defs
 

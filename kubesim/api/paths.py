@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from kubesim.api.errors import ApiError, page_not_found
+from kubesim.api.nodemetrics import NODE_METRICS
 from kubesim.store import NAMESPACES, RESOURCE_TYPES, ResourceType
 
 
@@ -18,7 +19,11 @@ class Target:
 
 
 def _types(group: str, version: str) -> dict[str, ResourceType]:
-    return {rt.plural: rt for rt in RESOURCE_TYPES if rt.group == group and rt.version == version}
+    return {
+        rt.plural: rt
+        for rt in (*RESOURCE_TYPES, NODE_METRICS)
+        if rt.group == group and rt.version == version
+    }
 
 
 def parse(group: str, version: str, segments: list[str]) -> Target:

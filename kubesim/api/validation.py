@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 from kubesim.api.errors import ApiError, invalid
+from kubesim.api.openapi import definition_for, definitions
 from kubesim.api.selectors import label_selector_from_dict, matches_labels
 from kubesim.store import ResourceType
 
@@ -133,4 +134,62 @@ def check_kind(rtype: ResourceType, obj: Obj) -> None:
             f"({rtype.api_version})"
             if api_version != rtype.api_version
             else f"Object kind {kind} does not match the endpoint's {rtype.kind}",
+        )
+
+
+def _resolve(schema: Obj | None) -> Obj | None:
+    for _ in range(20):
+        if schema is None:
+            return None
+        ref = schema.get("$ref")
+        if isinstance(ref, str):
+            schema = definitions().get(ref.rsplit("/", 1)[-1])
+            continue
+        all_of = schema.get("allOf")
+        if isinstance(all_of, list) and all_of:
+            schema = all_of[0]
+            continue
+        return schema
+    return schema
+
+
+def _unknown(value: Any, schema: Obj | None, path: str, found: list[str]) -> None:
+    schema = _resolve(schema)
+    if schema is None or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            if key.startswith("$"):
+                continue  # strategic-merge directives
+            where = f"{path}.{key}" if path else key
+            if isinstance(props, dict) and key in props:
+                _unknown(item, props[key], where, found)
+            elif isinstance(extra, dict):
+                _unknown(item, extra, where, found)
+            elif isinstance(props, dict):
+                found.append(where)
+    elif isinstance(value, list):
+        items = schema.get("items")
+        if isinstance(items, dict):
+            for i, item in enumerate(value):
+                _unknown(item, items, f"{path}[{i}]", found)
+
+
+def check_strict(rtype: ResourceType, obj: Obj) -> None:
+    """fieldValidation=Strict: fields the schema does not declare are a 400, as the server's
+    strict decoder reports them."""
+    name = definition_for(rtype)
+    if name is None:
+        return
+    found: list[str] = []
+    _unknown(obj, definitions().get(name), "", found)
+    if found:
+        listed = ", ".join(f'unknown field "{f}"' for f in found)
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'{rtype.kind} in version "{rtype.version}" cannot be handled as a {rtype.kind}: '
+            f"strict decoding error: {listed}",
         )

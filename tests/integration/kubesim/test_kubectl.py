@@ -153,3 +153,34 @@ def test_unauthenticated_requests_get_401(sim: KubeSim) -> None:
         response = http.get(f"{sim.url}/api/v1/namespaces/default/pods")
     assert response.status_code == 401
     assert response.json()["reason"] == "Unauthorized"
+
+
+def test_strict_field_validation_rejects_unknown_fields(kubectl: Kubectl) -> None:
+    typo = WEB.replace("- {name: nginx, image:", "- {name: nginx, imagee:")
+    result = kubectl("apply", "-f", "-", input=typo, check=False)
+    assert result.returncode == 1
+    assert (
+        'strict decoding error: unknown field "spec.template.spec.containers[0].imagee"'
+        in result.stderr
+    )
+
+
+def test_get_all_and_server_side_dry_run(kubectl: Kubectl, sim: KubeSim) -> None:
+    kubectl("apply", "-f", "-", input=WEB)
+    sim.advance(20)
+    everything = kubectl("get", "all").stdout
+    assert "deployment.apps/web" in everything and "podmetrics" not in everything
+    out = kubectl(
+        "apply", "-f", "-", "--dry-run=server", input=WEB.replace("replicas: 2", "replicas: 7")
+    )
+    assert "(server dry run)" in out.stdout
+    assert json.loads(kubectl("get", "deploy", "web", "-o", "json").stdout)["spec"]["replicas"] == 2
+
+
+def test_top_pods_and_nodes_read_the_metrics_api(kubectl: Kubectl, sim: KubeSim) -> None:
+    kubectl("apply", "-f", "-", input=WEB)
+    sim.advance(30)
+    pods = _rows(kubectl("top", "pods").stdout)
+    assert pods[0][:3] == ["NAME", "CPU(cores)", "MEMORY(bytes)"] and len(pods) == 3
+    nodes = _rows(kubectl("top", "nodes").stdout)
+    assert [r[0] for r in nodes[1:]] == ["kubesim-node-1", "kubesim-node-2"]
