@@ -23,7 +23,8 @@ from mcp_server.redaction import redact as redact_secrets
 
 GENESIS = "0" * 64
 
-Result = Literal["success", "failure", "refused", "dry_run"]
+# no_write: the decision was a read-only action (investigate, check the image): nothing to write.
+Result = Literal["success", "failure", "refused", "dry_run", "no_write"]
 Redactor = Callable[[str], str]
 
 

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from mcp_server import metrics
 from mcp_server.approvals import ApprovalError, target_key
-from mcp_server.audit import AuditTarget
+from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
 from mcp_server.diagnosis import diagnose_inputs
 from mcp_server.gateway import DiagnosisInputs, GatewayError, NotFound
@@ -110,9 +110,10 @@ class _Attempt:
     dry_run: bool
     reason: str = ""
     approver: str | None = None
-    result: str = "failure"
+    result: Result = "failure"
     error: JSON | None = None
     details: JSON = field(default_factory=dict)
+    no_write: bool = False  # the decision was read-only: nothing was (or would be) written
 
 
 def forged_issue_types(claimed: JSON, actual: Diagnosis) -> list[str]:
@@ -215,7 +216,10 @@ class Healer:
         started = self.state.clock.monotonic()
         try:
             result = run()
-            attempt.result = "dry_run" if attempt.dry_run else "success"
+            if attempt.no_write:
+                attempt.result = "no_write"
+            else:
+                attempt.result = "dry_run" if attempt.dry_run else "success"
             return result
         except ToolFailure as failure:
             attempt.result = (
@@ -239,7 +243,7 @@ class Healer:
                 reason=attempt.reason,
                 initiator=attempt.initiator,
                 approver=attempt.approver,
-                result=attempt.result,  # type: ignore[arg-type]
+                result=attempt.result,
                 dry_run=attempt.dry_run,
                 duration_seconds=self.state.clock.monotonic() - started,
                 error=attempt.error,
@@ -296,7 +300,7 @@ class Healer:
                 decision=decision.to_dict(),
             )
             if decision.action not in WRITE_ACTIONS:
-                attempt.dry_run = True  # nothing is written for a read-only action
+                attempt.no_write = True
                 result.verification = Verification(
                     new_pod_status=_pod_status_text(inputs.pod),
                     restart_count=_restarts(inputs.pod),
@@ -536,9 +540,7 @@ class Healer:
         return approved
 
     def _publish_approvals(self) -> None:
-        count, oldest = self.state.approvals.pending_stats()
-        metrics.approvals_pending.set(count)
-        metrics.approval_oldest_pending_seconds.set(oldest)
+        self.state.publish_approval_metrics()
 
     # ------------------------------------------------------------------------------ acting
 

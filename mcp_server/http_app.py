@@ -45,6 +45,7 @@ def create_http_app(state: ServerState, *, host: str = "127.0.0.1", port: int = 
         )
 
     async def prometheus_metrics(request: Request) -> Response:
+        state.publish_approval_metrics()  # approvals are granted out of band: look now
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     for path, handler in (

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from mcp_server import metrics
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog
 from mcp_server.config import ServerConfig
@@ -98,6 +99,11 @@ class ServerState:
             yield self
         finally:
             self.release()
+
+    def publish_approval_metrics(self) -> None:
+        count, oldest = self.approvals.pending_stats()
+        metrics.approvals_pending.set(count)
+        metrics.approval_oldest_pending_seconds.set(oldest)
 
     def ready(self) -> tuple[bool, str]:
         if self.cache is not None and not self.cache.synced:

@@ -57,18 +57,21 @@ def serve(
         tokens=_load_tokens(tokens),
         pod_cache=not no_cache,
     )
+    if http and not config.tokens:
+        typer.echo(
+            "kubemedic mcp: --http needs bearer tokens (--tokens FILE): an open HTTP endpoint "
+            "to the cluster is refused",
+            err=True,
+        )
+        raise typer.Exit(2)
     state = build_state(config)
     try:
         if http:
             import uvicorn
 
-            from mcp_server.http_app import NoTokensConfigured, create_http_app
+            from mcp_server.http_app import create_http_app
 
-            try:
-                app = create_http_app(state, host=host, port=port)
-            except NoTokensConfigured as error:
-                typer.echo(f"kubemedic mcp: {error} (see --tokens)", err=True)
-                raise typer.Exit(2) from None
+            app = create_http_app(state, host=host, port=port)
             typer.echo(f"kubemedic MCP on http://{host}:{port}/mcp", err=True)
             uvicorn.run(app, host=host, port=port, log_level="warning")
         else:

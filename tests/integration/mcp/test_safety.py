@@ -173,7 +173,7 @@ def test_bare_pod_is_never_deleted(sim: KubeSim, state: ServerState) -> None:
 
     run_session(state, body)
     assert not writes(sim)
-    _audited(state, "refused", "dry_run")
+    _audited(state, "refused", "no_write")
 
 
 def test_protected_namespace(sim: KubeSim, state: ServerState, names: dict[str, str]) -> None:
