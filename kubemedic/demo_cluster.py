@@ -118,6 +118,8 @@ class DemoCluster:
         self.sim = KubeSim(speed=speed)
         self.failures = FAILURES
         self._state: ServerState | None = None
+        # The issue that opened each incident (a re-diagnosis may see a calmer moment).
+        self._opened_issue: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> DemoCluster:
@@ -241,6 +243,8 @@ class DemoCluster:
         timer = asyncio.get_running_loop().call_later(deadline_seconds, stop.set)
 
         def show(event: WatchEvent) -> None:
+            if event.kind == "opened" and event.workload and event.data.get("issue_type"):
+                self._opened_issue.setdefault(event.workload, str(event.data["issue_type"]))
             line = _describe(event)
             if line:
                 on_line(line)
@@ -267,11 +271,14 @@ class DemoCluster:
         for failure in self.failures:
             keys = {failure.workload, f"{NAMESPACE}/{failure.workload}"}
             reports = [r for r in summary.incidents if r.workload in keys]
-            rows.append(_result(failure, reports, self.speed))
+            opened = next((self._opened_issue[k] for k in keys if k in self._opened_issue), None)
+            rows.append(_result(failure, reports, self.speed, opened))
         return rows
 
 
-def _result(failure: SeededFailure, reports: list[IncidentReport], speed: float) -> DemoResult:
+def _result(
+    failure: SeededFailure, reports: list[IncidentReport], speed: float, opened: str | None
+) -> DemoResult:
     if not reports:
         return DemoResult(failure, failure.name, None, None, None, "not_seen", None)
     report = reports[-1]

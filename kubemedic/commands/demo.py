@@ -12,6 +12,8 @@ to a human.
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import shutil
 import sys
 import time
@@ -61,6 +63,9 @@ def demo(
     ] = 150.0,
 ) -> None:
     """Run kubemedic against kubesim with seeded failures and print what it did."""
+    if "KUBEMEDIC_LOG_LEVEL" not in os.environ:
+        # The progress lines tell the story; the JSON log is for `watch` in production.
+        logging.getLogger().setLevel(logging.WARNING)
     interactive = sys.stdin.isatty() and not yes
     code = asyncio.run(
         _run(
