@@ -112,6 +112,9 @@ class WatchEvent:
     rtype: ResourceType
     object: Obj
     resource_version: int
+    # The object before a MODIFIED (stored objects are replaced, never mutated): filtered watches
+    # turn a change that leaves or enters the selection into DELETED / ADDED, as the server does.
+    previous: Obj | None = None
 
 
 @dataclass
@@ -250,7 +253,7 @@ class Store:
             self._stamp(obj)
             self._objects[key] = obj
             self._by_type.setdefault(rtype, {})[key[1:]] = obj
-            self._emit("MODIFIED", rtype, obj)
+            self._emit("MODIFIED", rtype, obj, previous=current)
             return copy.deepcopy(obj)
 
     def mutate(self, rtype: ResourceType, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj:
@@ -313,8 +316,8 @@ class Store:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
 
-    def _emit(self, kind: str, rtype: ResourceType, obj: Obj) -> None:
-        event = WatchEvent(kind, rtype, copy.deepcopy(obj), self._rv)
+    def _emit(self, kind: str, rtype: ResourceType, obj: Obj, previous: Obj | None = None) -> None:
+        event = WatchEvent(kind, rtype, copy.deepcopy(obj), self._rv, previous)
         self._history.append(event)
         while len(self._history) > self.history_size:
             self._history.popleft()

@@ -477,8 +477,9 @@ class KubeApi:
                     return
                 last_rv = int(rv_text) if rv_text not in ("", "0") else start_rv
                 for event in initial:
-                    if match(event.object):
-                        yield encode(event.type, event.object)
+                    kind = _filtered_type(event, match)
+                    if kind:
+                        yield encode(kind, event.object)
                     last_rv = max(last_rv, event.resource_version)
                 deadline = time.monotonic() + timeout
                 next_bookmark = time.monotonic() + BOOKMARK_EVERY
@@ -509,8 +510,9 @@ class KubeApi:
                     if arrived.resource_version <= last_rv:
                         continue  # already sent from history
                     last_rv = arrived.resource_version
-                    if match(arrived.object):
-                        yield encode(arrived.type, arrived.object)
+                    kind = _filtered_type(arrived, match)
+                    if kind:
+                        yield encode(kind, arrived.object)
             finally:
                 unsubscribe()
                 with self.state._lock:
@@ -519,6 +521,20 @@ class KubeApi:
         return StreamingResponse(
             stream(), media_type="application/json", headers={"Cache-Control": "no-cache, private"}
         )
+
+
+def _filtered_type(event: WatchEvent, match: Callable[[dict[str, Any]], bool]) -> str | None:
+    """The event type a filtered watch sees: a change that takes an object out of the selection
+    is its DELETED, one that brings it in is its ADDED (None: not this watch's business)."""
+    now = match(event.object)
+    if event.type != "MODIFIED" or event.previous is None:
+        return event.type if now else None
+    before = match(event.previous)
+    if now and before:
+        return "MODIFIED"
+    if now:
+        return "ADDED"
+    return "DELETED" if before else None
 
 
 def _raw(result: HandlerResponse) -> Response:
