@@ -359,9 +359,12 @@ class Gateway:
                 return self._send(verb, resource, call)
             except GatewayError as error:
                 # A write that reached a failing server may have been applied: only retry
-                # writes when the server said it did not process them (429, 409).
+                # writes the server did not process (429), and patches it refused with 409
+                # (ours carry no resourceVersion; a delete's 409 is a failed precondition).
                 may_retry = error.retryable and (
-                    not write or isinstance(error, TooManyRequests | Conflict)
+                    not write
+                    or isinstance(error, TooManyRequests)
+                    or (isinstance(error, Conflict) and verb == "patch")
                 )
                 if not may_retry or attempt >= self._retry.max_attempts:
                     raise

@@ -66,6 +66,9 @@ _ADVISORY = frozenset(
     }
 )
 
+# The values an approval binds besides the action and the target.
+_APPROVED_PARAMETERS = ("memory_limit_bytes", "container", "revision", "replicas")
+
 # The first failed check decides the error code of a refusal.
 _CHECK_CODES = {
     "target_exists": "not_found",
@@ -514,6 +517,7 @@ class Healer:
                 risk=decision.estimated_risk.value,
                 expires_at=pending.expires_at,
             )
+        self._check_approved_parameters(request.approval_id, decision)
         try:
             approval = self.state.approvals.consume(
                 request.approval_id, decision.action.value, target
@@ -538,6 +542,24 @@ class Healer:
                 checks=[c.to_dict() for c in approved.checks],
             )
         return approved
+
+    def _check_approved_parameters(self, approval_id: str, decision: Decision) -> None:
+        """A human approved one change: the same action on the same target *with the same
+        values* (memory limit, revision, replicas). A different value needs a new approval."""
+        approval = self.state.approvals.get(approval_id)
+        if approval is None:
+            return  # consume() names it not found
+        approved = approval.details.get("parameters")
+        if not isinstance(approved, dict):
+            return
+        for key in _APPROVED_PARAMETERS:
+            if key in approved and approved[key] != decision.parameters.get(key):
+                raise ToolFailure(
+                    "approval_mismatch",
+                    f"approval {approval_id} was for {key}={approved[key]}, the decision now "
+                    f"is {key}={decision.parameters.get(key)}: ask for a new approval",
+                    approval_id=approval_id,
+                )
 
     def _publish_approvals(self) -> None:
         self.state.publish_approval_metrics()

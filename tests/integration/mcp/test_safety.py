@@ -381,3 +381,35 @@ def test_force_from_a_trusted_caller_skips_only_the_approval(
     dry_runs = [r for r in sim.requests if r.verb == "delete"]
     assert dry_runs and all("dryRun=All" in r.query for r in dry_runs)
     assert [r["result"] for r in trusted.audit.records()] == ["refused", "dry_run"]
+
+
+def test_an_approval_binds_the_values_it_was_given_for(
+    sim: KubeSim, state: ServerState, names: dict[str, str]
+) -> None:
+    pod = names["web"]
+    crafted = state.approvals.request(
+        "delete_pod",
+        target_key("Pod", "default", pod),
+        reason="r",
+        requested_by="x",
+        details={"parameters": {"replicas": 0}},
+    )
+    state.approvals.grant(crafted.id, by="alice")
+
+    async def body(session: ClientSession) -> None:
+        diagnosis = await _diagnose(session, "default", pod)
+        result = await call(
+            session,
+            "auto_heal_pod",
+            namespace="default",
+            pod_name=pod,
+            diagnosis=diagnosis,
+            approval_id=crafted.id,
+        )
+        _refused(result, "approval_mismatch")
+
+    run_session(state, body)
+    assert not writes(sim)
+    _audited(state, "refused")
+    still = state.approvals.get(crafted.id)
+    assert still is not None and still.status == "granted"  # not spent by the refusal
