@@ -40,6 +40,7 @@ def make_state(
     trusted: frozenset[str] = frozenset(),
     local_caller: str = "tester",
     pod_cache: bool = True,
+    verify_timeout: float = 180,
 ) -> ServerState:
     gateway = Gateway.from_kubeconfig(
         sim.kubeconfig_path, retry=RetryPolicy(base_delay=0.0), sleep=lambda s: None
@@ -50,7 +51,7 @@ def make_state(
         trusted_callers=trusted,
         local_caller=local_caller,
         pod_cache=pod_cache,
-        verify_timeout_seconds=180,
+        verify_timeout_seconds=verify_timeout,
         verify_poll_seconds=2,
     )
     clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=sim.advance)

@@ -1,0 +1,138 @@
+"""When acting goes wrong: a delete that does not heal, a write the API refuses, a conflict."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import ClientSession
+
+from kubesim import KubeSim
+from mcp_server import metrics
+from mcp_server.gateway import Gateway
+from mcp_server.state import ServerState
+from tests.integration.mcp.conftest import call, make_state, run_session, wait_for, writes
+
+# The crash is in the template: every new pod crashes too, so deleting cannot heal.
+CRASHER = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: crasher, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: crasher}}
+  template:
+    metadata:
+      labels: {app: crasher}
+      annotations: {kubesim.io/crash-after: "2s"}
+    spec:
+      containers:
+      - name: app
+        image: busybox
+        command: ["sh", "-c", "sleep 3600"]
+"""
+
+
+def _crasher(sim: KubeSim) -> dict[str, Any]:
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    try:
+        return next(
+            p
+            for p in gw.list_pods("default").items
+            if p["metadata"]["name"].startswith("crasher-")
+            and not p["metadata"].get("deletionTimestamp")
+        )
+    finally:
+        gw.close()
+
+
+def _looping(sim: KubeSim) -> bool:
+    statuses = _crasher(sim)["status"].get("containerStatuses") or [{}]
+    waiting = (statuses[0].get("state") or {}).get("waiting") or {}
+    return waiting.get("reason") == "CrashLoopBackOff" and statuses[0].get("restartCount", 0) > 3
+
+
+@pytest.fixture
+def looping(sim: KubeSim) -> str:
+    sim.apply(CRASHER)
+    wait_for(sim, lambda: _looping(sim))
+    return str(_crasher(sim)["metadata"]["name"])
+
+
+@pytest.fixture
+def forced(sim: KubeSim, tmp_path: Path) -> Iterator[ServerState]:
+    state = make_state(
+        sim,
+        tmp_path / "state",
+        trusted=frozenset({"ops"}),
+        local_caller="ops",
+        pod_cache=False,
+        verify_timeout=40,
+    )
+    sim.reset_requests()
+    yield state
+    state.close()
+
+
+def _heal(pod: str) -> dict[str, Any]:
+    return {"namespace": "default", "pod_name": pod, "diagnosis": {}, "force": True}
+
+
+def test_a_delete_that_does_not_heal_says_so(
+    sim: KubeSim, forced: ServerState, looping: str
+) -> None:
+    labels = ("default", looping, "delete_pod")
+    healed_before = metrics.healing_success_total.labels(*labels)._value.get()
+
+    async def body(session: ClientSession) -> None:
+        result = await call(session, "auto_heal_pod", **_heal(looping))
+        assert result["success"] is True and result["action_taken"] == "delete_pod"
+        check = result["verification"]
+        assert check["healthy"] is False
+        assert "not healthy within" in check["message"]
+
+    run_session(forced, body)
+    assert [r.verb for r in writes(sim) if r.resource == "pods"] == ["delete"]
+    (record,) = forced.ratelimits.recent_actions(
+        "default", "Deployment/crasher", since=sim.clock.now().replace(year=2000)
+    )
+    assert record.outcome == "not_healed"
+    assert metrics.healing_success_total.labels(*labels)._value.get() == healed_before
+    (audit,) = forced.audit.records()
+    assert audit["result"] == "success" and audit["details"]["verification"]["healthy"] is False
+
+
+def test_a_refused_write_is_a_failure_and_still_counts(
+    sim: KubeSim, forced: ServerState, looping: str
+) -> None:
+    sim.faults.fail(1, verbs=("delete",), resource="pods")
+
+    async def body(session: ClientSession) -> None:
+        result = await call(session, "auto_heal_pod", **_heal(looping))
+        assert result["success"] is False
+        assert result["error"]["code"] == "write_failed"
+        assert result["error"]["retryable"] is True
+
+    run_session(forced, body)
+    sim.faults.clear()
+    (record,) = forced.ratelimits.recent_actions(
+        "default", "Deployment/crasher", since=sim.clock.now().replace(year=2000)
+    )
+    assert record.outcome == "failed"
+    (audit,) = forced.audit.records()
+    assert audit["result"] == "failure" and audit["error"]["code"] == "write_failed"
+    assert _crasher(sim)["metadata"]["name"] == looping  # nothing was deleted
+
+
+def test_a_conflicting_patch_is_sent_again(sim: KubeSim) -> None:
+    sim.apply(CRASHER)
+    sim.advance(5)
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path, sleep=lambda s: None)
+    sim.faults.conflict_on_update(2, resource="deployments")
+    patch = [{"op": "replace", "path": "/spec/replicas", "value": 2}]
+    gw.patch_deployment("default", "crasher", patch)
+    assert gw.get_deployment("default", "crasher")["spec"]["replicas"] == 2
+    assert [r.status for r in sim.requests if r.verb == "patch"] == [409, 409, 200]
+    gw.close()
