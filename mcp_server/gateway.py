@@ -92,6 +92,10 @@ class Unavailable(GatewayError):
     retryable = True
 
 
+class ConfigurationError(GatewayError):
+    """No kubeconfig or in-cluster credentials to build a client from."""
+
+
 class MetricsNotServed(GatewayError):
     """metrics.k8s.io is not served by this cluster (no metrics-server)."""
 
@@ -280,13 +284,19 @@ def load_api_client(kubeconfig: Path | str | None = None, context: str | None = 
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     load_file: Callable[..., None] = k8s_config.load_kube_config
     in_cluster: Callable[..., None] = k8s_config.load_incluster_config
-    if kubeconfig is not None:
-        load_file(config_file=str(kubeconfig), context=context, client_configuration=configuration)
-        return k8s.ApiClient(configuration)
     try:
-        load_file(context=context, client_configuration=configuration)
-    except (k8s_config.ConfigException, OSError, TypeError):
-        in_cluster(client_configuration=configuration)
+        if kubeconfig is not None:
+            load_file(
+                config_file=str(kubeconfig), context=context, client_configuration=configuration
+            )
+            return k8s.ApiClient(configuration)
+        try:
+            load_file(context=context, client_configuration=configuration)
+        except (k8s_config.ConfigException, OSError, TypeError):
+            in_cluster(client_configuration=configuration)
+    except (k8s_config.ConfigException, OSError, TypeError, ValueError) as error:
+        where = str(kubeconfig) if kubeconfig is not None else "KUBECONFIG, ~/.kube or in-cluster"
+        raise ConfigurationError(f"no usable cluster credentials ({where}): {error}") from error
     return k8s.ApiClient(configuration)
 
 

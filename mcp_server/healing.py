@@ -307,7 +307,7 @@ class Healer:
                 result.verification = Verification(
                     new_pod_status=_pod_status_text(inputs.pod),
                     restart_count=_restarts(inputs.pod),
-                    healthy=not diagnosis.issues,
+                    healthy=not any(i.severity == "critical" for i in diagnosis.issues),
                     message=f"{decision.action.value}: nothing written",
                 )
                 return result

@@ -43,6 +43,7 @@ def serve(
     """Serve kubemedic's MCP tools (stdio by default, --http for streamable HTTP)."""
     from kubemedic.settings import load_settings
     from mcp_server.config import ServerConfig
+    from mcp_server.gateway import ConfigurationError
     from mcp_server.state import build_state
 
     settings = load_settings()
@@ -64,7 +65,11 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    state = build_state(config)
+    try:
+        state = build_state(config)
+    except ConfigurationError as error:
+        typer.echo(f"kubemedic mcp: {error.message}", err=True)
+        raise typer.Exit(2) from None
     try:
         if http:
             import uvicorn

@@ -59,3 +59,12 @@ def test_http_without_tokens_is_refused(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "tokens" in result.output
+
+
+def test_mcp_without_credentials_says_so(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-kubeconfig"
+    result = CliRunner().invoke(
+        _app(mcp), ["mcp", "--kubeconfig", str(missing), "--state-dir", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "no usable cluster credentials" in result.output
