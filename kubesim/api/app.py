@@ -31,7 +31,6 @@ from kubesim.clock import SimClock
 from kubesim.logs import LogStore
 from kubesim.store import POD_METRICS, Gone, Store, WatchEvent
 
-AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 DEFAULT_WATCH_TIMEOUT = 1800.0  # the apiserver's --min-request-timeout
 BOOKMARK_EVERY = 5.0  # wall seconds between BOOKMARK events when a client allows them
@@ -242,10 +241,8 @@ class KubeApi:
     def _discovery_root(self, accept: str, legacy: bool) -> Response:
         for option in accept.split(","):
             option = option.replace(" ", "")
-            for mime, version in (
-                (AGGREGATED_V2, "apidiscovery.k8s.io/v2"),
-                (AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1"),
-            ):
+            # A 1.28 server serves aggregated discovery as v2beta1 only (v2 arrived in 1.30).
+            for mime, version in ((AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1"),):
                 if option.startswith(mime):
                     doc = discovery.aggregated(legacy, self.state.metrics_enabled, version)
                     return _json(200, doc, content_type=mime)

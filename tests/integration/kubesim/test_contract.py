@@ -158,15 +158,15 @@ def test_group_list_and_aggregated_discovery(http: httpx.Client) -> None:
     reference = {g["name"]: g for g in _ref_json("discovery", "apis.json")["groups"]}
     for name in ("apps", "policy"):
         assert groups[name] == reference[name]
-    aggregated = http.get(
-        "/apis",
-        headers={
-            "Accept": "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"  # noqa: E501
-        },
+    kubectl_accept = (
+        "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json"
     )
-    assert aggregated.headers["content-type"].startswith(
-        "application/json;g=apidiscovery.k8s.io;v=v2"
+    aggregated = http.get("/apis", headers={"Accept": kubectl_accept})
+    assert aggregated.headers["content-type"] == (
+        "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
     )
+    assert aggregated.json()["apiVersion"] == "apidiscovery.k8s.io/v2beta1"
     items = {i["metadata"]["name"]: i for i in aggregated.json()["items"]}
     apps = items["apps"]["versions"][0]["resources"]
     deployments = next(r for r in apps if r["resource"] == "deployments")
