@@ -390,17 +390,28 @@ class _Nodes:
                 "timeline": _tl("act", "handed_to_human", action),
             }
         approval_id = state.get("approval_id")
+        diagnosis = state.get("diagnosis") or {}
+        update: dict[str, Any] = {"attempts": attempts}
         with self._ctx(state):
-            result = await self.deps.toolbox.call(
-                AUTO_HEAL_POD,
-                namespace=state["namespace"],
-                pod_name=state["pod_name"],
-                diagnosis=state.get("diagnosis") or {},
-                action=action,
-                approval_id=approval_id,
-            )
+            result = await self._heal(state, diagnosis, action, approval_id)
+            if error_code(result) == "diagnosis_mismatch":
+                # The pod moved on while we waited (e.g. for a human): show the server what it
+                # looks like now; it decides again and refuses if the action no longer fits.
+                fresh = await self.deps.toolbox.call(
+                    DIAGNOSE_POD, namespace=state["namespace"], pod_name=state["pod_name"]
+                )
+                if error_code(fresh) is None:
+                    update["diagnosis"] = fresh
+                    result = await self._heal(state, fresh, action, approval_id)
         code = error_code(result)
-        update: dict[str, Any] = {"attempts": attempts, "action_result": result}
+        update["action_result"] = result
+        if code == "not_found":
+            return {
+                **update,
+                "outcome": "resolved",
+                "summary": f"pod {state['namespace']}/{state['pod_name']} is gone; nothing done",
+                "timeline": _tl("act", "target_gone"),
+            }
         if code is None:
             taken = str(result.get("action_taken") or action)
             update["history"] = [
@@ -451,6 +462,22 @@ class _Nodes:
         update["summary"] = f"{action} not done: {code}: {message}"[:500]
         update["timeline"] = _tl("act", code, message[:300])
         return update
+
+    async def _heal(
+        self,
+        state: IncidentState,
+        diagnosis: Mapping[str, Any],
+        action: str,
+        approval_id: str | None,
+    ) -> dict[str, Any]:
+        return await self.deps.toolbox.call(
+            AUTO_HEAL_POD,
+            namespace=state["namespace"],
+            pod_name=state["pod_name"],
+            diagnosis=dict(diagnosis),
+            action=action,
+            approval_id=approval_id,
+        )
 
     def _approval_payload(
         self, state: IncidentState, action: str, error: Mapping[str, Any]

@@ -83,6 +83,8 @@ class ScriptedCluster:
     heal_calls: list[dict[str, Any]] = field(default_factory=list)
     # After a write: the pod that replaces the acted-on one (and its diagnosis), if any.
     replacements: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+    # Answer the next N heal calls with diagnosis_mismatch (the pod changed meanwhile).
+    mismatches: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _looks: int = 0
 
@@ -100,6 +102,12 @@ class ScriptedCluster:
         )
         if pod_name not in self.diagnoses:
             return {"success": False, "error": {"code": "not_found", "message": "no such pod"}}
+        if self.mismatches > 0:
+            self.mismatches -= 1
+            return {
+                "success": False,
+                "error": {"code": "diagnosis_mismatch", "message": "the pod changed"},
+            }
         act = action or "delete_pod"
         if act in WRITES and act not in self.auto_approve:
             if approval_id is None:

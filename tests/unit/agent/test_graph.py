@@ -272,3 +272,27 @@ async def test_gone_pod_resolves_without_action(tmp_path: Path) -> None:
         done = await runner.start("inc-g", "default", "vanished-pod")
     assert done.outcome == "resolved"
     assert cluster.heal_calls == []
+
+
+async def test_a_pod_that_changed_while_waiting_is_diagnosed_again(tmp_path: Path) -> None:
+    cluster = crashing_cluster()
+    async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
+        status = await runner.start("inc-mm", "default", POD)
+        cluster.grant("appr-1")
+        cluster.mismatches = 1
+        done = await runner.resume("inc-mm", {"decision": "approve", "approver": "gina"})
+    assert done.outcome == "healed"
+    assert [c["approval_id"] for c in cluster.heal_calls] == [None, "appr-1", "appr-1"]
+    assert len(cluster.writes) == 1
+    assert status.pending is not None
+
+
+async def test_a_pod_gone_before_the_action_resolves_the_incident(tmp_path: Path) -> None:
+    cluster = crashing_cluster()
+    async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
+        await runner.start("inc-gone", "default", POD)
+        del cluster.diagnoses[POD]  # its controller replaced it meanwhile
+        cluster.grant("appr-1")
+        done = await runner.resume("inc-gone", {"decision": "approve", "approver": "hal"})
+    assert done.outcome == "resolved"
+    assert cluster.writes == []
