@@ -12,6 +12,7 @@ from typing import Any
 
 from policies.diagnosis import Issue, IssueType, Severity
 
+from ..redaction import redact
 from ._obj import Obj, clip, format_time, i, lst, m, parse_time, s
 
 MESSAGE_LIMIT = 500
@@ -31,6 +32,11 @@ _START_ERRORS = frozenset(
 _EVICTION_REASONS = frozenset({"Evicted", "Terminated", "Shutdown", "NodeShutdown"})
 
 
+def _safe(text: str) -> str:
+    """Status messages carry text the workload wrote (termination messages): redact, clip."""
+    return clip(redact(text[: 4 * MESSAGE_LIMIT]), MESSAGE_LIMIT)
+
+
 def _issue(
     severity: Severity,
     type_: str,
@@ -42,7 +48,7 @@ def _issue(
         severity=severity,
         type=type_,
         container=container,
-        message=clip(message, MESSAGE_LIMIT),
+        message=_safe(message),
         **fields,
     )
 
@@ -326,7 +332,7 @@ def _state_summary(state: Obj) -> dict[str, Any]:
             for key in ("reason", "message", "exitCode", "signal", "startedAt", "finishedAt"):
                 value = body.get(key)
                 if value is not None:
-                    out[key] = clip(value, MESSAGE_LIMIT) if isinstance(value, str) else value
+                    out[key] = _safe(value) if isinstance(value, str) else value
             return out
     return {"state": "unknown"}
 
@@ -357,7 +363,7 @@ def condition_summary(pod: Obj) -> list[dict[str, Any]]:
         for key in ("reason", "message", "lastTransitionTime"):
             value = s(cond, key)
             if value:
-                entry[key] = clip(value, MESSAGE_LIMIT)
+                entry[key] = _safe(value)
         out.append(entry)
     return out
 

@@ -176,3 +176,18 @@ def test_garbage_objects_do_not_raise() -> None:
     ):
         assert isinstance(pod_issues(junk), list)
         assert 0 <= health_score(junk) <= 100
+
+
+def test_termination_messages_are_redacted() -> None:
+    pod = load("crashloop")["pod"]
+    cs = pod["status"]["containerStatuses"][0]
+    cs["state"] = {
+        "terminated": {
+            "exitCode": 1,
+            "reason": "Error",
+            "message": "fatal: cannot connect with password=Hunter2Secret to db",
+        }
+    }
+    issues = pod_issues(pod)
+    assert "Hunter2Secret" not in issues[0].message
+    assert "Hunter2Secret" not in str(container_status_summary(pod))

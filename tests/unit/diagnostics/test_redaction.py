@@ -88,15 +88,30 @@ _secrets = st.one_of(
     _value.map(lambda v: ("pw" + v, f'"db_password": "pw{v}"')),
     _value.map(lambda v: ("pw" + v, f"postgres://app:pw{v}@db:5432/x")),
     _value.map(lambda v: ("tk" + v + "0", f"Authorization: Bearer tk{v}0")),
+    _value.map(lambda v: ("k3y" + v, f"api_key: k3y{v}")),
+    _value.map(lambda v: ("tok" + v, f"GET /cb?code=1&access_token=tok{v}")),
+    _value.map(lambda v: ("pw" + v, f"https://admin:pw{v}@registry.example.com/v2/")),
+    _b64.map(
+        lambda v: (
+            "MII" + v,
+            f"-----BEGIN EC PRIVATE KEY-----\nMII{v}\n-----END EC PRIVATE KEY-----",
+        )
+    ),
 )
 _filler = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=200)
 
 
+_opening = st.sampled_from([" ", "\n", "\t", ", ", "; ", "(", "[", "'", '"', "> "])
+_closing = st.sampled_from([" ", "\n", "\t", ",", ";", ")", "]", "'", '"', "&"])
+
+
 @settings(max_examples=300, deadline=None)
-@given(_filler, _secrets, _filler)
-def test_embedded_secret_never_survives(before: str, secret: tuple[str, str], after: str) -> None:
+@given(_filler, _opening, _secrets, _closing, _filler)
+def test_embedded_secret_never_survives(
+    before: str, opening: str, secret: tuple[str, str], closing: str, after: str
+) -> None:
     value, shaped = secret
-    text = f"{before}\n{shaped} {after}"
+    text = f"{before}{opening}{shaped}{closing}{after}"
     assert value not in redact(text)
 
 
