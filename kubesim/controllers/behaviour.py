@@ -26,6 +26,7 @@ PREFIX = "kubesim.io/"
 FOREVER = float("inf")
 # How long after start a process that allocates more than its limit is killed.
 OOM_AFTER_START = 1.0
+EPSILON = 1e-6
 
 
 class BehaviourError(ValueError):
@@ -101,23 +102,27 @@ class Behaviour:
         return min(upcoming, default=None)
 
     def lines_between(self, since: float, until: float) -> Iterator[tuple[float, str]]:
-        """Log lines with offsets in (since, until], in order (offsets after start)."""
+        """Log lines with offsets in (since, until], in order (offsets after start).
+
+        Offsets are compared with a small tolerance: callers pass `end - start` differences
+        whose float error must not drop the line written in the last instant of a run.
+        """
+        lo, hi = since + EPSILON, until + EPSILON
         for offset, line in self.startup_lines:
-            if since < offset <= until or (offset == 0 and since < 0 <= until):
+            if lo < offset <= hi or (offset == 0 and since < 0 <= hi):
                 yield offset, line
         if self.loop is None or not self.loop.lines:
             return
         start = self.loop_starts + self.loop.first
         period = self.loop.period
-        if until < start:
+        if hi < start:
             return
-        first_k = 0 if since < start else int((since - start) // period) + 1
-        k = first_k
+        k = 0 if lo < start else int((lo - start) // period) + 1
         while True:
             offset = start + k * period
-            if offset > until or offset >= self.runs_for:
+            if offset > hi or offset >= self.runs_for - EPSILON:
                 return
-            if offset > since:
+            if offset > lo:
                 for line in self.loop.lines:
                     yield offset, line.replace("{n}", str(k + 1))
             k += 1

@@ -143,8 +143,12 @@ def test_scheduler_never_overcommits_and_explains_every_pending_pod(
             used[node][0] += cpu
             used[node][1] += mem
         else:
-            [event] = cluster.events(pod["metadata"]["name"], "FailedScheduling")
-            assert event["message"].startswith("0/2 nodes are available: ")
+            # One event per distinct message: the reasons change as other pods get bound.
+            events = cluster.events(pod["metadata"]["name"], "FailedScheduling")
+            assert events
+            assert all(e["message"].startswith("0/2 nodes are available: ") for e in events)
+            scheduled = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
+            assert scheduled["message"] in [e["message"] for e in events]
             assert pod["status"]["phase"] == "Pending"
     for name, (cpu, mem) in used.items():
         assert cpu <= 4000 and mem <= 8 * 2**30, name
