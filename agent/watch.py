@@ -31,7 +31,7 @@ from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
 from agent.workloads import entry_name, entry_workload, unhealthy_pods
 from kubemedic_logctx import log_context
-from policies import Policy
+from policies import WRITE_ACTIONS, Policy, parse_action
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,8 @@ def report_of(incident: Incident, status: IncidentStatus) -> IncidentReport:
     history = values.get("history") or []
     action = history[-1]["action"] if history else values.get("action")
     approver = approval.get("approver")
-    if approver is None and history:
+    wrote = any(parse_action(item.get("action")) in WRITE_ACTIONS for item in history)
+    if approver is None and wrote:
         approver = "policy (auto-approved)"
     return IncidentReport(
         incident_id=incident.id,
