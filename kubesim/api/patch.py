@@ -74,6 +74,11 @@ def apply_patch(
             "BadRequest",
             "json: cannot unmarshal array into Go value of type map[string]interface {}",
         )
+    if ct == APPLY:
+        # Server-side apply without field ownership: the applied configuration merged in.
+        schema_apply: Schema | None = definitions().get(definition) if definition else None
+        applied: dict[str, Any] = strategic_merge(current, body, schema_apply)
+        return applied
     if ct == MERGE:
         merged: dict[str, Any] = merge_patch(current, body)
         return merged

@@ -184,3 +184,10 @@ def test_top_pods_and_nodes_read_the_metrics_api(kubectl: Kubectl, sim: KubeSim)
     assert pods[0][:3] == ["NAME", "CPU(cores)", "MEMORY(bytes)"] and len(pods) == 3
     nodes = _rows(kubectl("top", "nodes").stdout)
     assert [r[0] for r in nodes[1:]] == ["kubesim-node-1", "kubesim-node-2"]
+
+
+def test_server_side_apply_creates_then_updates(kubectl: Kubectl, sim: KubeSim) -> None:
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", input=WEB).stdout
+    scaled = WEB.replace("replicas: 2", "replicas: 3")
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-", input=scaled).stdout
+    assert json.loads(kubectl("get", "deploy", "web", "-o", "json").stdout)["spec"]["replicas"] == 3
