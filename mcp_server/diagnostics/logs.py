@@ -399,16 +399,26 @@ def _parse_line(number: int, raw: str) -> _Line:
     return _Line(number=number, timestamp=timestamp, text=text, level=level, message=message)
 
 
+_TRACEBACK = "Traceback (most recent call last):"
+_CHAINED = ("During handling of the above exception", "The above exception was the direct cause")
+
+
 @dataclass
 class _Group:
     head: _Line
     body: list[_Line] = field(default_factory=list)
     extra: int = 0  # continuation lines dropped past MAX_GROUP_LINES
+    traceback: bool = False  # holds a Python traceback (as its head or after an error line)
+
+    def __post_init__(self) -> None:
+        self.traceback = self.head.text.startswith(_TRACEBACK)
 
     def text(self) -> str:
         return "\n".join([self.head.message] + [line.text for line in self.body])
 
     def add(self, line: _Line) -> None:
+        if line.text.startswith(_TRACEBACK):
+            self.traceback = True
         if len(self.body) < MAX_GROUP_LINES:
             self.body.append(line)
         else:
@@ -416,9 +426,15 @@ class _Group:
 
 
 def _is_continuation(line: _Line, group: _Group | None) -> bool:
-    if group is None or line.level is not None and not line.text[:1].isspace():
+    if group is None:
         return False
     text = line.text
+    error_head = group.head.level in _ERROR_LEVELS or group.head.level in _WARNING_LEVELS
+    # logging.exception(): the error line, then the traceback it printed.
+    if text.startswith(_TRACEBACK) and error_head and not group.traceback and not group.body:
+        return True
+    if line.level is not None and not text[:1].isspace():
+        return False
     if not text.strip():
         # Blank lines belong to a Go panic (panic, blank, goroutine...) but end other entries.
         return group.head.text.startswith(_GO_HEADS)
@@ -426,16 +442,21 @@ def _is_continuation(line: _Line, group: _Group | None) -> bool:
         return True
     if group.head.text.startswith(_GO_HEADS) and _GO_FRAME.match(text):
         return True
-    if (
-        group.head.level in _ERROR_LEVELS or group.head.level in _WARNING_LEVELS
-    ) and _JAVA_EXCEPTION_LINE.match(text):
+    if error_head and _JAVA_EXCEPTION_LINE.match(text):
         return True
     # The exception line that ends a Python traceback ("ValueError: bad input").
-    head = group.head.text
-    if head.startswith("Traceback (most recent call last):") and group.body:
-        last = group.body[-1].text
-        return last[:1].isspace() and not text[:1].isspace()
+    if group.traceback and group.body:
+        return group.body[-1].text[:1].isspace() and not text[:1].isspace()
     return False
+
+
+def _ends_traceback(line: _Line) -> bool:
+    text = line.text
+    return (
+        bool(text.strip())
+        and not text[:1].isspace()
+        and not text.startswith((_TRACEBACK, *_CHAINED))
+    )
 
 
 def _group_lines(lines: Iterable[_Line]) -> list[_Group]:
@@ -444,14 +465,8 @@ def _group_lines(lines: Iterable[_Line]) -> list[_Group]:
     for line in lines:
         if current is not None and _is_continuation(line, current):
             current.add(line)
-            # A Python traceback ends with its exception line.
-            if (
-                current.head.text.startswith("Traceback (most recent call last):")
-                and not line.text[:1].isspace()
-                and line.text.strip()
-                and not line.text.startswith(("During handling", "The above exception"))
-            ):
-                current = None
+            if current.traceback and _ends_traceback(line):
+                current = None  # a Python traceback ends with its exception line
             continue
         current = _Group(head=line)
         groups.append(current)
@@ -461,13 +476,18 @@ def _group_lines(lines: Iterable[_Line]) -> list[_Group]:
 def _summary(group: _Group) -> str:
     """The entry's message: the head line, plus the exception line of a Python traceback."""
     head = group.head.message.strip()
-    if group.head.text.startswith("Traceback (most recent call last):"):
-        tail = [line.text.strip() for line in group.body if not line.text[:1].isspace()]
-        tail = [t for t in tail if t and not t.startswith(("During handling", "The above"))]
-        if tail:
-            head = f"{tail[-1]} (Python traceback, {len(group.body) + 1} lines)"
+    size = len(group.body) + group.extra + 1
+    if group.traceback:
+        ends = [line.text.strip() for line in group.body if _ends_traceback(line)]
+        exception = ends[-1] if ends else None
+        if group.head.text.startswith(_TRACEBACK):
+            head = f"{exception or head} (Python traceback, {size} lines)"
+        elif exception:
+            head = f"{head}: {exception} (Python traceback, {size} lines)"
+        else:
+            head = f"{head} (Python traceback, {size} lines)"
     elif group.body:
-        head = f"{head} (+{len(group.body) + group.extra} lines of stack trace)"
+        head = f"{head} (+{size - 1} lines of stack trace)"
     return clip(redact(head), MESSAGE_LIMIT)
 
 

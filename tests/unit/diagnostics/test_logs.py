@@ -216,3 +216,36 @@ def test_work_budget_marks_truncation_but_keeps_counting() -> None:
     assert result.truncated  # the scan budget ran out before the last lines
     assert 0 < result.error_count <= 3000
     assert logs.MAX_SCAN_CHARS < 3000 * len(line) * 3
+
+
+def test_logging_exception_attaches_the_traceback_to_its_error_line() -> None:
+    text = (
+        "2025-10-25T10:30:45Z ERROR:app:payment failed\n"
+        "2025-10-25T10:30:45Z Traceback (most recent call last):\n"
+        '2025-10-25T10:30:45Z   File "/app/pay.py", line 8, in charge\n'
+        "2025-10-25T10:30:45Z     conn = pool.get()\n"
+        "2025-10-25T10:30:45Z KeyError: 'PAYMENT_API_URL'\n"
+        "2025-10-25T10:30:46Z INFO:app:next request\n"
+    )
+    result = analyze_log_text(text)
+    [entry] = result.errors
+    assert entry.lines == 5
+    assert entry.pattern == "python_traceback"
+    assert entry.message == (
+        "ERROR:app:payment failed: KeyError: 'PAYMENT_API_URL' (Python traceback, 5 lines)"
+    )
+    assert result.error_patterns == {"python_traceback": 1, "missing_config": 1}
+
+
+def test_chained_tracebacks_do_not_swallow_following_lines() -> None:
+    text = (
+        SAMPLES["python_traceback"]
+        + "\n\nDuring handling of the above exception, another exception occurred:\n\n"
+        + SAMPLES["python_traceback"].replace("ZeroDivisionError", "RuntimeError")
+        + "\nINFO recovered\nERROR later failure\n"
+    )
+    result = analyze_log_text(text)
+    messages = [e.message for e in result.errors]
+    assert messages[0].startswith("ZeroDivisionError")
+    assert any(m.startswith("RuntimeError") for m in messages)
+    assert messages[-1] == "ERROR later failure"
