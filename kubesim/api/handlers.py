@@ -283,10 +283,11 @@ class Handlers:
                 ),
                 dry_run,
             )
+        is_apply = content_type.split(";")[0].strip() == patch.APPLY
+        if is_apply and self.store.find(t.rtype, t.namespace or "", t.name) is None:
+            # outside the store lock: create() reconciles, and controllers take the lock in turn
+            return self.create(Target(t.rtype, t.namespace, None), body, dry_run, strict)
         with self.store.lock:
-            if content_type.split(";")[0].strip() == patch.APPLY:
-                if self.store.find(t.rtype, t.namespace or "", t.name) is None:
-                    return self.create(Target(t.rtype, t.namespace, None), body, dry_run, strict)
             current = self.get(t)
             if strict and isinstance(body, dict):
                 validation.check_strict(t.rtype, body)  # the fields the client sent
