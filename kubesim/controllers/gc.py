@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from kubesim.controllers.base import Context, controller_ref, delete_pod, is_terminating
-from kubesim.store import DEPLOYMENTS, PODS, REPLICASETS, NotFound, Obj, ResourceType
+from kubesim.store import DEPLOYMENTS, EVENTS, PODS, REPLICASETS, NotFound, Obj, ResourceType
+
+# The API server keeps events for an hour (--event-ttl); we sweep them once a minute.
+EVENT_TTL = 3600.0
+EVENT_SWEEP = 60.0
 
 _OWNER_TYPES: dict[str, ResourceType] = {"Deployment": DEPLOYMENTS, "ReplicaSet": REPLICASETS}
 
@@ -11,6 +15,7 @@ _OWNER_TYPES: dict[str, ResourceType] = {"Deployment": DEPLOYMENTS, "ReplicaSet"
 class GarbageCollector:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
+        self._swept = -1e18
 
     def next_due(self) -> float | None:
         return None
@@ -41,4 +46,33 @@ class GarbageCollector:
         for pod in list(self.ctx.store.iter_refs(PODS)):
             if not is_terminating(pod) and not self._owner_exists(pod):
                 changed |= delete_pod(self.ctx, pod, now)
+        if now - self._swept >= EVENT_SWEEP:
+            self._swept = now
+            self._expire_events(now)
         return changed
+
+    def _last_seen(self, event: Obj) -> float | None:
+        series = event.get("series") or {}
+        for stamp in (
+            event.get("lastTimestamp"),
+            series.get("lastObservedTime"),
+            event.get("eventTime"),
+            event["metadata"].get("creationTimestamp"),
+        ):
+            if stamp:
+                seconds = self.ctx.seconds(str(stamp).split(".")[0].rstrip("Z") + "Z")
+                if seconds is not None:
+                    return seconds
+        return None
+
+    def _expire_events(self, now: float) -> None:
+        """Events older than the TTL go, as etcd's lease on them runs out."""
+        for event in list(self.ctx.store.iter_refs(EVENTS)):
+            seen = self._last_seen(event)
+            if seen is not None and now - seen > EVENT_TTL:
+                try:
+                    self.ctx.store.delete(
+                        EVENTS, event["metadata"].get("namespace", ""), event["metadata"]["name"]
+                    )
+                except NotFound:
+                    pass

@@ -294,3 +294,11 @@ def test_template_hash_is_stable_and_ignores_the_hash_label() -> None:
     other["spec"]["containers"][0]["image"] = "nginx:1.26"
     assert template_hash(other) != template_hash(template)
     assert template_hash(template, 1) != template_hash(template)
+
+
+def test_events_expire_after_an_hour(cluster: Cluster) -> None:
+    cluster.create(deployment_manifest("web", "nginx:1.25", replicas=1))
+    cluster.advance(20)
+    assert cluster.events("web", "ScalingReplicaSet")
+    cluster.advance(3700, step=60)
+    assert cluster.events("web", "ScalingReplicaSet") == []
