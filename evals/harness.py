@@ -16,6 +16,7 @@ and every LLM prompt searched for the scenario's secrets.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import tempfile
 import time
@@ -35,7 +36,6 @@ from evals.scoring import RunResult, Score, find_leaks, score
 
 log = logging.getLogger(__name__)
 
-INCIDENT_ID = "eval-incident"
 MAX_APPROVAL_ROUNDS = 6
 
 
@@ -75,6 +75,8 @@ class _SharedServer:
     def __init__(self) -> None:
         self._server: Any = None
         self._current: Any = None
+        self._runner: Any = None
+        self._incidents = 0
 
     def server(self, factory: Callable[[Any], Any]) -> Any:
         if self._server is None:
@@ -91,6 +93,20 @@ class _SharedServer:
         finally:
             self._current = None
 
+    def runner(self, factory: Callable[[Any], Any], deps: Any) -> Any:
+        """The incident runner (graph compiled once), its dependencies set for this scenario:
+        the nodes read `deps` at call time, so one compiled graph serves every scenario."""
+        if self._runner is None:
+            self._runner = factory(deps)
+        else:
+            for name in deps.__slots__:
+                setattr(self._runner.deps, name, getattr(deps, name))
+        return self._runner
+
+    def incident_id(self, scenario: str) -> str:
+        self._incidents += 1
+        return f"eval-{self._incidents}-{scenario}"
+
     def session(self) -> Any:
         if self._current is None:
             raise RuntimeError("no scenario is bound to the eval's MCP server")
@@ -100,14 +116,19 @@ class _SharedServer:
 _SHARED = _SharedServer()
 
 
-def _policy_for(scenario: Scenario) -> Any:
+@functools.lru_cache(maxsize=16)
+def _policy_named(name: str) -> Any:
     from policies import DEMO_POLICY_PATH, load_policy
 
-    if scenario.policy == "default":
+    if name == "default":
         return load_policy(None)
-    if scenario.policy == "demo":
+    if name == "demo":
         return load_policy(DEMO_POLICY_PATH)
-    return load_policy(Path(scenario.policy))
+    return load_policy(Path(name))
+
+
+def _policy_for(scenario: Scenario) -> Any:
+    return _policy_named(scenario.policy)
 
 
 def _target_workload(scenario: Scenario) -> str:
@@ -276,19 +297,22 @@ async def _drive(
         ):
             _cache_output_validation(session)
             toolbox = await Toolbox.from_session(session)
-            deps = GraphDeps(
-                toolbox=toolbox,
-                policy=policy,
-                model=model,
-                sleep=sleep,
-                verify_interval_seconds=options.verify_interval_seconds,
-                verify_stable_checks=options.verify_stable_checks,
-                verify_max_checks=options.verify_max_checks,
-                audit=None,
+            runner = _SHARED.runner(
+                lambda deps: IncidentRunner(deps, InMemorySaver()),
+                GraphDeps(
+                    toolbox=toolbox,
+                    policy=policy,
+                    model=model,
+                    sleep=sleep,
+                    verify_interval_seconds=options.verify_interval_seconds,
+                    verify_stable_checks=options.verify_stable_checks,
+                    verify_max_checks=options.verify_max_checks,
+                    audit=None,
+                ),
             )
-            runner = IncidentRunner(deps, InMemorySaver())
+            incident = _SHARED.incident_id(scenario.name)
             status = await runner.start(
-                INCIDENT_ID, scenario.target.namespace, scenario.target.pod, on_update=on_update
+                incident, scenario.target.namespace, scenario.target.pod, on_update=on_update
             )
             rounds = 0
             while status.waiting_for_approval and rounds < MAX_APPROVAL_ROUNDS:
@@ -313,7 +337,7 @@ async def _drive(
                     if approval_id:
                         state.approvals.reject(approval_id, by=approver, reason="eval: rejected")
                     reply = {"decision": "reject", "approver": approver, "reason": "rejected"}
-                status = await runner.resume(INCIDENT_ID, reply, on_update=on_update)
+                status = await runner.resume(incident, reply, on_update=on_update)
             values = status.values
             if status.waiting_for_approval:
                 result.agent_outcome = "awaiting_approval"
