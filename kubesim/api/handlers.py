@@ -262,10 +262,7 @@ class Handlers:
             return self.update_scale(t, lambda _scale: new, dry_run)
         with self.store.lock:
             current = self.get(t)
-            obj = self._prepare_update(t, current, new)
-            if not obj["metadata"].get("resourceVersion"):
-                if t.rtype in (PODS, DEPLOYMENTS, REPLICASETS):
-                    raise invalid_rv(t, current)
+            obj = self._prepare_update(t, current, new)  # no resourceVersion: unconditional
             written = self._write(t, obj, dry_run)
         if not dry_run:
             self.reconcile()
@@ -670,21 +667,6 @@ class Handlers:
             for i in listing["items"]
         ]
         return listing
-
-
-def invalid_rv(t: Target, current: Obj) -> ApiError:
-    return errors.invalid(
-        t.rtype.kind,
-        t.rtype.group,
-        t.name or "",
-        [
-            (
-                "FieldValueInvalid",
-                "metadata.resourceVersion",
-                "Invalid value: 0x0: must be specified for an update",
-            )
-        ],
-    )
 
 
 def _check_pod_update(current: Obj, new: Obj) -> None:

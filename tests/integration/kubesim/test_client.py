@@ -374,3 +374,10 @@ def test_filtered_watch_sees_objects_enter_and_leave_the_selection(core: client.
     # the kubelet may touch the pod meanwhile: only the selection changes are certain
     assert seen[0] == "ADDED" and seen[-1] == "DELETED"
     assert set(seen[1:-1]) <= {"MODIFIED"}
+
+
+def test_update_without_resource_version_is_unconditional(apps: client.AppsV1Api) -> None:
+    apps.create_namespaced_deployment("default", _deployment("free"))
+    body = _deployment("free", replicas=3)
+    replaced = apps.replace_namespaced_deployment("free", "default", body)
+    assert replaced.spec.replicas == 3 and replaced.metadata.generation == 2
