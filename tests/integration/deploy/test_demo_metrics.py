@@ -1,5 +1,6 @@
 """`kubemedic demo` leaves a /metrics endpoint: scrape it while the demo lingers, and check that
-every metric the dashboard and the alert rules read is there, with real healing samples."""
+every metric the dashboard and the alert rules read is there, with real healing samples. Its
+stderr, meanwhile, is the structured log: one JSON object a line, with the incident fields."""
 
 from __future__ import annotations
 
@@ -33,10 +34,12 @@ _SERVING = re.compile(r"serving (http://\S+/metrics) for")
 
 
 @pytest.fixture(scope="module")
-def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
-    """(the demo's output so far, the /metrics text) scraped while the demo lingers."""
+def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path]]:
+    """(the demo's output so far, the /metrics text, its stderr) scraped while it lingers."""
     state = tmp_path_factory.mktemp("demo")
-    env = {**os.environ, "KUBEMEDIC_LOG_FORMAT": "json"}
+    stderr_path = tmp_path_factory.mktemp("demo-logs") / "stderr.log"
+    env = {**os.environ, "KUBEMEDIC_LOG_FORMAT": "json", "KUBEMEDIC_LOG_LEVEL": "INFO"}
+    stderr = stderr_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -52,7 +55,7 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             str(state),
         ],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         stdin=subprocess.DEVNULL,
         text=True,
         cwd=ROOT,
@@ -81,13 +84,14 @@ def scraped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str
             url = match.group(1) if match else None
         response = httpx.get(url, timeout=10)
         assert response.status_code == 200
-        yield "".join(output), response.text
+        yield "".join(output), response.text, stderr_path
     finally:
         process.terminate()  # it would linger two more minutes
         process.wait(timeout=30)
         reader.join(timeout=30)
         if process.stdout is not None:
             process.stdout.close()
+        stderr.close()
 
 
 def _wanted() -> set[str]:
@@ -100,8 +104,10 @@ def _wanted() -> set[str]:
     return set().union(*(references(e).metrics for e in exprs)) - set(SCRAPE_SERIES)
 
 
-def test_every_metric_the_dashboard_and_alerts_read_is_exposed(scraped: tuple[str, str]) -> None:
-    output, text = scraped
+def test_every_metric_the_dashboard_and_alerts_read_is_exposed(
+    scraped: tuple[str, str, Path],
+) -> None:
+    output, text, _ = scraped
     exposed: set[str] = set()
     for family in text_string_to_metric_families(text):
         exposed |= {family.name + s for s in _SUFFIXES.get(family.type, ("",))}
@@ -110,8 +116,8 @@ def test_every_metric_the_dashboard_and_alerts_read_is_exposed(scraped: tuple[st
     assert wanted - exposed == set(), output
 
 
-def test_the_demo_left_real_healing_samples(scraped: tuple[str, str]) -> None:
-    output, text = scraped
+def test_the_demo_left_real_healing_samples(scraped: tuple[str, str, Path]) -> None:
+    output, text, _ = scraped
     samples = [s for f in text_string_to_metric_families(text) for s in f.samples]
     names = {s.name for s in samples if s.value > 0}
     for name in (
@@ -127,3 +133,16 @@ def test_the_demo_left_real_healing_samples(scraped: tuple[str, str]) -> None:
         assert name in names, f"{name} has no sample above zero\n{output}"
     healed = [s for s in samples if s.name == "healing_success_total" and s.value > 0]
     assert all({"namespace", "pod", "action"} <= set(s.labels) for s in healed)
+
+
+def test_stderr_is_json_lines_carrying_the_incident_fields(scraped: tuple[str, str, Path]) -> None:
+    _, _, stderr_path = scraped
+    lines = [line for line in stderr_path.read_text(encoding="utf-8").splitlines() if line]
+    records = [json.loads(line) for line in lines]  # every line is one JSON object
+    assert records, "the demo logged nothing at INFO"
+    for record in records:
+        assert {"ts", "level", "logger", "message"} <= set(record)
+    with_incident = [r for r in records if "incident_id" in r]
+    assert with_incident, "no log line carries an incident_id"
+    assert all(r.get("thread_id") == r["incident_id"] for r in with_incident if "thread_id" in r)
+    assert any("target" in r for r in with_incident)
