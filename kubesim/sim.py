@@ -342,6 +342,7 @@ class KubeSim:
     def start(self) -> KubeSim:
         if self._thread is not None:
             raise KubeSimError("already started")
+        self._stopping.clear()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         # Accepted sockets inherit it: no 40 ms delayed-ACK stall between headers and body.
