@@ -243,6 +243,19 @@ def test_image_pull_after_a_bad_rollout_is_healed_by_rollback(
         assert {"ImagePullBackOff", "ErrImagePull"} & {i["type"] for i in diagnosis["issues"]}
         rollout = diagnosis["workload"]["rollout"]
         assert rollout["image_changed_in_latest_rollout"] is True
+        # auto_heal_pod reaches the same decision from the pod (here as a dry run).
+        planned = await call(
+            session,
+            "auto_heal_pod",
+            namespace="default",
+            pod_name=name,
+            diagnosis=diagnosis,
+            dry_run=True,
+        )
+        assert planned["success"] is True, planned
+        assert planned["action_taken"] == "rollback_deployment"
+        assert planned["target"] == {"kind": "Deployment", "namespace": "default", "name": "shop"}
+        assert not writes(sim)
         asked = await call(
             session, "rollback_deployment", namespace="default", deployment_name="shop"
         )
