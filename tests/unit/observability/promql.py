@@ -126,36 +126,43 @@ def label_values_query(query: str) -> tuple[str | None, str] | None:
     return m.group(1), m.group(2)
 
 
-def exported_series() -> dict[str, frozenset[str]]:
-    """Every sample name the default registry can expose, with the label names it carries.
+def _sample_names(collector: MetricWrapperBase) -> dict[str, frozenset[str]]:
+    labels = frozenset(collector._labelnames)
+    name, kind = collector._name, collector._type
+    if kind == "counter":
+        return {f"{name}_total": labels, f"{name}_created": labels}
+    if kind == "histogram":
+        return {
+            f"{name}_bucket": labels | {"le"},
+            **{f"{name}{suffix}": labels for suffix in ("_sum", "_count", "_created")},
+        }
+    if kind == "summary":
+        return {
+            name: labels | {"quantile"},
+            **{f"{name}{suffix}": labels for suffix in ("_sum", "_count", "_created")},
+        }
+    return {name: labels}
 
+
+def exported_series() -> dict[str, frozenset[str]]:
+    """Every sample name kubemedic's code exports, with the label names it carries.
+
+    The metrics are those mcp_server/metrics.py and agent/metrics.py define *and* that sit in
+    prometheus-client's default registry (what /metrics serves); metrics other modules or tests
+    happen to register do not count, so the answer does not depend on what else was imported.
     Labelled metrics without children expose no samples yet, so the names come from each
     metric's type and its declared label names (prometheus-client keeps them on the object).
     """
+    import agent.metrics
+    import mcp_server.metrics
+
+    # No public listing of the registry's collectors exists.
+    registered = set(REGISTRY._collector_to_names)
     series: dict[str, frozenset[str]] = {}
-    collectors = list(REGISTRY._collector_to_names)  # no public listing of collectors exists
-    for collector in collectors:
-        if isinstance(collector, MetricWrapperBase):
-            labels = frozenset(collector._labelnames)
-            name, kind = collector._name, collector._type
-            if kind == "counter":
-                series[f"{name}_total"] = labels
-                series[f"{name}_created"] = labels
-            elif kind == "histogram":
-                series[f"{name}_bucket"] = labels | {"le"}
-                for suffix in ("_sum", "_count", "_created"):
-                    series[f"{name}{suffix}"] = labels
-            elif kind == "summary":
-                series[name] = labels | {"quantile"}
-                for suffix in ("_sum", "_count", "_created"):
-                    series[f"{name}{suffix}"] = labels
-            else:
-                series[name] = labels
-        else:
-            for family in collector.collect():
-                for sample in family.samples:
-                    known = series.get(sample.name, frozenset())
-                    series[sample.name] = known | frozenset(sample.labels)
+    for module in (mcp_server.metrics, agent.metrics):
+        for value in vars(module).values():
+            if isinstance(value, MetricWrapperBase) and value in registered:
+                series.update(_sample_names(value))
     return series
 
 
