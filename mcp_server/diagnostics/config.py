@@ -8,6 +8,7 @@ recommendations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,51 @@ from policies.diagnosis import Issue, IssueType
 
 from ._obj import Obj, i, lst, m, s
 from .resources import memory_bytes
+
+_KINDS = {
+    "configmap": "ConfigMap",
+    "configmaps": "ConfigMap",
+    "secret": "Secret",
+    "secrets": "Secret",
+    "persistentvolumeclaim": "PersistentVolumeClaim",
+    "persistentvolumeclaims": "PersistentVolumeClaim",
+}
+_NOT_FOUND = re.compile(
+    r"\b(configmaps?|secrets?|persistentvolumeclaims?) \"([a-z0-9][a-z0-9.\-]{0,252})\" not found",
+    re.I,
+)
+_KEY_MISSING = re.compile(
+    r"couldn't find key (\S{1,253}) in (ConfigMap|Secret) [a-z0-9.\-]{1,63}/([a-z0-9.\-]{1,253})"
+)
+
+
+def missing_from_message(text: str) -> tuple[str, str, str | None] | None:
+    """(kind, name, key) that a kubelet message says is missing, e.g. 'secret "db" not found'."""
+    found = _NOT_FOUND.search(text)
+    if found:
+        return _KINDS[found.group(1).lower()], found.group(2), None
+    key = _KEY_MISSING.search(text)
+    if key:
+        return key.group(2), key.group(3), key.group(1)
+    return None
+
+
+def missing_ref_issue(
+    kind: str, name: str, *, container: str | None, where: str, key: str | None = None
+) -> Issue:
+    """The MissingConfigRef issue; `ref_kind`/`ref_name` (extra fields) identify the object."""
+    what = f'key "{key}" of {kind} "{name}"' if key else f'{kind} "{name}"'
+    return Issue.model_validate(
+        {
+            "severity": "critical",
+            "type": IssueType.MISSING_CONFIG_REF,
+            "container": container,
+            "message": f"{what} ({where}) does not exist"[:500],
+            "reason": f"Missing{kind}",
+            "ref_kind": kind,
+            "ref_name": name,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -161,12 +207,8 @@ def missing_reference_issues(pod: Obj, existence: ConfigExistence | None) -> lis
             continue
         seen.add((ref.kind, ref.name))
         out.append(
-            Issue(
-                severity="critical",
-                type=IssueType.MISSING_CONFIG_REF,
-                container=ref.container,
-                message=f'{ref.kind} "{ref.name}" (used by {ref.where}) does not exist',
-                reason=f"Missing{ref.kind}",
+            missing_ref_issue(
+                ref.kind, ref.name, container=ref.container, where=f"used by {ref.where}"
             )
         )
     # Pull secrets that do not exist only matter if the registry needs them: a recommendation.

@@ -151,13 +151,22 @@ def _scheduling_advice(sched: SchedulingInfo | None) -> list[str]:
 
 
 def _dedupe(issues: Iterable[Issue]) -> list[Issue]:
-    seen: set[tuple[str, str | None, str]] = set()
+    """Drop repeats. A missing object is reported once, in the place it was first named, with
+    the spec's wording ("used by env X of container Y") when the config check found it too."""
+    index: dict[tuple[str, str | None, str], int] = {}
     out: list[Issue] = []
     for issue in issues:
-        key = (issue.type, issue.container, issue.message)
-        if key not in seen:
-            seen.add(key)
+        extra = issue.model_extra or {}
+        key: tuple[str, str | None, str]
+        if issue.type == IssueType.MISSING_CONFIG_REF and extra.get("ref_name"):
+            key = (issue.type, str(extra.get("ref_kind")), str(extra.get("ref_name")))
+        else:
+            key = (issue.type, issue.container, issue.message)
+        if key not in index:
+            index[key] = len(out)
             out.append(issue)
+        elif "(used by " in issue.message and "(used by " not in out[index[key]].message:
+            out[index[key]] = issue
     return out
 
 

@@ -23,6 +23,7 @@ from policies.diagnosis import (
 
 from ..redaction import redact
 from ._obj import Obj, clip, format_time, i, lst, m, parse_time, s
+from .config import missing_from_message, missing_ref_issue
 from .resources import cpu_millicores, memory_bytes, pod_requests
 
 MESSAGE_LIMIT = 500
@@ -333,10 +334,6 @@ def image_pull_info(pod: Obj, events: Sequence[Obj]) -> list[ImagePullInfo]:
 
 # -- issues from events -----------------------------------------------------------------------
 
-_MISSING_REF = re.compile(
-    r"(configmaps?|secrets?|persistentvolumeclaims?) \"([^\"]{1,253})\" not found", re.I
-)
-
 
 def _container_status(pod: Obj, name: str | None) -> Obj:
     for key in ("containerStatuses", "initContainerStatuses"):
@@ -362,19 +359,16 @@ def event_issues(pod: Obj, events: Sequence[Obj]) -> list[Issue]:
                 count, _ = probes.get(key, (0, ""))
                 probes[key] = (count + _count(event), text)
         elif reason == "FailedMount":
-            missing = _MISSING_REF.search(text)
+            missing = missing_from_message(text)
             if missing:
+                ref_kind, ref_name, ref_key = missing
                 out.append(
-                    Issue(
-                        severity="critical",
-                        type=IssueType.MISSING_CONFIG_REF,
+                    missing_ref_issue(
+                        ref_kind,
+                        ref_name,
                         container=None,
-                        message=clip(
-                            f"volume cannot be mounted: {missing.group(1).lower()} "
-                            f'"{missing.group(2)}" not found',
-                            MESSAGE_LIMIT,
-                        ),
-                        reason="FailedMount",
+                        where="a volume cannot be mounted",
+                        key=ref_key,
                     )
                 )
     for (kind, container), (count, text) in probes.items():

@@ -14,6 +14,7 @@ from policies.diagnosis import Issue, IssueType, Severity
 
 from ..redaction import redact
 from ._obj import Obj, clip, format_time, i, lst, m, parse_time, s
+from .config import missing_from_message, missing_ref_issue
 
 MESSAGE_LIMIT = 500
 HIGH_RESTART_THRESHOLD = 5
@@ -123,6 +124,14 @@ def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Is
                     **common,
                 )
             )
+            missing = missing_from_message(detail)
+            if missing:
+                kind, ref_name, key = missing
+                out.append(
+                    missing_ref_issue(
+                        kind, ref_name, container=name, where=f"kubelet: {detail}", key=key
+                    )
+                )
         elif reason in _START_ERRORS:
             out.append(
                 _issue(

@@ -169,6 +169,16 @@ def test_pending_unbound_pvc() -> None:
 def test_create_container_config_error() -> None:
     d = _diagnose("createcontainerconfigerror")
     assert {IssueType.CREATE_CONTAINER_CONFIG_ERROR, IssueType.MISSING_CONFIG_REF} <= d.issue_types
+    # Named by the kubelet and by the existence check: reported once.
+    [missing] = [i for i in d.issues if i.type == IssueType.MISSING_CONFIG_REF]
+    assert missing.message == (
+        'Secret "orders-db" (used by env DB_PASSWORD of container orders) does not exist'
+    )
+    # Without the namespace's object lists, the kubelet's message still names it.
+    alone = build_diagnosis(load("createcontainerconfigerror")["pod"])
+    assert [i.message for i in alone.issues if i.type == IssueType.MISSING_CONFIG_REF] == [
+        'Secret "orders-db" (kubelet: secret "orders-db" not found) does not exist'
+    ]
     assert _action(d) == Action.INVESTIGATE_MANUALLY
 
 

@@ -163,7 +163,8 @@ def test_failed_mount_of_missing_configmap() -> None:
     )
     issues = event_issues(data["pod"], [event])
     assert [(i.type, i.severity) for i in issues] == [(IssueType.MISSING_CONFIG_REF, "critical")]
-    assert 'configmap "web-config" not found' in issues[0].message
+    assert issues[0].message == 'ConfigMap "web-config" (a volume cannot be mounted) does not exist'
+    assert issues[0].model_extra == {"ref_kind": "ConfigMap", "ref_name": "web-config"}
 
 
 def test_pod_events_filters_other_pods_and_stale_uids() -> None:

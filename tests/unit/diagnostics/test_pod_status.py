@@ -191,3 +191,19 @@ def test_termination_messages_are_redacted() -> None:
     issues = pod_issues(pod)
     assert "Hunter2Secret" not in issues[0].message
     assert "Hunter2Secret" not in str(container_status_summary(pod))
+
+
+def test_config_error_names_the_missing_object() -> None:
+    pod = load("createcontainerconfigerror")["pod"]
+    issues = pod_issues(pod)
+    assert [i.type for i in issues] == [
+        IssueType.CREATE_CONTAINER_CONFIG_ERROR,
+        IssueType.MISSING_CONFIG_REF,
+    ]
+    assert issues[1].model_extra == {"ref_kind": "Secret", "ref_name": "orders-db"}
+    waiting = pod["status"]["containerStatuses"][0]["state"]["waiting"]
+    waiting["message"] = "couldn't find key password in Secret shop/orders-db"
+    missing = pod_issues(pod)[1]
+    assert missing.message.startswith('key "password" of Secret "orders-db"')
+    waiting["message"] = "container has runAsNonRoot and image will run as root"
+    assert [i.type for i in pod_issues(pod)] == [IssueType.CREATE_CONTAINER_CONFIG_ERROR]
