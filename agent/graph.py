@@ -56,6 +56,8 @@ AuditSink = Callable[[dict[str, Any]], None]
 # Errors after which the approval the act node holds was used already (a retry after a crash
 # between the server's write and the checkpoint): the action ran; go and verify it.
 _APPROVAL_USED = {"approval_used", "approval_consumed"}
+# Approvals that cannot be used as they are; the act node asks the server for a new one.
+_APPROVAL_UNUSABLE = {"approval_not_granted", "approval_expired", "approval_not_found"}
 # Bound on act calls in one incident (first try, retry with approval, escalation and its retry).
 MAX_ACT_CALLS = 6
 
@@ -402,7 +404,15 @@ class _Nodes:
                 )
                 if error_code(fresh) is None:
                     update["diagnosis"] = fresh
+                    diagnosis = fresh
                     result = await self._heal(state, fresh, action, approval_id)
+            unusable = error_code(result)
+            if approval_id and unusable in _APPROVAL_UNUSABLE:
+                # Resumed without a usable grant (expired, or answered somewhere that cannot
+                # grant the server's record): ask again instead of giving up.
+                retry_note = str((result.get("error") or {}).get("message", unusable))
+                result = await self._heal(state, diagnosis, action, None)
+                update["timeline"] = _tl("act", str(unusable), retry_note[:300])
         code = error_code(result)
         update["action_result"] = result
         if code == "not_found":
@@ -436,9 +446,10 @@ class _Nodes:
         if code == "approval_required":
             payload = self._approval_payload(state, action, error)
             update["pending_approval"] = payload
-            update["timeline"] = _tl(
-                "act", "approval_required", f"{action} approval {payload['approval_id']}"
-            )
+            update["timeline"] = [
+                *(update.get("timeline") or []),
+                *_tl("act", "approval_required", f"{action} approval {payload['approval_id']}"),
+            ]
             return update
         if code in _APPROVAL_USED and approval_id:
             # The server already consumed this approval: the write happened before a restart.
@@ -514,6 +525,7 @@ class _Nodes:
             "veto": veto,
             "edits": milder_edits(decision) if action == decision.get("action") else [],
             "escalated": bool(state.get("escalated")),
+            "expires_at": error.get("expires_at"),
             "requested_at": now_iso(),
         }
 

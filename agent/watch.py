@@ -289,6 +289,10 @@ class _Watch:
         settings = self.settings
         result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace)
         code = error_code(result)
+        if code == "not_ready":
+            # The server's pod cache is still syncing (just started): look again next poll.
+            await self.emit(WatchEvent("poll", data={"unhealthy": 0, "opened": 0, "ready": False}))
+            return 0
         if code is not None:
             await self.emit(WatchEvent("error", data={"error": code, "result": result}))
             return 0

@@ -296,3 +296,18 @@ async def test_a_pod_gone_before_the_action_resolves_the_incident(tmp_path: Path
         done = await runner.resume("inc-gone", {"decision": "approve", "approver": "hal"})
     assert done.outcome == "resolved"
     assert cluster.writes == []
+
+
+async def test_resumed_without_a_grant_asks_again(tmp_path: Path) -> None:
+    cluster = crashing_cluster()
+    async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
+        await runner.start("inc-ng", "default", POD)
+        # "approve" in an inbox that cannot grant the server's record: the server refuses.
+        again = await runner.resume("inc-ng", {"decision": "approve", "approver": "ida"})
+        assert again.waiting_for_approval and again.pending is not None
+        assert again.pending["approval_id"] == "appr-1"
+        assert cluster.writes == []
+        cluster.grant("appr-1")
+        done = await runner.resume("inc-ng", {"decision": "approve", "approver": "ida"})
+    assert done.outcome == "healed"
+    assert len(cluster.writes) == 1
