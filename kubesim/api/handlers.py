@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kubesim.api import defaults, errors, patch, validation
+from kubesim.api import defaults, disruption, errors, patch, podlogs, validation
 from kubesim.api.errors import ApiError
 from kubesim.api.openapi import definition_for
 from kubesim.api.paths import Target
@@ -32,7 +32,6 @@ from kubesim.logs import LogStore
 from kubesim.store import (
     DEPLOYMENTS,
     NAMESPACES,
-    PDBS,
     POD_METRICS,
     PODS,
     REPLICASETS,
@@ -524,134 +523,33 @@ class Handlers:
         eviction = _as_object(body)
         with self.store.lock:
             pod = self.get(t)
-            phase = (pod.get("status") or {}).get("phase")
-            if phase not in ("Succeeded", "Failed") and not pod["metadata"].get(
-                "deletionTimestamp"
-            ):
-                for pdb in self.store.iter_refs(PDBS, t.namespace):
-                    selector = label_selector_from_dict((pdb.get("spec") or {}).get("selector"))
-                    if not selector or not matches_labels(selector, pod):
-                        continue
-                    healthy, desired = self._pdb_health(pdb, selector)
-                    if healthy - desired > 0:
-                        continue
-                    name = pdb["metadata"]["name"]
-                    raise ApiError(
-                        429,
-                        "TooManyRequests",
-                        "Cannot evict pod as it would violate the pod's disruption budget.",
-                        {
-                            "causes": [
-                                {
-                                    "reason": "DisruptionBudget",
-                                    "message": f"The disruption budget {name} needs {desired} healthy "  # noqa: E501
-                                    f"pods and has {healthy} currently",
-                                }
-                            ]
-                        },
-                    )
+            blocked = disruption.blocking_budget(self.store, pod)
+            if blocked is not None:
+                name, desired, healthy = blocked
+                cause = {
+                    "reason": "DisruptionBudget",
+                    "message": f"The disruption budget {name} needs {desired} healthy pods and "
+                    f"has {healthy} currently",
+                }
+                raise ApiError(
+                    429,
+                    "TooManyRequests",
+                    "Cannot evict pod as it would violate the pod's disruption budget.",
+                    {"causes": [cause]},
+                )
             options = eviction.get("deleteOptions") or {}
             self._delete_pod(pod, options.get("gracePeriodSeconds"), dry_run, cascade=True)
         if not dry_run:
             self.reconcile()
-        return Response(
-            201,
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "metadata": {},
-                "status": "Success",
-                "code": 201,
-            },
-        )
-
-    def _pdb_health(self, pdb: Obj, selector: list[Any]) -> tuple[int, int]:
-        namespace = pdb["metadata"].get("namespace", "")
-        pods = [
-            p
-            for p in self.store.iter_refs(PODS, namespace)
-            if matches_labels(selector, p)
-            and not p["metadata"].get("deletionTimestamp")
-            and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-        ]
-        healthy = sum(1 for p in pods if _is_ready(p))
-        spec = pdb.get("spec") or {}
-        expected = len(pods)
-        if "minAvailable" in spec:
-            desired = _int_or_percent(spec["minAvailable"], expected, round_up=True)
-        elif "maxUnavailable" in spec:
-            desired = max(
-                0, expected - _int_or_percent(spec["maxUnavailable"], expected, round_up=True)
-            )
-        else:
-            desired = 0
-        return healthy, desired
+        success = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"}
+        return Response(201, {**success, "code": 201})
 
     # -- pods/log ------------------------------------------------------------------------
     def log(self, t: Target, query: dict[str, str]) -> Response:
-        assert t.name is not None
-        pod = self.get(t)
-        spec = pod.get("spec") or {}
-        names = [c["name"] for c in spec.get("containers") or []]
-        init_names = [c["name"] for c in spec.get("initContainers") or []]
-        container = query.get("container")
-        if not container:
-            if len(names) != 1:
-                raise errors.bad_request(
-                    f"a container name must be specified for pod {t.name}, choose one of: [{' '.join(names)}]"  # noqa: E501
-                    + (
-                        f" or one of the init containers: [{' '.join(init_names)}]"
-                        if init_names
-                        else ""
-                    )
-                )
-            container = names[0]
-        elif container not in names and container not in init_names:
-            raise errors.bad_request(f"container {container} is not valid for pod {t.name}")
-        if not spec.get("nodeName"):
+        body = podlogs.read_log(self.get(t), self.logs, self.clock, query)
+        if body is None:
             return Response(204, b"", "text/plain")
-        previous = query.get("previous") in ("true", "1", "True")
-        lines = self.logs.read(t.namespace or "", t.name, container, previous=previous)
-        cstatus = _container_status(pod, container)
-        if previous:
-            if lines is None and not (cstatus.get("lastState") or {}).get("terminated"):
-                raise errors.bad_request(
-                    f'previous terminated container "{container}" in pod "{t.name}" not found'
-                )
-        elif lines is None:
-            state = cstatus.get("state") or {}
-            ran = (
-                state.get("running")
-                or state.get("terminated")
-                or (cstatus.get("lastState") or {}).get("terminated")
-            )
-            if not ran:
-                reason = ((state.get("waiting") or {}).get("reason")) or "ContainerCreating"
-                raise errors.bad_request(
-                    f'container "{container}" in pod "{t.name}" is waiting to start: {reason}'
-                )
-        lines = lines or []
-        if query.get("sinceSeconds"):
-            cutoff = self.clock.seconds() - float(query["sinceSeconds"])
-            lines = [ln for ln in lines if ln[0] >= cutoff]
-        if query.get("sinceTime"):
-            cutoff = self.clock.to_seconds(query["sinceTime"][:19] + "Z")
-            lines = [ln for ln in lines if ln[0] >= cutoff]
-        if query.get("tailLines"):
-            tail = int(query["tailLines"])
-            lines = lines[-tail:] if tail > 0 else []
-        stamps = query.get("timestamps") in ("true", "1", "True")
-        out: list[str] = []
-        for at, text in lines:
-            if stamps:
-                moment = self.clock.now() + timedelta(seconds=at - self.clock.seconds())
-                out.append(moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z " + text)
-            else:
-                out.append(text)
-        body = "".join(line + "\n" for line in out)
-        if query.get("limitBytes"):
-            body = body.encode()[: int(query["limitBytes"])].decode(errors="ignore")
-        return Response(200, body.encode(), "text/plain")
+        return Response(200, body, "text/plain")
 
     # -- metrics.k8s.io ------------------------------------------------------------------
     def metrics(self, t: Target, q: ListQuery) -> Obj:
@@ -706,31 +604,6 @@ def _check_pod_update(current: Obj, new: Obj) -> None:
             new["metadata"]["name"],
             [("FieldValueForbidden", "spec.nodeName", "Forbidden: field is immutable")],
         )
-
-
-def _is_ready(pod: Obj) -> bool:
-    for cond in (pod.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == "Ready":
-            return bool(cond.get("status") == "True")
-    return False
-
-
-def _container_status(pod: Obj, container: str) -> Obj:
-    status = pod.get("status") or {}
-    for cs in list(status.get("containerStatuses") or []) + list(
-        status.get("initContainerStatuses") or []
-    ):
-        if cs.get("name") == container:
-            return dict(cs)
-    return {}
-
-
-def _int_or_percent(value: Any, total: int, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        pct = int(value[:-1])
-        exact = pct * total / 100
-        return int(-(-exact // 1)) if round_up else int(exact)
-    return int(value)
 
 
 def _without_type(obj: Obj) -> Obj:

@@ -173,6 +173,9 @@ def test_pod_logs_with_tail_and_errors(core: client.CoreV1Api, sim: KubeSim) -> 
     with pytest.raises(ApiException) as err:
         core.read_namespaced_pod_log("missing", "default")
     assert err.value.status == 404
+    with pytest.raises(ApiException) as err:
+        core.read_namespaced_pod_log(name, "default", tail_lines=-5)
+    assert err.value.status == 422  # a structured refusal, never a 500
 
 
 def test_pod_metrics_served_from_metrics_api(api_client: client.ApiClient, sim: KubeSim) -> None:

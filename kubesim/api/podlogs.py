@@ -1,0 +1,111 @@
+"""pods/log: what the kubelet answers for a container's current or previous log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from kubesim.api import errors
+from kubesim.clock import SimClock
+from kubesim.logs import LogStore
+
+Obj = dict[str, Any]
+TRUE = ("true", "1", "True")
+
+
+def _int_param(query: dict[str, str], name: str, minimum: int) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        value = int(str(raw))
+    except ValueError as exc:
+        raise errors.bad_request(f'invalid value "{raw}" for {name}') from exc
+    if value < minimum:
+        raise errors.invalid(
+            "PodLogOptions",
+            "",
+            "",
+            [
+                (
+                    "FieldValueInvalid",
+                    name,
+                    f"Invalid value: {value}: must be greater than or equal to {minimum}",
+                )
+            ],
+        )
+    return value
+
+
+def _container_status(pod: Obj, container: str) -> Obj:
+    status = pod.get("status") or {}
+    statuses = list(status.get("containerStatuses") or []) + list(
+        status.get("initContainerStatuses") or []
+    )
+    for cs in statuses:
+        if cs.get("name") == container:
+            return dict(cs)
+    return {}
+
+
+def choose_container(pod: Obj, requested: str | None) -> str:
+    name = pod["metadata"]["name"]
+    spec = pod.get("spec") or {}
+    names: list[str] = [str(c["name"]) for c in spec.get("containers") or []]
+    init_names = [c["name"] for c in spec.get("initContainers") or []]
+    if not requested:
+        if len(names) == 1:
+            return names[0]
+        message = (
+            f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
+        )
+        if init_names:
+            message += f" or one of the init containers: [{' '.join(init_names)}]"
+        raise errors.bad_request(message)
+    if requested not in names and requested not in init_names:
+        raise errors.bad_request(f"container {requested} is not valid for pod {name}")
+    return requested
+
+
+def read_log(pod: Obj, logs: LogStore, clock: SimClock, query: dict[str, str]) -> bytes | None:
+    """The log text, or None for a pod no node runs (the server answers 204 with no body)."""
+    container = choose_container(pod, query.get("container"))
+    tail = _int_param(query, "tailLines", 0)
+    since = _int_param(query, "sinceSeconds", 1)
+    limit = _int_param(query, "limitBytes", 1)
+    if not (pod.get("spec") or {}).get("nodeName"):
+        return None
+    name = pod["metadata"]["name"]
+    previous = query.get("previous") in TRUE
+    lines = logs.read(pod["metadata"].get("namespace", ""), name, container, previous=previous)
+    cstatus = _container_status(pod, container)
+    last_terminated = (cstatus.get("lastState") or {}).get("terminated")
+    if previous and lines is None and not last_terminated:
+        raise errors.bad_request(
+            f'previous terminated container "{container}" in pod "{name}" not found'
+        )
+    if not previous and lines is None:
+        state = cstatus.get("state") or {}
+        if not (state.get("running") or state.get("terminated") or last_terminated):
+            reason = (state.get("waiting") or {}).get("reason") or "ContainerCreating"
+            raise errors.bad_request(
+                f'container "{container}" in pod "{name}" is waiting to start: {reason}'
+            )
+    selected = lines or []
+    if since is not None:
+        selected = [ln for ln in selected if ln[0] >= clock.seconds() - since]
+    if query.get("sinceTime"):
+        cutoff = clock.to_seconds(query["sinceTime"][:19] + "Z")
+        selected = [ln for ln in selected if ln[0] >= cutoff]
+    if tail is not None:
+        selected = selected[-tail:] if tail > 0 else []
+    stamps = query.get("timestamps") in TRUE
+    out: list[str] = []
+    for at, text in selected:
+        if stamps:
+            moment = clock.now() + timedelta(seconds=at - clock.seconds())
+            out.append(moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z " + text)
+        else:
+            out.append(text)
+    body = "".join(line + "\n" for line in out).encode()
+    return body[:limit] if limit is not None else body
