@@ -66,6 +66,18 @@ _ADVISORY = frozenset(
     }
 )
 
+# Annotations `kubectl rollout undo` never copies from the ReplicaSet to the Deployment.
+_ROLLBACK_SKIP_ANNOTATIONS = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        "deployment.kubernetes.io/revision",
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
+
 # The values an approval binds besides the action and the target.
 _APPROVED_PARAMETERS = ("memory_limit_bytes", "container", "revision", "replicas")
 
@@ -871,4 +883,14 @@ def _rollback_patch(
     template = copy.deepcopy((candidates[chosen].get("spec") or {}).get("template") or {})
     labels = (template.get("metadata") or {}).get("labels") or {}
     labels.pop("pod-template-hash", None)
-    return [{"op": "replace", "path": "/spec/template", "value": template}], chosen
+    # As kubectl does: keep the Deployment's own bookkeeping annotations, take the rest
+    # (e.g. kubernetes.io/change-cause) from the ReplicaSet rolled back to.
+    own = (deployment.get("metadata") or {}).get("annotations") or {}
+    theirs = (candidates[chosen].get("metadata") or {}).get("annotations") or {}
+    annotations = {k: v for k, v in own.items() if k in _ROLLBACK_SKIP_ANNOTATIONS}
+    annotations.update({k: v for k, v in theirs.items() if k not in _ROLLBACK_SKIP_ANNOTATIONS})
+    return [
+        {"op": "replace", "path": "/spec/template", "value": template},
+        # `add` replaces an existing member and creates a missing one.
+        {"op": "add", "path": "/metadata/annotations", "value": annotations},
+    ], chosen

@@ -107,7 +107,10 @@ def _rs(revision: int, image: str, owner: str = "dep-uid") -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"web-{revision}",
-            "annotations": {"deployment.kubernetes.io/revision": str(revision)},
+            "annotations": {
+                "deployment.kubernetes.io/revision": str(revision),
+                "kubernetes.io/change-cause": f"v{revision}",
+            },
             "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": owner}],
         },
         "spec": {
@@ -131,7 +134,12 @@ def test_rollback_patch_is_kubectl_rollout_undo() -> None:
                 "metadata": {"labels": {"app": "web"}},
                 "spec": {"containers": [{"name": "app", "image": "nginx:1.25"}]},
             },
-        }
+        },
+        {
+            "op": "add",
+            "path": "/metadata/annotations",
+            "value": {"deployment.kubernetes.io/revision": "2", "kubernetes.io/change-cause": "v1"},
+        },
     ]
     # The ReplicaSet itself is untouched.
     assert sets[0]["spec"]["template"]["metadata"]["labels"]["pod-template-hash"] == "h1"
