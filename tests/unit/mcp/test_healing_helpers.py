@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -156,3 +158,27 @@ def test_oom_is_not_implied_by_a_crash() -> None:
     claimed = {"issues": [{"type": "OOMKilled"}]}
     assert forged_issue_types(claimed, _diagnosis("CrashLoopBackOff")) == ["OOMKilled"]
     assert forged_issue_types(claimed, _diagnosis("CrashLoopBackOff", "OOMKilled")) == []
+
+
+REFERENCE = Path("/work/shared/reference/kube-apiserver-1.28")
+
+
+@pytest.mark.skipif(not REFERENCE.exists(), reason="the recorded reference is not on this machine")
+def test_rollback_template_matches_what_kubectl_sent() -> None:
+    """Against a real apiserver's objects: the template op is byte-for-byte kubectl's."""
+    recorded = json.loads((REFERENCE / "kubectl/rollout-undo.patch-body.json").read_text())
+    deployment = json.loads((REFERENCE / "responses/deployment-get.json").read_text())
+    sets = json.loads((REFERENCE / "responses/replicasets-list.json").read_text())["items"]
+    good = next(
+        rs
+        for rs in sets
+        if rs["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
+    )
+    good_revision = int(good["metadata"]["annotations"]["deployment.kubernetes.io/revision"])
+    deployment["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = str(
+        good_revision + 1
+    )
+    patch, chosen = _rollback_patch(deployment, sets, good_revision)
+    assert chosen == good_revision
+    assert patch[0] == recorded[0]
+    assert patch[1]["value"]["deployment.kubernetes.io/revision"] == str(good_revision + 1)
