@@ -122,12 +122,13 @@ API_V2 = API_V1.replace('"sleep 3600"', '"exit 1"')
 
 
 def _core(sim: KubeSim) -> client.CoreV1Api:
-    return client.CoreV1Api(config.new_client_from_config(str(sim.kubeconfig_path)))
+    api = config.new_client_from_config(str(sim.kubeconfig_path))  # type: ignore[no-untyped-call]
+    return client.CoreV1Api(api)
 
 
 def crash_loop(sim: KubeSim) -> str:
     sim.apply(CRASHING)
-    name = one_pod(sim, "web-")["metadata"]["name"]
+    name = str(one_pod(sim, "web-")["metadata"]["name"])
     # The fault is on this pod only, not on its template (a transient fault).
     _core(sim).patch_namespaced_pod(
         name,

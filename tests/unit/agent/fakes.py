@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage
 class ToolCallingFake(GenericFakeChatModel):
     """A fake that 'supports' tool calling, so with_structured_output takes the tool path."""
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ToolCallingFake:  # type: ignore[override]
+    def bind_tools(self, tools: Any, **kwargs: Any) -> ToolCallingFake:
         return self
 
 

@@ -96,7 +96,9 @@ class ScriptedCluster:
         self._looks += 1
         return copy.deepcopy(self.unhealthy[index])
 
-    def heal(self, namespace: str, pod_name: str, action: str | None, approval_id: str | None):
+    def heal(
+        self, namespace: str, pod_name: str, action: str | None, approval_id: str | None
+    ) -> dict[str, Any]:
         self.heal_calls.append(
             {"namespace": namespace, "pod": pod_name, "action": action, "approval_id": approval_id}
         )
@@ -200,7 +202,9 @@ def scripted_server(cluster: ScriptedCluster) -> FastMCP:
     return server
 
 
-def unhealthy_pod(name: str, workload: str = "Deployment/web", namespace: str = "default"):
+def unhealthy_pod(
+    name: str, workload: str = "Deployment/web", namespace: str = "default"
+) -> dict[str, Any]:
     return {
         "namespace": namespace,
         "name": name,
