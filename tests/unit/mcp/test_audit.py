@@ -111,3 +111,18 @@ def test_any_reasons_verify(tmp_path_factory: object, reasons: list[str]) -> Non
                 duration_seconds=0,
             )
         assert verify(log.path).ok
+
+
+def test_two_writers_share_one_chain(tmp_path: Path) -> None:
+    """Two logs on one file (as two server processes would be) interleave into one chain."""
+    import threading
+
+    path = tmp_path / "audit.jsonl"
+    writers = [AuditLog(path), AuditLog(path)]
+    threads = [threading.Thread(target=_write, args=(w, 25)) for w in writers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = verify(path)
+    assert result.ok and result.records == 50
