@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -15,31 +14,23 @@ import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from kubesim.api import discovery, errors, openapi, tables
 from kubesim.api.errors import ApiError
 from kubesim.api.faults import Faults
-from kubesim.api.handlers import Handlers, ListQuery, _without_type
+from kubesim.api.handlers import Handlers, ListQuery
 from kubesim.api.handlers import Response as HandlerResponse
 from kubesim.api.nodemetrics import NODE_METRICS, node_metrics
 from kubesim.api.paths import Target, parse
 from kubesim.api.requestlog import RequestLog, RequestRecord
-from kubesim.api.selectors import matches_labels, parse_field_selector, parse_label_selector
+from kubesim.api.watch import WatchRegistry, open_watch
 from kubesim.clock import SimClock
 from kubesim.logs import LogStore
-from kubesim.store import POD_METRICS, Gone, Store, WatchEvent
+from kubesim.store import POD_METRICS, Store
 
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
-DEFAULT_WATCH_TIMEOUT = 1800.0  # the apiserver's --min-request-timeout
-BOOKMARK_EVERY = 5.0  # wall seconds between BOOKMARK events when a client allows them
-
-
-@dataclass
-class _OpenWatch:
-    loop: asyncio.AbstractEventLoop
-    queue: asyncio.Queue[WatchEvent | None]
 
 
 @dataclass
@@ -52,16 +43,10 @@ class ApiState:
     metrics_enabled: bool = True
     faults: Faults = field(default_factory=Faults)
     requests: RequestLog = field(default_factory=RequestLog)
-    _watches: set[int] = field(default_factory=set)
-    _open: dict[int, _OpenWatch] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    watches: WatchRegistry = field(default_factory=WatchRegistry)
 
     def drop_watches(self) -> int:
-        with self._lock:
-            open_now = list(self._open.values())
-        for w in open_now:
-            w.loop.call_soon_threadsafe(w.queue.put_nowait, None)
-        return len(open_now)
+        return self.watches.drop_all()
 
 
 @dataclass
@@ -309,7 +294,9 @@ class KubeApi:
         if injected is not None:
             raise injected
         if watch:
-            return await self._watch(request, t)
+            return await open_watch(
+                self.state.store, self.state.clock, self.state.watches, request, t
+            )
         dry_run = q.get("dryRun") == "All"
         strict = q.get("fieldValidation") == "Strict"
         if q.get("dryRun") and not dry_run:
@@ -396,142 +383,6 @@ class KubeApi:
         return _respond(await run_in_threadpool(h.delete, t, options, dry_run))
 
     # -- watch ---------------------------------------------------------------------------
-    async def _watch(self, request: Request, t: Target) -> Response:
-        q = request.query_params
-        labels = parse_label_selector(q.get("labelSelector"))
-        field_match = parse_field_selector(q.get("fieldSelector"), t.rtype.kind)
-
-        def match(obj: dict[str, Any]) -> bool:
-            if t.name and obj["metadata"].get("name") != t.name:
-                return False
-            return matches_labels(labels, obj) and field_match(obj)
-
-        as_table = _wants_table(request)
-        bookmarks = _is_true(q.get("allowWatchBookmarks"))
-        timeout = float(q.get("timeoutSeconds") or DEFAULT_WATCH_TIMEOUT)
-        rv_text = q.get("resourceVersion") or ""
-        loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()
-        next_event: Callable[[], Awaitable[WatchEvent | None]] = queue.get
-        namespace = t.namespace
-
-        def deliver(event: WatchEvent) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, event)
-
-        initial: list[WatchEvent] = []
-        gone_message: str | None = None
-        store = self.state.store
-        with store.lock:
-            unsubscribe = store.subscribe(t.rtype, namespace, deliver)
-            start_rv = store.resource_version
-            if rv_text in ("", "0"):
-                initial = [
-                    WatchEvent("ADDED", t.rtype, o, start_rv)
-                    for o in store.list(t.rtype, namespace)
-                ]
-            else:
-                try:
-                    initial = store.events_since(t.rtype, namespace, int(rv_text))
-                except Gone as exc:
-                    gone_message = str(exc)
-                except ValueError as exc:
-                    unsubscribe()
-                    raise errors.bad_request(f"invalid resource version: {rv_text}") from exc
-        watch_id = id(queue)
-        with self.state._lock:
-            self.state._open[watch_id] = _OpenWatch(loop, queue)
-
-        first = [True]
-
-        def encode(event_type: str, obj: dict[str, Any]) -> bytes:
-            if as_table and event_type in ("ADDED", "MODIFIED", "DELETED"):
-                obj = tables.table(
-                    t.rtype,
-                    {
-                        "metadata": {"resourceVersion": obj["metadata"].get("resourceVersion", "")},
-                        "items": [obj],
-                    },
-                    self.state.clock,
-                    request,
-                    columns=first[0],
-                )
-                first[0] = False
-            return (
-                json.dumps({"type": event_type, "object": obj}, separators=(",", ":")).encode()
-                + b"\n"
-            )
-
-        async def stream() -> AsyncIterator[bytes]:
-            try:
-                if gone_message is not None:
-                    status = errors.gone(gone_message).body()
-                    yield (
-                        json.dumps(
-                            {"type": "ERROR", "object": status}, separators=(",", ":")
-                        ).encode()
-                        + b"\n"
-                    )
-                    return
-                last_rv = int(rv_text) if rv_text not in ("", "0") else start_rv
-                for event in initial:
-                    kind = _filtered_type(event, match)
-                    if kind:
-                        yield encode(kind, event.object)
-                    last_rv = max(last_rv, event.resource_version)
-                deadline = time.monotonic() + timeout
-                next_bookmark = time.monotonic() + BOOKMARK_EVERY
-                while True:
-                    now = time.monotonic()
-                    if now >= deadline:
-                        return
-                    wait = min(deadline, next_bookmark if bookmarks else deadline) - now
-                    try:
-                        arrived = await asyncio.wait_for(next_event(), timeout=max(wait, 0.001))
-                    except TimeoutError:
-                        if bookmarks and time.monotonic() >= next_bookmark:
-                            next_bookmark = time.monotonic() + BOOKMARK_EVERY
-                            mark = {
-                                "kind": t.rtype.kind,
-                                "apiVersion": t.rtype.api_version,
-                                "metadata": {"resourceVersion": str(store.resource_version)},
-                            }
-                            yield (
-                                json.dumps(
-                                    {"type": "BOOKMARK", "object": mark}, separators=(",", ":")
-                                ).encode()
-                                + b"\n"
-                            )
-                        continue
-                    if arrived is None:  # dropped by fault injection
-                        return
-                    if arrived.resource_version <= last_rv:
-                        continue  # already sent from history
-                    last_rv = arrived.resource_version
-                    kind = _filtered_type(arrived, match)
-                    if kind:
-                        yield encode(kind, arrived.object)
-            finally:
-                unsubscribe()
-                with self.state._lock:
-                    self.state._open.pop(watch_id, None)
-
-        return StreamingResponse(
-            stream(), media_type="application/json", headers={"Cache-Control": "no-cache, private"}
-        )
-
-
-def _filtered_type(event: WatchEvent, match: Callable[[dict[str, Any]], bool]) -> str | None:
-    """The event type a filtered watch sees: a change that takes an object out of the selection
-    is its DELETED, one that brings it in is its ADDED (None: not this watch's business)."""
-    now = match(event.object)
-    if event.type != "MODIFIED" or event.previous is None:
-        return event.type if now else None
-    before = match(event.previous)
-    if now and before:
-        return "MODIFIED"
-    if now:
-        return "ADDED"
-    return "DELETED" if before else None
 
 
 def _raw(result: HandlerResponse) -> Response:
@@ -560,4 +411,4 @@ async def _read_body(request: Request) -> Any:
         raise errors.bad_request(f"the body of the request could not be decoded: {exc}") from exc
 
 
-__all__ = ["ApiState", "KubeApi", "_without_type"]
+__all__ = ["ApiState", "KubeApi"]
