@@ -364,3 +364,59 @@ def test_a_full_cluster_is_relieved_by_scaling_down(tmp_path: Any) -> None:
         gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
         assert gw.get_deployment("default", "batch")["spec"]["replicas"] == 2
         gw.close()
+
+
+def test_an_evicted_pod_is_cleaned_up(tmp_path: Any) -> None:
+    import copy
+
+    from tests.integration.mcp.conftest import make_state
+
+    with KubeSim() as sim:
+        sim.apply(GOOD)
+        sim.advance(20)
+        (running,) = pods(sim)
+        evicted = copy.deepcopy(running)
+        evicted.update(apiVersion="v1", kind="Pod")
+        evicted["metadata"] = {
+            key: running["metadata"][key] for key in ("labels", "ownerReferences", "namespace")
+        }
+        evicted["metadata"]["name"] = "shop-evicted"
+        evicted["status"] = {
+            "phase": "Failed",
+            "reason": "Evicted",
+            "message": "The node was low on resource: memory.",
+        }
+        sim.load([evicted])
+        sim.advance(5)
+        state = make_state(
+            sim,
+            tmp_path / "state",
+            trusted=frozenset({"ops"}),
+            local_caller="ops",
+            pod_cache=False,
+        )
+        sim.reset_requests()
+
+        async def body(session: ClientSession) -> None:
+            diagnosis = await call(
+                session, "diagnose_pod", namespace="default", pod_name="shop-evicted"
+            )
+            assert "Evicted" in {i["type"] for i in diagnosis["issues"]}
+            done = await call(
+                session,
+                "auto_heal_pod",
+                namespace="default",
+                pod_name="shop-evicted",
+                diagnosis=diagnosis,
+                force=True,
+            )
+            assert done["success"] is True, done
+            assert done["action_taken"] == "delete_evicted_pod"
+            assert done["verification"]["healthy"] is True
+
+        try:
+            run_session(state, body)
+        finally:
+            state.close()
+        assert [p["metadata"]["name"] for p in pods(sim)] == [running["metadata"]["name"]]
+        assert [r.verb for r in writes(sim) if r.resource == "pods"] == ["delete"]
