@@ -24,6 +24,13 @@ StateDir = Annotated[
     Path | None, typer.Option("--state-dir", help="state directory (default: settings)")
 ]
 By = Annotated[str, typer.Option("--by", help="your name, recorded in the audit trail")]
+McpUrl = Annotated[
+    str | None,
+    typer.Option("--mcp-url", help="resume through a remote MCP server (streamable HTTP)"),
+]
+Token = Annotated[
+    str | None, typer.Option(envvar="KUBEMEDIC_MCP_TOKEN", help="bearer token for --mcp-url")
+]
 
 
 def register(root: typer.Typer) -> None:
@@ -127,12 +134,24 @@ def approve(
     no_resume: Annotated[
         bool, typer.Option("--no-resume", help="only grant; leave the incident to its loop")
     ] = False,
+    mcp_url: McpUrl = None,
+    token: Token = None,
 ) -> None:
     """Grant an approval and resume the incident that waits on it."""
+    from kubemedic.agent_runtime import Remote
+
     settings = _settings(state_dir)
+    remote = Remote(mcp_url, token) if mcp_url else None
     code = asyncio.run(
         _decide(
-            settings, approval_id, by, "edit" if edit else "approve", edit, "", resume=not no_resume
+            settings,
+            approval_id,
+            by,
+            "edit" if edit else "approve",
+            edit,
+            "",
+            resume=not no_resume,
+            remote=remote,
         )
     )
     raise typer.Exit(code)
@@ -165,6 +184,7 @@ async def _decide(
     reason: str,
     *,
     resume: bool,
+    remote: Any = None,
 ) -> int:
     from kubemedic.agent_runtime import approval_store, audit_rejection
     from mcp_server.approvals import ApprovalError, target_key
@@ -228,7 +248,7 @@ async def _decide(
         console.print(f"incident {incident['incident_id']} resumes when its loop picks it up")
         return 0
     return await _resume(
-        settings, incident["incident_id"], answer, needs_cluster=decision != "reject"
+        settings, incident["incident_id"], answer, needs_cluster=decision != "reject", remote=remote
     )
 
 
@@ -242,7 +262,12 @@ def _edit_option(incident: dict[str, Any] | None, edited: str | None) -> dict[st
 
 
 async def _resume(
-    settings: Any, incident_id: str, answer: dict[str, Any], *, needs_cluster: bool
+    settings: Any,
+    incident_id: str,
+    answer: dict[str, Any],
+    *,
+    needs_cluster: bool,
+    remote: Any = None,
 ) -> int:
     from agent.tools import Toolbox
     from kubemedic.agent_runtime import incident_registry, incident_runner, mcp_session
@@ -256,7 +281,7 @@ async def _resume(
             return await runner.resume(incident_id, answer, on_update=show)
 
     if needs_cluster:
-        async with mcp_session(settings, pod_cache=False) as session:
+        async with mcp_session(settings, remote, pod_cache=False) as session:
             status = await run(await Toolbox.from_session(session))
     else:
         status = await run(Toolbox([]))  # a rejection ends without touching the cluster
