@@ -171,9 +171,8 @@ _SHELL_IMAGES = {
     "library/ubuntu",
     "library/debian",
     "curlimages/curl",
-    "library/python",
-    "library/node",
 }
+_SHELLS = {"sh", "bash", "ash", "dash"}
 _APPLETS = {
     "echo",
     "sleep",
@@ -287,17 +286,48 @@ def _image_default(container: Obj) -> Behaviour:
         )
     if repo.endswith("/pause"):
         return Behaviour(memory=300 * 2**10, cpu=0.0)
-    if repo in _SHELL_IMAGES or argv:
+    if repo in ("library/python", "library/node"):
+        return _interpreter(repo.split("/")[-1], argv)
+    if repo in _SHELL_IMAGES:
         if not argv:
-            default_shell = {
-                "library/ubuntu": ["bash"],
-                "library/debian": ["bash"],
-                "library/python": ["python3"],
-                "library/node": ["node"],
-            }
-            argv = default_shell.get(repo, ["sh"])
+            argv = ["bash"] if repo in ("library/ubuntu", "library/debian") else ["sh"]
         return _shell(argv)
+    if argv and argv[0].rsplit("/", 1)[-1] in _SHELLS and "-c" in argv:
+        return _shell(argv)  # a shell script: most images have a shell
+    # Any other image runs its own program (which we cannot see into): it keeps running.
     return Behaviour()
+
+
+def _interpreter(name: str, argv: list[str]) -> Behaviour:
+    """python / node images: no program (no TTY) exits at once; a missing one fails."""
+    if not argv or argv[0].rsplit("/", 1)[-1] not in (name, "python3", "nodejs"):
+        return _shell(argv) if argv else Behaviour(runs_for=0.0, memory=9 * 2**20, cpu=0.0)
+    args = argv[1:]
+    if not args:
+        return Behaviour(runs_for=0.0, memory=9 * 2**20, cpu=0.0)
+    if name == "python" and args[0] == "-m" and len(args) > 1:
+        module = args[1]
+        if module == "http.server":
+            port = args[2] if len(args) > 2 and args[2].isdigit() else "8000"
+            line = f"Serving HTTP on 0.0.0.0 port {port} (http://0.0.0.0:{port}/) ..."
+            return Behaviour(memory=14 * 2**20, cpu=1.0, startup_lines=((0.0, line),))
+        return Behaviour(
+            runs_for=0.0,
+            exit_code=1,
+            memory=9 * 2**20,
+            startup_lines=((0.0, f"/usr/local/bin/python: No module named {module}"),),
+        )
+    if args[0] in ("-c", "-e"):
+        return Behaviour(runs_for=0.2, memory=9 * 2**20, cpu=0.0)
+    script = args[0]
+    if name == "python":
+        text = f"python: can't open file '{script}': [Errno 2] No such file or directory"
+        return Behaviour(runs_for=0.0, exit_code=2, startup_lines=((0.0, text),))
+    return Behaviour(
+        runs_for=0.0,
+        exit_code=1,
+        startup_lines=((0.0, f"Error: Cannot find module '{script}'"),),
+    )
 
 
 def _stress(args: list[str]) -> Behaviour:

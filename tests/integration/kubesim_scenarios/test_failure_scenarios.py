@@ -150,3 +150,35 @@ def test_crashing_deployment_logs_current_and_previous(sim: KubeSim, kubectl: Ku
         "INFO payments starting",
         "ERROR Failed to connect to database: connection refused",
     ]
+
+
+def test_memory_leak_scenario_ends_in_oom_kill(
+    sim: KubeSim, kubectl: Kubectl, core: client.CoreV1Api
+) -> None:
+    kubectl("apply", "-f", scenario("memory-leak"))
+    sim.advance(200, step=5)
+    [pod] = core.list_namespaced_pod("default", label_selector="app=reports").items
+    assert pod.status.container_statuses[0].restart_count == 0
+    sim.advance(90, step=5)
+    [pod] = core.list_namespaced_pod("default", label_selector="app=reports").items
+    last = pod.status.container_statuses[0].last_state.terminated
+    assert last.reason == "OOMKilled" and last.exit_code == 137
+    assert "WARN report cache grew to" in kubectl("logs", pod.metadata.name, "--previous").stdout
+
+
+def test_liveness_failure_scenario(sim: KubeSim, kubectl: Kubectl, core: client.CoreV1Api) -> None:
+    kubectl("apply", "-f", scenario("liveness-failure"))
+    sim.advance(100, step=2)
+    [pod] = core.list_namespaced_pod("default", label_selector="app=search").items
+    status = pod.status.container_statuses[0]
+    assert status.restart_count == 1 and status.last_state.terminated.exit_code == 137
+    events = core.list_namespaced_event(
+        "default", field_selector=f"involvedObject.name={pod.metadata.name}"
+    ).items
+    reasons = {e.reason: e for e in events}
+    assert (
+        reasons["Unhealthy"].message
+        == "Liveness probe failed: HTTP probe failed with statuscode: 500"
+    )
+    assert reasons["Unhealthy"].count == 3
+    assert reasons["Killing"].message == "Container app failed liveness probe, will be restarted"
