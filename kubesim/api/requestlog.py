@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 
 
@@ -20,8 +21,10 @@ class RequestRecord:
 
 
 class RequestLog:
-    def __init__(self) -> None:
-        self._records: list[RequestRecord] = []
+    """The most recent requests (bounded, so a long-running sim does not grow without end)."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._records: deque[RequestRecord] = deque(maxlen=limit)
         self._lock = threading.Lock()
 
     def add(self, record: RequestRecord) -> None:
