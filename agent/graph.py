@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from agent import metrics
 from agent.llm import Rationale, ask_rationale
+from agent.notify import Notifier
 from agent.state import IncidentState, TimelineEntry, entry, now_iso
 from agent.tools import AUTO_HEAL_POD, DIAGNOSE_POD, LIST_UNHEALTHY_PODS, Toolbox, error_code
 from agent.workloads import entry_name, unhealthy_of_workload
@@ -80,6 +81,8 @@ class GraphDeps:
     # Non-write events worth an audit record (an LLM veto); the composition root wires it to
     # the server's audit trail. None: log only.
     audit: AuditSink | None = None
+    # Where to tell people (a Slack-compatible webhook, agent.notify); None: nobody.
+    notify: Notifier | None = None
 
 
 Route = Literal["rationale", "gate", "act", "approve", "verify", "escalate", "diagnose", "report"]
@@ -356,6 +359,14 @@ class _Nodes:
             update["timeline"] = timeline + _tl("gate", "blocked", names[:300])
         return update
 
+    async def _notify(self, event: dict[str, Any]) -> None:
+        if self.deps.notify is None:
+            return
+        try:
+            await self.deps.notify(event)
+        except Exception:  # noqa: BLE001 - telling people must not break the incident
+            log.exception("notification failed")
+
     def _audit_veto(
         self, state: IncidentState, rule: Decision, proposal: LLMProposal, reason: str
     ) -> None:
@@ -446,6 +457,7 @@ class _Nodes:
         if code == "approval_required":
             payload = self._approval_payload(state, action, error)
             update["pending_approval"] = payload
+            await self._notify({**payload, "kind": "approval"})
             update["timeline"] = [
                 *(update.get("timeline") or []),
                 *_tl("act", "approval_required", f"{action} approval {payload['approval_id']}"),
@@ -626,6 +638,18 @@ class _Nodes:
         metrics.incidents_total.labels(outcome).inc()
         with self._ctx(state):
             log.info("incident closed", extra={"outcome": outcome, "summary": summary})
+        await self._notify(
+            {
+                "kind": "incident",
+                "incident_id": state.get("incident_id"),
+                "workload": f"{state.get('namespace')}/{state.get('workload')}",
+                "pod": state.get("pod_name"),
+                "outcome": outcome,
+                "action": state.get("action"),
+                "approver": (state.get("approval") or {}).get("approver"),
+                "summary": summary,
+            }
+        )
         return {
             "outcome": outcome,
             "summary": summary,

@@ -27,6 +27,7 @@ from langchain_core.language_models import BaseChatModel
 from agent import metrics
 from agent.graph import AuditSink, GraphDeps, Sleep
 from agent.incidents import Incident, IncidentRegistry
+from agent.notify import Notifier
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
 from agent.workloads import entry_name, entry_workload, unhealthy_pods
@@ -85,6 +86,7 @@ class WatchSettings:
     # found nothing new to open (the demo's "all seeded failures dealt with").
     stop_when_idle: bool = False
     audit: AuditSink | None = None
+    notify: Notifier | None = None
 
     @property
     def checkpoint_db(self) -> Path:
@@ -387,6 +389,7 @@ async def run_watch(
             verify_stable_checks=settings.verify_stable_checks,
             verify_max_checks=settings.verify_max_checks,
             audit=settings.audit,
+            notify=settings.notify,
         )
         watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
         await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))

@@ -32,19 +32,25 @@ from policies import Policy, load_policy
 
 class AgentTuning(BaseSettings):
     """How the agent verifies a heal (KUBEMEDIC_VERIFY_*): look every `interval` seconds,
-    healed after `stable_checks` healthy looks in a row, give up after `max_checks` looks."""
+    healed after `stable_checks` healthy looks in a row, give up after `max_checks` looks;
+    and where it notifies (KUBEMEDIC_WEBHOOK_URL)."""
 
     model_config = SettingsConfigDict(env_prefix="KUBEMEDIC_", extra="ignore")
 
     verify_interval_seconds: float = Field(default=10.0, gt=0)
     verify_stable_checks: int = Field(default=3, ge=1)
     verify_max_checks: int = Field(default=18, ge=1)
+    # A Slack-compatible incoming webhook told about approvals needed and incidents closed.
+    webhook_url: str | None = None
 
     def deps(self) -> dict[str, Any]:
+        from agent.notify import webhook_notifier
+
         return {
             "verify_interval_seconds": self.verify_interval_seconds,
             "verify_stable_checks": self.verify_stable_checks,
             "verify_max_checks": self.verify_max_checks,
+            "notify": webhook_notifier(self.webhook_url) if self.webhook_url else None,
         }
 
 
