@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from policies.diagnosis import OwnerRef, RolloutInfo, WorkloadInfo
 
@@ -18,6 +18,9 @@ from ._obj import Obj, i, lst, m, parse_time, s
 REVISION_ANNOTATION = "deployment.kubernetes.io/revision"
 TEMPLATE_HASH_LABEL = "pod-template-hash"
 MAX_CHAIN = 5
+# A failure that starts this long after a rollout is not blamed on it (a database outage a
+# week after a good release must not roll the release back).
+ROLLOUT_FAILURE_WINDOW = timedelta(hours=1)
 
 
 def controller_ref(obj: Obj) -> Obj | None:
@@ -244,7 +247,13 @@ def rollout_info(
     *,
     pods: Sequence[Obj] = (),
     first_failure_at: datetime | None = None,
+    window: timedelta = ROLLOUT_FAILURE_WINDOW,
 ) -> RolloutInfo:
+    """The rollout history from the Deployment's ReplicaSets.
+
+    The failure began with the latest rollout when the failing pod belongs to the newest
+    ReplicaSet and the first failure came after that ReplicaSet was created, within `window`.
+    """
     history = deployment_replicasets(deployment, replicasets)
     if not history:
         return RolloutInfo()
@@ -270,7 +279,9 @@ def rollout_info(
     info.previous_revision_healthy = _ran_healthy(previous, pods)
     created = parse_time(s(current, "metadata", "creationTimestamp"))
     began_after = (
-        created is not None and first_failure_at is not None and created <= first_failure_at
+        created is not None
+        and first_failure_at is not None
+        and created <= first_failure_at <= created + window
     )
     info.failure_began_with_latest_rollout = began_after and _belongs_to(pod, current)
     return info

@@ -152,6 +152,14 @@ def test_failure_before_the_rollout_did_not_begin_with_it() -> None:
     assert not rollout_info(dep, rss, pod, first_failure_at=None).failure_began_with_latest_rollout
 
 
+def test_failure_long_after_the_rollout_is_not_blamed_on_it() -> None:
+    pod, dep, rss = _rollout_objects()
+    week_later = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+    info = rollout_info(dep, rss, pod, first_failure_at=week_later)
+    assert not info.failure_began_with_latest_rollout
+    assert info.previous_revision_healthy  # still a valid target, just not to blame
+
+
 def test_pod_of_the_old_revision_is_not_blamed_on_the_rollout() -> None:
     pod, dep, rss = _rollout_objects()
     old_pod = copy.deepcopy(pod)
