@@ -1,4 +1,5 @@
-"""kubesim's controllers: deployment, replicaset, scheduler, kubelet, garbage collector."""
+"""kubesim's controllers: deployment, replicaset, garbage collector, volume binder, scheduler,
+kubelet, disruption (PodDisruptionBudget status)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 from kubesim.clock import SimClock
 from kubesim.controllers.base import Context, Controller
 from kubesim.controllers.deployment import DeploymentController
+from kubesim.controllers.disruption import DisruptionController
 from kubesim.controllers.events import EventRecorder
 from kubesim.controllers.gc import GarbageCollector
 from kubesim.controllers.kubelet import Kubelet
@@ -67,6 +69,7 @@ class ControllerManager:
         self.volumes = VolumeBinder(self.ctx)
         self.scheduler = Scheduler(self.ctx)
         self.kubelet = Kubelet(self.ctx)
+        self.disruption = DisruptionController(self.ctx)
         self.controllers: list[Controller] = [
             self.deployments,
             self.replicasets,
@@ -74,6 +77,7 @@ class ControllerManager:
             self.volumes,
             self.scheduler,
             self.kubelet,
+            self.disruption,
         ]
         self._lock = threading.RLock()
         self._last = clock.seconds()

@@ -17,6 +17,7 @@ from kubesim.store import (
     DEPLOYMENTS,
     EVENTS,
     NODES,
+    PDBS,
     PODS,
     PVCS,
     REPLICASETS,
@@ -33,6 +34,7 @@ KINDS: dict[str, ResourceType] = {
     "ConfigMap": CONFIGMAPS,
     "Secret": SECRETS,
     "PersistentVolumeClaim": PVCS,
+    "PodDisruptionBudget": PDBS,
 }
 EPOCH = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
 

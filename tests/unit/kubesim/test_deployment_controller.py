@@ -302,3 +302,43 @@ def test_events_expire_after_an_hour(cluster: Cluster) -> None:
     assert cluster.events("web", "ScalingReplicaSet")
     cluster.advance(3700, step=60)
     assert cluster.events("web", "ScalingReplicaSet") == []
+
+
+def test_pod_disruption_budget_status_follows_ready_pods(cluster: Cluster) -> None:
+    from kubesim.store import PDBS
+
+    manifest = deployment_manifest("web", "nginx:1.25", replicas=3)
+    manifest["spec"]["template"]["spec"]["containers"][0]["readinessProbe"] = {
+        "httpGet": {"path": "/", "port": 80},
+        "initialDelaySeconds": 10,
+        "periodSeconds": 10,
+    }
+    cluster.create(manifest)
+    for name, budget in (("min", {"minAvailable": 2}), ("max", {"maxUnavailable": "34%"})):
+        cluster.create(
+            {
+                "apiVersion": "policy/v1",
+                "kind": "PodDisruptionBudget",
+                "metadata": {"name": f"web-{name}"},
+                "spec": {"selector": {"matchLabels": {"app": "web"}}, **budget},
+            }
+        )
+    cluster.advance(20)
+    minimum = cluster.store.get(PDBS, "default", "web-min")["status"]
+    assert (
+        minimum["currentHealthy"],
+        minimum["desiredHealthy"],
+        minimum["disruptionsAllowed"],
+    ) == (3, 2, 1)
+    assert minimum["expectedPods"] == 3
+    assert minimum["conditions"][0]["reason"] == "SufficientPods"
+    maximum = cluster.store.get(PDBS, "default", "web-max")["status"]
+    assert (maximum["desiredHealthy"], maximum["disruptionsAllowed"]) == (1, 2)  # 34% of 3 -> 2
+
+    cluster.delete_pod(cluster.pods("web-")[0]["metadata"]["name"])
+    minimum = cluster.store.get(PDBS, "default", "web-min")["status"]
+    assert minimum["currentHealthy"] == 2 and minimum["disruptionsAllowed"] == 0
+    assert minimum["conditions"][0]["status"] == "False"
+    assert minimum["conditions"][0]["reason"] == "InsufficientPods"
+    cluster.advance(20)
+    assert cluster.store.get(PDBS, "default", "web-min")["status"]["disruptionsAllowed"] == 1
