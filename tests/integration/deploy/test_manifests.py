@@ -311,3 +311,24 @@ def test_cluster_role_has_no_wildcards_and_no_secrets() -> None:
         assert "secrets" not in rule["resources"]
         assert "escalate" not in rule["verbs"] and "bind" not in rule["verbs"]
         assert "impersonate" not in rule["verbs"]
+
+
+def test_only_the_server_container_holds_kubernetes_credentials() -> None:
+    """The agent reads untrusted text and talks to an LLM: it reaches the cluster only through
+    the MCP server, so it must not hold the ServiceAccount token."""
+    sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
+    assert _pod()["automountServiceAccountToken"] is False
+    assert _one("ServiceAccount")["automountServiceAccountToken"] is False
+    mounts = {
+        name: {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
+        for name, c in _containers().items()
+    }
+    assert sa_dir not in mounts["agent"]
+    volume = _volumes()[mounts["server"][sa_dir]]
+    sources = volume["projected"]["sources"]
+    token = next(s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s)
+    assert token["path"] == "token" and token["expirationSeconds"] <= 3607
+    assert any(s.get("configMap", {}).get("name") == "kube-root-ca.crt" for s in sources)
+    projected_volumes = {n for n, v in _volumes().items() if "projected" in v or "secret" in v}
+    for mount_name in mounts["agent"].values():
+        assert mount_name not in projected_volumes, mount_name
