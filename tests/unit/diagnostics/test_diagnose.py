@@ -276,3 +276,25 @@ def test_mutated_statuses_never_raise(name: str, data: st.DataObject) -> None:
     cs[key] = data.draw(_json)
     d = build_diagnosis(pod, events=load(name)["events"], nodes=NODES)
     assert 0 <= d.health_score <= 100  # type: ignore[attr-defined]
+
+
+def test_output_has_the_shape_of_the_spec() -> None:
+    body = _diagnose("crashloop").model_dump(mode="json")
+    assert {
+        "success",
+        "pod_name",
+        "namespace",
+        "status",
+        "issues",
+        "logs",
+        "events",
+        "recommendations",
+    } <= set(body)
+    assert {"phase", "conditions", "container_statuses"} <= set(body["status"])
+    assert {"severity", "type", "container", "message", "restart_count"} <= set(body["issues"][0])
+    assert {"errors", "warnings"} <= set(body["logs"])
+    entry = body["logs"]["errors"][0]
+    assert {"timestamp", "level", "message", "pattern"} <= set(entry)
+    event = body["events"][-1]
+    assert {"type", "reason", "message", "count", "first_timestamp", "last_timestamp"} <= set(event)
+    assert isinstance(body["health_score"], int)
