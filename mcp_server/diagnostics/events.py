@@ -335,6 +335,10 @@ def image_pull_info(pod: Obj, events: Sequence[Obj]) -> list[ImagePullInfo]:
 # -- issues from events -----------------------------------------------------------------------
 
 
+# "Liveness probe failed: ...", "Readiness probe errored: rpc error: ..."
+_PROBE_KIND = re.compile(r"^\s*(Liveness|Readiness|Startup) probe (?:failed|errored)", re.I)
+
+
 def _container_status(pod: Obj, name: str | None) -> Obj:
     for key in ("containerStatuses", "initContainerStatuses"):
         for cs in lst(pod, "status", key):
@@ -351,9 +355,8 @@ def event_issues(pod: Obj, events: Sequence[Obj]) -> list[Issue]:
         reason = s(event, "reason")
         text = _message(event)
         if reason == "Unhealthy":
-            kind = (
-                text.split(" probe failed", 1)[0].strip().lower() if " probe failed" in text else ""
-            )
+            probe = _PROBE_KIND.match(text)
+            kind = probe.group(1).lower() if probe else ""
             if kind in ("liveness", "readiness", "startup"):
                 key = (kind, event_container(event))
                 count, _ = probes.get(key, (0, ""))

@@ -147,6 +147,19 @@ def test_probe_failures_become_issues() -> None:
     assert by_type[IssueType.READINESS_PROBE_FAILED].severity == "warning"
 
 
+def test_probe_errors_count_as_failures() -> None:
+    data = load("liveness-failing")
+    event = {
+        **data["events"][0],
+        "message": "Liveness probe errored: rpc error: code = DeadlineExceeded desc = timeout",
+        "count": 2,
+    }
+    [issue] = [
+        i for i in event_issues(data["pod"], [event]) if i.type == IssueType.LIVENESS_PROBE_FAILED
+    ]
+    assert "2 times" in issue.message
+
+
 def test_probe_failures_on_a_recovered_container_are_history() -> None:
     data = load("liveness-failing")
     cs = data["pod"]["status"]["containerStatuses"][0]
