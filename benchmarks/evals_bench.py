@@ -9,10 +9,12 @@ summary's accuracy and unsafe count, so a speed-up that breaks decisions shows h
 from __future__ import annotations
 
 import logging
+import os
 import statistics
 import time
 
 TARGET_SECONDS = 60.0
+WORKERS = 2  # `kubemedic eval --workers 2`: one process per core on this 2-core machine
 
 
 def main() -> int:
@@ -25,12 +27,16 @@ def main() -> int:
     from evals.scoring import summarise
 
     scenarios = load_scenarios(default_scenarios_dir())
-    scores = run_scenarios(scenarios, HarnessOptions(llm="none"))
+    workers = max(1, min(WORKERS, os.cpu_count() or 1))
+    scores = run_scenarios(scenarios, HarnessOptions(llm="none"), workers=workers)
     wall = time.perf_counter() - started_wall
     cpu = time.process_time() - started_cpu
     summary = summarise(scores)
     per = sorted((s.run.wall_seconds, s.scenario) for s in scores)
-    print(f"evals: {len(scores)} scenarios rules-only in {wall:.1f}s wall ({cpu:.1f}s CPU)")
+    print(
+        f"evals: {len(scores)} scenarios rules-only, {workers} worker(s): {wall:.1f}s wall "
+        f"({cpu:.1f}s CPU in the parent; load average {os.getloadavg()[0]:.1f})"
+    )
     print(
         f"evals: per scenario median {statistics.median(t for t, _ in per):.2f}s, "
         f"slowest {per[-1][1]} {per[-1][0]:.2f}s"

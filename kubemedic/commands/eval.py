@@ -39,6 +39,10 @@ def eval_command(
         typer.Option("--min-accuracy", min=0.0, max=1.0, help="exit 1 below this accuracy (0..1)"),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="no per-scenario table")] = False,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="scenarios replayed in parallel processes"),
+    ] = 1,
 ) -> None:
     """Replay scenarios (kubesim + MCP server + agent graph) and score every decision.
 
@@ -71,14 +75,23 @@ def eval_command(
     options = HarnessOptions(llm=llm)
     with live_report(console, len(chosen)) as live:
         scores = run_scenarios(
-            chosen, options, on_start=lambda s: live.started(s.name), on_done=live.finished
+            chosen,
+            options,
+            on_start=lambda s: live.started(s.name),
+            on_done=live.finished,
+            workers=workers,
         )
     summary = summarise(scores)
     if not quiet:
         console.print(scores_table(scores))
     console.print(summary_table(summary))
     if json_path is not None:
-        meta = {"llm": llm, "scenarios_dir": str(directory), "only": list(only or [])}
+        meta = {
+            "llm": llm,
+            "scenarios_dir": str(directory),
+            "only": list(only or []),
+            "workers": workers,
+        }
         write_json(json_path, scores, summary, meta)
         console.print(f"JSON report: {json_path}")
     failures = []

@@ -66,3 +66,19 @@ def test_unreadable_scenarios_exit_2(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["eval", "--only", "no-such-scenario"])
     assert missing.exit_code == 2
     shutil.rmtree(tmp_path)
+
+
+def test_parallel_workers_give_the_same_report(tmp_path: Path) -> None:
+    names = ["healthy-one-old-restart", "bare-pod-crashloop", "oom-steady"]
+    reports = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"report-{workers}.json"
+        args = ["eval", "--json", str(out), "--quiet", "--workers", workers]
+        result = CliRunner().invoke(app, args + [a for n in names for a in ("--only", n)])
+        assert result.exit_code == 0, result.output
+        reports.append(json.loads(out.read_text()))
+    for report in reports:
+        assert [s["scenario"] for s in report["scenarios"]] == sorted(names)
+    keys = ("decision", "outcome", "correct", "unsafe")
+    first, second = ([{k: s[k] for k in keys} for s in r["scenarios"]] for r in reports)
+    assert first == second
