@@ -19,6 +19,7 @@ from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from mcp_server import metrics
+from mcp_server.audit import AuditTarget
 from mcp_server.auth import Caller, current_caller
 from mcp_server.gateway import GatewayError
 from mcp_server.state import ServerState
@@ -116,6 +117,28 @@ def _failure(result_type: type[Out], code: str, message: str, **extra: Any) -> O
     return result_type(success=False, error=ErrorInfo(code=code, message=message, **extra))
 
 
+WRITE_TOOLS = frozenset({"auto_heal_pod", "rollback_deployment"})
+
+
+def _audit_refusal(
+    state: ServerState, tool: str, arguments: dict[str, Any], caller: Caller, failure: ToolFailure
+) -> None:
+    """A write tool called with bad input is still an attempted write: audit it (the
+    executor audits everything past validation)."""
+    kind = "Deployment" if tool == "rollback_deployment" else "Pod"
+    name = arguments.get("deployment_name" if kind == "Deployment" else "pod_name")
+    state.audit.append(
+        action=tool,
+        target=AuditTarget(kind, str(arguments.get("namespace"))[:63], str(name)[:253]),
+        reason="invalid input",
+        initiator=caller.name,
+        result="refused",
+        dry_run=arguments.get("dry_run") is True,
+        duration_seconds=0.0,
+        error={"code": failure.code, "message": failure.message},
+    )
+
+
 async def run_tool(
     name: str,
     ctx: Context[Any, Any, Any],
@@ -127,14 +150,19 @@ async def run_tool(
     """Validate, run in a worker thread, and turn every failure into a structured result."""
     outcome = "ok"
     try:
+        state: ServerState = ctx.request_context.lifespan_context
+        caller = current_caller(state.config)
         # Absent and null mean the same: the argument's default (or "required" if none).
         given = {key: value for key, value in arguments.items() if value is not None}
         try:
             args = input_type.model_validate(given)
         except ValidationError as error:
-            raise invalid_input(error) from None
-        state: ServerState = ctx.request_context.lifespan_context
-        caller = current_caller(state.config)
+            failure = invalid_input(error)
+            if name in WRITE_TOOLS:
+                await anyio.to_thread.run_sync(
+                    partial(_audit_refusal, state, name, arguments, caller, failure)
+                )
+            raise failure from None
         if not caller.may("read"):
             raise ToolFailure("forbidden", f"caller {caller.name} has no 'read' scope")
         return await anyio.to_thread.run_sync(partial(work, state, args, caller))

@@ -413,3 +413,43 @@ def test_an_approval_binds_the_values_it_was_given_for(
     _audited(state, "refused")
     still = state.approvals.get(crafted.id)
     assert still is not None and still.status == "granted"  # not spent by the refusal
+
+
+def test_bad_input_is_refused_before_any_api_request(sim: KubeSim, state: ServerState) -> None:
+    bad_calls: list[tuple[str, dict[str, Any]]] = [
+        ("diagnose_pod", {"namespace": "Default", "pod_name": "web"}),
+        ("diagnose_pod", {"namespace": "default", "pod_name": "web_1"}),
+        ("diagnose_pod", {"namespace": "default"}),
+        ("diagnose_pod", {"namespace": 7, "pod_name": "web"}),
+        ("analyze_logs", {"namespace": "default", "pod_name": "web", "tail_lines": 0}),
+        ("analyze_logs", {"namespace": "default", "pod_name": "web", "since_seconds": 10**9}),
+        ("analyze_logs", {"namespace": "default", "pod_name": "web", "tail_lines": "100"}),
+        ("auto_heal_pod", {"namespace": "default", "pod_name": "web", "diagnosis": "x"}),
+        (
+            "auto_heal_pod",
+            {
+                "namespace": "default",
+                "pod_name": "web",
+                "diagnosis": {},
+                "approval_id": "../../etc",
+            },
+        ),
+        ("rollback_deployment", {"namespace": "default", "deployment_name": "web", "revision": 0}),
+        ("list_unhealthy_pods", {"namespace": "-bad-"}),
+    ]
+
+    async def body(session: ClientSession) -> None:
+        for tool, arguments in bad_calls:
+            result = await call(session, tool, **arguments)
+            _refused(result, "invalid_input")
+            assert result["error"]["fields"], result["error"]
+
+    run_session(state, body)
+    assert sim.requests == []
+    records = state.audit.records()  # the three write-tool calls, refused before any request
+    assert [(r["action"], r["result"]) for r in records] == [
+        ("auto_heal_pod", "refused"),
+        ("auto_heal_pod", "refused"),
+        ("rollback_deployment", "refused"),
+    ]
+    assert all(r["error"]["code"] == "invalid_input" for r in records)
