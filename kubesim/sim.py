@@ -11,7 +11,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -124,13 +124,6 @@ def _node_from_spec(spec: Obj | str, index: int) -> Obj:
     )
 
 
-def _setter(key: str, value: Any) -> Callable[[Obj], None]:
-    def change(obj: Obj) -> None:
-        obj[key] = value
-
-    return change
-
-
 def rtype_for(api_version: str, kind: str) -> ResourceType:
     for rt in RESOURCE_TYPES:
         if rt.api_version == api_version and rt.kind == kind:
@@ -215,11 +208,7 @@ class KubeSim:
             )
         specs = list(nodes) if nodes is not None else ["kubesim-node-1", "kubesim-node-2"]
         for i, spec in enumerate(specs, start=1):
-            node = _node_from_spec(spec, i)
-            status = node.pop("status", None)
-            self.store.create(NODES, node)
-            if status is not None:
-                self.store.mutate(NODES, "", node["metadata"]["name"], _setter("status", status))
+            self.store.create(NODES, _node_from_spec(spec, i))  # registered and Ready
 
     @property
     def _handlers(self) -> Handlers:
