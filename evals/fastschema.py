@@ -57,9 +57,9 @@ def sdk_validation_cached() -> Iterator[None]:
         ValidationError=jsonschema.ValidationError,
         SchemaError=jsonschema.SchemaError,
     )
-    original = lowlevel.jsonschema
-    lowlevel.jsonschema = shim  # type: ignore[assignment]
+    original = getattr(lowlevel, "jsonschema")  # noqa: B009 - not re-exported by the SDK
+    setattr(lowlevel, "jsonschema", shim)  # noqa: B010
     try:
         yield
     finally:
-        lowlevel.jsonschema = original
+        setattr(lowlevel, "jsonschema", original)  # noqa: B010

@@ -114,13 +114,15 @@ class KubernetesReader:
         try:
             if kubeconfig is None:
                 try:
-                    config.load_kube_config(context=context)
+                    config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
                     self.api = client.ApiClient()
                 except config.ConfigException:
-                    config.load_incluster_config()
+                    config.load_incluster_config()  # type: ignore[no-untyped-call]
                     self.api = client.ApiClient()
             else:
-                self.api = config.new_client_from_config(str(kubeconfig), context=context)
+                self.api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+                    str(kubeconfig), context=context
+                )
         except Exception as exc:  # noqa: BLE001 - any config failure is one clear error
             raise RecordError(f"cannot load a kubeconfig: {exc}") from exc
 
@@ -137,7 +139,7 @@ class KubernetesReader:
                 method, url, header_params=headers, body=body, post_params=post,
                 _request_timeout=30,
             )  # fmt: skip
-            response.read()
+            response.read()  # type: ignore[no-untyped-call]
         except Exception as exc:  # noqa: BLE001 - network and TLS errors
             raise RecordError(f"GET {path}: {exc}") from exc
         data = response.data or b""
@@ -156,7 +158,7 @@ class KubernetesReader:
         return body if status == 200 else None
 
     def close(self) -> None:
-        self.api.close()
+        self.api.close()  # type: ignore[no-untyped-call]
 
 
 def _items(reader: ClusterReader, path: str, kind: str, api_version: str) -> list[Obj]:
