@@ -307,7 +307,7 @@ class KubeApi:
             lq = ListQuery(
                 q.get("labelSelector"),
                 q.get("fieldSelector"),
-                int(q.get("limit") or 0),
+                int(errors.query_number(q.get("limit"), "limit")),
                 q.get("continue"),
             )
             if t.subresource == "log":
@@ -373,7 +373,7 @@ class KubeApi:
             if key in q:
                 value: Any = q[key]
                 if key == "gracePeriodSeconds":
-                    value = int(value)
+                    value = int(errors.query_number(value, key))
                 elif key == "orphanDependents":
                     value = _is_true(value)
                 options[key] = value

@@ -121,3 +121,16 @@ def too_many_requests(
 
 def internal(message: str) -> ApiError:
     return ApiError(500, "InternalError", message, {"causes": [{"message": message}]})
+
+
+def query_number(raw: str | None, name: str, default: float = 0) -> float:
+    """A numeric query parameter; anything unparsable is a 400, never a 500."""
+    if raw in (None, ""):
+        return default
+    try:
+        value = float(str(raw))
+    except ValueError as exc:
+        raise bad_request(f'invalid value "{raw}" for {name}: must be a number') from exc
+    if value < 0:
+        raise bad_request(f'invalid value "{raw}" for {name}: must not be negative')
+    return value

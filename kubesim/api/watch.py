@@ -89,7 +89,7 @@ async def open_watch(
     accept = request.headers.get("accept", "").split(",")[0]
     as_table = "as=Table" in accept
     bookmarks = q.get("allowWatchBookmarks") in ("true", "1", "True")
-    timeout = float(q.get("timeoutSeconds") or DEFAULT_TIMEOUT)
+    timeout = errors.query_number(q.get("timeoutSeconds"), "timeoutSeconds", DEFAULT_TIMEOUT)
     rv_text = q.get("resourceVersion") or ""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[WatchEvent | None] = asyncio.Queue()

@@ -394,3 +394,27 @@ def test_reference_objects_load_with_their_status(sim: KubeSim) -> None:
     loaded = sim.store.get(PODS, "default", "crashloop-test")
     assert loaded["metadata"]["uid"] == pod["metadata"]["uid"]
     assert loaded["metadata"]["creationTimestamp"] == pod["metadata"]["creationTimestamp"]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "many"},
+        {"watch": "1", "timeoutSeconds": "soon"},
+        {"watch": "1", "resourceVersion": "x"},
+    ],
+)
+def test_malformed_query_parameters_are_bad_requests(
+    query: dict[str, str], http: httpx.Client
+) -> None:
+    response = http.get("/api/v1/namespaces/default/pods", params=query)
+    assert response.status_code == 400 and response.json()["reason"] == "BadRequest"
+
+
+def test_malformed_delete_options_are_bad_requests(sim: KubeSim, http: httpx.Client) -> None:
+    sim.apply(UNSCHEDULABLE_POD)
+    response = http.delete(
+        "/api/v1/namespaces/default/pods/crashloop-test", params={"gracePeriodSeconds": "later"}
+    )
+    assert response.status_code == 400
+    assert sim.store.find(PODS, "default", "crashloop-test") is not None
