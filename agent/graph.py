@@ -78,8 +78,8 @@ class GraphDeps:
     verify_interval_seconds: float = 10.0
     verify_stable_checks: int = 3  # consecutive healthy looks that count as "stable"
     verify_max_checks: int = 18  # the deadline, in looks
-    # Non-write events worth an audit record (an LLM veto); the composition root wires it to
-    # the server's audit trail. None: log only.
+    # Non-write events worth an audit record (an LLM veto, a human's rejection); the
+    # composition root wires it to the server's audit trail. None: log only.
     audit: AuditSink | None = None
     # Where to tell people (a Slack-compatible webhook, agent.notify); None: nobody.
     notify: Notifier | None = None
@@ -380,11 +380,15 @@ class _Nodes:
             "reason": reason,
         }
         log.warning("LLM proposal vetoed", extra={"veto": record})
-        if self.deps.audit is not None:
-            try:
-                self.deps.audit(record)
-            except Exception:  # noqa: BLE001 - an audit sink failure must not stop the incident
-                log.exception("audit sink failed for an LLM veto")
+        self._audit(record)
+
+    def _audit(self, record: dict[str, Any]) -> None:
+        if self.deps.audit is None:
+            return
+        try:
+            self.deps.audit(record)
+        except Exception:  # noqa: BLE001 - an audit sink failure must not stop the incident
+            log.exception("audit sink failed", extra={"audit_kind": record.get("kind")})
 
     async def act(self, state: IncidentState) -> dict[str, Any]:
         action = state.get("action") or Action.INVESTIGATE_MANUALLY.value
@@ -636,6 +640,25 @@ class _Nodes:
             why = llm.get("detail") or "no LLM rationale"
             summary = f"{summary} (decision: rules only; {why})"
         metrics.incidents_total.labels(outcome).inc()
+        approval = state.get("approval") or {}
+        if outcome == "rejected" and approval:
+            decision = (state.get("gate") or {}).get("decision") or {}
+            self._audit(
+                {
+                    "kind": "rejection",
+                    "incident_id": state.get("incident_id"),
+                    "approval_id": approval.get("approval_id"),
+                    "action": approval.get("action") or state.get("action"),
+                    "target": decision.get("target")
+                    or {
+                        "kind": "Pod",
+                        "namespace": state.get("namespace"),
+                        "name": state.get("pod_name"),
+                    },
+                    "approver": approval.get("approver"),
+                    "reason": approval.get("note") or "",
+                }
+            )
         with self._ctx(state):
             log.info("incident closed", extra={"outcome": outcome, "summary": summary})
         await self._notify(

@@ -66,18 +66,40 @@ def policy_of(settings: Settings) -> Policy:
 
 
 def veto_audit_sink(audit_path: Path, initiator: str) -> AuditSink:
-    """Write an LLM veto to the server's hash-chained audit trail (nothing was written)."""
+    """The graph's non-write audit events (an LLM veto, a human's rejection), written to the
+    server's hash-chained audit trail; neither wrote anything to the cluster."""
     log = AuditLog(audit_path)
 
     def sink(record: dict[str, Any]) -> None:
         target = record.get("target") or {}
+        audit_target = AuditTarget(
+            str(target.get("kind", "Pod")),
+            str(target.get("namespace", "")),
+            str(target.get("name", "")),
+        )
+        if record.get("kind") == "rejection":
+            by = str(record.get("approver") or "unknown")
+            reason = str(record.get("reason") or "")
+            log.append(
+                action=str(record.get("action") or "unknown"),
+                target=audit_target,
+                reason=f"approval {record.get('approval_id')} rejected by {by}"
+                + (f": {reason}" if reason else ""),
+                initiator=by,
+                approver=by,
+                result="refused",
+                dry_run=False,
+                duration_seconds=0.0,
+                error={"code": "approval_rejected", "message": reason or "rejected"},
+                details={
+                    "approval_id": record.get("approval_id"),
+                    "incident_id": record.get("incident_id"),
+                },
+            )
+            return
         log.append(
             action=str(record.get("proposed_action") or "unknown"),
-            target=AuditTarget(
-                str(target.get("kind", "Pod")),
-                str(target.get("namespace", "")),
-                str(target.get("name", "")),
-            ),
+            target=audit_target,
             reason=f"LLM proposal vetoed by the rule gate: {record.get('reason', '')}",
             initiator=f"{initiator} (llm)",
             result="refused",

@@ -206,7 +206,10 @@ async def _decide(
             console.print(f"granted {approval_id}: {approval.action} on {approval.target}")
         elif decision == "reject":
             store.reject(approval_id, by=by, reason=reason)
-            audit_rejection(settings, approval, by, reason)
+            if incident is None or not resume:
+                # No incident of ours ends with it here: record the rejection ourselves (the
+                # graph's report records it when it does).
+                audit_rejection(settings, approval, by, reason)
             answer["reason"] = reason
             console.print(f"rejected {approval_id}: nothing will be written")
         else:

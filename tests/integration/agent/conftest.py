@@ -17,6 +17,7 @@ from mcp.shared.memory import create_connected_server_and_client_session
 from agent.graph import GraphDeps
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import Toolbox
+from kubemedic.agent_runtime import veto_audit_sink
 from kubesim import KubeSim
 from mcp_server.config import ServerConfig
 from mcp_server.gateway import Gateway, RetryPolicy
@@ -73,6 +74,7 @@ async def agent_for(
         async with open_checkpointer(checkpoint) as saver:
             options: dict[str, Any] = {
                 "sleep": advance,
+                "audit": veto_audit_sink(state.audit.path, "kubemedic-agent"),
                 "verify_interval_seconds": 10.0,
                 "verify_stable_checks": 3,
                 "verify_max_checks": 12,

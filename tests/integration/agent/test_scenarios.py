@@ -286,7 +286,9 @@ async def test_rejection_leaves_the_cluster_untouched_and_is_audited(
     approval = state.approvals.get(approval_id)
     assert approval is not None and approval.status == "rejected"
     assert approval.decided_by == "erin"
-    # The attempt that asked for the approval is in the audit trail; nothing else was tried.
+    # The attempt that asked for the approval, then the human's rejection; nothing written.
     records = state.audit.records()
-    assert [r["result"] for r in records] == ["refused"]
+    assert [r["result"] for r in records] == ["refused", "refused"]
+    assert records[1]["error"]["code"] == "approval_rejected"
+    assert records[1]["approver"] == "erin" and "change freeze" in records[1]["reason"]
     assert verify(state.audit.path).ok

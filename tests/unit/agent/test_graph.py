@@ -167,7 +167,8 @@ async def test_no_llm_says_rules_only(tmp_path: Path) -> None:
 
 async def test_rejection_writes_nothing(tmp_path: Path) -> None:
     cluster = crashing_cluster()
-    async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
+    audited: list[dict[str, Any]] = []
+    async with runner_for(cluster, tmp_path / "cp.sqlite", audit=audited.append) as runner:
         status = await runner.start("inc-r", "default", POD)
         assert status.waiting_for_approval
         done = await runner.resume(
@@ -177,6 +178,9 @@ async def test_rejection_writes_nothing(tmp_path: Path) -> None:
     assert "bob" in done.values["summary"] and "change freeze" in done.values["summary"]
     assert cluster.writes == []
     assert [c["approval_id"] for c in cluster.heal_calls] == [None]
+    (record,) = audited
+    assert record["kind"] == "rejection" and record["approver"] == "bob"
+    assert record["approval_id"] == "appr-1" and record["action"] == "delete_pod"
 
 
 async def test_edit_to_a_milder_action(tmp_path: Path) -> None:
