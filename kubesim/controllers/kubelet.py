@@ -14,12 +14,14 @@ import logging
 from typing import Any
 
 from kubesim.controllers import events
-from kubesim.controllers.base import Context, controller_ref, set_condition
+from kubesim.controllers.base import Context
 from kubesim.controllers.behaviour import FOREVER, Behaviour, BehaviourError, container_behaviour
 from kubesim.controllers.eviction import NodePressure, pod_usage
 from kubesim.controllers.logtext import render_line
 from kubesim.controllers.metrics import RESOLUTION as METRICS_RESOLUTION
 from kubesim.controllers.metrics import PodMetricsWriter
+from kubesim.controllers.podconfig import config_error, has_pull_secret, missing_volume
+from kubesim.controllers.podstatus import render
 from kubesim.controllers.quantity import QuantityError, memory_bytes
 from kubesim.controllers.runtime import (
     SYNC_DELAY,
@@ -30,8 +32,8 @@ from kubesim.controllers.runtime import (
     parse_go_duration,
     probe_of,
 )
-from kubesim.images import PullOutcome, image_id, parse_image, pull_error
-from kubesim.store import CONFIGMAPS, NODES, PODS, SECRETS, NotFound, Obj
+from kubesim.images import PullOutcome, parse_image, pull_error
+from kubesim.store import NODES, PODS, NotFound, Obj
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +152,7 @@ class Kubelet:
             rt = self._restore(pod, node, now)
             self.pods[uid] = rt
         if not rt.sandbox:
-            missing = self._missing_volume(pod)
+            missing = missing_volume(self.ctx.store, pod)
             if missing is not None:
                 if now - rt.mount_event_at >= MOUNT_RETRY_SECONDS:
                     rt.mount_event_at = now
@@ -409,7 +411,7 @@ class Kubelet:
             return
         if c.phase == "pulling":
             outcome = behaviour.pull or self.ctx.images.resolve(
-                c.image, has_credentials=self._has_pull_secret(pod)
+                c.image, has_credentials=has_pull_secret(self.ctx.store, pod)
             )
             if outcome is PullOutcome.OK:
                 self.node_images.setdefault(_node(node), set()).add(parse_image(c.image).full)
@@ -467,7 +469,7 @@ class Kubelet:
                     t,
                     fp,
                 )
-            problem = self._config_error(pod, spec)
+            problem = config_error(self.ctx.store, pod, spec)
             if problem is not None:
                 c.waiting_reason, c.waiting_message = "CreateContainerConfigError", problem
                 self.ctx.events.emit(pod, "Warning", "Failed", f"Error: {problem}", source, t, fp)
@@ -768,63 +770,6 @@ class Kubelet:
             )
             return container_behaviour({"metadata": {}}, spec)
 
-    def _has_pull_secret(self, pod: Obj) -> bool:
-        ns = pod["metadata"].get("namespace", "")
-        for ref in (pod.get("spec") or {}).get("imagePullSecrets") or []:
-            if ref.get("name") and self.ctx.store.peek(SECRETS, ns, ref["name"]) is not None:
-                return True
-        return False
-
-    def _missing_volume(self, pod: Obj) -> str | None:
-        ns = pod["metadata"].get("namespace", "")
-        for volume in (pod.get("spec") or {}).get("volumes") or []:
-            for key, rtype, kind, name_key in (
-                ("configMap", CONFIGMAPS, "configmap", "name"),
-                ("secret", SECRETS, "secret", "secretName"),
-            ):
-                source = volume.get(key)
-                if not isinstance(source, dict) or source.get("optional"):
-                    continue
-                ref = source.get(name_key)
-                if ref and self.ctx.store.peek(rtype, ns, ref) is None:
-                    vol = volume.get("name")
-                    return f'MountVolume.SetUp failed for volume "{vol}" : {kind} "{ref}" not found'
-        return None
-
-    def _config_error(self, pod: Obj, spec: Obj) -> str | None:
-        ns = pod["metadata"].get("namespace", "")
-        for env in spec.get("env") or []:
-            source = env.get("valueFrom") or {}
-            for key, rtype, kind, title in (
-                ("configMapKeyRef", CONFIGMAPS, "configmap", "ConfigMap"),
-                ("secretKeyRef", SECRETS, "secret", "Secret"),
-            ):
-                ref = source.get(key)
-                if not isinstance(ref, dict):
-                    continue
-                obj = self.ctx.store.peek(rtype, ns, ref.get("name", ""))
-                if obj is None:
-                    if ref.get("optional"):
-                        continue
-                    return f'{kind} "{ref.get("name")}" not found'
-                data = {
-                    **(obj.get("data") or {}),
-                    **(obj.get("stringData") or {}),
-                    **(obj.get("binaryData") or {}),
-                }
-                if ref.get("key") not in data and not ref.get("optional"):
-                    return f"couldn't find key {ref.get('key')} in {title} {ns}/{ref.get('name')}"
-        for env_from in spec.get("envFrom") or []:
-            for key, rtype, kind in (
-                ("configMapRef", CONFIGMAPS, "configmap"),
-                ("secretRef", SECRETS, "secret"),
-            ):
-                ref = env_from.get(key)
-                if isinstance(ref, dict) and not ref.get("optional"):
-                    if self.ctx.store.peek(rtype, ns, ref.get("name", "")) is None:
-                        return f'{kind} "{ref.get("name")}" not found'
-        return None
-
     def _allocate_ip(self, node: Obj) -> str:
         name = _node(node)
         names = sorted(n["metadata"]["name"] for n in self.ctx.store.iter_refs(NODES))
@@ -835,7 +780,7 @@ class Kubelet:
 
     # -- status -----------------------------------------------------------------------------
     def _write(self, pod: Obj, node: Obj, rt: PodRuntime, at: float) -> bool:
-        status = self._render(pod, node, rt, at)
+        status = render(self.ctx, pod, node, rt, at)
         if status == pod.get("status"):
             return False
         meta = pod["metadata"]
@@ -849,202 +794,12 @@ class Kubelet:
             return False
         return True
 
-    def _container_status(
-        self, pod: Obj, rt: PodRuntime, c: ContainerRuntime, at: float
-    ) -> dict[str, Any]:
-        image_known = c.image_ready or c.phase in (
-            "create",
-            "config-error",
-            "running",
-            "exited",
-            "backoff",
-            "done",
-        )
-        out: dict[str, Any] = {"name": c.name}
-        ready = False
-        if c.phase == "running" and c.run is not None:
-            out["state"] = {"running": {"startedAt": self.ctx.stamp(c.run.start)}}
-            ready = c.run.ready_at <= at < c.run.unready_at
-        elif c.phase in ("exited", "done") and c.terminated is not None:
-            out["state"] = {"terminated": dict(c.terminated)}
-        elif (
-            c.phase in ("init", "pulling", "create")
-            and c.started_once
-            and c.terminated is not None
-            and c.waiting_reason != "CrashLoopBackOff"
-        ):
-            # Restarting at once (no back-off yet): the exited container shows until the new
-            # one runs.
-            out["state"] = {"terminated": dict(c.terminated)}
-        else:
-            default = "PodInitializing" if c.init or not rt.initialized else "ContainerCreating"
-            waiting: dict[str, Any] = {"reason": c.waiting_reason or default}
-            if c.waiting_message:
-                waiting["message"] = c.waiting_message
-            out["state"] = {"waiting": waiting}
-        out["lastState"] = {"terminated": dict(c.last_terminated)} if c.last_terminated else {}
-        if (
-            c.phase not in ("exited", "done")
-            and c.terminated is not None
-            and (c.phase == "backoff" or c.waiting_reason == "CrashLoopBackOff")
-        ):
-            out["lastState"] = {"terminated": dict(c.terminated)}
-        if c.init:  # a finished init container reports ready
-            ready = c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) == 0
-        out["ready"] = ready
-        out["restartCount"] = c.restart_count
-        if c.started_once or image_known:
-            out["image"] = parse_image(c.image).full
-            out["imageID"] = image_id(c.image)
-        else:
-            out["image"] = c.image
-            out["imageID"] = ""
-        if c.container_id and c.phase in ("running", "exited", "done", "backoff"):
-            out["containerID"] = c.container_id
-        out["started"] = c.phase == "running"
-        return out
-
-    def _render(self, pod: Obj, node: Obj, rt: PodRuntime, at: float) -> dict[str, Any]:
-        old = pod.get("status") or {}
-        spec = pod.get("spec") or {}
-        stamp = self.ctx.stamp(at)
-        if rt.started is None:
-            rt.started = at
-        order = [c["name"] for c in spec.get("containers") or []]
-        runtimes = [rt.containers[n] for n in order if n in rt.containers]
-        statuses = sorted(
-            (self._container_status(pod, rt, c, at) for c in runtimes), key=lambda s: s["name"]
-        )
-        all_ready = bool(statuses) and all(s["ready"] for s in statuses)
-        unready = [s["name"] for s in statuses if not s["ready"]]
-        conditions = [dict(c) for c in old.get("conditions") or []]
-        incomplete = [
-            c.name
-            for c in rt.init.values()
-            if not (c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) == 0)
-        ]
-        if rt.initialized or not incomplete:
-            set_condition(conditions, "Initialized", "True", stamp, probe_time=True)
-        else:
-            set_condition(
-                conditions,
-                "Initialized",
-                "False",
-                stamp,
-                "ContainersNotInitialized",
-                f"containers with incomplete status: [{' '.join(incomplete)}]",
-                probe_time=True,
-            )
-        message = f"containers with unready status: [{' '.join(unready)}]"
-        if all_ready:
-            set_condition(conditions, "Ready", "True", stamp, probe_time=True)
-            set_condition(conditions, "ContainersReady", "True", stamp, probe_time=True)
-        else:
-            set_condition(
-                conditions, "Ready", "False", stamp, "ContainersNotReady", message, probe_time=True
-            )
-            set_condition(
-                conditions,
-                "ContainersReady",
-                "False",
-                stamp,
-                "ContainersNotReady",
-                message,
-                probe_time=True,
-            )
-        # Bound pods are scheduled (pods created with spec.nodeName never met the scheduler).
-        set_condition(conditions, "PodScheduled", "True", stamp, probe_time=True)
-        rank = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodScheduled": 3}
-        conditions.sort(key=lambda c: rank.get(c["type"], 4))
-        phase = self._phase(pod, runtimes)
-        if not rt.initialized:
-            failed = [
-                c
-                for c in rt.init.values()
-                if c.phase == "done" and int((c.terminated or {}).get("exitCode", 1)) != 0
-            ]
-            phase = "Failed" if failed else "Pending"
-        status: dict[str, Any] = {"phase": phase, "conditions": conditions}
-        host_ip = _node_ip(node)
-        status["hostIP"] = host_ip
-        status["hostIPs"] = [{"ip": host_ip}]
-        if rt.pod_ip:
-            status["podIP"] = rt.pod_ip
-            status["podIPs"] = [{"ip": rt.pod_ip}]
-        status["startTime"] = self.ctx.stamp(rt.started)
-        if rt.init:
-            status["initContainerStatuses"] = [
-                self._container_status(pod, rt, c, at) for c in rt.init.values()
-            ]
-        status["containerStatuses"] = statuses
-        status["qosClass"] = old.get("qosClass") or _qos(spec)
-        return status
-
-    @staticmethod
-    def _phase(pod: Obj, runtimes: list[ContainerRuntime]) -> str:
-        """kubelet getPhase for pods without init containers."""
-        policy = (pod.get("spec") or {}).get("restartPolicy", "Always")
-        running = waiting = stopped = succeeded = 0
-        for c in runtimes:
-            if c.phase == "running":
-                running += 1
-            elif c.phase in ("exited", "done") and c.terminated is not None:
-                stopped += 1
-                if int(c.terminated.get("exitCode", 1)) == 0:
-                    succeeded += 1
-            elif c.last_terminated is not None or (
-                c.phase == "backoff" and c.terminated is not None
-            ):
-                stopped += 1
-            else:
-                waiting += 1
-        if waiting > 0:
-            return "Pending"
-        if running > 0:
-            return "Running"
-        if stopped > 0:
-            if policy == "Always":
-                return "Running"
-            if stopped == succeeded:
-                return "Succeeded"
-            if policy == "Never":
-                return "Failed"
-            return "Running"
-        return "Pending"
-
 
 def _node(node: Obj) -> str:
     return str(node["metadata"]["name"])
-
-
-def _node_ip(node: Obj) -> str:
-    for address in (node.get("status") or {}).get("addresses") or []:
-        if address.get("type") == "InternalIP":
-            return str(address.get("address"))
-    return "10.0.0.1"
-
-
-def _qos(spec: Obj) -> str:
-    limits_all = True
-    any_set = False
-    for c in spec.get("containers") or []:
-        res = c.get("resources") or {}
-        limits, requests = res.get("limits") or {}, res.get("requests") or {}
-        any_set |= bool(limits or requests)
-        for name in ("cpu", "memory"):
-            if name not in limits or requests.get(name, limits.get(name)) != limits.get(name):
-                limits_all = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if limits_all else "Burstable"
 
 
 def _backoff_from_message(message: str) -> float | None:
     if message.startswith("back-off "):
         return parse_go_duration(message.split(" ", 2)[1])
     return None
-
-
-def owner_name(pod: Obj) -> str | None:
-    ref = controller_ref(pod)
-    return None if ref is None else str(ref.get("name"))
