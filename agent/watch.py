@@ -217,10 +217,13 @@ class _Watch:
                     await self.finish(incident, status)
         except Exception as exc:  # noqa: BLE001 - one broken incident must not stop the loop
             log.exception("incident failed")
+            error = f"{type(exc).__name__}: {exc}"
+            await self.emit(WatchEvent("error", incident.id, workload, {"error": error}))
+            # Close it so that the workload is not blocked for good by a broken incident.
+            self.registry.close(incident.id, "failed")
+            self.waiting.discard(incident.id)
             await self.emit(
-                WatchEvent(
-                    "error", incident.id, workload, {"error": f"{type(exc).__name__}: {exc}"}
-                )
+                WatchEvent("closed", incident.id, workload, {"outcome": "failed", "summary": error})
             )
 
     async def ask(self, incident: Incident, status: IncidentStatus) -> Mapping[str, Any] | None:
