@@ -135,3 +135,31 @@ def test_request_larger_than_any_node_stays_pending(cluster: Cluster) -> None:
     events = cluster.events("resource-hog", "FailedScheduling")
     assert [e["message"] for e in events] == [message]
     assert events[0]["type"] == "Warning" and events[0]["reportingComponent"] == "default-scheduler"
+
+
+def test_a_clock_jump_fires_every_timer_in_between() -> None:
+    stepped, jumped = Cluster(), Cluster()
+    for cluster in (stepped, jumped):
+        cluster.create(
+            pod_manifest(
+                "crashloop-test",
+                {"name": "crasher", "image": "busybox", "command": ["sh", "-c", "exit 1"]},
+            )
+        )
+    stepped.advance(600, step=1)
+    jumped.clock.advance(600)
+    jumped.settle()
+    counts = [container_status(c.pod("crashloop-test"))["restartCount"] for c in (stepped, jumped)]
+    assert counts[0] >= 6 and abs(counts[0] - counts[1]) <= 1
+
+
+def test_back_off_resets_after_ten_minutes_of_running(cluster: Cluster) -> None:
+    manifest = pod_manifest("slow-crash", {"name": "app", "image": "nginx:1.25"})
+    manifest["metadata"]["annotations"] = {"kubesim.io/crash-after": "11m"}
+    cluster.create(manifest)
+    cluster.advance(3 * 11 * 60 + 30, step=15)
+    status = container_status(cluster.pod("slow-crash"))
+    # Each run outlived the 10-minute back-off window, so every restart was immediate.
+    assert status["restartCount"] == 3
+    assert "running" in status["state"]
+    assert cluster.events("slow-crash", "BackOff") == []
