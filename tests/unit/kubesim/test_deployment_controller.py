@@ -342,3 +342,30 @@ def test_pod_disruption_budget_status_follows_ready_pods(cluster: Cluster) -> No
     assert minimum["conditions"][0]["reason"] == "InsufficientPods"
     cluster.advance(20)
     assert cluster.store.get(PDBS, "default", "web-min")["status"]["disruptionsAllowed"] == 1
+
+
+def test_raising_the_memory_limit_rolls_out_pods_that_stop_being_oom_killed(
+    cluster: Cluster,
+) -> None:
+    manifest = deployment_manifest("etl", "polinux/stress", replicas=2)
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    container["args"] = ["--vm", "1", "--vm-bytes", "100M", "--vm-hang", "1"]
+    container["resources"] = {"limits": {"memory": "64Mi"}, "requests": {"memory": "64Mi"}}
+    cluster.create(manifest)
+    cluster.advance(60)
+    for pod in cluster.pods("etl-"):
+        assert container_status(pod)["lastState"]["terminated"]["reason"] == "OOMKilled"
+
+    def raise_limit(d: Obj) -> None:
+        resources = d["spec"]["template"]["spec"]["containers"][0]["resources"]
+        resources["limits"]["memory"] = resources["requests"]["memory"] = "256Mi"
+
+    cluster.update("Deployment", "etl", raise_limit)
+    cluster.advance(60)
+    pods = _running(cluster.pods("etl-"))
+    assert len(pods) == 2
+    for pod in pods:
+        assert pod["spec"]["containers"][0]["resources"]["limits"]["memory"] == "256Mi"
+        status = container_status(pod)
+        assert status["restartCount"] == 0 and status["ready"]
+    assert cluster.deployment("etl")["metadata"]["annotations"][REVISION] == "2"
