@@ -352,10 +352,7 @@ class Handlers:
     # -- delete --------------------------------------------------------------------------
     def delete(self, t: Target, options: Obj, dry_run: bool) -> Response:
         assert t.name is not None
-        policy = options.get("propagationPolicy")
-        if options.get("orphanDependents") is True:
-            policy = "Orphan"
-        grace = options.get("gracePeriodSeconds")
+        policy, grace = _delete_options(options)
         precondition = options.get("preconditions") or {}
         with self.store.lock:
             current = self.get(t)
@@ -493,18 +490,10 @@ class Handlers:
 
     def delete_collection(self, t: Target, q: ListQuery, options: Obj, dry_run: bool) -> Response:
         match = self.matcher(t.rtype, q)
+        policy, grace = _delete_options(options)
         with self.store.lock:
             targets = [o for o in self.store.list(t.rtype, t.namespace) if match(o)]
-            deleted = [
-                self._delete_object(
-                    t.rtype,
-                    o,
-                    options.get("propagationPolicy"),
-                    options.get("gracePeriodSeconds"),
-                    dry_run,
-                )
-                for o in targets
-            ]
+            deleted = [self._delete_object(t.rtype, o, policy, grace, dry_run) for o in targets]
         if not dry_run:
             self.reconcile()
         return Response(
@@ -565,6 +554,31 @@ class Handlers:
             for i in listing["items"]
         ]
         return listing
+
+
+def _delete_options(options: Obj) -> tuple[str | None, int | None]:
+    """(propagationPolicy, gracePeriodSeconds) from DeleteOptions, refused as the server does."""
+    policy = options.get("propagationPolicy")
+    if options.get("orphanDependents") is True:
+        policy = "Orphan"
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise errors.invalid(
+            "DeleteOptions",
+            "meta.k8s.io",
+            "",
+            [
+                (
+                    "FieldValueNotSupported",
+                    "propagationPolicy",
+                    f'Unsupported value: "{policy}": supported values: "Foreground", "Background", '
+                    '"Orphan", "nil"',
+                )
+            ],
+        )
+    grace = options.get("gracePeriodSeconds")
+    if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int) or grace < 0):
+        raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}")
+    return policy, grace
 
 
 def _check_pod_update(current: Obj, new: Obj) -> None:

@@ -418,3 +418,15 @@ def test_malformed_delete_options_are_bad_requests(sim: KubeSim, http: httpx.Cli
     )
     assert response.status_code == 400
     assert sim.store.find(PODS, "default", "crashloop-test") is not None
+
+
+def test_unsupported_propagation_policy_is_invalid(sim: KubeSim, http: httpx.Client) -> None:
+    sim.apply(UNSCHEDULABLE_POD)
+    response = http.request(
+        "DELETE",
+        "/api/v1/namespaces/default/pods/crashloop-test",
+        content=json.dumps({"propagationPolicy": "Sideways"}),
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.json()["reason"] == "Invalid"
+    assert sim.store.find(PODS, "default", "crashloop-test") is not None
