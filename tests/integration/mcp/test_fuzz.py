@@ -164,7 +164,7 @@ def test_fuzzed_arguments_never_crash_or_write(
     sim.reset_requests()
 
     @settings(
-        max_examples=100,
+        max_examples=75,
         deadline=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )

@@ -132,6 +132,8 @@ def test_crash_loop_is_healed_by_deleting_the_pod(sim: KubeSim, state: ServerSta
         assert "CrashLoopBackOff" in types
         assert diagnosis["api_requests"] <= 5
         assert not writes(sim)
+        # The crashed instance's log was read and its error found.
+        assert any("connection refused" in e["message"] for e in diagnosis["logs"]["errors"])
 
         first = await call(
             session, "auto_heal_pod", namespace="default", pod_name=name, diagnosis=diagnosis
