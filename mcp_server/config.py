@@ -36,6 +36,8 @@ class ServerConfig(BaseModel):
     context: str | None = None
     policy_path: Path | None = Field(default=None, description="None: the shipped default policy")
     state_dir: Path = Field(default=Path("var"), description="audit log, approvals, rate limits")
+    # kubemedic's own namespace: always protected from its actions (None: the policy's).
+    agent_namespace: str | None = None
     # Callers allowed to send `force: true` (skip the approval; never the other checks).
     trusted_callers: frozenset[str] = frozenset()
     # The identity of a stdio / in-process client: the local user who started the server.

@@ -50,9 +50,12 @@ class ServerState:
         self.clock = clock or Clock()
         base = policy or load_policy(config.policy_path)
         # The server's trusted callers may force as well as the policy's own.
-        self.policy = base.model_copy(
-            update={"trusted_callers": frozenset(base.trusted_callers) | config.trusted_callers}
-        )
+        update: dict[str, object] = {
+            "trusted_callers": frozenset(base.trusted_callers) | config.trusted_callers
+        }
+        if config.agent_namespace:
+            update["agent_namespace"] = config.agent_namespace
+        self.policy = base.model_copy(update=update)
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.ratelimits = RateLimitStore(config.ratelimit_path)
         self.approvals = ApprovalStore(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -46,15 +44,14 @@ def serve(
     from mcp_server.gateway import ConfigurationError
     from mcp_server.state import build_state
 
-    settings = load_settings()
-    # stdout is the protocol channel on stdio: logs go to stderr only.
-    logging.basicConfig(stream=sys.stderr, level=settings.log_level.upper())
+    settings = load_settings()  # logging is configured by the CLI root (stderr: stdout is MCP's)
     config = ServerConfig(
         kubeconfig=kubeconfig or settings.kubeconfig,
         policy_path=policy or settings.policy,
         state_dir=state_dir or settings.state_dir,
         trusted_callers=frozenset(trust or ()),
         local_caller=settings.caller,
+        agent_namespace=settings.namespace,
         tokens=_load_tokens(tokens),
         pod_cache=not no_cache,
     )
