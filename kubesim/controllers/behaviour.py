@@ -59,6 +59,8 @@ class Behaviour:
     liveness_output: str = ""
     readiness_fails_after: float | None = None
     ready_after: float = 0.0  # readiness probe passes from then on
+    startup_fails: bool = False  # the startup probe never passes
+    startup_after: float = 0.0  # the startup probe passes from then on
     ignore_sigterm: bool = False
     oom_at: float | None = None  # forced OOM kill this long after start
     pull: PullOutcome | None = None  # forced pull result
@@ -443,6 +445,9 @@ def _overlay(base: Behaviour, annotations: dict[str, str]) -> Behaviour:
             b = replace(b, readiness_fails_after=after)
         else:
             b = replace(b, ready_after=after)
+    if PREFIX + "startup" in annotations:
+        fails, after = _probe_setting(annotations[PREFIX + "startup"], "startup")
+        b = replace(b, startup_fails=fails, startup_after=after)
     if annotations.get(PREFIX + "ignore-sigterm", "").lower() == "true":
         b = replace(b, ignore_sigterm=True)
     pull = annotations.get(PREFIX + "pull")

@@ -226,6 +226,7 @@ class Kubelet:
                 if (
                     c.run.liveness_first_failure < FOREVER
                     or c.run.readiness_first_failure < FOREVER
+                    or c.run.startup_first_failure < FOREVER
                 ):
                     wakes.append(now + 1.0)  # probe failures are counted as they happen
             elif c.phase in ("pull-backoff", "backoff", "config-error"):
@@ -532,7 +533,7 @@ class Kubelet:
         c.phase = "running"
         c.waiting_reason, c.waiting_message = "", ""
         c.log_cursor = -1.0
-        c.liveness_reported = c.readiness_reported = 0
+        c.liveness_reported = c.readiness_reported = c.startup_reported = 0
         self._plan(pod, c, spec, t)
         self._emit_logs(pod, rt, c, t)
         due = self._running_due(c)
@@ -552,9 +553,26 @@ class Kubelet:
         oom = b.oom_after(_memory_limit(spec))
         if oom is not None and oom < end:
             end, code, reason = oom, 137, "OOMKilled"
+        started_at = start
+        startup = probe_of(spec, "startupProbe", "Startup")
+        if startup is not None:
+            if b.startup_fails:
+                first = startup.first_at_or_after(start, start)
+                plan.startup_first_failure = first
+                kill = first + (startup.failure_threshold - 1) * startup.period
+                started_at = FOREVER
+                if kill - start < end:
+                    end, code, reason = kill - start, 137, "Error"
+                    plan.startup_kill = True
+            else:
+                started_at = startup.first_at_or_after(start, start + b.startup_after)
+        plan.started_at = started_at
         liveness = probe_of(spec, "livenessProbe", "Liveness")
-        if liveness is not None and b.liveness_fails_after is not None:
-            first = liveness.first_at_or_after(start, start + b.liveness_fails_after)
+        if liveness is not None and b.liveness_fails_after is not None and started_at < FOREVER:
+            # Liveness probes run only once the startup probe passed.
+            first = liveness.first_at_or_after(
+                start, max(start + b.liveness_fails_after, started_at)
+            )
             plan.liveness_first_failure = first
             kill = first + (liveness.failure_threshold - 1) * liveness.period
             if kill - start < end:
@@ -564,7 +582,7 @@ class Kubelet:
         plan.exit_code, plan.reason = code, reason
         readiness = probe_of(spec, "readinessProbe", "Readiness")
         if readiness is None:
-            plan.ready_at = start
+            plan.ready_at = started_at
         else:
             if b.readiness_fails_after != 0.0:
                 plan.ready_at = readiness.first_at_or_after(start, start + b.ready_after)
@@ -572,6 +590,7 @@ class Kubelet:
                 first = readiness.first_at_or_after(start, start + b.readiness_fails_after)
                 plan.readiness_first_failure = first
                 plan.unready_at = first + (readiness.failure_threshold - 1) * readiness.period
+        plan.ready_at = max(plan.ready_at, started_at)
         if restored_at is not None and plan.end_at < restored_at:
             plan.end_at = restored_at  # a recorded run that "should" have ended: end it now
         c.run = plan
@@ -597,13 +616,14 @@ class Kubelet:
         if plan.exit_code != 0 and plan.behaviour.exit_lines:
             for line in plan.behaviour.exit_lines:
                 self.ctx.logs.append(ns, name, c.name, render_line(line, self.ctx, t, rt.pod_ip), t)
-        if plan.liveness_kill:
+        if plan.liveness_kill or plan.startup_kill:
             self._probe_events(pod, rt, c, spec, t)
+            probe = "liveness" if plan.liveness_kill else "startup"
             self.ctx.events.emit(
                 pod,
                 "Normal",
                 "Killing",
-                f"Container {c.name} failed liveness probe, will be restarted",
+                f"Container {c.name} failed {probe} probe, will be restarted",
                 source,
                 t,
                 _field(c.name, c.init),
@@ -694,12 +714,15 @@ class Kubelet:
         for field_name, kind, first, attr in (
             ("livenessProbe", "Liveness", plan.liveness_first_failure, "liveness_reported"),
             ("readinessProbe", "Readiness", plan.readiness_first_failure, "readiness_reported"),
+            ("startupProbe", "Startup", plan.startup_first_failure, "startup_reported"),
         ):
             probe = probe_of(spec, field_name, kind)
             if probe is None or first == FOREVER or until < first:
                 continue
             total = probe.times_from(plan.start, first, until)
-            if kind == "Liveness" and plan.liveness_kill:
+            if (kind == "Liveness" and plan.liveness_kill) or (
+                kind == "Startup" and plan.startup_kill
+            ):
                 total = min(total, probe.failure_threshold)
             new = total - getattr(c, attr)
             if new > 0:

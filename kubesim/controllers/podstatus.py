@@ -62,7 +62,7 @@ def container_status(
         out["imageID"] = ""
     if c.container_id and c.phase in ("running", "exited", "done", "backoff"):
         out["containerID"] = c.container_id
-    out["started"] = c.phase == "running"
+    out["started"] = c.phase == "running" and c.run is not None and c.run.started_at <= at
     return out
 
 

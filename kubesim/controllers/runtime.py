@@ -51,7 +51,7 @@ def parse_go_duration(text: str) -> float | None:
 
 @dataclass(frozen=True)
 class Probe:
-    kind: str  # "Liveness" | "Readiness"
+    kind: str  # "Liveness" | "Readiness" | "Startup"
     initial_delay: float
     period: float
     failure_threshold: int
@@ -117,6 +117,9 @@ class RunPlan:
     exit_code: int = 0
     reason: str = "Completed"
     liveness_kill: bool = False
+    startup_kill: bool = False
+    started_at: float = 0.0  # the startup probe passed (start, without one)
+    startup_first_failure: float = FOREVER
     ready_at: float = FOREVER
     unready_at: float = FOREVER
     liveness_first_failure: float = FOREVER
@@ -144,6 +147,7 @@ class ContainerRuntime:
     backoff_updated: float | None = None
     log_cursor: float = 0.0  # offset after start up to which logs were written
     liveness_reported: int = 0
+    startup_reported: int = 0
     readiness_reported: int = 0
     last_repeat: float = -1e18  # last time a repeated back-off event was written
     started_once: bool = False
@@ -204,6 +208,8 @@ class PodRuntime:
         for c in self.containers.values():
             if c.phase == "running" and c.run is not None:
                 dues.extend(
-                    t for t in (c.run.ready_at, c.run.unready_at) if self.synced_at < t < FOREVER
+                    t
+                    for t in (c.run.ready_at, c.run.unready_at, c.run.started_at)
+                    if self.synced_at < t < FOREVER
                 )
         return min(dues, default=None)

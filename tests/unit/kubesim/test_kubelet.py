@@ -500,3 +500,34 @@ def test_init_containers_run_first_and_a_failing_one_blocks_the_pod(cluster: Clu
     )
     cluster.advance(10)
     assert cluster.pod("never-init")["status"]["phase"] == "Failed"
+
+
+def test_startup_probe_gates_readiness_and_a_failing_one_restarts_the_container(
+    cluster: Cluster,
+) -> None:
+    startup = {
+        "httpGet": {"path": "/started", "port": 80},
+        "periodSeconds": 5,
+        "failureThreshold": 4,
+    }
+    slow = pod_manifest(
+        "slow-start", {"name": "app", "image": "nginx:1.25", "startupProbe": startup}
+    )
+    cluster.create(_with_annotations(slow, startup="ready-after=20s"))
+    cluster.advance(10)
+    status = container_status(cluster.pod("slow-start"))
+    assert status["started"] is False and status["ready"] is False
+    cluster.advance(20)
+    status = container_status(cluster.pod("slow-start"))
+    assert status["started"] is True and status["ready"] is True
+
+    stuck = pod_manifest("stuck", {"name": "app", "image": "nginx:1.25", "startupProbe": startup})
+    cluster.create(_with_annotations(stuck, startup="fail"))
+    cluster.advance(30)
+    status = container_status(cluster.pod("stuck"))
+    assert status["restartCount"] == 1
+    [unhealthy] = cluster.events("stuck", "Unhealthy")
+    assert unhealthy["message"] == "Startup probe failed: HTTP probe failed with statuscode: 503"
+    assert [e["message"] for e in cluster.events("stuck", "Killing")] == [
+        "Container app failed startup probe, will be restarted"
+    ]
