@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mcp_server.redaction import redact
+from mcp_server.redaction import lower_pattern, redact
 
 from ._obj import clip
 
@@ -134,6 +134,12 @@ PATTERNS["java_exception"] = re.compile(_PATTERN_SOURCES[4][1], re.MULTILINE)
 PATTERNS["panic"] = re.compile(_PATTERN_SOURCES[1][1], re.MULTILINE)
 PATTERNS["go_stack_trace"] = re.compile(_PATTERN_SOURCES[2][1], re.MULTILINE)
 PATTERNS["python_traceback"] = re.compile(_PATTERN_SOURCES[3][1], re.MULTILINE)
+# Case-insensitive regexes are slow in Python: their lowercase twins run on lowercased text.
+_FOLDED: dict[str, re.Pattern[str]] = {
+    name: re.compile(lower_pattern(pattern.pattern), re.MULTILINE)
+    for name, pattern in PATTERNS.items()
+    if pattern.flags & re.IGNORECASE
+}
 
 # Lowercase substrings one of which every match of the pattern contains: the regex runs only
 # when the line has one, so ordinary lines cost a few substring searches, not 13 regexes.
@@ -509,7 +515,12 @@ def _match_patterns(text: str, budget: _Budget) -> list[str]:
             budget.exhausted = True
             break
         budget.remaining -= len(text)
-        if pattern.search(text):
+        folded = _FOLDED.get(name)
+        if folded is not None and len(lowered) == len(text):
+            hit = folded.search(lowered) is not None
+        else:
+            hit = pattern.search(text) is not None
+        if hit:
             found.append(name)
     return found
 
