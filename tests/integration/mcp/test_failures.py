@@ -136,3 +136,77 @@ def test_a_conflicting_patch_is_sent_again(sim: KubeSim) -> None:
     assert gw.get_deployment("default", "crasher")["spec"]["replicas"] == 2
     assert [r.status for r in sim.requests if r.verb == "patch"] == [409, 409, 200]
     gw.close()
+
+
+OOM_PAIR = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: hog, namespace: default}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: hog}}
+  template:
+    metadata: {labels: {app: hog}}
+    spec:
+      containers:
+      - name: memory-hog
+        image: polinux/stress
+        command: ["stress"]
+        args: ["--vm", "1", "--vm-bytes", "100M"]
+        resources:
+          limits: {memory: 50Mi}
+"""
+
+
+def test_two_concurrent_heals_of_one_workload_write_once(sim: KubeSim, tmp_path: Path) -> None:
+    import anyio
+
+    sim.apply(OOM_PAIR)
+
+    def both_oom() -> bool:
+        gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+        try:
+            hogs = [
+                p for p in gw.list_pods("default").items if p["metadata"]["name"].startswith("hog-")
+            ]
+        finally:
+            gw.close()
+        return len(hogs) == 2 and all(
+            ((p["status"].get("containerStatuses") or [{}])[0].get("restartCount") or 0) > 1
+            for p in hogs
+        )
+
+    wait_for(sim, both_oom)
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    names = [p["metadata"]["name"] for p in gw.list_pods("default").items]
+    gw.close()
+    state = make_state(
+        sim,
+        tmp_path / "state",
+        trusted=frozenset({"ops"}),
+        local_caller="ops",
+        pod_cache=False,
+        verify_timeout=60,
+    )
+    sim.reset_requests()
+    results: list[dict[str, Any]] = []
+
+    async def body(session: ClientSession) -> None:
+        async def heal(pod: str) -> None:
+            results.append(await call(session, "auto_heal_pod", **_heal(pod)))
+
+        async with anyio.create_task_group() as group:
+            for pod in names:
+                group.start_soon(heal, pod)
+
+    try:
+        run_session(state, body)
+    finally:
+        state.close()
+    patches = [r for r in writes(sim) if r.verb == "patch" and r.resource == "deployments"]
+    assert len(patches) == 1, results
+    done = [r for r in results if r["success"]]
+    assert len(done) == 1 and done[0]["action_taken"] == "increase_memory_limit"
+    (refused,) = [r for r in results if not r["success"]]
+    assert refused["error"]["code"] in ("not_found", "rate_limited", "action_not_appropriate")
+    assert len(state.audit.records()) == 2
