@@ -143,6 +143,8 @@ class DeploymentController:
             (rs for rs in owned if templates_equal(rs["spec"].get("template") or {}, template)),
             None,
         )
+        if new_rs is None:
+            new_rs = self._recorded_new_rs(d, owned)
         old = sorted((rs for rs in owned if rs is not new_rs), key=_created)
         max_old_rev = max((revision_of(rs) for rs in old), default=0)
         changed = False
@@ -170,6 +172,23 @@ class DeploymentController:
         old = [rs for rs in old if rs]
         changed |= self._status(d, new_rs, old, now, created=created_new)
         return changed
+
+    @staticmethod
+    def _recorded_new_rs(d: Obj, owned: list[Obj]) -> Obj | None:
+        """A loaded Deployment whose status says it already settled on a ReplicaSet.
+
+        Recorded templates can differ from their ReplicaSet's in fields a real API server
+        defaulted differently; when the recorded controller had observed this generation, its
+        current revision's ReplicaSet is the new one (no surprise rollout on load).
+        """
+        status = d.get("status") or {}
+        generation = d["metadata"].get("generation")
+        if generation is None or status.get("observedGeneration") != generation:
+            return None
+        wanted = revision_of(d)
+        if wanted <= 0:
+            return None
+        return next((rs for rs in owned if revision_of(rs) == wanted), None)
 
     def _reload(self, rs: Obj) -> Obj:
         meta = rs["metadata"]

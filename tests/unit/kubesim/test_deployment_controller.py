@@ -369,3 +369,26 @@ def test_raising_the_memory_limit_rolls_out_pods_that_stop_being_oom_killed(
         status = container_status(pod)
         assert status["restartCount"] == 0 and status["ready"]
     assert cluster.deployment("etl")["metadata"]["annotations"][REVISION] == "2"
+
+
+def test_a_loaded_deployment_keeps_its_recorded_replicaset(cluster: Cluster) -> None:
+    """A recording whose template differs in a defaulted field from its ReplicaSet's."""
+    cluster.create(deployment_manifest("web", "nginx:1.25", replicas=2))
+    cluster.advance(20)
+    [rs] = cluster.replicasets("web-")
+    d = cluster.deployment("web")
+    recorded_d, recorded_rs = copy.deepcopy(d), copy.deepcopy(rs)
+    recorded_d["spec"]["template"]["spec"]["containers"][0]["terminationMessagePolicy"] = "File"
+    recorded_rs["spec"]["template"]["spec"]["containers"][0].pop("terminationMessagePolicy", None)
+    pods = cluster.store.list(PODS)
+    for obj, rtype in [(p, PODS) for p in pods] + [(rs, REPLICASETS), (d, DEPLOYMENTS)]:
+        cluster.store.delete(rtype, obj["metadata"]["namespace"], obj["metadata"]["name"])
+    cluster.store.create(DEPLOYMENTS, recorded_d, keep_metadata=True)
+    cluster.store.create(REPLICASETS, recorded_rs, keep_metadata=True)
+    for pod in pods:
+        cluster.store.create(PODS, pod, keep_metadata=True)
+    cluster.advance(20)
+    assert [r["metadata"]["name"] for r in cluster.replicasets("web-")] == [rs["metadata"]["name"]]
+    assert sorted(p["metadata"]["name"] for p in cluster.pods("web-")) == sorted(
+        p["metadata"]["name"] for p in pods
+    )
