@@ -292,3 +292,43 @@ async def test_rejection_leaves_the_cluster_untouched_and_is_audited(
     assert records[1]["error"]["code"] == "approval_rejected"
     assert records[1]["approver"] == "erin" and "change freeze" in records[1]["reason"]
     assert verify(state.audit.path).ok
+
+
+async def test_hostile_llm_never_gets_its_way(
+    sim: KubeSim, state: ServerState, tmp_path: Path
+) -> None:
+    from prometheus_client import REGISTRY
+
+    from tests.unit.agent.fakes import rationale_args, structured_model
+
+    name = crash_loop(sim)
+    sim.reset_requests()
+    hostile = structured_model(
+        rationale_args("rollback_deployment", "kube-system/coredns-7c65d6cfc9-x2x4z")
+    )
+    label = {"proposed_action": "rollback_deployment"}
+    before = REGISTRY.get_sample_value("kubemedic_llm_vetoes_total", label) or 0.0
+    async with agent_for(sim, state, tmp_path / "cp.sqlite", model=hostile) as runner:
+        status = await runner.start("inc-hostile", "default", name)
+        assert status.values["gate"]["vetoed"] is True
+        assert status.pending is not None and status.pending["action"] == "delete_pod"
+        assert status.pending["veto"]["proposed_action"] == "rollback_deployment"
+        done, _ = await approve_all(runner, state, status, "ken")
+    assert done.outcome == "healed"
+    assert REGISTRY.get_sample_value("kubemedic_llm_vetoes_total", label) == before + 1
+    # Only the pod delete reached the cluster: no rollback, nothing in kube-system.
+    assert {(w.verb, w.resource, w.namespace) for w in writes(sim)} <= {
+        ("delete", "pods", "default"),
+        ("create", "pods", "default"),
+        ("create", "events", "default"),
+        ("patch", "pods", "default"),
+        ("update", "pods", "default"),
+        ("patch", "replicasets", "default"),
+        ("update", "replicasets", "default"),
+    }
+    records = state.audit.records()
+    veto = [r for r in records if r["initiator"] == "kubemedic-agent (llm)"]
+    assert len(veto) == 1 and veto[0]["action"] == "rollback_deployment"
+    assert veto[0]["result"] == "refused" and veto[0]["dry_run"] is True
+    assert [r["action"] for r in records if r["result"] == "success"] == ["delete_pod"]
+    assert verify(state.audit.path).ok
