@@ -7,6 +7,7 @@ from typing import Any
 from mcp import ClientSession
 
 from kubesim import KubeSim
+from mcp_server import metrics
 from mcp_server.audit import verify
 from mcp_server.gateway import Gateway
 from mcp_server.state import ServerState
@@ -162,6 +163,9 @@ def test_crash_loop_is_healed_by_deleting_the_pod(sim: KubeSim, state: ServerSta
         assert check["new_pod_name"] != name
 
     run_session(state, body)
+    labels = ("default", name, "delete_pod")
+    assert metrics.healing_attempts_total.labels(*labels)._value.get() == 1
+    assert metrics.healing_success_total.labels(*labels)._value.get() == 1
     deletes = [r for r in writes(sim) if r.verb == "delete"]
     assert len(deletes) == 1 and deletes[0].resource == "pods"
     events = [r for r in writes(sim) if r.resource == "events" and r.verb == "create"]
