@@ -18,6 +18,8 @@ from .config import missing_from_message, missing_ref_issue
 
 MESSAGE_LIMIT = 500
 HIGH_RESTART_THRESHOLD = 5
+# Restarts after which a running-but-not-ready container that last failed is crash looping.
+CRASH_LOOP_MIN_RESTARTS = 3
 
 _IMAGE_WAITING: dict[str, str] = {
     "ImagePullBackOff": IssueType.IMAGE_PULL_BACKOFF,
@@ -177,10 +179,22 @@ def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Is
                 )
             )
     elif running:
+        # Between two crashes the kubelet shows the container running for a moment: not
+        # ready, restarted several times, last exit a failure. That is still a crash loop.
+        failed_last = last_reason == "OOMKilled" or last_exit not in (None, 0)
+        looping = (
+            not init
+            and cs.get("ready") is False
+            and restarts >= CRASH_LOOP_MIN_RESTARTS
+            and failed_last
+        )
+        why = f"last exit: {last_reason or 'unknown'}"
+        if last_exit is not None:
+            why += f", code {last_exit}"
         if last_reason == "OOMKilled":
             out.append(
                 _issue(
-                    "warning",
+                    "critical" if looping else "warning",
                     IssueType.OOM_KILLED,
                     name,
                     f"{label} is running again but was OOM killed at "
@@ -191,10 +205,21 @@ def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Is
                     **common,
                 )
             )
-        if restarts >= restart_threshold:
-            why = f"last exit: {last_reason or 'unknown'}"
-            if last_exit is not None:
-                why += f", code {last_exit}"
+        if looping:
+            out.append(
+                _issue(
+                    "critical",
+                    IssueType.CRASH_LOOP,
+                    name,
+                    f"{label} is crash looping: {restarts} restarts, running again but not "
+                    f"ready ({why})",
+                    reason="Restarting",
+                    exit_code=last_exit,
+                    last_termination_reason=last_reason,
+                    **common,
+                )
+            )
+        elif restarts >= restart_threshold:
             out.append(
                 _issue(
                     "warning",

@@ -231,7 +231,8 @@ def test_diagnosis_is_json_plain_and_redacted() -> None:
         ("pending-insufficient-cpu", IssueType.PENDING),
         ("pending-unbound-pvc", IssueType.UNBOUND_PVC),
         ("createcontainerconfigerror", IssueType.CREATE_CONTAINER_CONFIG_ERROR),
-        ("liveness-failing", IssueType.NOT_READY),
+        # Running for a moment between liveness kills: still a crash loop.
+        ("liveness-failing", IssueType.CRASH_LOOP),
         ("evicted", IssueType.EVICTED),
         ("healthy-noisy", None),
     ],

@@ -207,3 +207,32 @@ def test_config_error_names_the_missing_object() -> None:
     assert missing.message.startswith('key "password" of Secret "orders-db"')
     waiting["message"] = "container has runAsNonRoot and image will run as root"
     assert [i.type for i in pod_issues(pod)] == [IssueType.CREATE_CONTAINER_CONFIG_ERROR]
+
+
+def test_running_between_crashes_is_still_a_crash_loop() -> None:
+    pod = load("crashloop")["pod"]
+    cs = pod["status"]["containerStatuses"][0]
+    cs["state"] = {"running": {"startedAt": "2026-11-24T17:17:21Z"}}  # restarted, not ready
+    [issue] = pod_issues(pod)
+    assert (issue.type, issue.severity, issue.restart_count) == (
+        IssueType.CRASH_LOOP,
+        "critical",
+        5,
+    )
+    assert issue.exit_code == 1
+    cs["ready"] = True  # it came up and stays up: only the history remains
+    assert [i.type for i in pod_issues(pod)] == [IssueType.HIGH_RESTART_COUNT]
+    cs["ready"] = False
+    cs["lastState"]["terminated"].update(exitCode=0, reason="Completed")
+    assert [i.type for i in pod_issues(pod)] == [IssueType.HIGH_RESTART_COUNT]
+
+
+def test_oom_between_crashes_is_critical() -> None:
+    pod = load("oomkilled")["pod"]
+    cs = pod["status"]["containerStatuses"][0]
+    cs["state"] = {"running": {"startedAt": "2026-11-24T17:22:00Z"}}
+    issues = pod_issues(pod)
+    assert [(i.type, i.severity) for i in issues] == [
+        (IssueType.OOM_KILLED, "critical"),
+        (IssueType.CRASH_LOOP, "critical"),
+    ]
