@@ -183,7 +183,10 @@ async def _invoke(
 ) -> tuple[BaseMessage | None, Rationale | None]:
     """Structured output where the model supports tool calling, JSON in text otherwise."""
     try:
-        structured = model.with_structured_output(Rationale, include_raw=True)
+        # OpenAI's strict JSON-schema mode rejects some constraints of the schema; plain tool
+        # calling takes it as is (the pydantic model still validates the answer).
+        options = {"method": "function_calling"} if provider_label(model) == "openai" else {}
+        structured = model.with_structured_output(Rationale, include_raw=True, **options)
     except NotImplementedError:
         structured = None
     if structured is not None:
