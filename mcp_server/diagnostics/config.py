@@ -226,13 +226,17 @@ def missing_pull_secrets(pod: Obj, existence: ConfigExistence | None) -> list[st
 
 
 def limit_issues(pod: Obj) -> list[Issue]:
-    """Containers without a memory limit (info: advice, not a failure)."""
+    """Containers without a memory limit (info: advice, not a failure).
+
+    A missing CPU limit alone is not flagged: many clusters leave CPU unlimited on purpose
+    (throttling hurts more than sharing); an unbounded memory user can starve its node.
+    """
     out: list[Issue] = []
     for c in lst(pod, "spec", "containers"):
         limits = m(c, "resources", "limits")
-        missing = [r for r in ("memory", "cpu") if limits.get(r) in (None, "")]
-        if not missing:
+        if limits.get("memory") not in (None, ""):
             continue
+        missing = [r for r in ("memory", "cpu") if limits.get(r) in (None, "")]
         name = s(c, "name")
         out.append(
             Issue(

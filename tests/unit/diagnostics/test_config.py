@@ -62,11 +62,13 @@ def test_missing_pvc() -> None:
     ]
 
 
-def test_no_limits_is_advisory() -> None:
+def test_no_memory_limit_is_advisory_and_no_cpu_limit_alone_is_fine() -> None:
     pod = load("createcontainerconfigerror")["pod"]  # memory limit only
+    assert not [i for i in config_findings(pod).issues if i.type == IssueType.NO_RESOURCE_LIMITS]
+    del pod["spec"]["containers"][0]["resources"]["limits"]
     [issue] = [i for i in config_findings(pod).issues if i.type == IssueType.NO_RESOURCE_LIMITS]
     assert issue.severity == "info"
-    assert issue.message == "container orders has no cpu limit"
+    assert issue.message == "container orders has no memory or cpu limit"
 
 
 def test_probe_mistakes_on_a_failing_container() -> None:
