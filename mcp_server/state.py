@@ -120,6 +120,9 @@ class ServerState:
         self.gateway.close()
 
 
-def build_state(config: ServerConfig, **kwargs: object) -> ServerState:
+def build_state(
+    config: ServerConfig, *, policy: Policy | None = None, clock: Clock | None = None
+) -> ServerState:
+    """The state for a real cluster: a gateway from the configured kubeconfig / in-cluster."""
     gateway = Gateway.from_kubeconfig(config.kubeconfig, config.context)
-    return ServerState(config, gateway, **kwargs)  # type: ignore[arg-type]
+    return ServerState(config, gateway, policy=policy, clock=clock)
