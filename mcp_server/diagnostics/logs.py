@@ -299,6 +299,7 @@ _LEVEL_NAMES = {
     "DEBUG": "DEBUG",
     "TRACE": "DEBUG",
 }
+_NUMERIC_LEVELS = {10: "DEBUG", 20: "DEBUG", 30: "INFO", 40: "WARNING", 50: "ERROR", 60: "FATAL"}
 _KLOG_LEVELS = {"E": "ERROR", "W": "WARNING", "I": "INFO", "F": "FATAL"}
 
 # A Go frame's function line: "main.main()", "net/http.(*conn).serve(0xc000...)".
@@ -353,6 +354,9 @@ def _parse_json(text: str) -> tuple[str | None, str | None, str] | None:
         if isinstance(value, str):
             level = _normalise_level(value)
             break
+        if isinstance(value, int) and not isinstance(value, bool):
+            level = _NUMERIC_LEVELS.get(value // 10 * 10)  # pino / bunyan: 50 is error
+            break
     ts: str | None = None
     for key in ("timestamp", "@timestamp", "time", "ts", "datetime"):
         value = doc.get(key)
@@ -365,6 +369,8 @@ def _parse_json(text: str) -> tuple[str | None, str | None, str] | None:
     parts: list[str] = []
     for key in ("msg", "message", "error", "err", "exception", "stack_trace", "stacktrace"):
         value = doc.get(key)
+        if isinstance(value, dict):  # {"err": {"type": "...", "message": "..."}}
+            value = value.get("message") or value.get("msg")
         if isinstance(value, str) and value and value not in parts:
             parts.append(value)
     message = " | ".join(parts) if parts else text

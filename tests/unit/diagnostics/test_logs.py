@@ -114,6 +114,20 @@ def test_json_lines() -> None:
     assert [w.message for w in result.warnings] == ["slow query"]
 
 
+def test_pino_numeric_levels_and_nested_errors() -> None:
+    result = analyze_log_text(
+        '{"level":30,"time":1700000000000,"msg":"listening on 3000"}\n'
+        '{"level":50,"time":1700000001000,"msg":"request failed",'
+        '"err":{"type":"Error","message":"connect ECONNREFUSED 10.0.0.9:6379"}}\n'
+        '{"level":40,"time":1700000002000,"msg":"retrying"}\n'
+    )
+    [error] = result.errors
+    assert (error.level, error.pattern) == ("ERROR", "connection_error")
+    assert error.message == "request failed | connect ECONNREFUSED 10.0.0.9:6379"
+    assert error.timestamp == "1700000001000"
+    assert result.warning_count == 1
+
+
 def test_klog_and_logfmt_levels() -> None:
     result = analyze_log_text(
         "E1025 10:30:45.123456       1 reflector.go:138] watch failed: unexpected EOF\n"
