@@ -316,6 +316,11 @@ class Healer:
             )
             if decision.action not in WRITE_ACTIONS:
                 attempt.no_write = True
+                # What a human (or the caller) needs next: the pull errors classified, the advice.
+                result.findings = {
+                    "image_pull": [p.model_dump(mode="json") for p in diagnosis.image_pull],
+                    "recommendations": list(diagnosis.recommendations),
+                }
                 result.verification = Verification(
                     new_pod_status=_pod_status_text(inputs.pod),
                     restart_count=_restarts(inputs.pod),

@@ -206,6 +206,7 @@ class HealResult(ToolResult):
     decision: dict[str, Any] | None = None
     approval_id: str | None = None
     approver: str | None = None
+    findings: dict[str, Any] | None = None  # read-only actions: what to look at next
 
 
 class RollbackResult(ToolResult):

@@ -426,3 +426,37 @@ def test_an_evicted_pod_is_cleaned_up(tmp_path: Any) -> None:
             state.close()
         assert [p["metadata"]["name"] for p in pods(sim)] == [running["metadata"]["name"]]
         assert [r.verb for r in writes(sim) if r.resource == "pods"] == ["delete"]
+
+
+BAD_BARE = """
+apiVersion: v1
+kind: Pod
+metadata: {name: typo, namespace: default}
+spec:
+  containers:
+  - name: app
+    image: nginx:1.25-no-such-tag
+"""
+
+
+def test_an_image_that_cannot_be_pulled_is_classified_not_touched(
+    sim: KubeSim, state: ServerState
+) -> None:
+    sim.apply(BAD_BARE)
+    sim.advance(60)
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        diagnosis = await call(session, "diagnose_pod", namespace="default", pod_name="typo")
+        result = await call(
+            session, "auto_heal_pod", namespace="default", pod_name="typo", diagnosis=diagnosis
+        )
+        assert result["success"] is True
+        assert result["action_taken"] == "check_image_availability"
+        (pull,) = result["findings"]["image_pull"]
+        assert pull["image"] == "nginx:1.25-no-such-tag"
+        assert pull["error_class"] == "not_found"
+
+    run_session(state, body)
+    assert not writes(sim)
+    assert [r["result"] for r in state.audit.records()] == ["no_write"]
