@@ -289,18 +289,18 @@ class _Watch:
         closed = datetime.fromisoformat(last.closed_at.replace("Z", "+00:00"))
         return datetime.now(UTC) - closed < timedelta(seconds=self.settings.reopen_after_seconds)
 
-    async def poll(self) -> int:
-        """One look at the unhealthy pods; returns how many incidents it opened."""
+    async def poll(self) -> int | None:
+        """One look at the unhealthy pods; how many incidents it opened (None: no answer)."""
         settings = self.settings
         result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace)
         code = error_code(result)
         if code == "not_ready":
             # The server's pod cache is still syncing (just started): look again next poll.
             await self.emit(WatchEvent("poll", data={"unhealthy": 0, "opened": 0, "ready": False}))
-            return 0
+            return None
         if code is not None:
             await self.emit(WatchEvent("error", data={"error": code, "result": result}))
-            return 0
+            return None
         opened = 0
         pods = unhealthy_pods(result)
         for pod in pods:
@@ -405,7 +405,8 @@ async def run_watch(
                 await watch.check_waiting()
                 if settings.max_polls is not None and polls >= settings.max_polls:
                     break
-                if settings.stop_when_idle and not opened and not watch.busy():
+                # Idle: the server answered, nothing new to open, nothing running here.
+                if settings.stop_when_idle and opened == 0 and not watch.busy():
                     break
                 await _wait(settings, stop, watch)
             # Let the incidents that are running finish their current step cleanly.
