@@ -101,14 +101,14 @@ def max_unavailable(workload: Obj, replicas: int) -> int | None:
         surge = _scaled(rolling.get("maxSurge", "25%"), replicas, round_up=True)
         if unavailable == 0 and surge == 0:
             return 1  # the controller's own fallback, so a rollout can progress
-        return unavailable
+        return None if unavailable is None else min(unavailable, replicas)
     if kind in ("StatefulSet", "DaemonSet"):
         strategy = m(workload, "spec", "updateStrategy")
         if s(strategy, "type") == "OnDelete":
             return None
         value = m(strategy, "rollingUpdate").get("maxUnavailable", 1)
         resolved = _scaled(value, replicas, round_up=True)
-        return None if resolved is None else max(1, resolved)
+        return None if resolved is None else max(1, min(resolved, max(replicas, 1)))
     return None
 
 

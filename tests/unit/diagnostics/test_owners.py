@@ -5,6 +5,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mcp_server.diagnostics.owners import (
     max_unavailable,
@@ -67,6 +69,8 @@ def test_workload_facts_and_pdb() -> None:
         ({"rollingUpdate": {"maxUnavailable": 0, "maxSurge": 0}}, 5, 1),
         ({"rollingUpdate": {"maxUnavailable": "10%", "maxSurge": 1}}, 3, 0),
         ({"type": "Recreate"}, 3, None),
+        ({"rollingUpdate": {"maxUnavailable": 10}}, 3, 3),  # never more than there are
+        ({"rollingUpdate": {"maxUnavailable": "bogus"}}, 3, None),
     ],
 )
 def test_deployment_max_unavailable(
@@ -199,3 +203,30 @@ def test_first_revision_has_no_previous() -> None:
     assert info.previous_revision is None
     assert not info.failure_began_with_latest_rollout
     assert not info.image_changed_in_latest_rollout
+
+
+_int_or_percent = st.one_of(
+    st.integers(-5, 50),
+    st.integers(-5, 200).map(lambda n: f"{n}%"),
+    st.text(max_size=4),
+    st.none(),
+)
+
+
+@given(
+    st.sampled_from(["Deployment", "StatefulSet", "DaemonSet", "Job"]),
+    st.sampled_from(["RollingUpdate", "Recreate", "OnDelete", None]),
+    _int_or_percent,
+    _int_or_percent,
+    st.integers(0, 40),
+)
+def test_max_unavailable_is_bounded(
+    kind: str, kind_of_strategy: str | None, unavailable: object, surge: object, replicas: int
+) -> None:
+    rolling = {
+        k: v for k, v in (("maxUnavailable", unavailable), ("maxSurge", surge)) if v is not None
+    }
+    strategy = {"type": kind_of_strategy, "rollingUpdate": rolling}
+    workload = {"kind": kind, "spec": {"strategy": strategy, "updateStrategy": strategy}}
+    value = max_unavailable(workload, replicas)
+    assert value is None or 0 <= value <= max(replicas, 1)
