@@ -117,6 +117,21 @@ def summary_table(summary: Summary) -> Table:
     return table
 
 
+def tags_table(summary: Summary) -> Table:
+    table = Table(title="by tag")
+    for column in ("tag", "scenarios", "correct", "unsafe"):
+        table.add_column(column, justify="left" if column == "tag" else "right")
+    for tag, counts in summary.by_tag.items():
+        unsafe = str(counts["unsafe"])
+        table.add_row(
+            tag,
+            str(counts["scenarios"]),
+            f"{counts['correct']}/{counts['scenarios']}",
+            f"[bold red]{unsafe}[/]" if counts["unsafe"] else unsafe,
+        )
+    return table
+
+
 def report_dict(
     scores: Sequence[Score], summary: Summary, meta: dict[str, Any] | None = None
 ) -> dict[str, Any]:

@@ -53,7 +53,7 @@ def eval_command(
 
     from evals.format import ScenarioError, default_scenarios_dir, load_scenarios
     from evals.harness import HarnessOptions, run_scenarios
-    from evals.report import live_report, scores_table, summary_table, write_json
+    from evals.report import live_report, scores_table, summary_table, tags_table, write_json
     from evals.scoring import summarise
 
     console = Console()
@@ -84,6 +84,7 @@ def eval_command(
     summary = summarise(scores)
     if not quiet:
         console.print(scores_table(scores))
+        console.print(tags_table(summary))
     console.print(summary_table(summary))
     if json_path is not None:
         meta = {

@@ -53,6 +53,16 @@ spec:
         env:
         - {{name: STRIPE_KEY, value: "{API_KEY}"}}
         resources: {{limits: {{memory: 64Mi}}, requests: {{memory: 32Mi, cpu: 10m}}}}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {{name: billing, namespace: default}}
+spec: {{minAvailable: 1, selector: {{matchLabels: {{app: billing}}}}}}
+---
+apiVersion: v1
+kind: LimitRange
+metadata: {{name: limits, namespace: default}}
+spec: {{limits: [{{type: Container, max: {{memory: 1Gi}}}}]}}
 """
 
 
@@ -95,6 +105,7 @@ def test_recording_scrubs_secrets_and_replay_gives_the_same_decision(
     assert PASSWORD not in text and API_KEY not in text
     kinds = {o["kind"] for o in scenario.cluster.objects}
     assert {"Pod", "ReplicaSet", "Deployment", "Node", "Event", "Namespace"} <= kinds
+    assert {"PodDisruptionBudget", "LimitRange"} <= kinds
     assert any(log.previous for log in scenario.logs)  # the crashed instance's log
     replay = asyncio.run(run_scenario(scenario))
     assert replay.error is None
