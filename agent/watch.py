@@ -87,6 +87,8 @@ class WatchSettings:
     stop_when_idle: bool = False
     audit: AuditSink | None = None
     notify: Notifier | None = None
+    # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
+    shutdown_grace_seconds: float = 20.0
 
     @property
     def checkpoint_db(self) -> Path:
@@ -408,11 +410,14 @@ async def run_watch(
                 # Idle: the server answered, nothing new to open, nothing running here.
                 if settings.stop_when_idle and opened == 0 and not watch.busy():
                     break
-                await _wait(settings, stop, watch)
-            # Let the incidents that are running finish their current step cleanly.
+                await _wait(settings, stop)
             pending = [task for task in watch.tasks.values() if not task.done()]
-            if pending:
-                await asyncio.gather(*pending)
+            if pending and stop is not None and stop.is_set():
+                # Asked to stop (SIGTERM): give running incidents a grace period, then cancel
+                # them; each continues from its last checkpoint when the loop starts again.
+                await asyncio.wait(pending, timeout=settings.shutdown_grace_seconds)
+            elif pending:
+                await asyncio.gather(*pending)  # max_polls / idle: let them finish
         finally:
             for task in watch.tasks.values():
                 if not task.done():
@@ -425,7 +430,7 @@ async def run_watch(
         return summary
 
 
-async def _wait(settings: WatchSettings, stop: asyncio.Event | None, watch: _Watch) -> None:
+async def _wait(settings: WatchSettings, stop: asyncio.Event | None) -> None:
     """Sleep one poll interval, waking early when asked to stop."""
     if stop is None:
         await settings.sleep(settings.poll_interval_seconds)

@@ -131,3 +131,36 @@ async def test_incidents_of_several_workloads_run_with_a_bound(tmp_path: Path) -
     ]
     assert {r.outcome for r in summary.incidents} == {"healed"}
     assert len(cluster.writes) == 3
+
+
+async def test_stopped_mid_incident_continues_on_the_next_start(tmp_path: Path) -> None:
+    import asyncio
+
+    cluster = two_pods_one_workload()
+    cluster.auto_approve = {"delete_pod"}
+    cluster.unhealthy = [cluster.unhealthy[0], []]
+    stop = asyncio.Event()
+
+    async def hang(seconds: float) -> None:
+        await asyncio.Event().wait()  # time stands still: verification never ends by itself
+
+    def stop_after_act(event: WatchEvent) -> None:
+        if event.kind == "progress" and event.data.get("node") == "act":
+            stop.set()
+
+    async with session_for(cluster) as session:
+        first = await run_watch(
+            session,
+            settings(tmp_path, sleep=hang, shutdown_grace_seconds=0.05),
+            on_event=stop_after_act,
+            stop=stop,
+        )
+    (cut,) = first.incidents
+    assert cut.outcome is None  # cancelled while verifying; still open
+    assert len(cluster.writes) == 1
+
+    async with session_for(cluster) as session:
+        second = await run_watch(session, settings(tmp_path, stop_when_idle=True, max_polls=10))
+    by_id = {r.incident_id: r for r in second.incidents}
+    assert by_id[cut.incident_id].outcome == "healed"
+    assert len(cluster.writes) == 1  # continued at verify: the delete was not repeated
