@@ -311,6 +311,10 @@ def pod_issues(pod: Obj, *, restart_threshold: int = HIGH_RESTART_THRESHOLD) -> 
     """Every issue visible in the pod's status, pod-level first, then per container."""
     status = m(pod, "status")
     out = _pod_level_issues(pod)
+    if s(status, "phase") == "Failed" and s(status, "reason") in _EVICTION_REASONS:
+        # The kubelet killed the containers itself (exit 137, ContainerStatusUnknown):
+        # their states say nothing the eviction does not.
+        return out
     for cs in lst(status, "initContainerStatuses"):
         out.extend(_container_issues(cs, init=True, restart_threshold=restart_threshold))
     for cs in lst(status, "containerStatuses"):

@@ -190,7 +190,7 @@ def test_liveness_failing() -> None:
 
 def test_evicted() -> None:
     d = _diagnose("evicted")
-    assert IssueType.EVICTED in d.issue_types
+    assert d.issue_types == {IssueType.EVICTED, IssueType.NO_RESOURCE_LIMITS}
     assert d.status["reason"] == "Evicted"
     assert d.health_score == 0  # type: ignore[attr-defined]
     assert _action(d) == Action.DELETE_EVICTED_POD
