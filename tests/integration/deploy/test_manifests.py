@@ -201,7 +201,10 @@ def test_policy_comes_from_the_configmap_and_is_a_valid_policy(name: str, tmp_pa
     text = configmap["data"][policy_path.name]
     (tmp_path / "policy.yaml").write_text(text, encoding="utf-8")
     policy = load_policy(tmp_path / "policy.yaml")
-    assert policy == load_policy(ROOT / "policies" / "default.yaml")
+    assert policy == load_policy(ROOT / "policies" / "default.yaml"), (
+        "k8s/configmap-policy.yaml drifted from policies/default.yaml: copy the file into its "
+        "`policy.yaml: |` block (indented four spaces)"
+    )
     assert policy.agent_namespace == NAMESPACE
 
 
