@@ -10,6 +10,7 @@ better), and a test or a recorded scenario can add or remove images at will.
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from enum import Enum
@@ -275,3 +276,24 @@ def pull_error(image: str, outcome: PullOutcome) -> str:
             f"scope=repository%3A{scope}%3Apull&service={ref.registry}: 401 Unauthorized"
         )
     raise ValueError(f"not a pull error: {outcome}")
+
+
+# distribution/reference grammar (the parts that matter for telling good from bad references).
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*"
+_LABEL = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(
+    rf"^(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::{_TAG})?(?:@{_DIGEST})?$"
+)
+
+
+def reference_error(image: str) -> str | None:
+    """The kubelet's error for an image reference that cannot be parsed (InvalidImageName)."""
+    if image and _REFERENCE.match(image):
+        return None
+    reason = "invalid reference format"
+    if image and _REFERENCE.match(image.lower()):
+        reason += ": repository name must be lowercase"
+    return f'couldn\'t parse image reference "{image}": {reason}'

@@ -32,7 +32,7 @@ from kubesim.controllers.runtime import (
     parse_go_duration,
     probe_of,
 )
-from kubesim.images import PullOutcome, parse_image, pull_error
+from kubesim.images import PullOutcome, parse_image, pull_error, reference_error
 from kubesim.store import NODES, PODS, NotFound, Obj
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ class Kubelet:
                     or c.run.startup_first_failure < FOREVER
                 ):
                     wakes.append(now + 1.0)  # probe failures are counted as they happen
-            elif c.phase in ("pull-backoff", "backoff", "config-error"):
+            elif c.phase in ("pull-backoff", "backoff", "config-error", "invalid"):
                 wakes.append(c.last_repeat + REPEAT_SECONDS)
         if not rt.sandbox:
             wakes.append(rt.mount_event_at + MOUNT_RETRY_SECONDS)
@@ -366,7 +366,28 @@ class Kubelet:
         fp = _field(c.name, c.init)
         policy = spec.get("imagePullPolicy") or "IfNotPresent"
         behaviour = self._behaviour(pod, spec)
-        if c.phase == "init":
+        if c.phase in ("init", "invalid"):
+            invalid = reference_error(c.image)
+            if invalid is not None:
+                c.phase, c.waiting_reason, c.waiting_message = (
+                    "invalid",
+                    "InvalidImageName",
+                    invalid,
+                )
+                self.ctx.events.emit(
+                    pod,
+                    "Warning",
+                    "InspectFailed",
+                    f'Failed to apply default image tag "{c.image}": {invalid}',
+                    source,
+                    t,
+                    fp,
+                )
+                self.ctx.events.emit(
+                    pod, "Warning", "Failed", "Error: InvalidImageName", source, t, fp
+                )
+                c.last_repeat = t
+                return
             present = parse_image(c.image).full in self.node_images.get(_node(node), set())
             if policy == "Never" and not present:
                 c.phase, c.waiting_reason = "never", "ErrImageNeverPull"
@@ -662,7 +683,7 @@ class Kubelet:
             self._emit_logs(pod, rt, c, now)
             changed |= self._probe_events(pod, rt, c, spec, now)
         elif (
-            c.phase in ("pull-backoff", "backoff", "config-error")
+            c.phase in ("pull-backoff", "backoff", "config-error", "invalid")
             and now - c.last_repeat >= REPEAT_SECONDS
         ):
             source = events.kubelet(_node(node))
@@ -684,6 +705,19 @@ class Kubelet:
                     source,
                     now,
                     fp,
+                )
+            elif c.phase == "invalid":
+                self.ctx.events.emit(
+                    pod,
+                    "Warning",
+                    "InspectFailed",
+                    f'Failed to apply default image tag "{c.image}": {c.waiting_message}',
+                    source,
+                    now,
+                    fp,
+                )
+                self.ctx.events.emit(
+                    pod, "Warning", "Failed", "Error: InvalidImageName", source, now, fp
                 )
             changed = True
         return changed

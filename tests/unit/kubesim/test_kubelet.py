@@ -531,3 +531,20 @@ def test_startup_probe_gates_readiness_and_a_failing_one_restarts_the_container(
     assert [e["message"] for e in cluster.events("stuck", "Killing")] == [
         "Container app failed startup probe, will be restarted"
     ]
+
+
+def test_an_unparseable_image_reference_is_invalid_image_name(cluster: Cluster) -> None:
+    image = "Registry.example.com/Shop/Search:2.0"
+    cluster.create(pod_manifest("bad-name", {"name": "app", "image": image}))
+    cluster.advance(40)
+    pod = cluster.pod("bad-name")
+    assert pod["status"]["phase"] == "Pending" and waiting_reason(pod) == "InvalidImageName"
+    error = (
+        f'couldn\'t parse image reference "{image}": invalid reference format: '
+        "repository name must be lowercase"
+    )
+    assert container_status(pod)["state"]["waiting"]["message"] == error
+    [inspect] = cluster.events("bad-name", "InspectFailed")
+    assert inspect["message"] == f'Failed to apply default image tag "{image}": {error}'
+    assert inspect["count"] >= 2
+    assert cluster.events("bad-name", "Pulling") == []
