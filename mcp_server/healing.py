@@ -26,6 +26,7 @@ from mcp_server.gateway import DiagnosisInputs, GatewayError, NotFound
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, RollbackResult, ToolFailure, Verification
 from policies import (
+    WORKLOAD_ACTIONS,
     WRITE_ACTIONS,
     Action,
     Decision,
@@ -328,6 +329,14 @@ class Healer:
                     message=f"{decision.action.value}: nothing written",
                 )
                 return result
+            if decision.action in WORKLOAD_ACTIONS and decision.target.kind != "Deployment":
+                # Say so before anyone is asked to approve what the server cannot do.
+                raise ToolFailure(
+                    "unsupported",
+                    f"{decision.action.value} on a {decision.target.kind} is not supported "
+                    "by this server (Deployments only)",
+                    decision=decision.to_dict(),
+                )
             decision = self._clear_checks(decision, diagnosis, request, attempt)
             result.approval_id = request.approval_id
             result.approver = attempt.approver
