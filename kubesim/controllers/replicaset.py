@@ -15,7 +15,6 @@ from kubesim.controllers.base import (
     pod_is_active,
     pod_is_available,
     pod_is_ready,
-    selector_matches,
     write_status,
 )
 from kubesim.store import PODS, REPLICASETS, AlreadyExists, Obj
@@ -91,7 +90,8 @@ class ReplicaSetController:
                     active.append(pod)
                     changed = True
         elif diff > 0:
-            for pod in deletion_order(active)[:diff]:
+            doomed = deletion_order(active)[:diff]
+            for pod in doomed:
                 if delete_pod(self.ctx, pod, now):
                     self.ctx.events.emit(
                         rs,
@@ -102,7 +102,8 @@ class ReplicaSetController:
                         now,
                     )
                     changed = True
-            active = [p for p in active if p not in deletion_order(active)[:diff]]
+            gone = {p["metadata"]["uid"] for p in doomed}
+            active = [p for p in active if p["metadata"]["uid"] not in gone]
         changed |= self._status(rs, active, now)
         return changed
 
@@ -164,7 +165,3 @@ class ReplicaSetController:
         if old.get("conditions"):
             status["conditions"] = old["conditions"]
         return write_status(self.ctx, REPLICASETS, rs, status)
-
-
-def matches_selector(rs: Obj, pod: Obj) -> bool:
-    return selector_matches((rs.get("spec") or {}).get("selector"), pod["metadata"].get("labels"))
