@@ -1,9 +1,19 @@
-"""Garbage collector: dependents whose controlling owner is gone are deleted (background)."""
+"""Garbage collection: dependents whose controlling owner is gone (background propagation),
+pods bound to nodes that no longer exist (PodGC), and events past their TTL."""
 
 from __future__ import annotations
 
 from kubesim.controllers.base import Context, controller_ref, delete_pod, is_terminating
-from kubesim.store import DEPLOYMENTS, EVENTS, PODS, REPLICASETS, NotFound, Obj, ResourceType
+from kubesim.store import (
+    DEPLOYMENTS,
+    EVENTS,
+    NODES,
+    PODS,
+    REPLICASETS,
+    NotFound,
+    Obj,
+    ResourceType,
+)
 
 # The API server keeps events for an hour (--event-ttl); we sweep them once a minute.
 EVENT_TTL = 3600.0
@@ -43,8 +53,13 @@ class GarbageCollector:
                     changed = True
                 except NotFound:
                     pass
+        nodes = {n["metadata"]["name"] for n in self.ctx.store.iter_refs(NODES)}
         for pod in list(self.ctx.store.iter_refs(PODS)):
-            if not is_terminating(pod) and not self._owner_exists(pod):
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and node not in nodes:
+                # PodGC: a pod bound to a node that no longer exists is force-deleted.
+                changed |= delete_pod(self.ctx, pod, now, grace=0)
+            elif not is_terminating(pod) and not self._owner_exists(pod):
                 changed |= delete_pod(self.ctx, pod, now)
         if now - self._swept >= EVENT_SWEEP:
             self._swept = now

@@ -392,3 +392,16 @@ def test_a_loaded_deployment_keeps_its_recorded_replicaset(cluster: Cluster) -> 
     assert sorted(p["metadata"]["name"] for p in cluster.pods("web-")) == sorted(
         p["metadata"]["name"] for p in pods
     )
+
+
+def test_pods_of_a_deleted_node_are_collected_and_replaced(cluster: Cluster) -> None:
+    from kubesim.store import NODES
+
+    cluster.create(deployment_manifest("web", "nginx:1.25", replicas=4))
+    cluster.advance(20)
+    on_node_1 = [p for p in cluster.pods("web-") if p["spec"]["nodeName"] == "kubesim-node-1"]
+    assert on_node_1
+    cluster.store.delete(NODES, "", "kubesim-node-1")
+    cluster.advance(20)
+    pods = _running(cluster.pods("web-"))
+    assert len(pods) == 4 and {p["spec"]["nodeName"] for p in pods} == {"kubesim-node-2"}
