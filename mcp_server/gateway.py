@@ -751,6 +751,9 @@ def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Rea
         reads = (
             reads + [_Read("metrics")] if chosen and chosen.previous else [_Read("metrics")] + reads
         )
+    if chosen is not None and chosen.previous:
+        # Last, if the budget still allows: the current instance too (e.g. a bare pod).
+        reads.append(_Read("log", chosen.container, previous=False))
     return plan + reads
 
 

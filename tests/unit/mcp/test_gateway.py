@@ -140,9 +140,15 @@ def test_plan_for_a_crash_looping_pod_reads_the_previous_log() -> None:
         "lastState": {"terminated": {"exitCode": 1}},
     }
     plan = _plan_reads(_pod("Running", [crashing]), check_logs=True, check_events=True)
-    assert [r.what for r in plan] == ["events", "replicasets", "deployment", "log"]
-    assert plan[-1].previous is True and plan[-1].container == "app"
-    assert len(plan) + 1 <= 5  # with the pod itself
+    assert [r.what for r in plan] == ["events", "replicasets", "deployment", "log", "log"]
+    assert plan[3].previous is True and plan[3].container == "app"
+    assert plan[4].previous is False  # only if the budget allows: 1 + 4 reads fill it
+    bare = _plan_reads(_pod("Running", [crashing], owned=False), check_logs=True, check_events=True)
+    assert [(r.what, r.previous) for r in bare] == [
+        ("events", False),
+        ("log", True),
+        ("log", False),
+    ]
 
 
 def test_plan_for_an_unscheduled_pod_reads_nodes_not_logs() -> None:
