@@ -162,7 +162,10 @@ class DeploymentController:
             new_rs = self._reload(new_rs)
         changed |= self._set_deployment_revision(d, revision_of(new_rs))
         if not spec.get("paused"):
-            if (spec.get("strategy") or {}).get("type") == "Recreate":
+            recreate = (spec.get("strategy") or {}).get("type") == "Recreate"
+            if not recreate and self._is_scaling_event(d, [new_rs, *old]):
+                changed |= self._proportional(d, new_rs, old, now)
+            elif recreate:
                 changed |= self._recreate(d, new_rs, old, now)
             else:
                 changed |= self._rolling(d, new_rs, old, now)
@@ -407,6 +410,53 @@ class DeploymentController:
             scaled[name] -= down
             done += down
             changed |= self._scale(d, self._reload(rs), scaled[name], now)
+        return changed
+
+    def _is_scaling_event(self, d: Obj, rss: list[Obj]) -> bool:
+        """replicas changed under a rollout: an active ReplicaSet was sized for another count."""
+        desired = str(self._desired(d))
+        active = [rs for rs in rss if _replicas(rs) > 0]
+        return len(active) > 1 and any(
+            ((rs["metadata"].get("annotations") or {}).get(DESIRED)) not in (None, desired)
+            for rs in active
+        )
+
+    def _proportional(self, d: Obj, new_rs: Obj, old: list[Obj], now: float) -> bool:
+        """Spread a change of replicas over the active ReplicaSets in proportion (dc.scale)."""
+        desired = self._desired(d)
+        surge, _ = self._max_surge(d)
+        active = [rs for rs in [new_rs, *old] if _replicas(rs) > 0]
+        allowed = desired + surge if desired > 0 else 0
+        to_add = allowed - sum(_replicas(rs) for rs in active)
+        # Largest first; newer first when growing, older first when shrinking.
+        active.sort(key=lambda rs: _created(rs), reverse=to_add > 0)
+        active.sort(key=_replicas, reverse=True)
+        sizes: dict[str, int] = {}
+        added = 0
+        for rs in active:
+            size = _replicas(rs)
+            proportion = 0
+            if to_add != 0 and to_add != added:
+                if desired == 0:
+                    fraction = -size
+                else:
+                    annotated = (rs["metadata"].get("annotations") or {}).get(MAX_REPLICAS)
+                    base = (
+                        int(annotated)
+                        if annotated and annotated.isdigit()
+                        else max(int((d.get("status") or {}).get("replicas") or 0), 1)
+                    )
+                    fraction = int(math.floor(size * allowed / base + 0.5)) - size
+                remaining = to_add - added
+                proportion = min(fraction, remaining) if to_add > 0 else max(fraction, remaining)
+            sizes[rs["metadata"]["name"]] = size + proportion
+            added += proportion
+        if active and added != to_add:
+            first = active[0]["metadata"]["name"]
+            sizes[first] = max(sizes[first] + to_add - added, 0)
+        changed = False
+        for rs in active:
+            changed |= self._scale(d, self._reload(rs), sizes[rs["metadata"]["name"]], now)
         return changed
 
     def _recreate(self, d: Obj, new_rs: Obj, old: list[Obj], now: float) -> bool:

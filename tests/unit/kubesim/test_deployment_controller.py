@@ -405,3 +405,32 @@ def test_pods_of_a_deleted_node_are_collected_and_replaced(cluster: Cluster) -> 
     cluster.advance(20)
     pods = _running(cluster.pods("web-"))
     assert len(pods) == 4 and {p["spec"]["nodeName"] for p in pods} == {"kubesim-node-2"}
+
+
+def test_scaling_a_stuck_rollout_spreads_replicas_in_proportion(cluster: Cluster) -> None:
+    manifest = deployment_manifest("web", "nginx:1.25", replicas=10)
+    manifest["spec"]["strategy"] = {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 3, "maxUnavailable": 2},
+    }
+    cluster.create(manifest)
+    cluster.advance(20)
+    [good] = cluster.replicasets("web-")
+    cluster.update("Deployment", "web", _set_image("nginx:0.0.1-missing"))
+    cluster.advance(20)
+    sizes = {r["metadata"]["name"]: r["spec"]["replicas"] for r in cluster.replicasets("web-")}
+    good_name = good["metadata"]["name"]
+    bad_name = next(n for n in sizes if n != good_name)
+    assert sizes == {good_name: 8, bad_name: 5}  # 13 = 10 + maxSurge 3, 8 available
+
+    def scale(d: Obj) -> None:
+        d["spec"]["replicas"] = 20
+
+    cluster.update("Deployment", "web", scale)
+    cluster.advance(5)
+    sizes = {r["metadata"]["name"]: r["spec"]["replicas"] for r in cluster.replicasets("web-")}
+    # 23 allowed now: both grow by the same factor (8 * 23/13 -> 14, 5 * 23/13 -> 9).
+    assert sizes == {good_name: 14, bad_name: 9}
+    for rs in cluster.replicasets("web-"):
+        assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "20"
+        assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "23"
