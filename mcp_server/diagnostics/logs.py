@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -624,7 +623,3 @@ def recommendations_for_patterns(counts: dict[str, int]) -> list[str]:
             if line not in out:
                 out.append(line)
     return out
-
-
-def entries_as_dicts(entries: Iterable[LogEntry]) -> list[dict[str, Any]]:
-    return [entry.model_dump() for entry in entries]

@@ -13,7 +13,7 @@ from typing import Any
 from policies.diagnosis import Issue, IssueType, Severity
 
 from ..redaction import redact
-from ._obj import Obj, clip, format_time, i, lst, m, parse_time, s
+from ._obj import Obj, clip, i, lst, m, parse_time, s
 from .config import missing_from_message, missing_ref_issue
 
 MESSAGE_LIMIT = 500
@@ -424,11 +424,11 @@ def first_failure_at(pod: Obj) -> datetime | None:
 
 
 __all__ = [
+    "CRASH_LOOP_MIN_RESTARTS",
     "HIGH_RESTART_THRESHOLD",
     "condition_summary",
     "container_status_summary",
     "first_failure_at",
-    "format_time",
     "health_score",
     "pod_issues",
     "total_restarts",
