@@ -15,7 +15,7 @@ from mcp_server.diagnostics.diagnose import build_diagnosis, classify_unhealthy
 from policies import Action, DecisionContext, decide, load_policy
 from policies.diagnosis import Diagnosis, IssueType
 
-from .conftest import load
+from .conftest import FIXTURES, load
 
 NODES = load("nodes")["nodes"]
 
@@ -299,3 +299,17 @@ def test_output_has_the_shape_of_the_spec() -> None:
     event = body["events"][-1]
     assert {"type", "reason", "message", "count", "first_timestamp", "last_timestamp"} <= set(event)
     assert isinstance(body["health_score"], int)
+
+
+def test_fixtures_are_valid_kubernetes_objects() -> None:
+    """The recorded-shape fixtures validate against the 1.28 schemas (strict: no made-up fields)."""
+    import kubernetes_validate
+
+    for path in sorted(FIXTURES.glob("*.yaml")):
+        data = load(path.stem)
+        objects = [data[k] for k in ("pod", "deployment") if k in data]
+        for key in ("replicasets", "pdbs", "nodes", "events"):
+            objects += data.get(key, [])
+        for obj in objects:
+            body = {"apiVersion": "v1", "kind": "Event", **obj}
+            kubernetes_validate.validate(body, "1.28", strict=True)
