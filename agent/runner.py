@@ -64,6 +64,18 @@ class IncidentStatus:
         value = self.values.get("outcome")
         return str(value) if value and self.done else None
 
+    @property
+    def reported(self) -> bool:
+        """The report node ran: the incident is over, whoever ran it. (`done` alone can be
+        seen for a moment while another process is between two steps of the thread.)"""
+        timeline = self.values.get("timeline") or []
+        return (
+            self.done
+            and bool(self.outcome)
+            and bool(timeline)
+            and (timeline[-1].get("node") == "report")
+        )
+
 
 class IncidentRunner:
     def __init__(self, deps: GraphDeps, checkpointer: BaseCheckpointSaver[Any]) -> None:

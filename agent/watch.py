@@ -259,18 +259,21 @@ class _Watch:
         for incident in self.registry.open_incidents():
             status = await self.runner.status(incident.id)
             self.seen.add(incident.id)
-            if status.done:
+            if status.reported:
                 await self.finish(incident, status)
-            elif status.waiting_for_approval and self.approve is None:
+            elif status.done or (status.waiting_for_approval and self.approve is None):
+                # Waiting for a human, or (done without a report) being run right now by
+                # another process, e.g. `kubemedic approvals approve`: look again each poll.
                 self.waiting.add(incident.id)
-                await self.emit(
-                    WatchEvent(
-                        "approval_pending",
-                        incident.id,
-                        incident.workload,
-                        dict(status.pending or {}),
+                if status.waiting_for_approval:
+                    await self.emit(
+                        WatchEvent(
+                            "approval_pending",
+                            incident.id,
+                            incident.workload,
+                            dict(status.pending or {}),
+                        )
                     )
-                )
             else:
                 # Mid-run when the process stopped, or waiting and we can ask: continue.
                 self.spawn(incident, fresh=not status.exists)
@@ -279,7 +282,7 @@ class _Watch:
         """Incidents answered from another process (`kubemedic approvals`) end there."""
         for incident_id in list(self.waiting):
             status = await self.runner.status(incident_id)
-            if status.done:
+            if status.reported:
                 incident = self.registry.get(incident_id)
                 if incident is not None:
                     await self.finish(incident, status)
