@@ -313,3 +313,29 @@ def test_fixtures_are_valid_kubernetes_objects() -> None:
         for obj in objects:
             body = {"apiVersion": "v1", "kind": "Event", **obj}
             kubernetes_validate.validate(body, "1.28", strict=True)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=16),
+    st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=8, max_size=24),
+)
+def test_no_secret_leaves_through_any_text_field(key_body: str, password_body: str) -> None:
+    key = "AKIA" + key_body
+    password = "Pw9" + password_body  # distinctive: never a substring of ordinary output
+    data = load("crashloop")
+    pod = data["pod"]
+    cs = pod["status"]["containerStatuses"][0]
+    cs["lastState"]["terminated"]["message"] = f"boot failed with aws key {key}"
+    pod["status"]["message"] = f"db url postgres://app:{password}@db:5432/app"
+    events = [*data["events"]]
+    events[-1] = {**events[-1], "message": f"Back-off: token={password} key {key}"}
+    d = build_diagnosis(
+        pod,
+        events=events,
+        logs_previous=f"ERROR connect postgres://app:{password}@db failed\nkey={key}\n",
+        logs_current=f'{{"level":"error","msg":"auth","password":"{password}"}}',
+    )
+    blob = d.model_dump_json()
+    assert key not in blob
+    assert password not in blob
