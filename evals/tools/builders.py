@@ -38,6 +38,10 @@ def hexid(seed: str, length: int = 64) -> str:
 _rv = [41000]
 
 
+def reset_resource_versions() -> None:
+    _rv[0] = 41000
+
+
 def rv() -> str:
     _rv[0] += 7
     return str(_rv[0])
