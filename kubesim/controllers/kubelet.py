@@ -320,7 +320,14 @@ class Kubelet:
                     c.last_repeat = now
                     rt.sandbox = True
                 elif reason in ("ImagePullBackOff", "ErrImagePull"):
-                    if self.ctx.images.resolve(c.image, has_credentials=True) is PullOutcome.OK:
+                    # The recording says this image does not pull. Unless the registry refused
+                    # credentials (the pod's secrets decide that), its tag is gone.
+                    text = str(waiting.get("message", ""))
+                    refused = "401" in text or "authoriz" in text
+                    if (
+                        not refused
+                        and self.ctx.images.resolve(c.image, has_credentials=True) is PullOutcome.OK
+                    ):
                         self.ctx.images.remove(c.image)
                     c.pull_failures = 1
                     c.phase = "pull-backoff"
