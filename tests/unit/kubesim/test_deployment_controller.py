@@ -434,3 +434,28 @@ def test_scaling_a_stuck_rollout_spreads_replicas_in_proportion(cluster: Cluster
     for rs in cluster.replicasets("web-"):
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] == "20"
         assert rs["metadata"]["annotations"]["deployment.kubernetes.io/max-replicas"] == "23"
+
+
+def test_a_paused_deployment_does_not_roll_out_until_resumed(cluster: Cluster) -> None:
+    cluster.create(deployment_manifest("web", "nginx:1.25", replicas=2))
+    cluster.advance(20)
+
+    def pause_and_change(d: Obj) -> None:
+        d["spec"]["paused"] = True
+        d["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26"
+
+    cluster.update("Deployment", "web", pause_and_change)
+    cluster.advance(20)
+    assert len(cluster.replicasets("web-")) == 1
+    progressing = next(
+        c for c in cluster.deployment("web")["status"]["conditions"] if c["type"] == "Progressing"
+    )
+    assert progressing["status"] == "Unknown" and progressing["reason"] == "DeploymentPaused"
+
+    def resume(d: Obj) -> None:
+        d["spec"]["paused"] = False
+
+    cluster.update("Deployment", "web", resume)
+    cluster.advance(30)
+    images = {p["spec"]["containers"][0]["image"] for p in _running(cluster.pods("web-"))}
+    assert images == {"nginx:1.26"}
