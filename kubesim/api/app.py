@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -14,10 +14,10 @@ import yaml
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from kubesim.api import discovery, errors, openapi, tables
+from kubesim.api import discovery, errors, openapi, podlogs, tables
 from kubesim.api.errors import ApiError
 from kubesim.api.faults import Faults
 from kubesim.api.handlers import Handlers, ListQuery
@@ -30,6 +30,7 @@ from kubesim.clock import SimClock
 from kubesim.logs import LogStore
 from kubesim.store import POD_METRICS, Store
 
+FOLLOW_POLL = 0.2  # wall seconds between looks at a followed container's log
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
 
 
@@ -261,6 +262,33 @@ class KubeApi:
                 )
         raise errors.page_not_found()
 
+    def _follow_log(self, t: Target, query: dict[str, str], first: HandlerResponse) -> Response:
+        """follow=true: what is there, then new lines while the container runs (polled, since
+        simulated processes write when the clock moves)."""
+        state = self.state
+        namespace, name = t.namespace or "", t.name or ""
+        pod = state.store.get(t.rtype, namespace, name)
+        container = podlogs.choose_container(pod, query.get("container"))
+        stamps = _is_true(query.get("timestamps"))
+        existing = state.logs.read(namespace, name, container) or []
+
+        async def stream() -> AsyncIterator[bytes]:
+            assert isinstance(first.body, bytes)
+            yield first.body
+            last = existing[-1] if existing else None
+            while True:
+                await asyncio.sleep(FOLLOW_POLL)
+                current = state.store.find(t.rtype, namespace, name)
+                lines = state.logs.read(namespace, name, container) or []
+                fresh = podlogs.newer_lines(lines, last)
+                if fresh:
+                    last = fresh[-1]
+                    yield podlogs.render(fresh, state.clock, stamps)
+                if not podlogs.container_running(current, container):
+                    return
+
+        return StreamingResponse(stream(), media_type="text/plain")
+
     # -- faults admin --------------------------------------------------------------------
     async def _faults(self, request: Request) -> Response:
         faults = self.state.faults
@@ -312,6 +340,8 @@ class KubeApi:
             )
             if t.subresource == "log":
                 result = await run_in_threadpool(h.log, t, dict(q))
+                if _is_true(q.get("follow")) and result.status == 200:
+                    return self._follow_log(t, dict(q), result)
                 return _raw(result)
             if t.subresource == "scale":
                 return _json(200, await run_in_threadpool(h.get_scale, t))

@@ -7,7 +7,7 @@ from typing import Any
 
 from kubesim.api import errors
 from kubesim.clock import SimClock
-from kubesim.logs import LogStore
+from kubesim.logs import LogLine, LogStore
 
 Obj = dict[str, Any]
 TRUE = ("true", "1", "True")
@@ -99,13 +99,32 @@ def read_log(pod: Obj, logs: LogStore, clock: SimClock, query: dict[str, str]) -
         selected = [ln for ln in selected if ln[0] >= cutoff]
     if tail is not None:
         selected = selected[-tail:] if tail > 0 else []
-    stamps = query.get("timestamps") in TRUE
+    body = render(selected, clock, query.get("timestamps") in TRUE)
+    return body[:limit] if limit is not None else body
+
+
+def render(lines: list[LogLine], clock: SimClock, stamps: bool) -> bytes:
     out: list[str] = []
-    for at, text in selected:
+    for at, text in lines:
         if stamps:
             moment = clock.now() + timedelta(seconds=at - clock.seconds())
             out.append(moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z " + text)
         else:
             out.append(text)
-    body = "".join(line + "\n" for line in out).encode()
-    return body[:limit] if limit is not None else body
+    return "".join(line + "\n" for line in out).encode()
+
+
+def newer_lines(lines: list[LogLine], last: LogLine | None) -> list[LogLine]:
+    """The lines after `last` (the newest line already sent); all of them if it is gone."""
+    if last is None:
+        return lines
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i] == last:
+            return lines[i + 1 :]
+    return [ln for ln in lines if ln[0] > last[0]]
+
+
+def container_running(pod: Obj | None, container: str) -> bool:
+    if pod is None or pod["metadata"].get("deletionTimestamp"):
+        return False
+    return bool((_container_status(pod, container).get("state") or {}).get("running"))

@@ -185,3 +185,23 @@ def test_pod_metrics_served_from_metrics_api(api_client: client.ApiClient, sim: 
     listing = custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", "default", "pods")
     assert listing["kind"] == "PodMetricsList"
     assert listing["items"] and listing["items"][0]["containers"][0]["usage"]["memory"]
+
+
+def test_follow_streams_new_lines_until_the_container_stops(
+    core: client.CoreV1Api, sim: KubeSim
+) -> None:
+    sim.apply(WEB)
+    sim.advance(30)
+    name = core.list_namespaced_pod("default").items[0].metadata.name
+    auth = {"Authorization": f"Bearer {sim.token}"}
+    with httpx.Client(base_url=sim.url, verify=False, headers=auth, timeout=30) as http:
+        path = f"/api/v1/namespaces/default/pods/{name}/log"
+        with http.stream("GET", path, params={"follow": "true", "tailLines": "1"}) as response:
+            lines = response.iter_lines()
+            first = next(lines)  # what was there already
+            # the container writes while the stream is open (as a process would)
+            sim.logs.append("default", name, "nginx", "GET /healthz 200", sim.clock.seconds())
+            assert next(lines) == "GET /healthz 200"
+            core.delete_namespaced_pod(name, "default", grace_period_seconds=0)
+            rest = list(lines)  # the stream ends once the container is gone
+    assert first and rest == []
