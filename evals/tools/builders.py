@@ -600,11 +600,14 @@ def deployment(
     total = sum(r.replicas for r in revisions)
     ready = sum(r.ready for r in revisions)
     updated = latest.replicas
-    rollout_done = len([r for r in revisions if r.replicas]) <= 1 and latest.ready == replicas
+    # Progressing stays NewReplicaSetAvailable once a rollout completed, whatever pods do later.
+    rollout_done = len([r for r in revisions if r.replicas]) <= 1
+    # Availability last changed when a pod of the latest revision last failed (recently).
+    available_changed = min(latest.created_ago, 1400) if ready < replicas else created_ago
     conditions = [
         {
-            "lastTransitionTime": ts(latest.created_ago if ready < replicas else created_ago),
-            "lastUpdateTime": ts(latest.created_ago if ready < replicas else created_ago),
+            "lastTransitionTime": ts(available_changed),
+            "lastUpdateTime": ts(available_changed),
             "message": "Deployment has minimum availability."
             if ready >= replicas - _resolve(max_unavailable, replicas)
             else "Deployment does not have minimum availability.",

@@ -46,6 +46,13 @@ from evals.tools.kit import (
 )
 
 CATALOGUE: list[Callable[[], dict[str, Any]]] = []
+
+
+def APP(name: str) -> dict[str, str]:  # noqa: N802 - reads as the label it builds
+    """A PodDisruptionBudget's selector: the app label, never the pod-template-hash."""
+    return {"app.kubernetes.io/name": name}
+
+
 NEVER_FOR_CRASH = ["scale_down_deployment", "increase_memory_limit"]
 ALL_WRITES = ["any_write"]
 
@@ -2066,7 +2073,7 @@ def pdb_at_limit() -> dict[str, Any]:
         )
     )
     built.objects.insert(
-        3, pdb("shop", "orders", w.labels(1), min_available=3, healthy=2, expected=3)
+        3, pdb("shop", "orders", APP("orders"), min_available=3, healthy=2, expected=3)
     )
     return assemble(
         "pdb-at-limit-crashloop",
@@ -2098,7 +2105,15 @@ def pdb_max_unavailable_zero() -> dict[str, Any]:
         )
     )
     built.objects.insert(
-        3, pdb("platform", "scheduler-svc", w.labels(1), max_unavailable=0, healthy=1, expected=2)
+        3,
+        pdb(
+            "platform",
+            "scheduler-svc",
+            APP("scheduler-svc"),
+            max_unavailable=0,
+            healthy=1,
+            expected=2,
+        ),
     )
     return assemble(
         "pdb-max-unavailable-zero",
