@@ -41,6 +41,8 @@ def diagnose_inputs(inputs: DiagnosisInputs, policy: Policy) -> Diagnosis:
         owners=owners,
         replicasets=inputs.replicasets,
         nodes=inputs.nodes or None,
+        pdbs=inputs.pdbs,
+        limit_ranges=inputs.limit_ranges,
     )
 
 

@@ -206,6 +206,9 @@ class DiagnosisInputs:
     replicasets: list[JSON] = field(default_factory=list)  # all in the namespace
     deployment: JSON | None = None
     nodes: list[JSON] = field(default_factory=list)
+    # Read only before a write (see `fetch_guard_rails`): they bound what a write may do.
+    pdbs: list[JSON] = field(default_factory=list)
+    limit_ranges: list[JSON] = field(default_factory=list)
     requests_used: int = 0
     skipped: list[str] = field(default_factory=list)  # what the budget left out, and why
 
@@ -315,6 +318,7 @@ class Gateway:
         self._api = api_client
         self._core = k8s.CoreV1Api(api_client)
         self._apps = k8s.AppsV1Api(api_client)
+        self._policy = k8s.PolicyV1Api(api_client)
         self._custom = k8s.CustomObjectsApi(api_client)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
@@ -549,6 +553,48 @@ class Gateway:
         )
         return list(data.get("items") or [])
 
+    def list_pod_disruption_budgets(self, namespace: str) -> list[JSON]:
+        data = self._json(
+            "list",
+            "poddisruptionbudgets",
+            lambda: self._policy.list_namespaced_pod_disruption_budget(
+                namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+        return list(data.get("items") or [])
+
+    def list_limit_ranges(self, namespace: str) -> list[JSON]:
+        data = self._json(
+            "list",
+            "limitranges",
+            lambda: self._core.list_namespaced_limit_range(
+                namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+        return list(data.get("items") or [])
+
+    def fetch_guard_rails(self, inputs: DiagnosisInputs) -> None:
+        """Before a write: the namespace's PodDisruptionBudgets and LimitRanges.
+
+        A diagnosis leaves them out to stay within its budget; a write must not, because they
+        bound the blast radius and the highest memory limit a container may be given.
+        """
+        namespace = str((inputs.pod.get("metadata") or {}).get("namespace") or "")
+        for what, read in (
+            ("poddisruptionbudgets", self.list_pod_disruption_budgets),
+            ("limitranges", self.list_limit_ranges),
+        ):
+            try:
+                items = read(namespace)
+            except Forbidden as error:
+                # Unknown guard rails make the rules refuse (a missing fact never loosens them).
+                inputs.skipped.append(f"{what}: {error.reason}: {error.message}")
+                continue
+            if what == "poddisruptionbudgets":
+                inputs.pdbs = items
+            else:
+                inputs.limit_ranges = items
+
     def get_deployment(self, namespace: str, name: str) -> JSON:
         return self._json(
             "get",
@@ -701,6 +747,8 @@ class Gateway:
                     if name is None:
                         continue
                     inputs.deployment = self.get_deployment(namespace, name)
+                elif step.what == "limitranges":
+                    inputs.limit_ranges = self.list_limit_ranges(namespace)
                 elif step.what == "nodes":
                     inputs.nodes = self.list_nodes()
                 elif step.what == "metrics":
@@ -738,6 +786,9 @@ def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Rea
         plan.append(_Read("events"))
     if any(o.get("kind") == "ReplicaSet" for o in owners):
         plan += [_Read("replicasets"), _Read("deployment")]
+        if _oom_killed(status):
+            # The namespace's LimitRange caps what raising the memory limit may do.
+            plan.append(_Read("limitranges"))
     unscheduled = status.get("phase") == "Pending" and not status.get("containerStatuses")
     if unscheduled:
         plan.append(_Read("nodes"))
@@ -755,6 +806,14 @@ def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Rea
         # Last, if the budget still allows: the current instance too (e.g. a bare pod).
         reads.append(_Read("log", chosen.container, previous=False))
     return plan + reads
+
+
+def _oom_killed(status: JSON) -> bool:
+    for container in status.get("containerStatuses") or []:
+        for state in (container.get("state") or {}, container.get("lastState") or {}):
+            if ((state.get("terminated") or {}).get("reason")) == "OOMKilled":
+                return True
+    return False
 
 
 def _log_container(statuses: list[JSON]) -> _Read | None:

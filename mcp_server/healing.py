@@ -446,6 +446,7 @@ class Healer:
             inputs = self.state.gateway.fetch_diagnosis_inputs(namespace, pod_name)
         except NotFound as error:
             raise ToolFailure("not_found", f"pod {namespace}/{pod_name} not found") from error
+        self.state.gateway.fetch_guard_rails(inputs)
         return diagnose_inputs(inputs, self.state.policy), inputs
 
     def _context(

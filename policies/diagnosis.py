@@ -120,6 +120,10 @@ class WorkloadInfo(_Model):
     # From a PodDisruptionBudget selecting these pods: how many may be disrupted right now.
     pdb_name: str | None = None
     pdb_disruptions_allowed: int | None = Field(default=None, ge=0)
+    # Every budget selecting the pod has currentHealthy >= desiredHealthy. Kubernetes' eviction
+    # (unhealthyPodEvictionPolicy IfHealthyBudget, the default) lets even an unhealthy pod go
+    # only then. None: unknown, or no budget.
+    pdb_healthy_budget_met: bool | None = None
     rollout: RolloutInfo = Field(default_factory=RolloutInfo)
 
 

@@ -196,7 +196,18 @@ def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) 
     budget = workload.pdb_disruptions_allowed
     pdb = f"PodDisruptionBudget {workload.pdb_name or ''}".rstrip()
     if d.action in (Action.DELETE_POD, Action.DELETE_EVICTED_POD):
-        if d.action is Action.DELETE_EVICTED_POD or not f.ready:
+        if d.action is Action.DELETE_EVICTED_POD:
+            return CheckResult(name, True, "an evicted pod is already gone from service")
+        if not f.ready:
+            # As the eviction API decides (IfHealthyBudget): an unhealthy pod may go unless a
+            # budget is already below its healthy minimum.
+            if budget is not None and budget < 1 and workload.pdb_healthy_budget_met is not True:
+                return CheckResult(
+                    name,
+                    False,
+                    f"{pdb} allows no disruption and is not at its healthy minimum: "
+                    "the eviction API would refuse even this unhealthy pod",
+                )
             return CheckResult(
                 name, True, "the pod is not serving; deleting it removes no available replica"
             )

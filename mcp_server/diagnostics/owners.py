@@ -185,6 +185,26 @@ def pdb_for_pod(pod: Obj, pdbs: Sequence[Obj]) -> tuple[str, int | None] | None:
     return candidates[0] if candidates else None
 
 
+def pdb_healthy_budget_met(pod: Obj, pdbs: Sequence[Obj]) -> bool | None:
+    """Do all budgets selecting the pod have currentHealthy >= desiredHealthy? None if none
+    selects it or one has no status yet."""
+    namespace = s(pod, "metadata", "namespace")
+    labels = m(pod, "metadata", "labels")
+    verdicts: list[bool | None] = []
+    for pdb in pdbs:
+        if namespace and s(pdb, "metadata", "namespace") not in (None, namespace):
+            continue
+        selector = m(pdb, "spec").get("selector")
+        if not isinstance(selector, dict) or not selector_matches(selector, labels):
+            continue
+        current = i(pdb, "status", "currentHealthy")
+        desired = i(pdb, "status", "desiredHealthy")
+        verdicts.append(None if current is None or desired is None else current >= desired)
+    if not verdicts or None in verdicts:
+        return None
+    return all(verdicts)
+
+
 # -- rollout history --------------------------------------------------------------------------
 
 
@@ -309,6 +329,7 @@ def workload_info(
             name=last.name,
             pdb_name=pdb[0] if pdb else None,
             pdb_disruptions_allowed=pdb[1] if pdb else None,
+            pdb_healthy_budget_met=pdb_healthy_budget_met(pod, pdbs),
         )
     kind = s(top, "kind") or chain[-1].kind
     top = {**top, "kind": kind}
@@ -322,6 +343,7 @@ def workload_info(
         max_unavailable=max_unavailable(top, replicas),
         pdb_name=pdb[0] if pdb else None,
         pdb_disruptions_allowed=pdb[1] if pdb else None,
+        pdb_healthy_budget_met=pdb_healthy_budget_met(pod, pdbs),
     )
     if kind == "Deployment":
         all_rs = list(replicasets) + [o for o in owners if s(o, "kind") == "ReplicaSet"]

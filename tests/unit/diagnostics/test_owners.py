@@ -12,6 +12,7 @@ from mcp_server.diagnostics.owners import (
     max_unavailable,
     owner_chain,
     pdb_for_pod,
+    pdb_healthy_budget_met,
     rollout_info,
     selector_matches,
     workload_info,
@@ -230,3 +231,21 @@ def test_max_unavailable_is_bounded(
     workload = {"kind": kind, "spec": {"strategy": strategy, "updateStrategy": strategy}}
     value = max_unavailable(workload, replicas)
     assert value is None or 0 <= value <= max(replicas, 1)
+
+
+def test_healthy_budget_is_met_only_when_every_selecting_pdb_is_at_its_minimum() -> None:
+    pod, _, _ = _rollout_objects()
+
+    def pdb(name: str, current: int | None, desired: int | None, ns: str = "default") -> dict[str, Any]:
+        status = {} if current is None else {"currentHealthy": current, "desiredHealthy": desired}
+        return {
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"selector": {"matchLabels": {"app": "web"}}},
+            "status": status,
+        }
+
+    assert pdb_healthy_budget_met(pod, [pdb("a", 3, 3)]) is True
+    assert pdb_healthy_budget_met(pod, [pdb("a", 3, 3), pdb("b", 2, 3)]) is False
+    assert pdb_healthy_budget_met(pod, [pdb("a", 3, 3), pdb("b", None, None)]) is None
+    assert pdb_healthy_budget_met(pod, [pdb("other", 0, 3, ns="prod")]) is None
+    assert pdb_healthy_budget_met(pod, []) is None

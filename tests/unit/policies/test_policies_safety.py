@@ -292,8 +292,24 @@ def test_cooldown_expires() -> None:
 # -- blast radius -----
 
 
-def test_deleting_a_not_ready_pod_is_harmless() -> None:
-    wl = deployment(pdb_name="web", pdb_disruptions_allowed=0)
+def test_deleting_a_not_ready_pod_is_harmless_while_the_budget_is_met() -> None:
+    wl = deployment(pdb_name="web", pdb_disruptions_allowed=0, pdb_healthy_budget_met=True)
+    decision, d = delete_decision(diagnosis(crash(), workload=wl, ready=False))
+    assert check_blast_radius(decision, d, context()).passed
+
+
+@pytest.mark.parametrize("met", [False, None])
+def test_a_breached_or_unknown_budget_protects_even_a_not_ready_pod(met: bool | None) -> None:
+    # The eviction API (IfHealthyBudget) refuses an unhealthy pod while the budget is breached.
+    wl = deployment(pdb_name="web", pdb_disruptions_allowed=0, pdb_healthy_budget_met=met)
+    decision, d = delete_decision(diagnosis(crash(), workload=wl, ready=False))
+    result = check_blast_radius(decision, d, context())
+    assert not result.passed
+    assert "healthy minimum" in result.detail
+
+
+def test_a_not_ready_pod_may_go_when_the_budget_allows_disruptions() -> None:
+    wl = deployment(pdb_name="web", pdb_disruptions_allowed=1, pdb_healthy_budget_met=None)
     decision, d = delete_decision(diagnosis(crash(), workload=wl, ready=False))
     assert check_blast_radius(decision, d, context()).passed
 
