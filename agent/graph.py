@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -42,6 +42,8 @@ from policies import (
     LLMProposal,
     Outcome,
     Policy,
+    RateLimitStore,
+    RateLimitStoreError,
     decide,
     gate,
     is_milder,
@@ -83,6 +85,10 @@ class GraphDeps:
     audit: AuditSink | None = None
     # Where to tell people (a Slack-compatible webhook, agent.notify); None: nobody.
     notify: Notifier | None = None
+    # The server's action history (same state directory), so that the gate decides with what
+    # the server will see; None, or a store that knows nothing of this workload: the
+    # incident's own history.
+    ratelimits: RateLimitStore | None = None
 
 
 Route = Literal["rationale", "gate", "act", "approve", "verify", "escalate", "diagnose", "report"]
@@ -309,12 +315,7 @@ class _Nodes:
 
     async def gate(self, state: IncidentState) -> dict[str, Any]:
         diagnosis = Diagnosis.model_validate(state.get("diagnosis") or {})
-        context = DecisionContext(
-            policy=self.deps.policy,
-            recent_actions=_history_records(state),
-            caller=self.deps.caller,
-        )
-        rule = decide(diagnosis, context)
+        rule = decide(diagnosis, self._context(state, diagnosis))
         llm = state.get("llm") or {}
         rationale = llm.get("rationale") if llm.get("status") == "ok" else None
         proposal = proposal_from(rationale, state["namespace"])
@@ -358,6 +359,24 @@ class _Nodes:
             update["summary"] = f"{decision.action.value} blocked by safety checks ({names})"
             update["timeline"] = timeline + _tl("gate", "blocked", names[:300])
         return update
+
+    def _context(self, state: IncidentState, diagnosis: Diagnosis) -> DecisionContext:
+        own = _history_records(state)
+        store = self.deps.ratelimits
+        if store is not None:
+            try:
+                shared = DecisionContext.from_store(
+                    store, diagnosis, self.deps.policy, caller=self.deps.caller
+                )
+            except RateLimitStoreError:
+                log.exception("cannot read the action history; deciding with the incident's own")
+            else:
+                return (
+                    shared
+                    if shared.recent_actions or not own
+                    else replace(shared, recent_actions=own)
+                )
+        return DecisionContext(policy=self.deps.policy, recent_actions=own, caller=self.deps.caller)
 
     async def _notify(self, event: dict[str, Any]) -> None:
         if self.deps.notify is None:
@@ -484,6 +503,17 @@ class _Nodes:
             update["timeline"] = _tl("act", "already_acted", f"approval {approval_id} was used")
             return update
         message = str(error.get("message", ""))
+        if code == "vetoed":
+            # The server decided differently from our gate (its history, or a fresher look at
+            # the pod). Its rule decision stands: a hand-over ends the incident that way; any
+            # other difference is reported as blocked for a human to look at.
+            server_action = parse_action(error.get("rule_action"))
+            reason = str(error.get("rule_reason") or message)
+            if server_action in (Action.NONE, Action.INVESTIGATE_MANUALLY):
+                update["outcome"] = "handed_to_human"
+                update["summary"] = f"the server's rules decided {server_action.value}: {reason}"
+                update["timeline"] = _tl("act", "server_decided", reason[:300])
+                return update
         outcome = "failed" if code in ("api_error", "tool_error", "error") else "blocked"
         update["outcome"] = outcome
         update["summary"] = f"{action} not done: {code}: {message}"[:500]

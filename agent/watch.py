@@ -32,7 +32,7 @@ from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
 from agent.workloads import entry_name, entry_workload, unhealthy_pods
 from kubemedic_logctx import log_context
-from policies import WRITE_ACTIONS, Policy, parse_action
+from policies import WRITE_ACTIONS, Policy, RateLimitStore, parse_action
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,7 @@ class WatchSettings:
     notify: Notifier | None = None
     # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
     shutdown_grace_seconds: float = 20.0
+    ratelimits: RateLimitStore | None = None  # the server's action history (GraphDeps)
 
     @property
     def checkpoint_db(self) -> Path:
@@ -398,6 +399,7 @@ async def run_watch(
             verify_max_checks=settings.verify_max_checks,
             audit=settings.audit,
             notify=settings.notify,
+            ratelimits=settings.ratelimits,
         )
         watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
         await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))

@@ -27,7 +27,7 @@ from agent.watch import WatchSettings
 from kubemedic.settings import Settings
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog, AuditTarget
-from policies import Policy, load_policy
+from policies import Policy, RateLimitStore, load_policy
 
 
 class AgentTuning(BaseSettings):
@@ -152,6 +152,7 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "llm_timeout_seconds": settings.llm_timeout_seconds,
         "caller": settings.caller,
         "audit": veto_audit_sink(settings.audit_path, settings.caller),
+        "ratelimits": RateLimitStore(settings.ratelimit_db),
         **AgentTuning().deps(),
     }
     options.update(overrides)
@@ -199,18 +200,23 @@ async def incident_runner(
     settings: Settings, toolbox: Toolbox, **deps: Any
 ) -> AsyncIterator[IncidentRunner]:
     """A runner on the state directory's checkpoints, with this process's settings."""
+    ratelimits = RateLimitStore(settings.ratelimit_db)
     async with open_checkpointer(settings.checkpoint_db) as saver:
         options: dict[str, Any] = {
             "model": resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds),
             "llm_timeout_seconds": settings.llm_timeout_seconds,
             "caller": settings.caller,
             "audit": veto_audit_sink(settings.audit_path, settings.caller),
+            "ratelimits": ratelimits,
             **AgentTuning().deps(),
         }
         options.update(deps)
-        yield IncidentRunner(
-            GraphDeps(toolbox=toolbox, policy=policy_of(settings), **options), saver
-        )
+        try:
+            yield IncidentRunner(
+                GraphDeps(toolbox=toolbox, policy=policy_of(settings), **options), saver
+            )
+        finally:
+            ratelimits.close()
 
 
 def age(seconds_since_epoch: float) -> str:

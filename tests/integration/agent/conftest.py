@@ -75,6 +75,7 @@ async def agent_for(
             options: dict[str, Any] = {
                 "sleep": advance,
                 "audit": veto_audit_sink(state.audit.path, "kubemedic-agent"),
+                "ratelimits": state.ratelimits,  # decide with the server's history
                 "verify_interval_seconds": 10.0,
                 "verify_stable_checks": 3,
                 "verify_max_checks": 12,

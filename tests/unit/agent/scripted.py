@@ -85,6 +85,8 @@ class ScriptedCluster:
     replacements: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     # Answer the next N heal calls with diagnosis_mismatch (the pod changed meanwhile).
     mismatches: int = 0
+    # Veto every heal with this rule action (the server's rules decided otherwise).
+    server_rule: str | None = None
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _looks: int = 0
 
@@ -104,6 +106,16 @@ class ScriptedCluster:
         )
         if pod_name not in self.diagnoses:
             return {"success": False, "error": {"code": "not_found", "message": "no such pod"}}
+        if self.server_rule is not None and action not in (None, self.server_rule):
+            return {
+                "success": False,
+                "error": {
+                    "code": "vetoed",
+                    "message": f"{action} is not allowed here",
+                    "rule_action": self.server_rule,
+                    "rule_reason": "still crash-looping after the pod was deleted",
+                },
+            }
         if self.mismatches > 0:
             self.mismatches -= 1
             return {

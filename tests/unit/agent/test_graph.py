@@ -315,3 +315,29 @@ async def test_resumed_without_a_grant_asks_again(tmp_path: Path) -> None:
         done = await runner.resume("inc-ng", {"decision": "approve", "approver": "ida"})
     assert done.outcome == "healed"
     assert len(cluster.writes) == 1
+
+
+async def test_the_servers_hand_over_stands(tmp_path: Path) -> None:
+    cluster = crashing_cluster()
+    cluster.server_rule = "investigate_manually"
+    async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
+        done = await runner.start("inc-sv", "default", POD)
+    assert done.outcome == "handed_to_human"
+    assert "still crash-looping" in (done.values.get("summary") or "")
+    assert cluster.writes == []
+
+
+async def test_the_gate_decides_with_the_servers_history(tmp_path: Path) -> None:
+    from policies import RateLimitStore
+
+    store = RateLimitStore(":memory:")
+    store.record("default", "Deployment/web", "delete_pod", "not_healed")
+    cluster = crashing_cluster()
+    try:
+        async with runner_for(cluster, tmp_path / "cp.sqlite", ratelimits=store) as runner:
+            done = await runner.start("inc-hist", "default", POD)
+    finally:
+        store.close()
+    # A delete already failed to heal this workload: the rules hand over instead of deleting.
+    assert done.outcome == "handed_to_human"
+    assert cluster.heal_calls == []
