@@ -87,6 +87,10 @@ class Handlers:
         self.logs = logs
         self.reconcile = reconcile
         self.metrics_enabled = metrics_enabled
+        # The last sorted listing (by type and namespace) with the resourceVersion it was read at.
+        self._sorted: dict[
+            tuple[ResourceType, str | None], tuple[int, list[tuple[tuple[str, str], Obj]]]
+        ] = {}
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, t: Target) -> Obj:
@@ -107,7 +111,12 @@ class Handlers:
             start_after = _decode_continue(q.continue_token)
         with self.store.lock:
             rv = self.store.resource_version
-            keyed = self.store.keyed_refs(t.rtype, t.namespace)
+            cached = self._sorted.get((t.rtype, t.namespace))
+            if cached is not None and cached[0] == rv:
+                keyed = cached[1]  # pages of an unchanged store: sort once
+            else:
+                keyed = self.store.keyed_refs(t.rtype, t.namespace)
+                self._sorted = {(t.rtype, t.namespace): (rv, keyed)}
         if start_after is not None:
             keyed = keyed[bisect.bisect_right(keyed, start_after, key=lambda pair: pair[0]) :]
         if q.label_selector or q.field_selector:
