@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from policies.diagnosis import Diagnosis, IssueType
+from policies.diagnosis import Diagnosis, Issue, IssueType, WorkloadInfo
 
 IMAGE_PULL_TYPES = frozenset(
     {IssueType.IMAGE_PULL_BACKOFF, IssueType.ERR_IMAGE_PULL, IssueType.INVALID_IMAGE_NAME}
@@ -75,7 +75,11 @@ def pod_is_ready(diagnosis: Diagnosis) -> bool:
 
 
 def _ready(diagnosis: Diagnosis, types: frozenset[str] | set[str]) -> bool:
-    conditions = diagnosis.status.get("conditions")
+    return _ready_from(diagnosis.status, types)
+
+
+def _ready_from(status: dict[str, Any], types: frozenset[str] | set[str]) -> bool:
+    conditions = status.get("conditions")
     if isinstance(conditions, list):
         for condition in conditions:
             if isinstance(condition, dict) and condition.get("type") == "Ready":
@@ -84,7 +88,11 @@ def _ready(diagnosis: Diagnosis, types: frozenset[str] | set[str]) -> bool:
 
 
 class Facts(NamedTuple):
-    """What the rules and checks read off a diagnosis, computed in one pass over it."""
+    """What the rules and checks read off a diagnosis, computed in one pass over it.
+
+    The diagnosis fields the rules and checks use are read here once: a pydantic model's
+    attribute access costs several times a plain one, and decide() runs on a hot path.
+    """
 
     types: frozenset[str]
     oom: bool  # OOMKilled now or as a container's last termination reason
@@ -92,23 +100,47 @@ class Facts(NamedTuple):
     restarts: int  # highest restart count among crash-looping containers
     ready: bool  # see pod_is_ready
     key: str  # workload_key
+    success: bool
+    namespace: str
+    pod_name: str
+    issues: list[Issue]
+    workload: WorkloadInfo | None
 
 
 def facts_of(diagnosis: Diagnosis) -> Facts:
+    issues = diagnosis.issues
     types: set[str] = set()
     oom = False
     restarts = 0
-    for issue in diagnosis.issues:
+    for issue in issues:
         kind = issue.type
         types.add(kind)
+        if kind == IssueType.CRASH_LOOP:
+            count = issue.restart_count
+            if count > restarts:
+                restarts = count
         if not oom and (
             kind == IssueType.OOM_KILLED
             or issue.reason == OOM_REASON
             or issue.last_termination_reason == OOM_REASON
         ):
             oom = True
-        if kind == IssueType.CRASH_LOOP and issue.restart_count > restarts:
-            restarts = issue.restart_count
     frozen = frozenset(types)
-    evicted = IssueType.EVICTED in frozen or diagnosis.status.get("reason") == "Evicted"
-    return Facts(frozen, oom, evicted, restarts, _ready(diagnosis, frozen), workload_key(diagnosis))
+    status = diagnosis.status
+    evicted = IssueType.EVICTED in frozen or status.get("reason") == "Evicted"
+    pod_name = diagnosis.pod_name
+    workload = diagnosis.workload
+    key = f"Pod/{pod_name}" if workload is None else f"{workload.kind}/{workload.name}"
+    return Facts(
+        frozen,
+        oom,
+        evicted,
+        restarts,
+        _ready_from(status, frozen),
+        key,
+        diagnosis.success,
+        diagnosis.namespace,
+        pod_name,
+        issues,
+        workload,
+    )

@@ -94,15 +94,16 @@ class _Rules:
         return sum(1 for record in self.history if record.action == action)
 
     def workload_target(self) -> Target:
-        workload = self.d.workload
+        workload = self.f.workload
         assert workload is not None
-        return Target(workload.kind, self.d.namespace, workload.name)
+        return Target(workload.kind, self.f.namespace, workload.name)
 
     def choose(self) -> Choice:
-        d = self.d
-        if not d.success:
+        f = self.f
+        if not f.success:
             return _investigate("the diagnosis did not succeed; nothing to act on", None)
-        if not d.issues:
+        issues = f.issues
+        if not issues:
             return Choice(Action.NONE, "no issues detected", 1.0, Risk.LOW, None)
         types = self.f.types
         if self.f.evicted:
@@ -117,10 +118,10 @@ class _Rules:
             return self.config_problem()
         if IssueType.CRASH_LOOP in types:
             return self.crash_loop()
-        if all(issue.severity == "info" for issue in d.issues):
+        if all(issue.severity == "info" for issue in issues):
             listed = ", ".join(sorted(types))
             return Choice(Action.NONE, f"only advisory findings: {listed}", 0.9, Risk.LOW, None)
-        first = next(i for i in d.issues if i.severity != "info")
+        first = next(i for i in issues if i.severity != "info")
         detail = _clip(first.message or "see the diagnosis")
         return _investigate(
             f"{_clip(first.type)}: no automatic remedy; {detail}",
@@ -131,20 +132,22 @@ class _Rules:
     # -- the branches ---------------------------------------------------------------------
 
     def evicted(self) -> Choice:
-        if self.d.workload is None:
+        workload = self.f.workload
+        if workload is None:
             return _investigate(
                 "evicted bare pod: nothing recreated it; a human must re-create its workload",
                 IssueType.EVICTED,
             )
         choice = Choice(
             Action.DELETE_EVICTED_POD,
-            f"evicted pod; {self.d.workload.kind}/{self.d.workload.name} already replaced it",
+            f"evicted pod; {self.f.key} already replaced it",
             0.95,
             Risk.LOW,
             IssueType.EVICTED,
         )
-        if self.d.pod_uid:
-            choice.parameters["pod_uid"] = self.d.pod_uid
+        pod_uid = self.d.pod_uid
+        if pod_uid:
+            choice.parameters["pod_uid"] = pod_uid
         return _with_investigate(choice)
 
     def pending(self) -> Choice:
@@ -183,7 +186,7 @@ class _Rules:
                 f"insufficient {wanted}, and also: {_clip('; '.join(sched.other_reasons))}",
                 issue_type,
             )
-        workload = d.workload
+        workload = self.f.workload
         minimum = self.policy.min_replicas
         if workload is not None and workload.kind == "Deployment":
             # Scale to the pods that run, so none stays Pending; never below the minimum.
@@ -211,7 +214,7 @@ class _Rules:
 
     def image_pull(self) -> Choice:
         d = self.d
-        issue = next(i for i in d.issues if i.type in IMAGE_PULL_TYPES)
+        issue = next(i for i in self.f.issues if i.type in IMAGE_PULL_TYPES)
         pulls = _clip(
             ", ".join(f"{p.image} ({p.error_class})" for p in d.image_pull) or issue.message
         )
@@ -222,7 +225,7 @@ class _Rules:
             Risk.LOW,
             issue.type,
         )
-        workload = d.workload
+        workload = self.f.workload
         if workload is not None and workload.kind == "Deployment":
             rollout = workload.rollout
             if (
@@ -248,17 +251,18 @@ class _Rules:
         d = self.d
         issue = next(
             i
-            for i in d.issues
+            for i in self.f.issues
             if i.type == IssueType.OOM_KILLED or OOM_REASON in (i.reason, i.last_termination_reason)
         )
         kind = IssueType.OOM_KILLED
-        workload = d.workload
+        workload = self.f.workload
         if workload is None:
             return _investigate("OOM-killed bare pod: no workload template to raise", kind)
         if workload.kind not in MEMORY_PATCHABLE_KINDS:
             return _investigate(f"OOM-killed, but a {workload.kind} template is not patched", kind)
-        name = issue.container or (d.resources[0].name if len(d.resources) == 1 else None)
-        resources = next((r for r in d.resources if r.name == name), None)
+        containers = d.resources
+        name = issue.container or (containers[0].name if len(containers) == 1 else None)
+        resources = next((r for r in containers if r.name == name), None)
         if name is None or resources is None:
             return _investigate("OOM-killed, but the container's resources are unknown", kind)
         current = resources.memory_limit_bytes
@@ -278,8 +282,9 @@ class _Rules:
             )
         peak = max(resources.memory_peak_bytes or 0, resources.memory_usage_bytes or 0)
         cap = policy.max
-        if d.limit_range_max_memory_bytes is not None:
-            cap = min(cap, d.limit_range_max_memory_bytes)
+        range_max = d.limit_range_max_memory_bytes
+        if range_max is not None:
+            cap = min(cap, range_max)
         if current >= cap:
             return _investigate(
                 f"container {name} is OOM-killed at {_fmt_bytes(current)}, already at the cap "
@@ -305,9 +310,9 @@ class _Rules:
         return _with_investigate(choice)
 
     def config_problem(self) -> Choice:
-        d = self.d
-        issue = next(i for i in d.issues if i.type in CONFIG_PROBLEM_TYPES)
-        began = d.workload is not None and d.workload.rollout.failure_began_with_latest_rollout
+        issue = next(i for i in self.f.issues if i.type in CONFIG_PROBLEM_TYPES)
+        workload = self.f.workload
+        began = workload is not None and workload.rollout.failure_began_with_latest_rollout
         note = "; it began with the latest rollout" if began else ""
         return _investigate(
             f"{issue.type}: a configuration problem a restart cannot fix"
@@ -316,7 +321,6 @@ class _Rules:
         )
 
     def crash_loop(self) -> Choice:
-        d = self.d
         kind = IssueType.CRASH_LOOP
         restarts = self.f.restarts
         threshold = self.policy.restart_threshold
@@ -327,7 +331,7 @@ class _Rules:
                 kind,
                 0.6,
             )
-        workload = d.workload
+        workload = self.f.workload
         if workload is None:
             return _investigate(
                 f"bare pod crash-looping ({restarts} restarts): nothing would recreate it",
@@ -339,22 +343,21 @@ class _Rules:
             and rollout.failure_began_with_latest_rollout
             and rollout.previous_revision is not None
         )
-        rolled_back = self.done_recently(Action.ROLLBACK_DEPLOYMENT)
+        if self.done_recently(Action.ROLLBACK_DEPLOYMENT):
+            return _investigate(
+                f"still crash-looping ({restarts} restarts) after a rollback", kind, 0.9
+            )
         deleted = self.done_recently(Action.DELETE_POD)
         delete = Choice(
             Action.DELETE_POD,
-            f"CrashLoopBackOff with {restarts} restarts; {workload.kind}/{workload.name} "
-            "recreates the pod",
+            f"CrashLoopBackOff with {restarts} restarts; {self.f.key} recreates the pod",
             0.9,
             Risk.LOW,
             kind,
         )
-        if d.pod_uid:
-            delete.parameters["pod_uid"] = d.pod_uid
-        if rolled_back:
-            return _investigate(
-                f"still crash-looping ({restarts} restarts) after a rollback", kind, 0.9
-            )
+        pod_uid = self.d.pod_uid
+        if pod_uid:
+            delete.parameters["pod_uid"] = pod_uid
         rollback_reason = ""
         if began_with_rollout and rollout.previous_revision_healthy:
             rollback_reason = (
@@ -484,7 +487,7 @@ def _finish(
 def decide(diagnosis: Diagnosis, context: DecisionContext) -> Decision:
     """The rule decision for a diagnosis, its milder alternatives, and their safety checks."""
     facts = facts_of(diagnosis)
-    pod = Target("Pod", diagnosis.namespace, diagnosis.pod_name)
+    pod = Target("Pod", facts.namespace, facts.pod_name)
     return _finish(_Rules(diagnosis, context, facts).choose(), diagnosis, context, facts, pod)
 
 

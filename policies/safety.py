@@ -46,24 +46,25 @@ def _target_exists(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts)
     name = TARGET_EXISTS
     if ctx.target_exists is False:
         return CheckResult(name, False, f"{d.target} no longer exists")
-    if not diag.success or not diag.pod_name or diag.phase == "NotFound":
-        return CheckResult(name, False, f"pod {diag.namespace}/{diag.pod_name} was not found")
-    if (d.pod.namespace, d.pod.name) != (diag.namespace, diag.pod_name):
-        return CheckResult(
-            name, False, f"decision is about {d.pod}, the diagnosis about another pod"
-        )
+    namespace, pod_name = f.namespace, f.pod_name
+    if not f.success or not pod_name or diag.phase == "NotFound":
+        return CheckResult(name, False, f"pod {namespace}/{pod_name} was not found")
+    pod = d.pod
+    if pod.namespace != namespace or pod.name != pod_name:
+        return CheckResult(name, False, f"decision is about {pod}, the diagnosis about another pod")
     if d.action in WORKLOAD_ACTIONS:
-        workload = diag.workload
+        workload = f.workload
         if workload is None:
             return CheckResult(name, False, "no owning workload was found")
-        wanted = (workload.kind, diag.namespace, workload.name)
+        wanted = (workload.kind, namespace, workload.name)
         if (d.target.kind, d.target.namespace, d.target.name) != wanted:
             return CheckResult(name, False, f"{d.target} is not the pod's workload")
         if d.action is Action.ROLLBACK_DEPLOYMENT and workload.rollout.previous_revision is None:
             return CheckResult(name, False, f"{d.target} has no earlier revision to return to")
-    elif d.target != d.pod:
+    elif d.target != pod:
         return CheckResult(name, False, f"{d.action} writes the pod, not {d.target}")
-    return CheckResult(name, True, f"{d.target.kind} {d.target.name} exists")
+    target = d.target
+    return CheckResult(name, True, f"{target.kind} {target.name} exists")
 
 
 def _managed_by_controller(
@@ -71,17 +72,15 @@ def _managed_by_controller(
 ) -> CheckResult:
     """A controller owns the pod (owner chain resolved), so what we remove comes back."""
     name = MANAGED_BY_CONTROLLER
-    workload = diag.workload
+    workload = f.workload
     if workload is None or not diag.owner_chain:
-        return CheckResult(
-            name, False, f"bare pod {diag.pod_name}: no controller would recreate it"
-        )
+        return CheckResult(name, False, f"bare pod {f.pod_name}: no controller would recreate it")
     kinds = WORKLOAD_KINDS.get(d.action)
     if kinds is not None and workload.kind not in kinds:
         return CheckResult(
             name, False, f"{d.action} needs a {'/'.join(sorted(kinds))}, not a {workload.kind}"
         )
-    return CheckResult(name, True, f"owned by {workload.kind}/{workload.name}")
+    return CheckResult(name, True, f"owned by {f.key}")
 
 
 def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> str | None:
@@ -106,7 +105,7 @@ def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> st
             return f"Pending on insufficient {', '.join(sched.insufficient)}"
         return None
     if action is Action.ROLLBACK_DEPLOYMENT:
-        workload = diag.workload
+        workload = f.workload
         if workload is None or workload.rollout.previous_revision is None:
             return None
         rollout = workload.rollout
@@ -132,10 +131,14 @@ def _namespace_not_protected(
 ) -> CheckResult:
     """Neither the pod's nor the target's namespace is protected (kube-*, listed, the agent's)."""
     name = NAMESPACE_NOT_PROTECTED
-    for namespace in (diag.namespace, d.target.namespace):
-        if ctx.policy.is_protected(namespace):
-            return CheckResult(name, False, f"namespace {namespace} is protected")
-    return CheckResult(name, True, f"namespace {diag.namespace} is not protected")
+    own = f.namespace
+    policy = ctx.policy
+    if policy.is_protected(own):
+        return CheckResult(name, False, f"namespace {own} is protected")
+    target = d.target.namespace
+    if target != own and policy.is_protected(target):
+        return CheckResult(name, False, f"namespace {target} is protected")
+    return CheckResult(name, True, f"namespace {own} is not protected")
 
 
 def _rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
@@ -161,7 +164,7 @@ def _rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) ->
     mine = [
         r
         for r in ctx.recent_actions
-        if r.workload == key and r.namespace == diag.namespace and r.outcome in COUNTED
+        if r.workload == key and r.namespace == f.namespace and r.outcome in COUNTED
     ]
     last_hour = [r for r in mine if r.at >= ctx.now - HOUR]
     if len(last_hour) >= limits.per_workload_per_hour:
@@ -190,7 +193,7 @@ def _rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) ->
 def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """Never take the workload below what its PodDisruptionBudget or maxUnavailable allows."""
     name = BLAST_RADIUS
-    workload = diag.workload
+    workload = f.workload
     if workload is None:
         return CheckResult(name, False, "no workload: cannot bound the blast radius")
     budget = workload.pdb_disruptions_allowed
