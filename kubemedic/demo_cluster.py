@@ -20,6 +20,7 @@ import yaml
 from mcp.shared.memory import create_connected_server_and_client_session
 
 from agent.watch import IncidentReport, WatchEvent, WatchSettings, WatchSummary, run_watch
+from kubemedic.agent_runtime import veto_audit_sink
 from kubesim import KubeSim
 from kubesim.store import DEPLOYMENTS, PODS
 from mcp_server.config import ServerConfig
@@ -237,7 +238,9 @@ class DemoCluster:
             verify_interval_seconds=10.0,
             sleep=sleep,
             stop_when_idle=True,
-            audit=None,
+            # Vetoes and rejections land in the same hash-chained trail as the server's writes.
+            audit=veto_audit_sink(state.config.audit_path, AGENT_CALLER),
+            ratelimits=state.ratelimits,
         )
         stop = asyncio.Event()
         timer = asyncio.get_running_loop().call_later(deadline_seconds, stop.set)

@@ -189,7 +189,8 @@ def _print_report(results: list[Any], *, state_dir: Path, metrics_url: str) -> N
             heal,
         )
     console.print(table)
-    console.print(f"audit log: {state_dir / 'audit.jsonl'} (verify: kubemedic audit verify)")
+    audit = state_dir / "audit.jsonl"
+    console.print(f"audit log: {audit} (check the chain: kubemedic audit verify {audit})")
     console.print(f"metrics:   {metrics_url} (snapshot: {state_dir / 'metrics.prom'})")
     console.print(f"approvals: kubemedic approvals list --state-dir {state_dir}")
 
