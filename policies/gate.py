@@ -64,7 +64,8 @@ def _veto(rule: Decision, proposal: LLMProposal, reason: str) -> GateResult:
 
 
 def _allowed(rule: Decision) -> str:
-    return ", ".join(sorted(a.value for a in rule.allowed_actions))
+    # Actions are str enums: sorting and joining them uses their values directly.
+    return ", ".join(sorted(rule.allowed_actions))
 
 
 def gate(rule_decision: Decision, llm_proposal: LLMProposal | None) -> GateResult:
@@ -73,9 +74,11 @@ def gate(rule_decision: Decision, llm_proposal: LLMProposal | None) -> GateResul
     proposal = llm_proposal
     if proposal is None:
         return GateResult(rule, False, None, None, "rules")
-    extra = sorted((proposal.model_extra or {}).keys())
+    # model_extra is a property over this attribute; read it once, directly.
+    extra = proposal.__pydantic_extra__
     if extra:
-        return _veto(rule, proposal, f"proposal carries fields it may not set: {', '.join(extra)}")
+        fields = ", ".join(sorted(extra))
+        return _veto(rule, proposal, f"proposal carries fields it may not set: {fields}")
     if proposal.safety_checks_passed is not None:
         return _veto(rule, proposal, "a proposal cannot state the outcome of the safety checks")
     if proposal.requires_approval is not None:
@@ -83,10 +86,13 @@ def gate(rule_decision: Decision, llm_proposal: LLMProposal | None) -> GateResul
     action = parse_action(proposal.action)
     if action is None:
         return _veto(rule, proposal, f"unknown action {proposal.action!r}")
-    if proposal.namespace is not None and proposal.namespace != rule.pod.namespace:
-        return _veto(rule, proposal, f"other namespace {proposal.namespace!r} than the diagnosis")
-    if proposal.pod_name is not None and proposal.pod_name != rule.pod.name:
-        return _veto(rule, proposal, f"other pod {proposal.pod_name!r} than the diagnosis")
+    pod = rule.pod
+    namespace = proposal.namespace
+    if namespace is not None and namespace != pod.namespace:
+        return _veto(rule, proposal, f"other namespace {namespace!r} than the diagnosis")
+    pod_name = proposal.pod_name
+    if pod_name is not None and pod_name != pod.name:
+        return _veto(rule, proposal, f"other pod {pod_name!r} than the diagnosis")
     chosen = rule.alternative(action)
     if chosen is None:
         return _veto(

@@ -427,7 +427,10 @@ def _largest_node(sched: SchedulingInfo) -> str:
 def _finish(
     choice: Choice, diagnosis: Diagnosis, context: DecisionContext, facts: Facts, pod: Target
 ) -> Decision:
-    alternatives = tuple([_finish(m, diagnosis, context, facts, pod) for m in choice.milder])
+    milder = choice.milder
+    alternatives = (
+        tuple([_finish(m, diagnosis, context, facts, pod) for m in milder]) if milder else ()
+    )
     if choice.action not in WRITE_ACTIONS:  # read-only: nothing to approve, checks are constant
         return Decision(
             choice.action,
