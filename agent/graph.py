@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,9 +27,17 @@ from pydantic import ValidationError
 
 from agent import metrics
 from agent.llm import Rationale, ask_rationale
+from agent.memtrend import MemorySample, MemoryTrend, sample_of, trend
 from agent.notify import Notifier
 from agent.state import IncidentState, TimelineEntry, entry, now_iso
-from agent.tools import AUTO_HEAL_POD, DIAGNOSE_POD, LIST_UNHEALTHY_PODS, Toolbox, error_code
+from agent.tools import (
+    AUTO_HEAL_POD,
+    CHECK_RESOURCE_USAGE,
+    DIAGNOSE_POD,
+    LIST_UNHEALTHY_PODS,
+    Toolbox,
+    error_code,
+)
 from agent.workloads import entry_name, unhealthy_of_workload
 from kubemedic_logctx import log_context
 from policies import (
@@ -80,6 +88,11 @@ class GraphDeps:
     verify_interval_seconds: float = 10.0
     verify_stable_checks: int = 3  # consecutive healthy looks that count as "stable"
     verify_max_checks: int = 18  # the deadline, in looks
+    # After increase_memory_limit the verify node also samples the rolled-out pod's memory:
+    # usage that keeps rising and would reach the new limit within this horizon is a leak
+    # (the raise only delays the next OOM kill), handed to a human instead of "healed".
+    leak_horizon_minutes: float = 30.0
+    leak_min_samples: int = 3  # samples (one per look) before a trend counts
     # Non-write events worth an audit record (an LLM veto, a human's rejection); the
     # composition root wires it to the server's audit trail. None: log only.
     audit: AuditSink | None = None
@@ -236,6 +249,40 @@ def _blocking_checks(decision: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- nodes -----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _MemoryWatch:
+    """The memory samples of the pod a memory-limit raise rolled out, over one verification."""
+
+    pod: str
+    container: str | None
+    samples: list[MemorySample] = field(default_factory=list)
+    gone: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def wants_more(self, min_samples: int) -> bool:
+        # Sampling has started but has too few points for a trend: keep looking a little
+        # longer (bounded by verify_max_checks). No sample at all: metrics are not there.
+        return not self.gone and 0 < len(self.samples) < min_samples
+
+
+def _raised_memory(state: IncidentState) -> bool:
+    history = state.get("history") or []
+    taken = history[-1].get("action") if history else state.get("action")
+    return parse_action(taken) is Action.INCREASE_MEMORY_LIMIT
+
+
+def _rolled_out_pod(state: IncidentState) -> str | None:
+    verification = (state.get("action_result") or {}).get("verification") or {}
+    name = verification.get("new_pod_name") if isinstance(verification, Mapping) else None
+    return str(name) if name else None
+
+
+def _raised_container(state: IncidentState) -> str | None:
+    decision = (state.get("gate") or {}).get("decision") or {}
+    name = (decision.get("parameters") or {}).get("container")
+    return str(name) if name else None
 
 
 class _Nodes:
@@ -588,9 +635,14 @@ class _Nodes:
         workload = state.get("workload")
         healthy_streak = 0
         looks: list[dict[str, Any]] = []
+        watch, memory_note = self._memory_watch(state)
+        elapsed = 0.0
         for _ in range(deps.verify_max_checks):
             await deps.sleep(deps.verify_interval_seconds)
+            elapsed += deps.verify_interval_seconds
             result = await deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
+            if watch is not None:
+                await self._sample_memory(namespace, watch, elapsed)
             if error_code(result) is not None:
                 looks.append({"ok": False, "error": error_code(result)})
                 healthy_streak = 0
@@ -598,9 +650,27 @@ class _Nodes:
             broken = unhealthy_of_workload(result, namespace, workload)
             looks.append({"ok": not broken, "unhealthy": [entry_name(p) for p in broken]})
             healthy_streak = healthy_streak + 1 if not broken else 0
-            if healthy_streak >= deps.verify_stable_checks:
+            if healthy_streak >= deps.verify_stable_checks and not (
+                watch is not None and watch.wants_more(deps.leak_min_samples)
+            ):
                 break
         healed = healthy_streak >= deps.verify_stable_checks
+        memory: MemoryTrend | None = None
+        if watch is not None:
+            memory = trend(
+                watch.samples,
+                horizon_minutes=deps.leak_horizon_minutes,
+                min_samples=deps.leak_min_samples,
+            )
+            if memory is None:
+                memory_note = (
+                    f"memory of {watch.pod} not sampled enough for a trend "
+                    f"({len(watch.samples)} samples"
+                    + (f"; {watch.errors[-1]}" if watch.errors else "")
+                    + "): verified on pod health alone"
+                )
+        leak = memory is not None and memory.leak
+        healed = healed and not leak
         verification = {
             "healed": healed,
             "checks": len(looks),
@@ -608,23 +678,39 @@ class _Nodes:
             "interval_seconds": deps.verify_interval_seconds,
             "server": (state.get("action_result") or {}).get("verification"),
             "last": looks[-1] if looks else None,
+            "leak": leak,
         }
+        if watch is not None:
+            verification["memory"] = {
+                "pod": watch.pod,
+                "container": watch.container,
+                "samples": [
+                    {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes}
+                    for m in watch.samples
+                ],
+                "trend": None if memory is None else memory.to_dict(),
+            }
         history = [dict(item) for item in state.get("history") or []]
         if history:
             history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
+        timeline = _tl(
+            "verify",
+            "healed" if healed else "not_healed",
+            f"{workload}: {healthy_streak} healthy looks in {len(looks)}",
+        )
+        if memory is not None:
+            timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
+        elif memory_note:
+            timeline += _tl("verify", "memory_unverified", memory_note[:300])
         update: dict[str, Any] = {
             "verification": verification,
             "history": history,
-            "timeline": _tl(
-                "verify",
-                "healed" if healed else "not_healed",
-                f"{workload}: {healthy_streak} healthy looks in {len(looks)}",
-            ),
+            "timeline": timeline,
         }
         if healed:
             update["outcome"] = "healed"
             update["summary"] = f"{state.get('action')} healed {workload}"
-        elif state.get("escalated"):
+        elif state.get("escalated") and not leak:
             update["outcome"] = "not_healed"
             update["summary"] = (
                 f"{workload} still unhealthy after {state.get('action')} (already escalated): "
@@ -632,9 +718,54 @@ class _Nodes:
             )
         return update
 
+    def _memory_watch(self, state: IncidentState) -> tuple[_MemoryWatch | None, str | None]:
+        """What to sample after a memory-limit raise (None and why not: health alone)."""
+        if not _raised_memory(state):
+            return None, None
+        if not self.deps.toolbox.has(CHECK_RESOURCE_USAGE):
+            return None, "check_resource_usage is not served: verified on pod health alone"
+        pod = _rolled_out_pod(state)
+        if pod is None:
+            return None, "the server named no rolled-out pod: verified on pod health alone"
+        return _MemoryWatch(pod=pod, container=_raised_container(state)), None
+
+    async def _sample_memory(self, namespace: str, watch: _MemoryWatch, at: float) -> None:
+        if watch.gone:
+            return
+        result = await self.deps.toolbox.call(
+            CHECK_RESOURCE_USAGE, namespace=namespace, pod_name=watch.pod
+        )
+        code = error_code(result)
+        if code == "not_found":
+            watch.gone = True
+            watch.errors.append(f"{watch.pod} is gone")
+            return
+        if code is not None:
+            watch.errors.append(f"check_resource_usage: {code}")
+            return
+        sample = sample_of(result, watch.container, at)
+        if sample is None:
+            message = result.get("metrics_message") or "metrics unavailable"
+            watch.errors.append(str(message)[:200])
+            return
+        watch.samples.append(sample)
+
     async def escalate(self, state: IncidentState) -> dict[str, Any]:
         namespace = state["namespace"]
         workload = state.get("workload")
+        verification = state.get("verification") or {}
+        if verification.get("leak"):
+            # Raising the limit again would only delay the next OOM kill: a person must find
+            # the leak. The raise stays (it buys time).
+            memory = verification.get("memory") or {}
+            described = _leak_evidence(memory)
+            return {
+                "escalated": True,
+                "outcome": "handed_to_human",
+                "summary": f"{state.get('action')} on {workload} did not fix it: {described}: "
+                "likely a memory leak; a human must look (the raised limit stays)",
+                "timeline": _tl("escalate", "leak", described[:300]),
+            }
         result = await self.deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
         broken = unhealthy_of_workload(result, namespace, workload)
         if not broken:
@@ -709,6 +840,18 @@ class _Nodes:
             "pending_approval": None,
             "timeline": _tl("report", outcome, summary[:300]),
         }
+
+
+def _leak_evidence(memory: Mapping[str, Any]) -> str:
+    found = memory.get("trend") or {}
+    rate = float(found.get("rate_mib_per_minute") or 0.0)
+    minutes = float(found.get("minutes_to_limit") or 0.0)
+    usage = int(found.get("usage_bytes") or 0) / 2**20
+    limit = int(found.get("limit_bytes") or 0) / 2**20
+    return (
+        f"memory of {memory.get('pod')} still growing ~{rate:.0f}Mi/min ({usage:.0f}Mi of "
+        f"{limit:.0f}Mi); the new limit would be reached in ~{minutes:.0f} min"
+    )
 
 
 def _metric_action(proposed: str) -> str:
