@@ -46,6 +46,8 @@ class IncidentState(TypedDict, total=False):
     action: str | None  # the action the act node performs next
     approval_id: str | None  # granted approval to pass to the server
     action_result: dict[str, Any] | None  # last auto_heal_pod / rollback_deployment result
+    # healed, checks, stable_checks, leak, and after a memory raise `memory`: the sampled pod,
+    # its samples and the fitted trend (agent.memtrend.MemoryTrend.to_dict())
     verification: dict[str, Any] | None
     history: list[dict[str, Any]]  # actions taken in this incident: {action, at, outcome}
     attempts: int  # calls to the act node's tool
