@@ -35,7 +35,9 @@ class LogStore:
             logs.previous = list(logs.current)
             logs.current.clear()
 
-    def read(self, namespace: str, pod: str, container: str, previous: bool = False) -> list[LogLine] | None:
+    def read(
+        self, namespace: str, pod: str, container: str, previous: bool = False
+    ) -> list[LogLine] | None:
         """Lines oldest first, or None when that container never logged (or has no previous)."""
         with self._lock:
             logs = self._logs.get((namespace, pod, container))

@@ -46,21 +46,25 @@ class ResourceType:
         return f"{self.group}/{self.version}" if self.group else self.version
 
 
-NAMESPACES = ResourceType("", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",))
+NAMESPACES = ResourceType(
+    "", "v1", "namespaces", "Namespace", namespaced=False, short_names=("ns",)
+)
 NODES = ResourceType("", "v1", "nodes", "Node", namespaced=False, short_names=("no",))
 PODS = ResourceType("", "v1", "pods", "Pod", short_names=("po",))
 EVENTS = ResourceType("", "v1", "events", "Event", short_names=("ev",))
 CONFIGMAPS = ResourceType("", "v1", "configmaps", "ConfigMap", short_names=("cm",))
 SECRETS = ResourceType("", "v1", "secrets", "Secret")
-PVCS = ResourceType("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",))
+PVCS = ResourceType(
+    "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)
+)
 LIMITRANGES = ResourceType("", "v1", "limitranges", "LimitRange", short_names=("limits",))
 SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",))
 DEPLOYMENTS = ResourceType("apps", "v1", "deployments", "Deployment", short_names=("deploy",))
 REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",))
-PDBS = ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",))
-POD_METRICS = ResourceType(
-    "metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=("get", "list")
+PDBS = ResourceType(
+    "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)
 )
+POD_METRICS = ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=("get", "list"))
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     NAMESPACES,
@@ -77,6 +81,11 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PDBS,
     POD_METRICS,
 )
+
+
+def _qualified(rtype: ResourceType) -> str:
+    """`pods`, or `deployments.apps`: how Status messages name a resource."""
+    return f"{rtype.plural}.{rtype.group}" if rtype.group else rtype.plural
 
 
 class StoreError(Exception):
@@ -145,7 +154,7 @@ class Store:
         with self.lock:
             obj = self._objects.get((rtype, namespace or "", name))
             if obj is None:
-                raise NotFound(f'{rtype.plural}{"." + rtype.group if rtype.group else ""} "{name}" not found')
+                raise NotFound(f'{_qualified(rtype)} "{name}" not found')
             return copy.deepcopy(obj)
 
     def find(self, rtype: ResourceType, namespace: str, name: str) -> Obj | None:
@@ -183,7 +192,9 @@ class Store:
     def keyed_refs(
         self, rtype: ResourceType, namespace: str | None = None
     ) -> builtins.list[tuple[tuple[str, str], Obj]]:
-        """((namespace, name), stored object) pairs sorted by key, without copying. Do not mutate."""
+        """((namespace, name), stored object) pairs sorted by key, without copying.
+
+        Do not mutate."""
         with self.lock:
             items = [
                 (key, obj)
@@ -205,9 +216,7 @@ class Store:
             namespace = meta.get("namespace", "") if rtype.namespaced else ""
             key = (rtype, namespace, name)
             if key in self._objects:
-                raise AlreadyExists(
-                    f'{rtype.plural}{"." + rtype.group if rtype.group else ""} "{name}" already exists'
-                )
+                raise AlreadyExists(f'{_qualified(rtype)} "{name}" already exists')
             obj["apiVersion"] = rtype.api_version
             obj["kind"] = rtype.kind
             if not (keep_metadata and meta.get("uid")):
@@ -236,7 +245,7 @@ class Store:
             sent = meta.get("resourceVersion")
             if check_version and sent and sent != current["metadata"]["resourceVersion"]:
                 raise Conflict(
-                    f'Operation cannot be fulfilled on {rtype.plural}{"." + rtype.group if rtype.group else ""} '
+                    f"Operation cannot be fulfilled on {_qualified(rtype)} "
                     f'"{meta["name"]}": the object has been modified; please apply your changes '
                     "to the latest version and try again"
                 )
@@ -256,7 +265,9 @@ class Store:
             self._emit("MODIFIED", rtype, obj, previous=current)
             return copy.deepcopy(obj)
 
-    def mutate(self, rtype: ResourceType, namespace: str, name: str, change: Callable[[Obj], None]) -> Obj:
+    def mutate(
+        self, rtype: ResourceType, namespace: str, name: str, change: Callable[[Obj], None]
+    ) -> Obj:
         """Read-modify-write under the lock (for controllers): no conflicts possible."""
         with self.lock:
             obj = self.get(rtype, namespace, name)
@@ -269,17 +280,22 @@ class Store:
             obj = self._objects.pop(key, None)
             self._by_type.get(rtype, {}).pop(key[1:], None)
             if obj is None:
-                raise NotFound(f'{rtype.plural}{"." + rtype.group if rtype.group else ""} "{name}" not found')
+                raise NotFound(f'{_qualified(rtype)} "{name}" not found')
             self._stamp(obj)
             self._emit("DELETED", rtype, obj)
             return copy.deepcopy(obj)
 
     # -- watch ---------------------------------------------------------------------------
-    def events_since(self, rtype: ResourceType, namespace: str | None, resource_version: int) -> builtins.list[WatchEvent]:
+    def events_since(
+        self, rtype: ResourceType, namespace: str | None, resource_version: int
+    ) -> builtins.list[WatchEvent]:
         """History after a resourceVersion; Gone if that version is older than the history."""
         with self.lock:
             if self._history and resource_version < self._history[0].resource_version - 1:
-                raise Gone(f"too old resource version: {resource_version} ({self._history[0].resource_version - 1})")
+                raise Gone(
+                    f"too old resource version: {resource_version} "
+                    f"({self._history[0].resource_version - 1})"
+                )
             return [
                 e
                 for e in self._history
@@ -288,7 +304,9 @@ class Store:
                 and (namespace is None or e.object["metadata"].get("namespace") == namespace)
             ]
 
-    def subscribe(self, rtype: ResourceType, namespace: str | None, callback: Callable[[WatchEvent], None]) -> Callable[[], None]:
+    def subscribe(
+        self, rtype: ResourceType, namespace: str | None, callback: Callable[[WatchEvent], None]
+    ) -> Callable[[], None]:
         """Call `callback` for each future event of that type; returns an unsubscribe function.
 
         Callbacks run under the store lock: they must only hand the event off (e.g. to a queue).
@@ -323,5 +341,7 @@ class Store:
             self._history.popleft()
         namespace = obj["metadata"].get("namespace")
         for watcher in list(self._watchers):
-            if watcher.rtype == rtype and (watcher.namespace is None or watcher.namespace == namespace):
+            if watcher.rtype == rtype and (
+                watcher.namespace is None or watcher.namespace == namespace
+            ):
                 watcher.callback(event)

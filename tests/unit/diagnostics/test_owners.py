@@ -236,7 +236,9 @@ def test_max_unavailable_is_bounded(
 def test_healthy_budget_is_met_only_when_every_selecting_pdb_is_at_its_minimum() -> None:
     pod, _, _ = _rollout_objects()
 
-    def pdb(name: str, current: int | None, desired: int | None, ns: str = "default") -> dict[str, Any]:
+    def pdb(
+        name: str, current: int | None, desired: int | None, ns: str = "default"
+    ) -> dict[str, Any]:
         status = {} if current is None else {"currentHealthy": current, "desiredHealthy": desired}
         return {
             "metadata": {"name": name, "namespace": ns},
