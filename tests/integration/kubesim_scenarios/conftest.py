@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -48,22 +49,26 @@ def kubectl_json(kubectl: Kubectl) -> Callable[..., Any]:
     return run
 
 
-@pytest.fixture
-def core(sim: KubeSim) -> Iterator[client.CoreV1Api]:
-    api = config.new_client_from_config(str(sim.kubeconfig_path))
+@contextmanager
+def _api_client(sim: KubeSim) -> Iterator[client.ApiClient]:
+    # The kubernetes package ships no annotations for its config loaders.
+    api = config.new_client_from_config(str(sim.kubeconfig_path))  # type: ignore[no-untyped-call]
     try:
-        yield client.CoreV1Api(api)
+        yield api
     finally:
         api.close()
+
+
+@pytest.fixture
+def core(sim: KubeSim) -> Iterator[client.CoreV1Api]:
+    with _api_client(sim) as api:
+        yield client.CoreV1Api(api)
 
 
 @pytest.fixture
 def apps(sim: KubeSim) -> Iterator[client.AppsV1Api]:
-    api = config.new_client_from_config(str(sim.kubeconfig_path))
-    try:
+    with _api_client(sim) as api:
         yield client.AppsV1Api(api)
-    finally:
-        api.close()
 
 
 def scenario(name: str) -> str:

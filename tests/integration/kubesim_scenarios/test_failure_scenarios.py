@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client
 
 from kubesim import KubeSim
 from tests.integration.kubesim_scenarios.conftest import Kubectl, scenario
+
+T = TypeVar("T")
+
+
+def _set(value: T | None) -> T:
+    """The client models make every field optional; here each one must be set."""
+    assert value is not None
+    return value
+
+
+def _container(pod: client.V1Pod, index: int = 0) -> client.V1ContainerStatus:
+    return _set(_set(pod.status).container_statuses)[index]
+
+
+def _waiting(status: client.V1ContainerStatus) -> client.V1ContainerStateWaiting:
+    return _set(_set(status.state).waiting)
+
+
+def _last_terminated(status: client.V1ContainerStatus) -> client.V1ContainerStateTerminated:
+    return _set(_set(status.last_state).terminated)
 
 
 def _row(kubectl: Kubectl, name: str) -> dict[str, str]:
@@ -29,22 +49,22 @@ def test_crashloop_scenario(sim: KubeSim, kubectl: Kubectl, core: client.CoreV1A
     sim.advance(120, step=2)
     assert int(_row(kubectl, "crashloop-test")["RESTARTS"].split()[0]) > first
     pod = core.read_namespaced_pod("crashloop-test", "default")
-    status = pod.status.container_statuses[0]
-    assert status.state.waiting.reason == "CrashLoopBackOff"
-    assert status.last_state.terminated.exit_code == 1
-    assert status.last_state.terminated.reason == "Error"
+    status = _container(pod)
+    assert _waiting(status).reason == "CrashLoopBackOff"
+    assert _last_terminated(status).exit_code == 1
+    assert _last_terminated(status).reason == "Error"
     events = core.list_namespaced_event(
         "default", field_selector="involvedObject.name=crashloop-test,reason=BackOff"
     ).items
-    assert events and events[0].count >= 2 and events[0].type == "Warning"
+    assert events and _set(events[0].count) >= 2 and events[0].type == "Warning"
 
 
 def test_oom_scenario(sim: KubeSim, kubectl: Kubectl, core: client.CoreV1Api) -> None:
     kubectl("apply", "-f", scenario("oom"))
     sim.advance(30)
-    status = core.read_namespaced_pod("oom-test", "default").status.container_statuses[0]
-    assert status.last_state.terminated.reason == "OOMKilled"
-    assert status.last_state.terminated.exit_code == 137
+    status = _container(core.read_namespaced_pod("oom-test", "default"))
+    assert _last_terminated(status).reason == "OOMKilled"
+    assert _last_terminated(status).exit_code == 137
     assert _row(kubectl, "oom-test")["STATUS"] in ("CrashLoopBackOff", "OOMKilled")
 
 
@@ -55,11 +75,7 @@ def test_imagepull_scenario(sim: KubeSim, kubectl: Kubectl, core: client.CoreV1A
     described = kubectl("describe", "pod", "imagepull-test").stdout
     assert "Back-off pulling image" in described
     assert "failed to pull and unpack image" in described and ": not found" in described
-    waiting = (
-        core.read_namespaced_pod("imagepull-test", "default")
-        .status.container_statuses[0]
-        .state.waiting
-    )
+    waiting = _waiting(_container(core.read_namespaced_pod("imagepull-test", "default")))
     assert waiting.reason == "ImagePullBackOff"
 
 
@@ -92,9 +108,9 @@ def test_healthy_deployment_and_pod_replacement(
     names = {p["metadata"]["name"] for p in pods}
     assert victim not in names and len(names) == 3
     for pod in core.list_namespaced_pod("default", label_selector="app=web").items:
-        assert pod.status.phase == "Running"
-        assert pod.status.container_statuses[0].restart_count == 0
-        assert pod.status.container_statuses[0].ready
+        assert _set(pod.status).phase == "Running"
+        assert _container(pod).restart_count == 0
+        assert _container(pod).ready
     assert "nginx" in kubectl("logs", next(iter(names))).stdout
 
 
@@ -120,9 +136,8 @@ def test_bad_rollout_is_undone_to_the_old_replicaset(
         == "ImagePullBackOff"
     )
     sim.advance(130, step=5)
-    conditions = {
-        c.type: c for c in apps.read_namespaced_deployment("checkout", "default").status.conditions
-    }
+    rolled = apps.read_namespaced_deployment("checkout", "default")
+    conditions = {c.type: c for c in _set(_set(rolled.status).conditions)}
     assert conditions["Progressing"].reason == "ProgressDeadlineExceeded"
     history = kubectl("rollout", "history", "deployment/checkout").stdout
     assert "1 " in history and "2 " in history
@@ -135,9 +150,10 @@ def test_bad_rollout_is_undone_to_the_old_replicaset(
     assert rss[good_name]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
     assert rss[good_name]["spec"]["replicas"] == 3 and rss[bad_name]["spec"]["replicas"] == 0
     deployment = apps.read_namespaced_deployment("checkout", "default")
-    assert deployment.spec.template.spec.containers[0].image == "nginx:1.25"
-    assert deployment.status.updated_replicas == 3 and deployment.status.available_replicas == 3
-    assert {c.type: c.reason for c in deployment.status.conditions}[
+    assert _set(_set(deployment.spec).template.spec).containers[0].image == "nginx:1.25"
+    status = _set(deployment.status)
+    assert status.updated_replicas == 3 and status.available_replicas == 3
+    assert {c.type: c.reason for c in _set(status.conditions)}[
         "Progressing"
     ] == "NewReplicaSetAvailable"
 
@@ -158,22 +174,23 @@ def test_memory_leak_scenario_ends_in_oom_kill(
     kubectl("apply", "-f", scenario("memory-leak"))
     sim.advance(200, step=5)
     [pod] = core.list_namespaced_pod("default", label_selector="app=reports").items
-    assert pod.status.container_statuses[0].restart_count == 0
+    assert _container(pod).restart_count == 0
     sim.advance(90, step=5)
     [pod] = core.list_namespaced_pod("default", label_selector="app=reports").items
-    last = pod.status.container_statuses[0].last_state.terminated
+    last = _last_terminated(_container(pod))
     assert last.reason == "OOMKilled" and last.exit_code == 137
-    assert "WARN report cache grew to" in kubectl("logs", pod.metadata.name, "--previous").stdout
+    name = _set(_set(pod.metadata).name)
+    assert "WARN report cache grew to" in kubectl("logs", name, "--previous").stdout
 
 
 def test_liveness_failure_scenario(sim: KubeSim, kubectl: Kubectl, core: client.CoreV1Api) -> None:
     kubectl("apply", "-f", scenario("liveness-failure"))
     sim.advance(100, step=2)
     [pod] = core.list_namespaced_pod("default", label_selector="app=search").items
-    status = pod.status.container_statuses[0]
-    assert status.restart_count == 1 and status.last_state.terminated.exit_code == 137
+    status = _container(pod)
+    assert status.restart_count == 1 and _last_terminated(status).exit_code == 137
     events = core.list_namespaced_event(
-        "default", field_selector=f"involvedObject.name={pod.metadata.name}"
+        "default", field_selector=f"involvedObject.name={_set(pod.metadata).name}"
     ).items
     reasons = {e.reason: e for e in events}
     assert (
