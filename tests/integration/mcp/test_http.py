@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from mcp import ClientSession
 from mcp.client.streamable_http import streamable_http_client
+from pydantic import SecretStr
 
 from kubesim import KubeSim
 from mcp_server.config import TokenConfig
@@ -48,8 +49,10 @@ def served(sim: KubeSim, tmp_path: Path) -> Iterator[tuple[str, ServerState]]:
     sim.advance(10)
     state = make_state(sim, tmp_path / "state", pod_cache=True)
     state.config.tokens = (
-        TokenConfig(caller="dashboard", token=READ_TOKEN, scopes=frozenset({"read"})),
-        TokenConfig(caller="ops-bot", token=HEAL_TOKEN, scopes=frozenset({"read", "heal"})),
+        TokenConfig(caller="dashboard", token=SecretStr(READ_TOKEN), scopes=frozenset({"read"})),
+        TokenConfig(
+            caller="ops-bot", token=SecretStr(HEAL_TOKEN), scopes=frozenset({"read", "heal"})
+        ),
     )
     port = _free_port()
     app = create_http_app(state, port=port)

@@ -40,9 +40,11 @@ spec:
 
 
 def _api_pod(sim: KubeSim) -> str:
-    return next(
+    name = next(
         p["metadata"]["name"] for p in pods(sim) if p["metadata"]["name"].startswith("api-")
     )
+    assert isinstance(name, str)
+    return name
 
 
 def test_analyze_logs_finds_patterns_with_bounds(sim: KubeSim, state: ServerState) -> None:

@@ -99,6 +99,7 @@ def _pod_named(sim: KubeSim, prefix: str) -> dict[str, Any]:
 def crash_loop(sim: KubeSim) -> str:
     sim.apply(CRASHING)
     name = _pod_named(sim, "web-")["metadata"]["name"]
+    assert isinstance(name, str)
     gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
     gw._core.patch_namespaced_pod(  # the fault: on this pod only, not on its template
         name,

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import anyio
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from mcp_server.auth import StaticTokenVerifier, current_caller
 from mcp_server.config import ServerConfig, TokenConfig
 
 TOKENS = (
-    TokenConfig(caller="viewer", token="v" * 20, scopes=frozenset({"read"})),
-    TokenConfig(caller="healer", token="h" * 20, scopes=frozenset({"read", "heal"})),
+    TokenConfig(caller="viewer", token=SecretStr("v" * 20), scopes=frozenset({"read"})),
+    TokenConfig(caller="healer", token=SecretStr("h" * 20), scopes=frozenset({"read", "heal"})),
 )
 
 
@@ -27,9 +27,9 @@ def test_tokens_map_to_callers_and_scopes() -> None:
 
 def test_short_tokens_and_unknown_scopes_are_refused() -> None:
     with pytest.raises(ValidationError):
-        TokenConfig(caller="c", token="short")
+        TokenConfig(caller="c", token=SecretStr("short"))
     with pytest.raises(ValidationError):
-        TokenConfig(caller="c", token="t" * 20, scopes=frozenset({"admin"}))  # type: ignore[arg-type]
+        TokenConfig(caller="c", token=SecretStr("t" * 20), scopes=frozenset({"admin"}))  # type: ignore[arg-type]
 
 
 def test_without_a_token_the_caller_is_the_local_user() -> None:
