@@ -144,7 +144,9 @@ class Cluster:
 
 
 def container_status(pod: Obj, index: int = 0) -> Obj:
-    return sorted(pod["status"]["containerStatuses"], key=lambda s: s["name"])[index]
+    status = sorted(pod["status"]["containerStatuses"], key=lambda s: s["name"])[index]
+    assert isinstance(status, dict)
+    return status
 
 
 def waiting_reason(pod: Obj) -> str | None:

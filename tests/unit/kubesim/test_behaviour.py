@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kubesim.controllers.behaviour import FOREVER, container_behaviour
+from kubesim.controllers.behaviour import FOREVER, Behaviour, container_behaviour
 from kubesim.images import ImageCatalog, PullOutcome, parse_image, pull_error
 
 
@@ -11,7 +11,7 @@ def _b(
     command: list[str] | None = None,
     args: list[str] | None = None,
     annotations: dict[str, str] | None = None,
-):  # type: ignore[no-untyped-def]
+) -> Behaviour:
     container: dict[str, object] = {"name": "c", "image": image}
     if command:
         container["command"] = command

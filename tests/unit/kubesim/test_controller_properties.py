@@ -139,9 +139,9 @@ def test_scheduler_never_overcommits_and_explains_every_pending_pod(
     for pod in cluster.store.list(PODS):
         node = pod["spec"].get("nodeName")
         if node:
-            cpu, mem = pod_requests(pod)
-            used[node][0] += cpu
-            used[node][1] += mem
+            cpu_request, mem_request = pod_requests(pod)
+            used[node][0] += cpu_request
+            used[node][1] += mem_request
         else:
             # One event per distinct message: the reasons change as other pods get bound.
             events = cluster.events(pod["metadata"]["name"], "FailedScheduling")
@@ -150,5 +150,5 @@ def test_scheduler_never_overcommits_and_explains_every_pending_pod(
             scheduled = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
             assert scheduled["message"] in [e["message"] for e in events]
             assert pod["status"]["phase"] == "Pending"
-    for name, (cpu, mem) in used.items():
-        assert cpu <= 4000 and mem <= 8 * 2**30, name
+    for name, (cpu_used, mem_used) in used.items():
+        assert cpu_used <= 4000 and mem_used <= 8 * 2**30, name

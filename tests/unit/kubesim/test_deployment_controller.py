@@ -135,9 +135,8 @@ def test_a_crash_looping_pod_deleted_comes_back_with_restart_count_zero(cluster:
     cluster.advance(120, step=2)
     [pod] = cluster.pods("crashy-")
     assert container_status(pod)["restartCount"] >= 3
-    assert (
-        cluster.logs.read("default", pod["metadata"]["name"], "app", previous=True)[-1][1] == "boom"
-    )
+    previous = cluster.logs.read("default", pod["metadata"]["name"], "app", previous=True)
+    assert previous is not None and previous[-1][1] == "boom"
     cluster.delete_pod(pod["metadata"]["name"])
     cluster.advance(1)
     [fresh] = cluster.pods("crashy-")
@@ -281,7 +280,7 @@ def test_recreate_strategy_stops_old_pods_before_starting_new_ones(cluster: Clus
 
 
 def test_template_hash_is_stable_and_ignores_the_hash_label() -> None:
-    template = {
+    template: Obj = {
         "metadata": {"labels": {"app": "web"}},
         "spec": {"containers": [{"name": "a", "image": "nginx"}]},
     }

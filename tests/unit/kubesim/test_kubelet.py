@@ -472,7 +472,8 @@ def test_init_containers_run_first_and_a_failing_one_blocks_the_pod(cluster: Clu
     assert pod["status"]["phase"] == "Running"
     states = [s["state"] for s in pod["status"]["initContainerStatuses"]]
     assert [s["terminated"]["reason"] for s in states] == ["Completed", "Completed"]
-    assert cluster.logs.read("default", "with-init", "wait-db")[0][1] == "waiting"
+    init_logs = cluster.logs.read("default", "with-init", "wait-db")
+    assert init_logs is not None and init_logs[0][1] == "waiting"
 
     broken = [{"name": "migrate", "image": "busybox:1.36", "command": ["sh", "-c", "exit 2"]}]
     cluster.create(
