@@ -26,7 +26,8 @@ from agent.incidents import IncidentRegistry
 from kubesim import KubeSim
 from mcp_server.approvals import ApprovalStore
 from tests.integration.agent.conftest import advance_until, one_pod, restarts, waiting_reason
-from tests.integration.agent.test_scenarios import CRASHING, _core
+from tests.integration.agent.test_scenarios import _core
+from tests.integration.manifests import CRASHING
 
 pytestmark = pytest.mark.slow
 

@@ -22,64 +22,9 @@ from tests.integration.agent.conftest import (
     waiting_reason,
     writes,
 )
+from tests.integration.manifests import CRASHING, OOM, SHOP
 
 pytestmark = pytest.mark.anyio
-
-CRASHING = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata:
-      labels: {app: web}
-      annotations: {kubesim.io/pull-seconds: "5s"}
-    spec:
-      containers:
-      - name: app
-        image: busybox
-        command: ["sh", "-c", "sleep 3600"]
-        resources:
-          limits: {memory: 64Mi, cpu: 100m}
-"""
-
-OOM = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hog, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: hog}}
-  template:
-    metadata: {labels: {app: hog}}
-    spec:
-      containers:
-      - name: memory-hog
-        image: polinux/stress
-        command: ["stress"]
-        args: ["--vm", "1", "--vm-bytes", "100M"]
-        resources:
-          limits: {memory: 50Mi}
-"""
-
-SHOP = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: shop, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: shop}}
-  template:
-    metadata: {labels: {app: shop}}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:1.25
-        resources:
-          limits: {memory: 128Mi, cpu: 200m}
-"""
 
 GREEDY = """
 apiVersion: apps/v1

@@ -22,7 +22,8 @@ from tests.integration.agent.conftest import (
     server_state,
     waiting_reason,
 )
-from tests.integration.agent.test_scenarios import GREEDY, OOM, crash_loop
+from tests.integration.agent.test_scenarios import GREEDY, crash_loop
+from tests.integration.manifests import OOM
 
 pytestmark = pytest.mark.anyio
 

@@ -13,26 +13,8 @@ from kubesim import KubeSim
 from mcp_server import metrics
 from mcp_server.gateway import Gateway
 from mcp_server.state import ServerState
+from tests.integration.manifests import CRASHER
 from tests.integration.mcp.conftest import call, make_state, run_session, wait_for, writes
-
-# The crash is in the template: every new pod crashes too, so deleting cannot heal.
-CRASHER = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: crasher, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: crasher}}
-  template:
-    metadata:
-      labels: {app: crasher}
-      annotations: {kubesim.io/crash-after: "2s"}
-    spec:
-      containers:
-      - name: app
-        image: busybox
-        command: ["sh", "-c", "sleep 3600"]
-"""
 
 
 def _crasher(sim: KubeSim) -> dict[str, Any]:

@@ -17,25 +17,8 @@ from kubesim import KubeSim
 from mcp_server.gateway import Gateway
 from mcp_server.server import create_server
 from mcp_server.state import ServerState
+from tests.integration.manifests import CRASHER
 from tests.integration.mcp.conftest import make_state, wait_for, writes
-
-CRASHER = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: crasher, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: crasher}}
-  template:
-    metadata:
-      labels: {app: crasher}
-      annotations: {kubesim.io/crash-after: "2s"}
-    spec:
-      containers:
-      - name: app
-        image: busybox
-        command: ["sh", "-c", "sleep 3600"]
-"""
 
 CODES = {
     "invalid_input",

@@ -11,65 +11,9 @@ from mcp_server import metrics
 from mcp_server.audit import verify
 from mcp_server.gateway import Gateway
 from mcp_server.state import ServerState
+from tests.integration.manifests import CRASHING, OOM
+from tests.integration.manifests import SHOP as GOOD
 from tests.integration.mcp.conftest import apply_and_wait, call, pods, run_session, writes
-
-# A pod instance that crashes while a fresh one from the same template runs: the crash is
-# set on the running pod only (while its image pulls), as a transient fault would be.
-CRASHING = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: web, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: web}}
-  template:
-    metadata:
-      labels: {app: web}
-      annotations: {kubesim.io/pull-seconds: "5s"}
-    spec:
-      containers:
-      - name: app
-        image: busybox
-        command: ["sh", "-c", "sleep 3600"]
-        resources:
-          limits: {memory: 64Mi, cpu: 100m}
-"""
-
-OOM = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: hog, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: hog}}
-  template:
-    metadata: {labels: {app: hog}}
-    spec:
-      containers:
-      - name: memory-hog
-        image: polinux/stress
-        command: ["stress"]
-        args: ["--vm", "1", "--vm-bytes", "100M"]
-        resources:
-          limits: {memory: 50Mi}
-"""
-
-GOOD = """
-apiVersion: apps/v1
-kind: Deployment
-metadata: {name: shop, namespace: default}
-spec:
-  replicas: 1
-  selector: {matchLabels: {app: shop}}
-  template:
-    metadata: {labels: {app: shop}}
-    spec:
-      containers:
-      - name: nginx
-        image: nginx:1.25
-        resources:
-          limits: {memory: 128Mi, cpu: 200m}
-"""
 
 GREEDY = """
 apiVersion: v1
