@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kubemedic.demo_cluster import DemoCluster, SeededFailure
+from kubemedic.demo_cluster import DemoCluster, DemoResult
 from kubemedic.metrics_http import MetricsEndpoint
 
 # Wide enough for the report when output goes to a file or a CI log.
@@ -173,7 +173,7 @@ def _local_user() -> str:
         return "operator"
 
 
-def _print_report(results: list[Any], *, state_dir: Path, metrics_url: str) -> None:
+def _print_report(results: list[DemoResult], *, state_dir: Path, metrics_url: str) -> None:
     table = Table(title="kubemedic demo — what happened", show_lines=False)
     for column in ("pod", "issue", "action", "approver", "result", "time to heal"):
         table.add_column(column)
@@ -193,6 +193,3 @@ def _print_report(results: list[Any], *, state_dir: Path, metrics_url: str) -> N
     console.print(f"audit log: {audit} (check the chain: kubemedic audit verify {audit})")
     console.print(f"metrics:   {metrics_url} (snapshot: {state_dir / 'metrics.prom'})")
     console.print(f"approvals: kubemedic approvals list --state-dir {state_dir}")
-
-
-__all__ = ["SeededFailure", "register"]
