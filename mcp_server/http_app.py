@@ -2,6 +2,9 @@
 
 The probes and `/metrics` are open (kubelet and Prometheus scrape them without a token); every
 MCP request needs a token with the `read` scope, and writing tools also check `heal`.
+Behind the token check, a POST body that is not UTF-8 JSON is answered 400 with a JSON-RPC
+parse error, and a client that goes away is logged at DEBUG, not as an error (see
+`mcp_server.http_guard`).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from mcp_server.auth import StaticTokenVerifier
+from mcp_server.http_guard import guard_route, install_disconnect_filter
 from mcp_server.server import create_server
 from mcp_server.state import ServerState
 
@@ -57,6 +61,10 @@ def create_http_app(state: ServerState, *, host: str = "127.0.0.1", port: int = 
         route(handler)
 
     app = mcp.streamable_http_app()
+    guard_route(
+        app, mcp.settings.streamable_http_path, max_body_size=mcp.settings.max_request_body_size
+    )
+    install_disconnect_filter()
     inner = app.router.lifespan_context
 
     # The session manager runs for the app's lifetime; the shared state (the pod cache) too,
