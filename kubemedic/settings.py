@@ -7,6 +7,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mcp_server.config import STATE_DB
+
 
 class Settings(BaseSettings):
     """Everything an operator can set without editing code."""
@@ -42,11 +44,11 @@ class Settings(BaseSettings):
 
     @property
     def approvals_db(self) -> Path:
-        return self.state_dir / "approvals.sqlite"
+        return self.state_dir / STATE_DB
 
     @property
     def ratelimit_db(self) -> Path:
-        return self.state_dir / "ratelimits.sqlite"
+        return self.state_dir / STATE_DB
 
     @property
     def checkpoint_db(self) -> Path:

@@ -13,7 +13,7 @@ import json
 import secrets
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -43,6 +43,10 @@ CREATE TABLE IF NOT EXISTS approvals (
 );
 CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
 """
+
+
+# The values an approval binds besides the action and the target (when no plan binds it all).
+_APPROVED_PARAMETERS = ("memory_limit_bytes", "container", "revision", "replicas")
 
 
 def target_key(kind: str, namespace: str, name: str) -> str:
@@ -154,17 +158,25 @@ class ApprovalStore:
         details: dict[str, Any] | None = None,
         ttl_seconds: float | None = None,
     ) -> Approval:
-        """A pending approval for `action` on `target`; an open one for the same pair is reused."""
+        """A pending approval for `action` on `target`; an open one for the same pair (and
+        the same plan, when `details` names one) is reused. A pending one for an older plan of
+        the same pair is superseded: a human must not approve values nobody will apply."""
         now = self._clock()
+        plan_id = (details or {}).get("plan_id")
         with self._tx() as db:
             self._expire(db)
-            row = db.execute(
+            rows = db.execute(
                 "SELECT * FROM approvals WHERE action=? AND target=? AND status='pending' "
-                "ORDER BY requested_at DESC LIMIT 1",
+                "ORDER BY requested_at DESC",
                 (action, target),
-            ).fetchone()
-            if row is not None:
-                return _approval(row)
+            ).fetchall()
+            for row in rows:
+                if plan_id is None or json.loads(row["details"] or "{}").get("plan_id") == plan_id:
+                    return _approval(row)
+                db.execute(
+                    "UPDATE approvals SET status='expired', note=? WHERE id=?",
+                    ("superseded by a newer plan", row["id"]),
+                )
             approval = Approval(
                 id=secrets.token_hex(8),
                 action=action,
@@ -240,33 +252,13 @@ class ApprovalStore:
                 ).fetchall()
             return [_approval(row) for row in rows]
 
-    def consume(self, approval_id: str, action: str, target: str) -> Approval:
-        """Use a granted approval for exactly this action on this target, once."""
+    def consume(
+        self, approval_id: str, action: str, target: str, *, plan_id: str | None = None
+    ) -> Approval:
+        """Use a granted approval for exactly this action on this target (and plan), once."""
         with self._tx() as db:
             self._expire(db)
-            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
-            if row is None:
-                raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
-            if row["action"] != action or row["target"] != target:
-                raise ApprovalMismatch(
-                    f"approval {approval_id} is for {row['action']} on {row['target']}, "
-                    f"not {action} on {target}",
-                    approval_id,
-                )
-            status = row["status"]
-            if status == "consumed":
-                raise ApprovalAlreadyUsed(f"approval {approval_id} was already used", approval_id)
-            if status == "expired":
-                raise ApprovalExpired(f"approval {approval_id} has expired", approval_id)
-            if status != "granted":
-                raise ApprovalNotGranted(f"approval {approval_id} is {status}", approval_id)
-            db.execute(
-                "UPDATE approvals SET status='consumed', consumed_at=? WHERE id=?",
-                (self._clock(), approval_id),
-            )
-            return _approval(
-                db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
-            )
+            return consume_in(db, approval_id, action, target, plan_id=plan_id, now=self._clock())
 
     def pending_stats(self) -> tuple[int, float]:
         """(number pending, age in seconds of the oldest pending one) for the gauges."""
@@ -275,6 +267,59 @@ class ApprovalStore:
             return 0, 0.0
         oldest = min(a.requested_at for a in pending)
         return len(pending), max(0.0, self._clock() - oldest)
+
+
+def consume_in(
+    db: sqlite3.Connection,
+    approval_id: str,
+    action: str,
+    target: str,
+    *,
+    plan_id: str | None,
+    now: float,
+    parameters: Mapping[str, Any] | None = None,
+) -> Approval:
+    """Consume inside the caller's transaction (the write path reserves, consumes and records
+    its intent in one). Raises an ApprovalError subclass; the caller rolls back."""
+    db.row_factory = sqlite3.Row
+    row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+    if row is None:
+        raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
+    if row["action"] != action or row["target"] != target:
+        raise ApprovalMismatch(
+            f"approval {approval_id} is for {row['action']} on {row['target']}, "
+            f"not {action} on {target}",
+            approval_id,
+        )
+    details = json.loads(row["details"] or "{}")
+    bound = details.get("plan_id")
+    if plan_id is not None and bound is not None and bound != plan_id:
+        raise ApprovalMismatch(
+            f"approval {approval_id} was granted for plan {bound}, not {plan_id}", approval_id
+        )
+    approved = details.get("parameters")
+    if bound is None and parameters is not None and isinstance(approved, dict):
+        # Not bound to a plan: a human still approved one change, with these values.
+        for key in _APPROVED_PARAMETERS:
+            if key in approved and approved[key] != parameters.get(key):
+                raise ApprovalMismatch(
+                    f"approval {approval_id} was for {key}={approved[key]}, the plan has "
+                    f"{key}={parameters.get(key)}: ask for a new approval",
+                    approval_id,
+                )
+    status = row["status"]
+    if status in ("pending", "granted") and row["expires_at"] <= now:
+        status = "expired"
+    if status == "consumed":
+        raise ApprovalAlreadyUsed(f"approval {approval_id} was already used", approval_id)
+    if status == "expired":
+        raise ApprovalExpired(f"approval {approval_id} has expired", approval_id)
+    if status != "granted":
+        raise ApprovalNotGranted(f"approval {approval_id} is {status}", approval_id)
+    db.execute(
+        "UPDATE approvals SET status='consumed', consumed_at=? WHERE id=?", (now, approval_id)
+    )
+    return _approval(db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone())
 
 
 def _approval(row: sqlite3.Row) -> Approval:

@@ -23,8 +23,13 @@ from mcp_server.redaction import redact as redact_secrets
 
 GENESIS = "0" * 64
 
-# no_write: the decision was a read-only action (investigate, check the image): nothing to write.
-Result = Literal["success", "failure", "refused", "dry_run", "no_write"]
+# A write is two records: `intent` (phase "intent", before the write) and its outcome
+# (phase "outcome": applied / not_applied), linked by `details.action_id`. A call that writes
+# nothing is one record: refused, dry_run, no_write (the decision was read-only), or failure.
+Result = Literal[
+    "intent", "applied", "not_applied", "success", "failure", "refused", "dry_run", "no_write"
+]
+Phase = Literal["intent", "outcome"]
 Redactor = Callable[[str], str]
 
 
@@ -86,6 +91,7 @@ class AuditLog:
         approver: str | None = None,
         error: dict[str, Any] | None = None,
         details: dict[str, Any] | None = None,
+        phase: Phase | None = None,
     ) -> dict[str, Any]:
         fields: dict[str, Any] = {
             "timestamp": self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z"),
@@ -100,6 +106,8 @@ class AuditLog:
             "error": error,
             "details": details or {},
         }
+        if phase is not None:
+            fields["phase"] = phase
         if self._redact is not None:
             fields = _redact_value(fields, self._redact)
         with self._lock, open(self.path, "a+b") as handle:
@@ -121,6 +129,17 @@ class AuditLog:
             return []
         with open(self.path, encoding="utf-8") as handle:
             return [json.loads(line) for line in handle if line.strip()]
+
+
+def phases_by_action(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, Any]]]:
+    """action_id -> {phase: record} for the write records of a trail."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    for record in records:
+        phase = record.get("phase")
+        action_id = (record.get("details") or {}).get("action_id")
+        if phase and action_id:
+            found.setdefault(str(action_id), {})[str(phase)] = record
+    return found
 
 
 def _last_link(handle: Any) -> tuple[int, str]:

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 Scope = Literal["read", "heal"]
 
+# The state directory's database (see `ServerConfig.store_path`).
+STATE_DB = "state.sqlite"
+
 
 class TokenConfig(BaseModel):
     """A bearer token for the HTTP transport: who presents it and what it may do."""
@@ -60,9 +63,15 @@ class ServerConfig(BaseModel):
         return self.state_dir / "audit.jsonl"
 
     @property
+    def store_path(self) -> Path:
+        """One SQLite file for approvals, rate limits, plans and intents, so that the write
+        path reserves, consumes and records its intent in one transaction."""
+        return self.state_dir / STATE_DB
+
+    @property
     def approvals_path(self) -> Path:
-        return self.state_dir / "approvals.sqlite"
+        return self.store_path
 
     @property
     def ratelimit_path(self) -> Path:
-        return self.state_dir / "ratelimits.sqlite"
+        return self.store_path

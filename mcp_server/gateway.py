@@ -53,10 +53,9 @@ class NotFound(GatewayError):
 
 
 class Conflict(GatewayError):
-    # Our writes carry no resourceVersion precondition (absolute patches, deletes), so the
-    # same request may simply be sent again.
+    # Writes carry preconditions (uid on delete, resourceVersion on patch): a 409 means the
+    # object changed since it was read, so the same request must not simply be sent again.
     code = "conflict"
-    retryable = True
 
 
 class Forbidden(GatewayError):
@@ -74,7 +73,8 @@ class Gone(GatewayError):
 
 
 class TooManyRequests(GatewayError):
-    code = "rate_limited"
+    # The API server's 429, distinct from kubemedic's own rate limits (`rate_limited`).
+    code = "api_throttled"
     retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None, status: int = 429) -> None:
@@ -209,6 +209,7 @@ class DiagnosisInputs:
     # Read only before a write (see `fetch_guard_rails`): they bound what a write may do.
     pdbs: list[JSON] = field(default_factory=list)
     limit_ranges: list[JSON] = field(default_factory=list)
+    guard_rails_read: bool = False
     requests_used: int = 0
     skipped: list[str] = field(default_factory=list)  # what the budget left out, and why
 
@@ -373,13 +374,8 @@ class Gateway:
                 return self._send(verb, resource, call)
             except GatewayError as error:
                 # A write that reached a failing server may have been applied: only retry
-                # writes the server did not process (429), and patches it refused with 409
-                # (ours carry no resourceVersion; a delete's 409 is a failed precondition).
-                may_retry = error.retryable and (
-                    not write
-                    or isinstance(error, TooManyRequests)
-                    or (isinstance(error, Conflict) and verb == "patch")
-                )
+                # writes the server did not process (429). A 409 is a failed precondition.
+                may_retry = error.retryable and (not write or isinstance(error, TooManyRequests))
                 if not may_retry or attempt >= self._retry.max_attempts:
                     raise
                 delay = self._retry.delay(attempt, error)
@@ -594,6 +590,7 @@ class Gateway:
                 inputs.pdbs = items
             else:
                 inputs.limit_ranges = items
+        inputs.guard_rails_read = True
 
     def get_deployment(self, namespace: str, name: str) -> JSON:
         return self._json(

@@ -1,17 +1,23 @@
 """The healing executor: every write the server makes goes through here, whoever asked.
 
-For one request it re-diagnoses the pod itself, refuses a caller's diagnosis that claims what
-the cluster does not show, lets the rule engine decide (a caller may only pick the rule action
-or a milder allowed one), runs the safety checks, asks for (or consumes) a human approval,
-acts (with `dryRun=All` for a dry run), writes a Kubernetes Event on the target, records the
-action in the rate-limit store, verifies the workload recovered, and writes exactly one audit
-record — success, failure or refusal — before the answer goes back.
+A write is the execution of a stored plan (mcp_server.planning): the facts it was made on are
+re-read (changed: `plan_stale`, never another decision), then one transaction reserves the
+rate-limit slots, consumes the approval and records the intent (mcp_server.ledger); the
+`intent` audit record is fsynced; the write carries a precondition (the pod's uid, the
+Deployment's resourceVersion); the `outcome` record follows the moment the API answers. The
+answer says `verification: pending` with an action id: the verifier (mcp_server.verifier)
+reports on it, and nobody waits while holding a write. A process killed anywhere in between
+leaves an intent that recovery (mcp_server.reconcile) gives its outcome. An idempotency key
+seen before returns the recorded outcome instead of writing again.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
+import os
+import secrets
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,28 +27,30 @@ from mcp_server import metrics
 from mcp_server.approvals import ApprovalError, target_key
 from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import diagnose_inputs
-from mcp_server.gateway import DiagnosisInputs, GatewayError, NotFound
+from mcp_server.diagnosis import classify_pod, diagnose_inputs
+from mcp_server.errors import ErrorCode
+from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
+from mcp_server.ledger import Intent, Replayed
+from mcp_server.planning import Planned, diagnosis_inputs, plan_for
+from mcp_server.plans import Plan
+from mcp_server.reconcile import reconcile, template_digest
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, RollbackResult, ToolFailure, Verification
-from policies import (
-    WORKLOAD_ACTIONS,
-    WRITE_ACTIONS,
-    Action,
-    Decision,
-    DecisionContext,
-    Diagnosis,
-    LLMProposal,
-    Outcome,
-    gate,
-    workload_key,
-)
+from mcp_server.verifier import Verifier, delete_expectation
+from mcp_server.writes import label_selector, rollback_refusal
+from policies import WRITE_ACTIONS, Action, Diagnosis, RateLimitExceeded
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 R = TypeVar("R")
 REVISION = "deployment.kubernetes.io/revision"
+FAULT_POINT_ENV = "KUBEMEDIC_FAULT_POINT"
+_WRITE_VALUES = frozenset(a.value for a in WRITE_ACTIONS)
+# Codes that mean the server or the API failed, not that the request was refused.
+_FAILURES = frozenset(
+    {ErrorCode.API_ERROR, ErrorCode.WRITE_FAILED, ErrorCode.INTERNAL_ERROR, ErrorCode.API_THROTTLED}
+)
 
 # Issue types that are one condition seen at different moments: a crash-looping container
 # is by turns waiting (CrashLoopBackOff), terminated (Error, OOMKilled) and briefly running.
@@ -79,58 +87,6 @@ _ROLLBACK_SKIP_ANNOTATIONS = frozenset(
     }
 )
 
-# The values an approval binds besides the action and the target.
-_APPROVED_PARAMETERS = ("memory_limit_bytes", "container", "revision", "replicas")
-
-# The first failed check decides the error code of a refusal.
-_CHECK_CODES = {
-    "target_exists": "not_found",
-    "managed_by_controller": "not_managed",
-    "action_fits_issue": "action_not_appropriate",
-    "namespace_not_protected": "protected_namespace",
-    "rate_limit": "rate_limited",
-    "blast_radius": "blast_radius",
-}
-
-
-@dataclass
-class HealRequest:
-    namespace: str
-    pod_name: str
-    diagnosis: JSON
-    caller: Caller
-    dry_run: bool = False
-    force: bool = False
-    action: str | None = None
-    approval_id: str | None = None
-
-
-@dataclass
-class RollbackRequest:
-    namespace: str
-    deployment_name: str
-    caller: Caller
-    revision: int | None = None
-    approval_id: str | None = None
-    dry_run: bool = False
-    force: bool = False
-
-
-@dataclass
-class _Attempt:
-    """What the audit record will say; filled in as the request goes."""
-
-    action: str
-    target: AuditTarget
-    initiator: str
-    dry_run: bool
-    reason: str = ""
-    approver: str | None = None
-    result: Result = "failure"
-    error: JSON | None = None
-    details: JSON = field(default_factory=dict)
-    no_write: bool = False  # the decision was read-only: nothing was (or would be) written
-
 
 def forged_issue_types(claimed: JSON, actual: Diagnosis) -> list[str]:
     """Issue types the caller's diagnosis claims and the cluster does not show."""
@@ -149,6 +105,63 @@ def forged_issue_types(claimed: JSON, actual: Diagnosis) -> list[str]:
             continue
         forged.append(issue_type)
     return forged
+
+
+@dataclass
+class HealRequest:
+    namespace: str
+    pod_name: str
+    diagnosis: JSON
+    caller: Caller
+    dry_run: bool = False
+    force: bool = False
+    action: str | None = None
+    approval_id: str | None = None
+    plan_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class RollbackRequest:
+    namespace: str
+    deployment_name: str
+    caller: Caller
+    revision: int | None = None
+    approval_id: str | None = None
+    dry_run: bool = False
+    force: bool = False
+    plan_id: str | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass
+class _Attempt:
+    """What a refusal's audit record says; filled in as the request goes."""
+
+    action: str
+    target: AuditTarget
+    initiator: str
+    dry_run: bool
+    reason: str = ""
+    details: JSON = field(default_factory=dict)
+    # Set once the intent is recorded: from then on the intent/outcome pair is the record.
+    recorded: bool = False
+    no_write: bool = False
+
+
+@dataclass
+class _Fresh:
+    """The facts re-read just before the write."""
+
+    pod: JSON
+    deployment: JSON | None = None
+
+
+def fault_point(name: str) -> None:
+    """Die here, as kill -9 would, when KUBEMEDIC_FAULT_POINT names this point: the crash
+    tests stop a real server process between intent, write and outcome."""
+    if os.environ.get(FAULT_POINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _now_text(state: ServerState) -> str:
@@ -183,10 +196,6 @@ def _pod_status_text(pod: JSON) -> str:
     return str(status.get("phase") or "Unknown")
 
 
-def _selector(match_labels: JSON) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted(match_labels.items()))
-
-
 def _owner_uid(obj: JSON, kind: str) -> str | None:
     for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
         if ref.get("kind") == kind:
@@ -200,6 +209,19 @@ def _revision(obj: JSON) -> int | None:
         return int(value) if value is not None else None
     except ValueError:
         return None
+
+
+def _created(pod: JSON) -> str:
+    return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def _stale(plan: Plan, why: str) -> ToolFailure:
+    metrics.safety_rejections_total.labels(check="plan_facts").inc()
+    return ToolFailure(
+        ErrorCode.PLAN_STALE,
+        f"plan {plan.plan_id} is stale: {why}; plan again",
+        plan_id=plan.plan_id,
+    )
 
 
 class Healer:
@@ -228,51 +250,79 @@ class Healer:
         return self._audited(attempt, lambda: self._rollback(request, attempt))
 
     def _audited(self, attempt: _Attempt, run: Callable[[], R]) -> R:
-        """Run one request; whatever happens, one audit record is on disk before we answer."""
+        """Run one request. A call that records no intent gets one audit record (refused,
+        failure, dry_run or no_write); a write has its intent and outcome records instead."""
         started = self.state.clock.monotonic()
+        result: Result = "failure"
+        error: JSON | None = None
         try:
-            result = run()
+            answer = run()
             if attempt.no_write:
-                attempt.result = "no_write"
-            else:
-                attempt.result = "dry_run" if attempt.dry_run else "success"
-            return result
+                result = "no_write"
+            elif attempt.dry_run:
+                result = "dry_run"
+            return answer
         except ToolFailure as failure:
-            attempt.result = (
-                "failure" if failure.code in ("api_error", "write_failed") else ("refused")
-            )
-            attempt.error = {"code": failure.code, "message": failure.message}
+            result = "failure" if failure.code in _FAILURES else "refused"
+            error = {"code": str(failure.code), "message": failure.message}
             raise
-        except GatewayError as error:
-            attempt.result = "failure"
-            attempt.error = {"code": error.code, "message": error.message}
-            raise ToolFailure(error.code, error.message, retryable=error.retryable) from error
-        except Exception as error:  # noqa: BLE001 - never a traceback to the caller
-            log.exception("healing failed unexpectedly")
-            attempt.result = "failure"
-            attempt.error = {"code": "internal_error", "message": type(error).__name__}
-            raise ToolFailure("internal_error", "the server failed; see its log") from error
-        finally:
-            self.state.audit.append(
-                action=attempt.action,
-                target=attempt.target,
-                reason=attempt.reason,
-                initiator=attempt.initiator,
-                approver=attempt.approver,
-                result=attempt.result,
-                dry_run=attempt.dry_run,
-                duration_seconds=self.state.clock.monotonic() - started,
-                error=attempt.error,
-                details=attempt.details,
+        except GatewayError as failure:
+            error = {"code": failure.code, "message": failure.message}
+            raise ToolFailure(failure.code, failure.message, retryable=failure.retryable) from (
+                failure
             )
+        except Exception as failure:  # noqa: BLE001 - never a traceback to the caller
+            log.exception("healing failed unexpectedly")
+            error = {"code": ErrorCode.INTERNAL_ERROR.value, "message": type(failure).__name__}
+            raise ToolFailure(ErrorCode.INTERNAL_ERROR, "the server failed; see its log") from (
+                failure
+            )
+        finally:
+            if not attempt.recorded:
+                self.state.audit.append(
+                    action=attempt.action,
+                    target=attempt.target,
+                    reason=attempt.reason,
+                    initiator=attempt.initiator,
+                    result=result,
+                    dry_run=attempt.dry_run,
+                    duration_seconds=self.state.clock.monotonic() - started,
+                    error=error,
+                    details=attempt.details,
+                )
 
     # ---------------------------------------------------------------------------- auto_heal_pod
 
     def _heal(self, request: HealRequest, attempt: _Attempt) -> HealResult:
         self._check_caller(request.caller, request.force)
-        diagnosis, inputs = self._diagnose(request.namespace, request.pod_name)
-        attempt.details["issue_types"] = sorted(diagnosis.issue_types)
+        if request.plan_id is not None:
+            plan = self._stored_plan(request.plan_id)
+            if plan.pod.get("namespace") != request.namespace or plan.pod.get("name") != (
+                request.pod_name
+            ):
+                raise ToolFailure(
+                    ErrorCode.PLAN_STALE,
+                    f"plan {plan.plan_id} is for pod {plan.pod.get('namespace')}/"
+                    f"{plan.pod.get('name')}, not {request.namespace}/{request.pod_name}",
+                    plan_id=plan.plan_id,
+                )
+            self._describe(attempt, plan)
+            if plan.action not in _WRITE_VALUES:
+                attempt.no_write = True
+                return self._read_only_result(plan, None, None)
+            return self._execute(plan, request, attempt)
 
+        planned = self._plan_checked(request, attempt)
+        plan = planned.plan
+        self._describe(attempt, plan)
+        if plan.action not in _WRITE_VALUES:
+            attempt.no_write = True
+            return self._read_only_result(plan, planned.diagnosis, planned.inputs.pod)
+        return self._execute(plan, request, attempt)
+
+    def _plan_checked(self, request: HealRequest, attempt: _Attempt) -> Planned:
+        """The original arguments: a diagnosis the caller holds. The server diagnoses again
+        and refuses one that claims what the cluster does not show."""
         claimed_ns = request.diagnosis.get("namespace")
         claimed_pod = request.diagnosis.get("pod_name")
         if (claimed_ns not in (None, request.namespace)) or (
@@ -280,581 +330,567 @@ class Healer:
         ):
             metrics.vetoes_total.labels(source="diagnosis").inc()
             raise ToolFailure(
-                "diagnosis_mismatch",
+                ErrorCode.DIAGNOSIS_MISMATCH,
                 "the diagnosis is about another pod than the one named",
             )
+        inputs = diagnosis_inputs(self.state, request.namespace, request.pod_name)
+        diagnosis = diagnose_inputs(inputs, self.state.policy)
+        attempt.details["issue_types"] = sorted(diagnosis.issue_types)
         forged = forged_issue_types(request.diagnosis, diagnosis)
         if forged:
             metrics.vetoes_total.labels(source="diagnosis").inc()
             attempt.details["forged_issue_types"] = forged
             raise ToolFailure(
-                "diagnosis_mismatch",
+                ErrorCode.DIAGNOSIS_MISMATCH,
                 "the diagnosis claims issues the cluster does not show: " + ", ".join(forged),
                 claimed=forged,
                 observed=sorted(diagnosis.issue_types),
             )
+        return plan_for(
+            self.state, request.namespace, request.pod_name, request.caller, request.action
+        )
 
-        lock = self.state.workload_lock(f"{request.namespace}/{workload_key(diagnosis)}")
-        with lock:
-            decision = self._decide(
-                diagnosis, request.caller, force=request.force, proposal=request.action
-            )
-            attempt.action = decision.action.value
-            attempt.reason = decision.reason
-            attempt.target = AuditTarget(
-                decision.target.kind, decision.target.namespace, decision.target.name
-            )
-            attempt.details["decision"] = decision.to_dict()
-            result = HealResult(
-                action_taken=decision.action.value,
-                pod_name=request.pod_name,
-                namespace=request.namespace,
-                target=decision.target.to_dict(),
-                reason=decision.reason,
-                dry_run=request.dry_run,
-                timestamp=_now_text(self.state),
-                decision=decision.to_dict(),
-            )
-            if decision.action not in WRITE_ACTIONS:
-                attempt.no_write = True
-                # What a human (or the caller) needs next: the pull errors classified, the advice.
-                result.findings = {
-                    "image_pull": [p.model_dump(mode="json") for p in diagnosis.image_pull],
-                    "recommendations": list(diagnosis.recommendations),
-                }
-                result.verification = Verification(
-                    new_pod_status=_pod_status_text(inputs.pod),
-                    restart_count=_restarts(inputs.pod),
-                    healthy=not any(i.severity == "critical" for i in diagnosis.issues),
-                    message=f"{decision.action.value}: nothing written",
-                )
-                return result
-            if decision.action in WORKLOAD_ACTIONS and decision.target.kind != "Deployment":
-                # Say so before anyone is asked to approve what the server cannot do.
-                raise ToolFailure(
-                    "unsupported",
-                    f"{decision.action.value} on a {decision.target.kind} is not supported "
-                    "by this server (Deployments only)",
-                    decision=decision.to_dict(),
-                )
-            decision = self._clear_checks(decision, diagnosis, request, attempt)
-            result.approval_id = request.approval_id
-            result.approver = attempt.approver
-            return self._act(decision, diagnosis, inputs, request.dry_run, attempt, result)
+    def _describe(self, attempt: _Attempt, plan: Plan) -> None:
+        attempt.action = plan.action
+        attempt.reason = plan.reason
+        attempt.target = AuditTarget(
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+        )
+        attempt.details["plan_id"] = plan.plan_id
+        attempt.details["decision"] = plan.decision
+
+    def _read_only_result(
+        self, plan: Plan, diagnosis: Diagnosis | None, pod: JSON | None
+    ) -> HealResult:
+        result = self._result(plan, dry_run=False)
+        if diagnosis is not None:
+            # What a human (or the caller) needs next: the pull errors classified, the advice.
+            result.findings = {
+                "image_pull": [p.model_dump(mode="json") for p in diagnosis.image_pull],
+                "recommendations": list(diagnosis.recommendations),
+            }
+        result.verification = Verification(
+            status="not_applicable",
+            new_pod_status=None if pod is None else _pod_status_text(pod),
+            restart_count=None if pod is None else _restarts(pod),
+            healthy=diagnosis is not None
+            and not any(i.severity == "critical" for i in diagnosis.issues),
+            message=f"{plan.action}: nothing written",
+        )
+        return result
+
+    def _result(self, plan: Plan, *, dry_run: bool) -> HealResult:
+        return HealResult(
+            action_taken=plan.action,
+            pod_name=str(plan.pod.get("name")),
+            namespace=str(plan.pod.get("namespace")),
+            target={k: str(v) for k, v in plan.target.items()},
+            reason=plan.reason,
+            dry_run=dry_run,
+            timestamp=_now_text(self.state),
+            decision=plan.decision,
+            plan_id=plan.plan_id,
+        )
 
     # ---------------------------------------------------------------------- rollback_deployment
 
     def _rollback(self, request: RollbackRequest, attempt: _Attempt) -> RollbackResult:
         self._check_caller(request.caller, request.force)
+        if request.plan_id is not None:
+            plan = self._stored_plan(request.plan_id)
+        else:
+            plan = self._plan_rollback(request)
+        if (
+            plan.action != Action.ROLLBACK_DEPLOYMENT.value
+            or plan.target.get("kind") != "Deployment"
+            or plan.target.get("name") != request.deployment_name
+            or plan.target.get("namespace") != request.namespace
+        ):
+            raise ToolFailure(
+                ErrorCode.VETOED,
+                f"plan {plan.plan_id} is {plan.action} on {plan.target.get('kind')}/"
+                f"{plan.target.get('name')}, not a rollback of {request.deployment_name}",
+                plan_id=plan.plan_id,
+            )
+        wanted = plan.parameters.get("revision")
+        if request.revision is not None and request.revision != wanted:
+            metrics.vetoes_total.labels(source="rules").inc()
+            raise ToolFailure(
+                ErrorCode.VETOED,
+                f"the rules roll back to revision {wanted}, not {request.revision}",
+            )
+        self._describe(attempt, plan)
+        heal_request = HealRequest(
+            namespace=request.namespace,
+            pod_name=str(plan.pod.get("name")),
+            diagnosis={},
+            caller=request.caller,
+            dry_run=request.dry_run,
+            force=request.force,
+            action=plan.action,
+            approval_id=request.approval_id,
+            plan_id=plan.plan_id,
+            idempotency_key=request.idempotency_key,
+        )
+        healed = self._execute(plan, heal_request, attempt)
+        return RollbackResult(
+            namespace=request.namespace,
+            deployment_name=request.deployment_name,
+            action_taken=plan.action,
+            from_revision=healed.from_revision,
+            to_revision=int(wanted) if isinstance(wanted, int) else None,
+            reason=plan.reason,
+            dry_run=request.dry_run,
+            timestamp=healed.timestamp,
+            verification=healed.verification,
+            approval_id=healed.approval_id,
+            approver=healed.approver,
+            plan_id=plan.plan_id,
+            action_id=healed.action_id,
+            replayed=healed.replayed,
+        )
+
+    def _plan_rollback(self, request: RollbackRequest) -> Plan:
         gw = self.state.gateway
         try:
             deployment = gw.get_deployment(request.namespace, request.deployment_name)
         except NotFound as error:
             raise ToolFailure(
-                "not_found", f"deployment {request.namespace}/{request.deployment_name} not found"
+                ErrorCode.NOT_FOUND,
+                f"deployment {request.namespace}/{request.deployment_name} not found",
             ) from error
-        selector = ((deployment.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
-        pods = gw.list_pods(request.namespace, label_selector=_selector(selector)).items
+        refusal = rollback_refusal(deployment)
+        if refusal is not None:
+            raise ToolFailure(ErrorCode.ROLLBACK_REFUSED, refusal)
+        selector = label_selector((deployment.get("spec") or {}).get("selector") or {})
+        pods = gw.list_pods(request.namespace, label_selector=selector).items
         if not pods:
             raise ToolFailure(
-                "vetoed",
+                ErrorCode.VETOED,
                 "the deployment has no pods to diagnose; the rules cannot judge a rollback",
             )
         # The pod that tells most: an unhealthy one of the newest revision first.
         pod = max(pods, key=lambda p: (not _is_ready(p), _restarts(p), _created(p)))
         pod_name = str((pod.get("metadata") or {}).get("name"))
-        diagnosis, inputs = self._diagnose(request.namespace, pod_name)
-        lock = self.state.workload_lock(f"{request.namespace}/{workload_key(diagnosis)}")
-        with lock:
-            decision = self._decide(
-                diagnosis,
-                request.caller,
-                force=request.force,
-                proposal=Action.ROLLBACK_DEPLOYMENT.value,
-            )
-            if (
-                decision.target.kind != "Deployment"
-                or decision.target.name != request.deployment_name
-            ):
-                raise ToolFailure(
-                    "vetoed", "the pods of that deployment belong to another workload"
-                )
-            wanted = decision.parameters.get("revision")
-            if request.revision is not None and request.revision != wanted:
-                metrics.vetoes_total.labels(source="rules").inc()
-                raise ToolFailure(
-                    "vetoed",
-                    f"the rules roll back to revision {wanted}, not {request.revision}",
-                )
-            attempt.reason = decision.reason
-            attempt.details["decision"] = decision.to_dict()
-            heal_request = HealRequest(
-                namespace=request.namespace,
-                pod_name=pod_name,
-                diagnosis={},
-                caller=request.caller,
-                dry_run=request.dry_run,
-                force=request.force,
-                action=Action.ROLLBACK_DEPLOYMENT.value,
-                approval_id=request.approval_id,
-            )
-            decision = self._clear_checks(decision, diagnosis, heal_request, attempt)
-            healed = self._act(
-                decision,
-                diagnosis,
-                inputs,
-                request.dry_run,
-                attempt,
-                HealResult(
-                    action_taken=decision.action.value,
-                    pod_name=pod_name,
-                    namespace=request.namespace,
-                    reason=decision.reason,
-                    dry_run=request.dry_run,
-                    timestamp=_now_text(self.state),
-                ),
-            )
-        return RollbackResult(
-            namespace=request.namespace,
-            deployment_name=request.deployment_name,
-            action_taken=decision.action.value,
-            from_revision=_revision(inputs.deployment or deployment),
-            to_revision=int(wanted) if isinstance(wanted, int) else None,
-            reason=decision.reason,
-            dry_run=request.dry_run,
-            timestamp=healed.timestamp,
-            verification=healed.verification,
-            approval_id=request.approval_id,
-            approver=attempt.approver,
-        )
+        return plan_for(
+            self.state,
+            request.namespace,
+            pod_name,
+            request.caller,
+            Action.ROLLBACK_DEPLOYMENT.value,
+        ).plan
 
     # ----------------------------------------------------------------------------- the steps
 
     def _check_caller(self, caller: Caller, force: bool) -> None:
         if not caller.may("heal"):
-            raise ToolFailure("forbidden", f"caller {caller.name} has no 'heal' scope")
+            raise ToolFailure(ErrorCode.FORBIDDEN, f"caller {caller.name} has no 'heal' scope")
         if force and caller.name not in self.state.policy.trusted_callers:
             metrics.safety_rejections_total.labels(check="force").inc()
             raise ToolFailure(
-                "forbidden",
+                ErrorCode.FORBIDDEN,
                 f"force is not allowed for caller {caller.name}: the server does not trust it "
                 "with skipping approvals",
             )
 
-    def _diagnose(self, namespace: str, pod_name: str) -> tuple[Diagnosis, DiagnosisInputs]:
+    def _stored_plan(self, plan_id: str) -> Plan:
+        plan = self.state.ledger.plan(plan_id)
+        if plan is None:
+            raise ToolFailure(ErrorCode.PLAN_NOT_FOUND, f"no plan {plan_id}", plan_id=plan_id)
+        return plan
+
+    def _fresh(self, plan: Plan) -> _Fresh:
+        """Re-read the facts the plan was made on; any change makes it stale."""
+        gw = self.state.gateway
+        namespace = str(plan.pod.get("namespace"))
         try:
-            inputs = self.state.gateway.fetch_diagnosis_inputs(namespace, pod_name)
+            pod = gw.get_pod(namespace, str(plan.pod.get("name")))
         except NotFound as error:
-            raise ToolFailure("not_found", f"pod {namespace}/{pod_name} not found") from error
-        self.state.gateway.fetch_guard_rails(inputs)
-        return diagnose_inputs(inputs, self.state.policy), inputs
+            raise _stale(plan, "the pod is gone") from error
+        meta = pod.get("metadata") or {}
+        if str(meta.get("uid") or "") != plan.facts.pod_uid:
+            raise _stale(plan, "the pod was replaced (another uid)")
+        if meta.get("deletionTimestamp"):
+            raise _stale(plan, "the pod is being deleted already")
+        if classify_pod(pod) is None:
+            raise _stale(plan, "the pod is healthy now")
+        fresh = _Fresh(pod=pod)
+        if plan.target.get("kind") == "Deployment":
+            try:
+                deployment = gw.get_deployment(namespace, str(plan.target.get("name")))
+            except NotFound as error:
+                raise _stale(plan, "the deployment is gone") from error
+            deployment_meta = deployment.get("metadata") or {}
+            if plan.target.get("uid") and deployment_meta.get("uid") != plan.target.get("uid"):
+                raise _stale(plan, "the deployment was recreated (another uid)")
+            generation = int(deployment_meta.get("generation") or 0)
+            if generation != plan.facts.workload_generation:
+                raise _stale(
+                    plan,
+                    f"the deployment changed (generation {plan.facts.workload_generation} -> "
+                    f"{generation})",
+                )
+            if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
+                refusal = rollback_refusal(deployment)
+                if refusal is not None:
+                    raise ToolFailure(ErrorCode.ROLLBACK_REFUSED, refusal)
+            fresh.deployment = deployment
+        return fresh
 
-    def _context(
-        self, diagnosis: Diagnosis, caller: Caller, *, force: bool, approved: bool
-    ) -> DecisionContext:
-        return DecisionContext.from_store(
-            self.state.ratelimits,
-            diagnosis,
-            self.state.policy,
-            now=self.state.clock.now(),
-            caller=caller.name,
-            force=force,
-            approval_granted=approved,
-            target_exists=True,
+    def _needs_approval(self, plan: Plan, request: HealRequest) -> bool:
+        if not plan.requires_approval:
+            return False
+        return not (request.force and request.caller.name in self.state.policy.trusted_callers)
+
+    def _request_approval(self, plan: Plan, request: HealRequest) -> ToolFailure:
+        target = target_key(
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+        )
+        pending = self.state.approvals.request(
+            plan.action,
+            target,
+            reason=plan.reason,
+            risk=plan.risk,
+            requested_by=request.caller.name,
+            details={
+                "plan_id": plan.plan_id,
+                "pod": plan.pod,
+                "parameters": plan.parameters,
+            },
+        )
+        self.state.publish_approval_metrics()
+        return ToolFailure(
+            ErrorCode.APPROVAL_REQUIRED,
+            f"{plan.action} on {target} needs a human approval: "
+            f"kubemedic approvals approve {pending.id} --by NAME",
+            approval_id=pending.id,
+            plan_id=plan.plan_id,
+            action=plan.action,
+            target=plan.target,
+            parameters=plan.parameters,
+            reason=plan.reason,
+            risk=plan.risk,
+            expires_at=pending.expires_at,
         )
 
-    def _decide(
-        self,
-        diagnosis: Diagnosis,
-        caller: Caller,
-        *,
-        force: bool,
-        proposal: str | None,
-        approved: bool = False,
-    ) -> Decision:
-        from policies import decide
+    # ------------------------------------------------------------------------------ executing
 
-        rule = decide(diagnosis, self._context(diagnosis, caller, force=force, approved=approved))
-        if proposal is None:
-            return rule
-        gated = gate(
-            rule,
-            LLMProposal(
-                action=proposal, namespace=diagnosis.namespace, pod_name=diagnosis.pod_name
-            ),
-        )
-        if gated.vetoed:
-            metrics.vetoes_total.labels(source="rules").inc()
-            raise ToolFailure(
-                "vetoed",
-                gated.veto_reason or "not allowed",
-                rule_action=rule.action.value,
-                rule_reason=rule.reason,
-                allowed=sorted(a.value for a in rule.allowed_actions),
-            )
-        return gated.decision
-
-    def _clear_checks(
-        self, decision: Decision, diagnosis: Diagnosis, request: HealRequest, attempt: _Attempt
-    ) -> Decision:
-        """Refuse on a failed check; settle the approval (request one, or consume the one given)."""
-        failed = [c for c in decision.checks if not c.passed]
-        for check in failed:
-            metrics.safety_rejections_total.labels(check=check.name).inc()
-            if check.name == "rate_limit":
-                metrics.rate_limited_total.labels(scope=check.scope or "global").inc()
-        blocking = [c for c in failed if c.name != "approval"]
-        checks = [c.to_dict() for c in decision.checks]
-        if blocking:
-            first = blocking[0]
-            raise ToolFailure(
-                _CHECK_CODES.get(first.name, "safety_check_failed"),
-                first.detail,
-                check=first.name,
-                checks=checks,
-                action=decision.action.value,
-            )
-        if not failed:
-            if request.approval_id is not None:
-                attempt.details["approval_unused"] = request.approval_id
-            return decision
-        target = target_key(decision.target.kind, decision.target.namespace, decision.target.name)
+    def _execute(self, plan: Plan, request: HealRequest, attempt: _Attempt) -> HealResult:
+        """Intent -> write -> outcome, for one stored plan."""
+        state = self.state
+        reconcile(state)  # orphans first: limits and replays must count their writes
+        key = request.idempotency_key
+        if key is not None:
+            replay = self._replay_by_key(plan, key)
+            if replay is not None:
+                attempt.recorded = True
+                return replay
+        fresh = self._fresh(plan)
+        expected = self._expected(plan, fresh)
         if request.dry_run:
-            attempt.details["would_require_approval"] = True
-            return decision
-        if request.approval_id is None:
-            pending = self.state.approvals.request(
-                decision.action.value,
-                target,
-                reason=decision.reason,
-                risk=decision.estimated_risk.value,
-                requested_by=request.caller.name,
-                details={"pod": decision.pod.to_dict(), "parameters": dict(decision.parameters)},
+            written = self._write(plan, fresh, expected, dry_run=True)
+            attempt.details["write"] = written
+            result = self._result(plan, dry_run=True)
+            result.verification = Verification(
+                status="not_applicable",
+                message=f"dry run: the API server accepted {plan.action} (dryRun=All); "
+                "nothing was changed",
             )
-            self._publish_approvals()
-            attempt.details["approval_id"] = pending.id
-            raise ToolFailure(
-                "approval_required",
-                f"{decision.action.value} on {target} needs a human approval: "
-                f"kubemedic approvals approve {pending.id} --by NAME",
-                approval_id=pending.id,
-                action=decision.action.value,
-                target=decision.target.to_dict(),
-                reason=decision.reason,
-                risk=decision.estimated_risk.value,
-                expires_at=pending.expires_at,
-            )
-        self._check_approved_parameters(request.approval_id, decision)
+            if self._needs_approval(plan, request):
+                attempt.details["would_require_approval"] = True
+            return result
+        needs_approval = self._needs_approval(plan, request)
+        approval_id = request.approval_id
+        if needs_approval and approval_id is None:
+            raise self._request_approval(plan, request)
+        if not needs_approval and approval_id is not None:
+            attempt.details["approval_unused"] = approval_id
+            approval_id = None
+        target = target_key(
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+        )
         try:
-            approval = self.state.approvals.consume(
-                request.approval_id, decision.action.value, target
+            begun = state.ledger.begin(
+                plan,
+                idempotency_key=key or f"auto-{plan.plan_id}-{secrets.token_hex(4)}",
+                initiator=request.caller.name,
+                limits=state.policy.rate_limits,
+                approval_id=approval_id,
+                approval_target=target,
+                expected=expected,
             )
+        except RateLimitExceeded as error:
+            metrics.safety_rejections_total.labels(check="rate_limit").inc()
+            metrics.rate_limited_total.labels(scope=error.scope).inc()
+            raise ToolFailure(
+                ErrorCode.RATE_LIMITED, error.detail, check="rate_limit", scope=error.scope
+            ) from error
         except ApprovalError as error:
             raise ToolFailure(error.code, error.message, approval_id=error.approval_id) from error
         finally:
-            self._publish_approvals()
-        attempt.approver = approval.decided_by
-        attempt.details["approval_id"] = approval.id
-        approved = self._decide(
-            diagnosis,
-            request.caller,
-            force=request.force,
-            proposal=decision.action.value if decision.action is not Action.NONE else None,
-            approved=True,
-        )
-        if not approved.safety_checks_passed or approved.action is not decision.action:
-            raise ToolFailure(
-                "safety_check_failed",
-                "the checks no longer pass with the approval",
-                checks=[c.to_dict() for c in approved.checks],
-            )
-        return approved
+            state.publish_approval_metrics()
+        if isinstance(begun, Replayed):
+            attempt.recorded = True
+            return self._replayed(plan, begun.intent)
+        attempt.recorded = True
+        return self._write_recorded(plan, begun.intent, fresh, request)
 
-    def _check_approved_parameters(self, approval_id: str, decision: Decision) -> None:
-        """A human approved one change: the same action on the same target *with the same
-        values* (memory limit, revision, replicas). A different value needs a new approval."""
-        approval = self.state.approvals.get(approval_id)
-        if approval is None:
-            return  # consume() names it not found
-        approved = approval.details.get("parameters")
-        if not isinstance(approved, dict):
-            return
-        for key in _APPROVED_PARAMETERS:
-            if key in approved and approved[key] != decision.parameters.get(key):
-                raise ToolFailure(
-                    "approval_mismatch",
-                    f"approval {approval_id} was for {key}={approved[key]}, the decision now "
-                    f"is {key}={decision.parameters.get(key)}: ask for a new approval",
-                    approval_id=approval_id,
-                )
-
-    def _publish_approvals(self) -> None:
-        self.state.publish_approval_metrics()
-
-    # ------------------------------------------------------------------------------ acting
-
-    def _act(
-        self,
-        decision: Decision,
-        diagnosis: Diagnosis,
-        inputs: DiagnosisInputs,
-        dry_run: bool,
-        attempt: _Attempt,
-        result: HealResult,
+    def _write_recorded(
+        self, plan: Plan, intent: Intent, fresh: _Fresh, request: HealRequest
     ) -> HealResult:
-        labels = (decision.pod.namespace, decision.pod.name, decision.action.value)
-        started = self.state.clock.monotonic()
-        if not dry_run:
-            metrics.healing_attempts_total.labels(*labels).inc()
-        deleting = decision.action is Action.DELETE_POD and not dry_run
-        siblings = self._siblings(inputs) if deleting else set()
+        state = self.state
+        target = AuditTarget(
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+        )
+        details: JSON = {
+            "action_id": intent.action_id,
+            "plan_id": plan.plan_id,
+            "idempotency_key": intent.idempotency_key,
+            "approval_id": intent.approval_id,
+            "parameters": plan.parameters,
+            "pod": plan.pod,
+        }
+        started = state.clock.monotonic()
+        state.audit.append(
+            action=plan.action,
+            target=target,
+            reason=plan.reason,
+            initiator=intent.initiator,
+            approver=intent.approver,
+            result="intent",
+            dry_run=False,
+            duration_seconds=0.0,
+            details=details,
+            phase="intent",
+        )
+        labels = (str(plan.pod.get("namespace")), str(plan.pod.get("name")), plan.action)
+        metrics.healing_attempts_total.labels(*labels).inc()
+        fault_point("after_intent")
         try:
-            written = self._write(decision, inputs, dry_run)
-        except GatewayError as error:
-            if not dry_run:
-                self.state.ratelimits.record(
-                    decision.target.namespace,
-                    decision.workload,
-                    decision.action.value,
-                    Outcome.FAILED,
-                    at=self.state.clock.now(),
-                )
+            written = self._write(plan, fresh, intent.expected, dry_run=False)
+        except (GatewayError, ToolFailure) as error:
+            code, message = _write_error(plan, error)
+            state.audit.append(
+                action=plan.action,
+                target=target,
+                reason=plan.reason,
+                initiator=intent.initiator,
+                approver=intent.approver,
+                result="not_applied",
+                dry_run=False,
+                duration_seconds=state.clock.monotonic() - started,
+                error={"code": str(code), "message": message},
+                details=details,
+                phase="outcome",
+            )
+            state.ledger.finish(
+                intent.action_id, "not_applied", {"error": {"code": str(code), "message": message}}
+            )
             raise ToolFailure(
-                "write_failed" if not isinstance(error, NotFound) else "not_found",
-                f"{decision.action.value} failed: {error.reason}: {error.message}",
-                retryable=error.retryable,
+                code,
+                message,
+                action_id=intent.action_id,
+                plan_id=plan.plan_id,
+                written=False,
             ) from error
-        attempt.details["write"] = written
-        if dry_run:
-            result.verification = Verification(
-                message=f"dry run: the API server accepted {decision.action.value} "
-                "(dryRun=All); nothing was changed"
-            )
-            return result
-        record = self.state.ratelimits.record(
-            decision.target.namespace,
-            decision.workload,
-            decision.action.value,
-            Outcome.EXECUTED,
-            at=self.state.clock.now(),
+        fault_point("after_write")
+        duration = state.clock.monotonic() - started
+        state.audit.append(
+            action=plan.action,
+            target=target,
+            reason=plan.reason,
+            initiator=intent.initiator,
+            approver=intent.approver,
+            result="applied",
+            dry_run=False,
+            duration_seconds=duration,
+            details={**details, "write": written},
+            phase="outcome",
         )
-        self._event(decision, written)
-        verification = self._verify(decision, inputs, siblings)
-        if record.id is not None:
-            self.state.ratelimits.update_outcome(
-                record.id, Outcome.HEALED if verification.healthy else Outcome.NOT_HEALED
-            )
-        if verification.healthy:
-            metrics.healing_success_total.labels(*labels).inc()
-        metrics.healing_duration_seconds.labels(*labels).observe(
-            self.state.clock.monotonic() - started
+        state.ledger.finish(intent.action_id, "applied", {"write": written, "pod": plan.pod})
+        metrics.healing_duration_seconds.labels(*labels).observe(duration)
+        self._event(plan, written)
+        result = self._result(plan, dry_run=False)
+        result.action_id = intent.action_id
+        result.approval_id = intent.approval_id
+        result.approver = intent.approver
+        result.from_revision = written.get("from_revision")
+        result.verification = Verification(
+            status="pending",
+            action_id=intent.action_id,
+            message="written; ask get_action_status for the verification",
         )
-        attempt.details["verification"] = verification.model_dump()
-        result.verification = verification
         return result
 
-    def _write(self, decision: Decision, inputs: DiagnosisInputs, dry_run: bool) -> JSON:
-        gw = self.state.gateway
-        ns = decision.target.namespace
-        name = decision.target.name
-        action = decision.action
-        if action in (Action.DELETE_POD, Action.DELETE_EVICTED_POD):
-            uid = (inputs.pod.get("metadata") or {}).get("uid")
-            gw.delete_pod(ns, name, dry_run=dry_run, uid=uid)
-            return {"deleted": f"Pod/{ns}/{name}"}
-        if decision.target.kind != "Deployment":
+    def _replay_by_key(self, plan: Plan, key: str) -> HealResult | None:
+        for intent in self.state.ledger.intents_by_key(key):
+            return self._replayed(plan, intent)
+        return None
+
+    def _replayed(self, plan: Plan, intent: Intent) -> HealResult:
+        """The recorded outcome of an intent seen before; nothing is written again."""
+        if intent.outcome is None:
+            if not self.state.ledger.owner_gone(intent):
+                raise ToolFailure(
+                    ErrorCode.IN_PROGRESS,
+                    f"action {intent.action_id} for this request has no outcome yet",
+                    action_id=intent.action_id,
+                    retryable=True,
+                )
+            reconcile(self.state, [intent])
+            found = self.state.ledger.intent(intent.action_id)
+            intent = found if found is not None else intent
+        error = intent.result.get("error")
+        if intent.outcome == "not_applied":
             raise ToolFailure(
-                "unsupported", f"{action.value} on a {decision.target.kind} is not supported"
+                ErrorCode.WRITE_FAILED,
+                f"action {intent.action_id} was not applied"
+                + (f": {error.get('message')}" if isinstance(error, dict) else ""),
+                action_id=intent.action_id,
+                plan_id=intent.plan_id,
+                replayed=True,
+                written=False,
             )
-        deployment = inputs.deployment or gw.get_deployment(ns, name)
-        if action is Action.INCREASE_MEMORY_LIMIT:
-            patch, container, value = _memory_patch(deployment, decision)
-            gw.patch_deployment(ns, name, patch, patch_type="json", dry_run=dry_run)
+        result = self._result(plan, dry_run=False)
+        result.action_id = intent.action_id
+        result.approval_id = intent.approval_id
+        result.approver = intent.approver
+        result.replayed = True
+        status = Verifier(self.state).status(intent)
+        result.verification = Verification.model_validate(status)
+        return result
+
+    def _expected(self, plan: Plan, fresh: _Fresh) -> JSON:
+        """What verification and reconciliation compare the cluster with afterwards."""
+        if plan.action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
+            cache = self.state.cache
+            namespace = str(plan.pod.get("namespace"))
+            neighbours = cache.pods(namespace) if cache is not None and cache.synced else []
+            return delete_expectation(fresh.pod, neighbours)
+        deployment = fresh.deployment or {}
+        if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
+            limit = plan.parameters.get("memory_limit_bytes")
+            return {
+                "container": plan.parameters.get("container"),
+                "memory_limit": _memory_text(int(limit)) if isinstance(limit, int) else None,
+            }
+        if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
+            replicasets = self.state.gateway.list_replicasets(str(plan.target["namespace"]))
+            template, chosen = _rollback_template(
+                deployment, replicasets, plan.parameters.get("revision")
+            )
+            return {"template_digest": template_digest(template), "revision": chosen}
+        if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
+            return {"replicas": plan.parameters.get("replicas")}
+        return {}
+
+    def _write(self, plan: Plan, fresh: _Fresh, expected: JSON, *, dry_run: bool) -> JSON:
+        gw = self.state.gateway
+        ns = str(plan.target["namespace"])
+        name = str(plan.target["name"])
+        action = plan.action
+        if action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
+            gw.delete_pod(ns, name, dry_run=dry_run, uid=plan.facts.pod_uid)
+            return {"deleted": f"Pod/{ns}/{name}", "uid": plan.facts.pod_uid}
+        deployment = fresh.deployment
+        if deployment is None:
+            raise ToolFailure(
+                ErrorCode.UNSUPPORTED, f"{action} on a {plan.target['kind']} is not supported"
+            )
+        version = str((deployment.get("metadata") or {}).get("resourceVersion") or "")
+        if action == Action.INCREASE_MEMORY_LIMIT.value:
+            patch, container, value = _memory_patch(deployment, plan.parameters)
+            gw.patch_deployment(
+                ns, name, _guarded(patch, version), patch_type="json", dry_run=dry_run
+            )
             return {"container": container, "memory_limit": value, "patch": patch}
-        if action is Action.ROLLBACK_DEPLOYMENT:
-            revision = decision.parameters.get("revision")
-            replicasets = inputs.replicasets or gw.list_replicasets(ns)
-            patch, chosen = _rollback_patch(deployment, replicasets, revision)
-            gw.patch_deployment(ns, name, patch, patch_type="json", dry_run=dry_run)
+        if action == Action.ROLLBACK_DEPLOYMENT.value:
+            replicasets = self.state.gateway.list_replicasets(ns)
+            patch, chosen = _rollback_patch(
+                deployment, replicasets, plan.parameters.get("revision")
+            )
+            gw.patch_deployment(
+                ns, name, _guarded(patch, version), patch_type="json", dry_run=dry_run
+            )
             return {"to_revision": chosen, "from_revision": _revision(deployment)}
-        if action is Action.SCALE_DOWN_DEPLOYMENT:
-            replicas = decision.parameters.get("replicas")
+        if action == Action.SCALE_DOWN_DEPLOYMENT.value:
+            replicas = plan.parameters.get("replicas")
             if not isinstance(replicas, int) or replicas < self.state.policy.min_replicas:
-                raise ToolFailure("safety_check_failed", "no valid replica count to scale to")
+                raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "no valid replica count")
             gw.scale_deployment(ns, name, replicas, dry_run=dry_run)
             return {"replicas": replicas}
-        raise ToolFailure("unsupported", f"{action.value} is not an action the server performs")
+        raise ToolFailure(ErrorCode.UNSUPPORTED, f"{action} is not an action the server performs")
 
-    def _event(self, decision: Decision, written: JSON) -> None:
-        target = decision.target
+    def _event(self, plan: Plan, written: JSON) -> None:
+        target = plan.target
         now = _now_text(self.state)
-        reason = "Kubemedic" + "".join(part.title() for part in decision.action.value.split("_"))
+        action = plan.action
+        reason = "Kubemedic" + "".join(part.title() for part in action.split("_"))
         body: JSON = {
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "generateName": f"{target.name}.kubemedic-",
-                "namespace": target.namespace,
+                "generateName": f"{target['name']}.kubemedic-",
+                "namespace": target["namespace"],
             },
             "involvedObject": {
-                "apiVersion": "v1" if target.kind == "Pod" else "apps/v1",
-                "kind": target.kind,
-                "name": target.name,
-                "namespace": target.namespace,
+                "apiVersion": "v1" if target["kind"] == "Pod" else "apps/v1",
+                "kind": target["kind"],
+                "name": target["name"],
+                "namespace": target["namespace"],
+                "uid": target.get("uid") or None,
             },
             "reason": reason,
-            "message": f"kubemedic {decision.action.value}: {decision.reason}"[:1000],
+            "message": f"kubemedic {action}: {plan.reason}"[:1000],
             "type": "Normal",
             "source": {"component": "kubemedic"},
             "reportingComponent": "kubemedic",
             "reportingInstance": self._instance,
-            "action": decision.action.value,
+            "action": action,
             "firstTimestamp": now,
             "lastTimestamp": now,
             "count": 1,
         }
         try:
-            self.state.gateway.create_event(target.namespace, body)
+            self.state.gateway.create_event(str(target["namespace"]), body)
         except GatewayError as error:
             # The action happened; a lost Event must not turn it into a failure.
-            log.warning("could not write the Event for %s: %s", decision.action.value, error)
-
-    def _siblings(self, inputs: DiagnosisInputs) -> set[str]:
-        """Names of the pods the pod's ReplicaSet has now (so the replacement is the new one)."""
-        meta = inputs.pod.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        if not labels:
-            return {str(meta.get("name"))}
-        pods = self.state.gateway.list_pods(
-            str(meta.get("namespace")), label_selector=_selector(labels)
-        ).items
-        return {str((p.get("metadata") or {}).get("name")) for p in pods}
-
-    # ----------------------------------------------------------------------------- verifying
-
-    def _verify(
-        self, decision: Decision, inputs: DiagnosisInputs, siblings: set[str]
-    ) -> Verification:
-        """Wait (on the injected clock) until healthy and still healthy a while later."""
-        cfg = self.state.config
-        clock = self.state.clock
-        started = clock.monotonic()
-        deadline = started + cfg.verify_timeout_seconds
-        stable_for = max(cfg.verify_poll_seconds * 2, 5.0)
-        healthy_since: float | None = None
-        last = Verification(message="not observed yet")
-        while True:
-            try:
-                last = self._observe(decision, inputs, siblings)
-            except GatewayError as error:
-                last = Verification(message=f"could not observe: {error.reason}: {error.message}")
-            now = clock.monotonic()
-            last.waited_seconds = round(now - started, 3)
-            if last.healthy:
-                healthy_since = now if healthy_since is None else healthy_since
-                if now - healthy_since >= stable_for:
-                    last.message = last.message or "healthy"
-                    return last
-            else:
-                healthy_since = None
-            if now >= deadline:
-                last.healthy = False
-                last.message = f"not healthy within {cfg.verify_timeout_seconds:.0f}s: " + (
-                    last.message or ""
-                )
-                return last
-            clock.sleep(cfg.verify_poll_seconds)
-
-    def _observe(
-        self, decision: Decision, inputs: DiagnosisInputs, siblings: set[str]
-    ) -> Verification:
-        gw = self.state.gateway
-        ns = decision.target.namespace
-        if decision.action is Action.DELETE_EVICTED_POD:
-            try:
-                gw.get_pod(ns, decision.target.name)
-            except NotFound:
-                return Verification(healthy=True, message="the evicted pod is gone")
-            return Verification(healthy=False, message="the evicted pod is still there")
-        if decision.action is Action.DELETE_POD:
-            meta = inputs.pod.get("metadata") or {}
-            owner = _owner_uid(inputs.pod, "ReplicaSet")
-            labels = meta.get("labels") or {}
-            pods = gw.list_pods(ns, label_selector=_selector(labels)).items if labels else []
-            fresh = [
-                p
-                for p in pods
-                if str((p.get("metadata") or {}).get("name")) not in siblings
-                and (owner is None or _owner_uid(p, "ReplicaSet") == owner)
-                and not (p.get("metadata") or {}).get("deletionTimestamp")
-            ]
-            if not fresh:
-                return Verification(message="no replacement pod yet")
-            pod = max(fresh, key=_created)
-            return _pod_verification(pod, "replacement pod")
-        deployment = gw.get_deployment(ns, decision.target.name)
-        spec = deployment.get("spec") or {}
-        status = deployment.get("status") or {}
-        replicas = spec.get("replicas")
-        want = int(replicas) if isinstance(replicas, int) else 1
-        generation = int((deployment.get("metadata") or {}).get("generation") or 0)
-        observed = int(status.get("observedGeneration") or 0)
-        updated = int(status.get("updatedReplicas") or 0)
-        ready = int(status.get("readyReplicas") or 0)
-        total = int(status.get("replicas") or 0)
-        if observed < generation:
-            return Verification(message="the controller has not seen the change yet")
-        if decision.action is Action.SCALE_DOWN_DEPLOYMENT:
-            done = total == want and ready == want
-            return Verification(
-                healthy=done,
-                restart_count=0,
-                new_pod_status=f"{ready}/{want} ready",
-                message=f"{total} pods, {ready} ready, want {want}",
-            )
-        if updated < want or ready < want or total > want:
-            return Verification(
-                new_pod_status=f"{ready}/{want} ready",
-                message=f"rollout in progress: {updated} updated, {ready} ready of {want}",
-            )
-        selector = (spec.get("selector") or {}).get("matchLabels") or {}
-        pods = gw.list_pods(ns, label_selector=_selector(selector)).items
-        live = [p for p in pods if not (p.get("metadata") or {}).get("deletionTimestamp")]
-        if not live:
-            return Verification(message="no pods")
-        newest = max(live, key=_created)
-        verification = _pod_verification(newest, "rolled-out pod")
-        if verification.healthy and not all(_is_ready(p) for p in live):
-            verification.healthy = False
-            verification.message = "not every pod is ready yet"
-        return verification
+            log.warning("could not write the Event for %s: %s", action, error)
 
 
-def _created(pod: JSON) -> str:
-    return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
+def _write_error(plan: Plan, error: Exception) -> tuple[str, str]:
+    if isinstance(error, ToolFailure):
+        return str(error.code), error.message
+    assert isinstance(error, GatewayError)
+    if isinstance(error, Conflict):
+        return ErrorCode.CONFLICT, (
+            f"{plan.action} refused by the API server: the object changed since it was read "
+            f"({error.message})"
+        )
+    if isinstance(error, NotFound):
+        return ErrorCode.NOT_FOUND, f"{plan.action}: {error.message}"
+    if isinstance(error, TooManyRequests):
+        return ErrorCode.API_THROTTLED, f"{plan.action}: {error.message}"
+    return ErrorCode.WRITE_FAILED, f"{plan.action} failed: {error.reason}: {error.message}"
 
 
-def _pod_verification(pod: JSON, what: str) -> Verification:
-    name = str((pod.get("metadata") or {}).get("name"))
-    restarts = _restarts(pod)
-    ready = _is_ready(pod)
-    status = _pod_status_text(pod)
-    healthy = ready and restarts == 0
-    return Verification(
-        new_pod_status=status,
-        new_pod_name=name,
-        restart_count=restarts,
-        healthy=healthy,
-        message=f"{what} {name}: {status}, ready={ready}, restarts={restarts}",
-    )
+def _guarded(patch: list[JSON], resource_version: str) -> list[JSON]:
+    """The patch made conditional: with the object's resourceVersion set, the API server
+    answers 409 Conflict when the object changed since it was read."""
+    if not resource_version:
+        return patch
+    return [
+        *patch,
+        {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
+    ]
 
 
-def _memory_patch(deployment: JSON, decision: Decision) -> tuple[list[JSON], str, str]:
+def _memory_patch(deployment: JSON, parameters: Any) -> tuple[list[JSON], str, str]:
     """JSON patch setting one container's memory limit in the Deployment's pod template."""
-    limit = decision.parameters.get("memory_limit_bytes")
-    wanted = decision.parameters.get("container")
+    limit = parameters.get("memory_limit_bytes")
+    wanted = parameters.get("container")
     if not isinstance(limit, int) or limit <= 0:
-        raise ToolFailure("safety_check_failed", "the rules computed no memory limit")
+        raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "the rules computed no memory limit")
     containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get(
         "containers"
     ) or []
@@ -873,13 +909,15 @@ def _memory_patch(deployment: JSON, decision: Decision) -> tuple[list[JSON], str
             ops.append({"op": "add", "path": f"{base}/resources/limits", "value": {}})
         ops.append({"op": "add", "path": f"{base}/resources/limits/memory", "value": value})
         return ops, str(container.get("name")), value
-    raise ToolFailure("not_found", f"container {wanted} is not in the deployment's template")
+    raise ToolFailure(
+        ErrorCode.NOT_FOUND, f"container {wanted} is not in the deployment's template"
+    )
 
 
-def _rollback_patch(
+def _rollback_source(
     deployment: JSON, replicasets: list[JSON], revision: object
-) -> tuple[list[JSON], int]:
-    """`kubectl rollout undo` for apps/v1: the chosen ReplicaSet's template, hash label removed."""
+) -> tuple[JSON, int]:
+    """The Deployment's ReplicaSet to roll back to (the given revision, else the previous)."""
     uid = (deployment.get("metadata") or {}).get("uid")
     current = _revision(deployment)
     owned = [rs for rs in replicasets if _owner_uid(rs, "Deployment") == uid and uid]
@@ -889,19 +927,35 @@ def _rollback_patch(
     else:
         older = [r for r in candidates if current is None or r < current]
         if not older:
-            raise ToolFailure("not_found", "no earlier revision to roll back to")
+            raise ToolFailure(ErrorCode.NOT_FOUND, "no earlier revision to roll back to")
         chosen = max(older)
     if chosen not in candidates:
-        raise ToolFailure("not_found", f"revision {chosen} not found")
+        raise ToolFailure(ErrorCode.NOT_FOUND, f"revision {chosen} not found")
     if chosen == current:
-        raise ToolFailure("vetoed", f"revision {chosen} is already the current one")
-    template = copy.deepcopy((candidates[chosen].get("spec") or {}).get("template") or {})
+        raise ToolFailure(ErrorCode.VETOED, f"revision {chosen} is already the current one")
+    return candidates[chosen], chosen
+
+
+def _rollback_template(
+    deployment: JSON, replicasets: list[JSON], revision: object
+) -> tuple[JSON, int]:
+    source, chosen = _rollback_source(deployment, replicasets, revision)
+    template = copy.deepcopy((source.get("spec") or {}).get("template") or {})
     labels = (template.get("metadata") or {}).get("labels") or {}
     labels.pop("pod-template-hash", None)
+    return template, chosen
+
+
+def _rollback_patch(
+    deployment: JSON, replicasets: list[JSON], revision: object
+) -> tuple[list[JSON], int]:
+    """`kubectl rollout undo` for apps/v1: the chosen ReplicaSet's template, hash label removed."""
+    source, chosen = _rollback_source(deployment, replicasets, revision)
+    template, _ = _rollback_template(deployment, replicasets, chosen)
     # As kubectl does: keep the Deployment's own bookkeeping annotations, take the rest
     # (e.g. kubernetes.io/change-cause) from the ReplicaSet rolled back to.
     own = (deployment.get("metadata") or {}).get("annotations") or {}
-    theirs = (candidates[chosen].get("metadata") or {}).get("annotations") or {}
+    theirs = (source.get("metadata") or {}).get("annotations") or {}
     annotations = {k: v for k, v in own.items() if k in _ROLLBACK_SKIP_ANNOTATIONS}
     annotations.update({k: v for k, v in theirs.items() if k not in _ROLLBACK_SKIP_ANNOTATIONS})
     return [

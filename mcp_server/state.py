@@ -20,6 +20,7 @@ from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog
 from mcp_server.config import ServerConfig
 from mcp_server.gateway import Gateway
+from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
 from policies import Policy, RateLimitStore, load_policy
 
@@ -44,6 +45,7 @@ class ServerState:
         pod_cache: PodCache | None = None,
     ) -> None:
         from mcp_server.diagnosis import classify_pod, pod_health_score
+        from mcp_server.planning import DiagnosisMemo
 
         self.config = config
         self.gateway = gateway
@@ -57,6 +59,7 @@ class ServerState:
             update["agent_namespace"] = config.agent_namespace
         self.policy = base.model_copy(update=update)
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        migrate_legacy_state(config.state_dir, config.store_path)
         self.ratelimits = RateLimitStore(config.ratelimit_path)
         self.approvals = ApprovalStore(
             config.approvals_path,
@@ -64,6 +67,8 @@ class ServerState:
             clock=lambda: self.clock.now().timestamp(),
         )
         self.audit = AuditLog(config.audit_path, now=self.clock.now)
+        self.ledger = Ledger(config.store_path, clock=lambda: self.clock.now().timestamp())
+        self.memo = DiagnosisMemo()
         self.cache = pod_cache
         if self.cache is None and config.pod_cache:
             self.cache = PodCache(

@@ -83,7 +83,13 @@ from policies.policy import (
     parse_memory_quantity,
     policy_from_dict,
 )
-from policies.ratelimit import RateLimitExceeded, RateLimitStore, RateLimitStoreError
+from policies.ratelimit import (
+    RateLimitExceeded,
+    RateLimitStore,
+    RateLimitStoreError,
+    create_schema,
+    reserve_in,
+)
 from policies.rules import allowed_actions, decide, new_memory_limit
 from policies.safety import (
     CHECK_NAMES,
@@ -122,6 +128,8 @@ __all__ = [
     "RateLimitStore",
     "RateLimitStoreError",
     "RateLimits",
+    "create_schema",
+    "reserve_in",
     "Risk",
     "Target",
     "allowed_actions",

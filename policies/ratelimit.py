@@ -192,14 +192,11 @@ class RateLimitStore:
         real outcome afterwards with `update_outcome` (e.g. failed, healed)."""
         moment = at or datetime.now(UTC)
         now = _ts(moment)
-        hour_ago = _ts(moment - HOUR)
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    record = self._reserve_locked(
-                        namespace, workload, str(action), limits, now, hour_ago
-                    )
+                    record = reserve_in(self._db, namespace, workload, str(action), limits, now)
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
@@ -208,53 +205,67 @@ class RateLimitStore:
                 raise RateLimitStoreError(f"rate-limit store {self.path}: {error}") from error
         return record
 
-    def _reserve_locked(
-        self,
-        namespace: str,
-        workload: str,
-        action: str,
-        limits: RateLimits,
-        now: float,
-        hour_ago: float,
-    ) -> ActionRecord:
-        counted = f"at >= ? AND {_IN_COUNTED}"
-        (total,) = self._db.execute(
-            f"SELECT COUNT(*) FROM actions WHERE {counted}", (hour_ago, *_COUNTED)
-        ).fetchone()
-        if total >= limits.global_per_hour:
-            raise RateLimitExceeded(
-                "global", f"{total} actions in the last hour, limit {limits.global_per_hour}"
-            )
-        (mine,) = self._db.execute(
-            f"SELECT COUNT(*) FROM actions WHERE {counted} AND namespace = ? AND workload = ?",
-            (hour_ago, *_COUNTED, namespace, workload),
-        ).fetchone()
-        if mine >= limits.per_workload_per_hour:
-            raise RateLimitExceeded(
-                "workload",
-                f"{mine} actions on {workload} in the last hour, limit "
-                f"{limits.per_workload_per_hour}",
-            )
-        (last,) = self._db.execute(
-            f"SELECT MAX(at) FROM actions WHERE {_IN_COUNTED}"
-            " AND namespace = ? AND workload = ? AND action = ?",
-            (*_COUNTED, namespace, workload, action),
-        ).fetchone()
-        cooldown = limits.cooldown_per_workload_seconds
-        if last is not None and now - last < cooldown:
-            raise RateLimitExceeded(
-                "cooldown",
-                f"{action} on {workload} is cooling down for {cooldown - (now - last):.0f}s more",
-            )
-        cursor = self._db.execute(
-            "INSERT INTO actions (at, namespace, workload, action, outcome) VALUES (?, ?, ?, ?, ?)",
-            (now, namespace, workload, action, str(Outcome.EXECUTED)),
+    def release(self, record_id: int) -> bool:
+        """Give a reserved slot back (the write was never applied): it stops counting."""
+        with self._lock:
+            cursor = self._db.execute("DELETE FROM actions WHERE id = ?", (record_id,))
+            return cursor.rowcount == 1
+
+
+def create_schema(db: sqlite3.Connection) -> None:
+    """The actions table, for a store that shares this database file."""
+    db.executescript(_SCHEMA)
+
+
+def reserve_in(
+    db: sqlite3.Connection,
+    namespace: str,
+    workload: str,
+    action: str,
+    limits: RateLimits,
+    now: float,
+) -> ActionRecord:
+    """Check the limits and insert the action inside the caller's write transaction (the
+    write path reserves, consumes the approval and records its intent in one)."""
+    hour_ago = now - HOUR.total_seconds()
+    counted = f"at >= ? AND {_IN_COUNTED}"
+    (total,) = db.execute(
+        f"SELECT COUNT(*) FROM actions WHERE {counted}", (hour_ago, *_COUNTED)
+    ).fetchone()
+    if total >= limits.global_per_hour:
+        raise RateLimitExceeded(
+            "global", f"{total} actions in the last hour, limit {limits.global_per_hour}"
         )
-        return ActionRecord(
-            at=datetime.fromtimestamp(now, UTC),
-            namespace=namespace,
-            workload=workload,
-            action=action,
-            outcome=str(Outcome.EXECUTED),
-            id=cursor.lastrowid,
+    (mine,) = db.execute(
+        f"SELECT COUNT(*) FROM actions WHERE {counted} AND namespace = ? AND workload = ?",
+        (hour_ago, *_COUNTED, namespace, workload),
+    ).fetchone()
+    if mine >= limits.per_workload_per_hour:
+        raise RateLimitExceeded(
+            "workload",
+            f"{mine} actions on {workload} in the last hour, limit "
+            f"{limits.per_workload_per_hour}",
         )
+    (last,) = db.execute(
+        f"SELECT MAX(at) FROM actions WHERE {_IN_COUNTED}"
+        " AND namespace = ? AND workload = ? AND action = ?",
+        (*_COUNTED, namespace, workload, action),
+    ).fetchone()
+    cooldown = limits.cooldown_per_workload_seconds
+    if last is not None and now - last < cooldown:
+        raise RateLimitExceeded(
+            "cooldown",
+            f"{action} on {workload} is cooling down for {cooldown - (now - last):.0f}s more",
+        )
+    cursor = db.execute(
+        "INSERT INTO actions (at, namespace, workload, action, outcome) VALUES (?, ?, ?, ?, ?)",
+        (now, namespace, workload, action, str(Outcome.EXECUTED)),
+    )
+    return ActionRecord(
+        at=datetime.fromtimestamp(now, UTC),
+        namespace=namespace,
+        workload=workload,
+        action=action,
+        outcome=str(Outcome.EXECUTED),
+        id=cursor.lastrowid,
+    )

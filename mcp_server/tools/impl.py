@@ -11,10 +11,15 @@ from typing import Any
 from mcp_server import metrics
 from mcp_server.auth import Caller
 from mcp_server.diagnosis import analyze_log, classify_pod, diagnose_inputs, resource_report
+from mcp_server.errors import ErrorCode
 from mcp_server.gateway import NotFound
 from mcp_server.healing import Healer, HealRequest, RollbackRequest
+from mcp_server.planning import plan_for
+from mcp_server.reconcile import reconcile
 from mcp_server.state import ServerState
 from mcp_server.tools.models import (
+    ActionStatusInput,
+    ActionStatusResult,
     AnalyzeLogsInput,
     AnalyzeLogsResult,
     AutoHealInput,
@@ -23,13 +28,18 @@ from mcp_server.tools.models import (
     HealResult,
     ListUnhealthyInput,
     ListUnhealthyResult,
+    PlanInput,
+    PlanResult,
     ResourceUsageInput,
     ResourceUsageResult,
     RollbackInput,
     RollbackResult,
     ToolFailure,
     UnhealthyPodInfo,
+    Verification,
 )
+from mcp_server.verifier import Verifier
+from policies import WRITE_ACTIONS
 
 CACHE_SYNC_WAIT_SECONDS = 10.0
 
@@ -51,6 +61,9 @@ def diagnose_pod(state: ServerState, args: DiagnoseInput, caller: Caller) -> Dia
         )
     except NotFound as error:
         raise ToolFailure("not_found", f"pod {args.namespace}/{args.pod_name} not found") from error
+    if args.check_logs and args.check_events:
+        # A plan for this pod version moments later reuses these reads.
+        state.memo.put(inputs, state.clock.monotonic())
     diagnosis = diagnose_inputs(inputs, state.policy)
     for issue_type in diagnosis.issue_types:
         metrics.issues_detected_total.labels(issue_type=issue_type).inc()
@@ -121,13 +134,51 @@ def auto_heal_pod(state: ServerState, args: AutoHealInput, caller: Caller) -> He
         HealRequest(
             namespace=args.namespace,
             pod_name=args.pod_name,
-            diagnosis=args.diagnosis,
+            diagnosis=args.diagnosis or {},
             caller=caller,
             dry_run=args.dry_run,
             force=args.force,
             action=args.action,
             approval_id=args.approval_id,
+            plan_id=args.plan_id,
+            idempotency_key=args.idempotency_key,
         )
+    )
+
+
+def plan_healing(state: ServerState, args: PlanInput, caller: Caller) -> PlanResult:
+    planned = plan_for(state, args.namespace, args.pod_name, caller, args.action)
+    body = planned.plan.to_dict()
+    body["writes"] = planned.plan.action in {a.value for a in WRITE_ACTIONS}
+    body["target"] = {k: str(v) for k, v in body["target"].items()}
+    body["pod"] = {k: str(v) for k, v in body["pod"].items()}
+    return PlanResult.model_validate(body)
+
+
+def get_action_status(
+    state: ServerState, args: ActionStatusInput, caller: Caller
+) -> ActionStatusResult:
+    intent = state.ledger.intent(args.action_id)
+    if intent is None:
+        raise ToolFailure(ErrorCode.ACTION_NOT_FOUND, f"no action {args.action_id}")
+    if intent.outcome is None and state.ledger.owner_gone(intent):
+        reconcile(state, [intent])
+        intent = state.ledger.intent(args.action_id) or intent
+    if intent.outcome is None:
+        verification = Verification(
+            status="pending", action_id=intent.action_id, message="the write has no outcome yet"
+        )
+    else:
+        verification = Verification.model_validate(Verifier(state).status(intent))
+    return ActionStatusResult(
+        action_id=intent.action_id,
+        plan_id=intent.plan_id,
+        action=intent.action,
+        target={k: str(v) for k, v in intent.target.items()},
+        outcome=intent.outcome,
+        initiator=intent.initiator,
+        approver=intent.approver,
+        verification=verification,
     )
 
 
@@ -141,6 +192,8 @@ def rollback_deployment(state: ServerState, args: RollbackInput, caller: Caller)
             approval_id=args.approval_id,
             dry_run=args.dry_run,
             force=args.force,
+            plan_id=args.plan_id,
+            idempotency_key=args.idempotency_key,
         )
     )
 
@@ -179,7 +232,7 @@ def list_unhealthy_pods(
         )
     if not cache.wait_synced(CACHE_SYNC_WAIT_SECONDS):
         raise ToolFailure(
-            "not_ready",
+            ErrorCode.NOT_READY,
             "the pod cache has not synced with the API server yet"
             + (f" ({cache.last_error})" if cache.last_error else ""),
             retryable=True,

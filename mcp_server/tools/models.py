@@ -9,9 +9,17 @@ instead of an SDK error string.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 from pydantic.functional_validators import AfterValidator
 
 # RFC 1123 label (namespaces, container names) and subdomain (pod and deployment names).
@@ -63,21 +71,45 @@ class ResourceUsageInput(PodRef):
     pass
 
 
+Identifier = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+IdempotencyKey = Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_.:-]{1,128}$")]
+
+
 class AutoHealInput(PodRef):
-    diagnosis: dict[str, Any]
+    # The original arguments carry a diagnosis; a stored plan (plan_id) replaces it.
+    diagnosis: dict[str, Any] | None = None
     dry_run: StrictBool = False
     force: StrictBool = False
     action: Annotated[str, Field(strict=True, max_length=64)] | None = None
-    approval_id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    approval_id: Identifier | None = None
+    plan_id: Identifier | None = None
+    idempotency_key: IdempotencyKey | None = None
+
+    @model_validator(mode="after")
+    def _diagnosis_or_plan(self) -> AutoHealInput:
+        if self.diagnosis is None and self.plan_id is None:
+            raise ValueError("diagnosis: required unless plan_id is given")
+        return self
+
+
+class PlanInput(PodRef):
+    # A proposed action (e.g. an LLM's): the plan is for it if the rules allow it, else vetoed.
+    action: Annotated[str, Field(strict=True, max_length=64)] | None = None
+
+
+class ActionStatusInput(_Input):
+    action_id: Identifier
 
 
 class RollbackInput(_Input):
     namespace: Label
     deployment_name: Subdomain
     revision: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
-    approval_id: Annotated[str, Field(strict=True, pattern=r"^[A-Za-z0-9_-]{1,64}$")] | None = None
+    approval_id: Identifier | None = None
     dry_run: StrictBool = False
     force: StrictBool = False
+    plan_id: Identifier | None = None
+    idempotency_key: IdempotencyKey | None = None
 
 
 class ListUnhealthyInput(_Input):
@@ -186,6 +218,9 @@ class ResourceUsageResult(ToolResult):
 class Verification(BaseModel):
     model_config = ConfigDict(extra="allow")
 
+    # pending until the verifier decides; not_applicable when nothing was written.
+    status: Literal["pending", "healed", "not_healed", "not_applicable"] = "pending"
+    action_id: str | None = None
     new_pod_status: str | None = None
     new_pod_name: str | None = None
     restart_count: int | None = None
@@ -207,6 +242,10 @@ class HealResult(ToolResult):
     approval_id: str | None = None
     approver: str | None = None
     findings: dict[str, Any] | None = None  # read-only actions: what to look at next
+    plan_id: str | None = None
+    action_id: str | None = None  # the intent: ask get_action_status about it
+    replayed: bool = False  # an idempotency key (or plan) seen before: nothing written again
+    from_revision: int | None = None
 
 
 class RollbackResult(ToolResult):
@@ -221,6 +260,38 @@ class RollbackResult(ToolResult):
     verification: Verification | None = None
     approval_id: str | None = None
     approver: str | None = None
+    plan_id: str | None = None
+    action_id: str | None = None
+    replayed: bool = False
+
+
+class PlanResult(ToolResult):
+    """The server's gated decision as a plan (see docs/contracts.md)."""
+
+    plan_id: str | None = None
+    action: str | None = None
+    target: dict[str, str] | None = None
+    pod: dict[str, str] | None = None
+    workload: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=dict)
+    risk: str | None = None
+    requires_approval: bool = False
+    writes: bool = False
+    reason: str | None = None
+    issue_type: str | None = None
+    decision: dict[str, Any] | None = None
+
+
+class ActionStatusResult(ToolResult):
+    action_id: str | None = None
+    plan_id: str | None = None
+    action: str | None = None
+    target: dict[str, str] | None = None
+    outcome: str | None = None  # applied / not_applied / None (intent without outcome yet)
+    initiator: str | None = None
+    approver: str | None = None
+    verification: Verification | None = None
 
 
 class UnhealthyPodInfo(BaseModel):

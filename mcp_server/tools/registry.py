@@ -1,4 +1,4 @@
-"""The six MCP tools: published schemas, annotations, and the never-a-traceback wrapper.
+"""The MCP tools: published schemas, annotations, and the never-a-traceback wrapper.
 
 Arguments are declared `Any` with an explicit JSON schema: clients see exact types, and the
 server validates them itself (tools.models) so that every bad input gets a structured
@@ -7,6 +7,7 @@ server validates them itself (tools.models) so that every bad input gets a struc
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from functools import partial
@@ -15,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 import anyio
 from mcp.server.fastmcp import Context
 from mcp.server.fastmcp.tools import Tool
-from mcp.types import ToolAnnotations
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
 from mcp_server import metrics
@@ -27,6 +28,8 @@ from mcp_server.tools import impl
 from mcp_server.tools.models import (
     MAX_SINCE_SECONDS,
     MAX_TAIL_LINES,
+    ActionStatusInput,
+    ActionStatusResult,
     AnalyzeLogsInput,
     AnalyzeLogsResult,
     AutoHealInput,
@@ -36,6 +39,8 @@ from mcp_server.tools.models import (
     HealResult,
     ListUnhealthyInput,
     ListUnhealthyResult,
+    PlanInput,
+    PlanResult,
     ResourceUsageInput,
     ResourceUsageResult,
     RollbackInput,
@@ -82,6 +87,17 @@ def _nullable(schema: dict[str, Any]) -> WithJsonSchema:
 OptionalNamespace = Annotated[Any, _nullable({"type": "string", "maxLength": 63, "pattern": _NAME})]
 OptionalContainer = Annotated[Any, _nullable({"type": "string", "maxLength": 63, "pattern": _NAME})]
 OptionalId = Annotated[Any, _nullable({"type": "string", "pattern": _ID})]
+OptionalKey = Annotated[
+    Any,
+    _nullable(
+        {
+            "type": "string",
+            "pattern": r"^[A-Za-z0-9_.:-]{1,128}$",
+            "description": "the same key again returns the recorded outcome, never a 2nd write",
+        }
+    ),
+]
+ActionId = Annotated[Any, WithJsonSchema({"type": "string", "pattern": _ID})]
 OptionalRevision = Annotated[Any, _nullable({"type": "integer", "minimum": 1})]
 OptionalAction = Annotated[
     Any,
@@ -114,7 +130,19 @@ DESTRUCTIVE = ToolAnnotations(
 
 
 def _failure(result_type: type[Out], code: str, message: str, **extra: Any) -> Out:
-    return result_type(success=False, error=ErrorInfo(code=code, message=message, **extra))
+    return result_type(success=False, error=ErrorInfo(code=str(code), message=message, **extra))
+
+
+def answer(result: ToolResult) -> CallToolResult:
+    """The MCP answer: a refused or failed call is `isError: true` and still carries the
+    structured payload with its error code, so generic hosts and LLM tool loops see a
+    failure while typed clients read the same fields as on success."""
+    body = result.model_dump(mode="json")
+    return CallToolResult(
+        content=[TextContent(type="text", text=json.dumps(body, indent=2))],
+        structuredContent=body,
+        isError=not result.success,
+    )
 
 
 WRITE_TOOLS = frozenset({"auto_heal_pod", "rollback_deployment"})
@@ -146,8 +174,19 @@ async def run_tool(
     arguments: dict[str, Any],
     work: Callable[[ServerState, In, Caller], Out],
     result_type: type[Out],
+) -> CallToolResult:
+    """Validate, run in a worker thread, and turn every failure into a structured error."""
+    return answer(await _run(name, ctx, input_type, arguments, work, result_type))
+
+
+async def _run(
+    name: str,
+    ctx: Context[Any, Any, Any],
+    input_type: type[In],
+    arguments: dict[str, Any],
+    work: Callable[[ServerState, In, Caller], Out],
+    result_type: type[Out],
 ) -> Out:
-    """Validate, run in a worker thread, and turn every failure into a structured result."""
     outcome = "ok"
     try:
         state: ServerState = ctx.request_context.lifespan_context
@@ -184,7 +223,10 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "diagnose_pod": ("namespace", "pod_name"),
     "analyze_logs": ("namespace", "pod_name"),
     "check_resource_usage": ("namespace", "pod_name"),
-    "auto_heal_pod": ("namespace", "pod_name", "diagnosis"),
+    # diagnosis is required unless plan_id names a stored plan (checked by the server).
+    "auto_heal_pod": ("namespace", "pod_name"),
+    "plan_healing": ("namespace", "pod_name"),
+    "get_action_status": ("action_id",),
     "rollback_deployment": ("namespace", "deployment_name"),
     "list_unhealthy_pods": (),
 }
@@ -239,7 +281,7 @@ def build_tools() -> list[Tool]:
         pod_name: PodName = None,
         check_logs: Flag = None,
         check_events: Flag = None,
-    ) -> DiagnosePodResult:
+    ) -> Annotated[CallToolResult, DiagnosePodResult]:
         return await run_tool(
             "diagnose_pod",
             ctx,
@@ -267,7 +309,7 @@ def build_tools() -> list[Tool]:
         container: OptionalContainer = None,
         tail_lines: TailLines = None,
         since_seconds: SinceSeconds = None,
-    ) -> AnalyzeLogsResult:
+    ) -> Annotated[CallToolResult, AnalyzeLogsResult]:
         return await run_tool(
             "analyze_logs",
             ctx,
@@ -290,7 +332,7 @@ def build_tools() -> list[Tool]:
     )
     async def check_resource_usage(
         ctx: Context[Any, Any, Any], namespace: Namespace = None, pod_name: PodName = None
-    ) -> ResourceUsageResult:
+    ) -> Annotated[CallToolResult, ResourceUsageResult]:
         return await run_tool(
             "check_resource_usage",
             ctx,
@@ -316,7 +358,9 @@ def build_tools() -> list[Tool]:
         force: Flag = None,
         action: OptionalAction = None,
         approval_id: OptionalId = None,
-    ) -> HealResult:
+        plan_id: OptionalId = None,
+        idempotency_key: OptionalKey = None,
+    ) -> Annotated[CallToolResult, HealResult]:
         return await run_tool(
             "auto_heal_pod",
             ctx,
@@ -329,6 +373,8 @@ def build_tools() -> list[Tool]:
                 "force": force,
                 "action": action,
                 "approval_id": approval_id,
+                "plan_id": plan_id,
+                "idempotency_key": idempotency_key,
             },
             impl.auto_heal_pod,
             HealResult,
@@ -348,7 +394,9 @@ def build_tools() -> list[Tool]:
         approval_id: OptionalId = None,
         dry_run: Flag = None,
         force: Flag = None,
-    ) -> RollbackResult:
+        plan_id: OptionalId = None,
+        idempotency_key: OptionalKey = None,
+    ) -> Annotated[CallToolResult, RollbackResult]:
         return await run_tool(
             "rollback_deployment",
             ctx,
@@ -360,6 +408,8 @@ def build_tools() -> list[Tool]:
                 "approval_id": approval_id,
                 "dry_run": dry_run,
                 "force": force,
+                "plan_id": plan_id,
+                "idempotency_key": idempotency_key,
             },
             impl.rollback_deployment,
             RollbackResult,
@@ -372,7 +422,7 @@ def build_tools() -> list[Tool]:
     )
     async def list_unhealthy_pods(
         ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
-    ) -> ListUnhealthyResult:
+    ) -> Annotated[CallToolResult, ListUnhealthyResult]:
         return await run_tool(
             "list_unhealthy_pods",
             ctx,
@@ -380,6 +430,48 @@ def build_tools() -> list[Tool]:
             {"namespace": namespace},
             impl.list_unhealthy_pods,
             ListUnhealthyResult,
+        )
+
+    @tool(
+        name="plan_healing",
+        description="The server's gated decision for a pod as a plan: action, target (with "
+        "uid), parameters, the facts it was decided on, risk, whether a human must approve, "
+        "and a plan_id (a digest of all of it). Writes nothing. Pass the plan_id to "
+        "auto_heal_pod / rollback_deployment; `action` proposes the rule action or a milder "
+        "allowed one (anything else is vetoed).",
+        annotations=READ_ONLY,
+    )
+    async def plan_healing(
+        ctx: Context[Any, Any, Any],
+        namespace: Namespace = None,
+        pod_name: PodName = None,
+        action: OptionalAction = None,
+    ) -> Annotated[CallToolResult, PlanResult]:
+        return await run_tool(
+            "plan_healing",
+            ctx,
+            PlanInput,
+            {"namespace": namespace, "pod_name": pod_name, "action": action},
+            impl.plan_healing,
+            PlanResult,
+        )
+
+    @tool(
+        name="get_action_status",
+        description="An action's outcome (applied / not_applied) and its verification: "
+        "pending, healed or not_healed, with the evidence (the replacement pod, the rollout).",
+        annotations=READ_ONLY,
+    )
+    async def get_action_status(
+        ctx: Context[Any, Any, Any], action_id: ActionId = None
+    ) -> Annotated[CallToolResult, ActionStatusResult]:
+        return await run_tool(
+            "get_action_status",
+            ctx,
+            ActionStatusInput,
+            {"action_id": action_id},
+            impl.get_action_status,
+            ActionStatusResult,
         )
 
     return tools

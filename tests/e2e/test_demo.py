@@ -64,7 +64,7 @@ def test_high_risk_actions_wait_for_a_human_when_nobody_is_at_the_terminal(
 ) -> None:
     outcomes = _outcomes(demo_run)
     assert outcomes["checkout"] == outcomes["reports"] == "awaiting_approval"
-    pending = ApprovalStore(demo_run.state_dir / "approvals.sqlite").list(status="pending")
+    pending = ApprovalStore(demo_run.state_dir / "state.sqlite").list(status="pending")
     assert {a.action for a in pending} == {"rollback_deployment", "increase_memory_limit"}
 
 

@@ -39,7 +39,7 @@ def leave_waiting(sim: KubeSim, state_dir: Path) -> tuple[str, str]:
     finally:
         state.close()
     (incident,) = IncidentRegistry(state_dir / "incidents.sqlite").open_incidents()
-    (approval,) = ApprovalStore(state_dir / "approvals.sqlite").list("pending")
+    (approval,) = ApprovalStore(state_dir / "state.sqlite").list("pending")
     return incident.id, approval.id
 
 
@@ -124,7 +124,7 @@ def test_edit_to_a_milder_action(sim: KubeSim, tmp_path: Path, env: None) -> Non
     assert not writes(sim)
     incident = IncidentRegistry(state_dir / "incidents.sqlite").get(incident_id)
     assert incident is not None and incident.outcome == "handed_to_human"
-    approval = ApprovalStore(state_dir / "approvals.sqlite").get(approval_id)
+    approval = ApprovalStore(state_dir / "state.sqlite").get(approval_id)
     assert approval is not None and approval.status == "rejected"
 
 

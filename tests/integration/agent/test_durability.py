@@ -164,7 +164,7 @@ def _kill_approve_and_check(
         lines.close()
     approval_id = line.split("approvals approve ", 1)[1].split()[0]
     assert _pod_deletes(sim) == []
-    store = ApprovalStore(state / "approvals.sqlite")
+    store = ApprovalStore(state / "state.sqlite")
     pending = store.get(approval_id)
     assert pending is not None and pending.status == "pending"
     opened = IncidentRegistry(state / "incidents.sqlite").open_incidents()

@@ -81,9 +81,11 @@ def run_session(state: ServerState, body: Session) -> None:
 
 
 async def call(session: ClientSession, tool: str, **arguments: Any) -> dict[str, Any]:
+    """The structured answer. Every failure is an MCP error (`isError: true`) that still
+    carries the structured payload with its error code; every success is not."""
     result = await session.call_tool(tool, arguments)
-    assert not result.isError, result.content
-    assert result.structuredContent is not None
+    assert result.structuredContent is not None, result.content
+    assert result.isError is (result.structuredContent.get("success") is False), result.content
     text = result.content[0]
     assert getattr(text, "text", None) is not None
     data = dict(result.structuredContent)
@@ -122,5 +124,20 @@ def wait_for(sim: KubeSim, until: Callable[[], bool], limit: float = 600, step: 
     waited = 0.0
     while not until():
         assert waited < limit, "the scenario did not reach its failure state"
+        sim.advance(step)
+        waited += step
+
+
+async def verified(
+    session: ClientSession, sim: KubeSim, action_id: str, limit: float = 600, step: float = 2
+) -> dict[str, Any]:
+    """Advance the simulated clock, asking get_action_status, until the verdict is final."""
+    waited = 0.0
+    while True:
+        status = await call(session, "get_action_status", action_id=action_id)
+        verification = status["verification"]
+        if verification["status"] != "pending":
+            return dict(verification)
+        assert waited < limit, f"still pending after {limit}s: {verification}"
         sim.advance(step)
         waited += step

@@ -280,7 +280,8 @@ def test_a_used_approval_cannot_be_used_again(
     assert [r["result"] for r in state.audit.records()] == [
         "refused",
         "dry_run",
-        "success",
+        "intent",
+        "applied",
         "refused",
     ]
     used = state.approvals.list("consumed")

@@ -35,4 +35,4 @@ def test_configuration_extends_the_policy(tmp_path: Path) -> None:
         assert state.ready() == (True, "ok")
     finally:
         state.close()
-    assert (tmp_path / "approvals.sqlite").exists()
+    assert (tmp_path / "state.sqlite").exists()

@@ -1,0 +1,145 @@
+"""Recovery: every intent without an outcome, left by a process that died, gets exactly one.
+
+The audit trail says how far the dead process got: no intent record means it stopped before
+the write (which always follows the fsynced intent record); an intent record without an
+outcome means the write may or may not have reached the API server, so the cluster is read
+to tell (the pod's uid gone, the template at the planned revision, the limit at the planned
+value); an outcome record already there means only the ledger row lagged. Then the missing
+records are appended and the ledger row is finished, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import Any
+
+from mcp_server.audit import AuditTarget, phases_by_action
+from mcp_server.gateway import NotFound
+from mcp_server.ledger import Intent
+from mcp_server.state import ServerState
+from policies import Action
+
+log = logging.getLogger(__name__)
+JSON = dict[str, Any]
+
+
+def template_digest(template: JSON) -> str:
+    """A pod template's identity, without the hash label the controller adds."""
+    body = json.loads(json.dumps(template or {}))
+    labels = (body.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def applied_in_cluster(state: ServerState, intent: Intent) -> bool:
+    """Read the cluster: does it show the intended change?"""
+    gateway = state.gateway
+    namespace = str(intent.target.get("namespace"))
+    expected = intent.expected
+    if intent.action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
+        try:
+            pod = gateway.get_pod(namespace, str(expected.get("pod_name")))
+        except NotFound:
+            return True
+        meta = pod.get("metadata") or {}
+        return meta.get("uid") != expected.get("pod_uid") or bool(meta.get("deletionTimestamp"))
+    try:
+        deployment = gateway.get_deployment(namespace, str(intent.target.get("name")))
+    except NotFound:
+        return False
+    spec = deployment.get("spec") or {}
+    if intent.action == Action.SCALE_DOWN_DEPLOYMENT.value:
+        return spec.get("replicas") == expected.get("replicas")
+    if intent.action == Action.ROLLBACK_DEPLOYMENT.value:
+        return template_digest(spec.get("template") or {}) == expected.get("template_digest")
+    if intent.action == Action.INCREASE_MEMORY_LIMIT.value:
+        for container in (spec.get("template") or {}).get("spec", {}).get("containers") or []:
+            if container.get("name") == expected.get("container"):
+                limits = (container.get("resources") or {}).get("limits") or {}
+                return limits.get("memory") == expected.get("memory_limit")
+        return False
+    return False
+
+
+def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[JSON]:
+    """Give each orphaned intent its outcome; what was decided, one entry per intent."""
+    orphans = state.ledger.orphans() if intents is None else intents
+    if not orphans:
+        return []
+    trail = phases_by_action(state.audit.records())
+    done = []
+    for intent in orphans:
+        if not state.ledger.adopt(intent):
+            continue  # another process is reconciling it
+        phases = trail.get(intent.action_id, {})
+        target = AuditTarget(
+            str(intent.target.get("kind")),
+            str(intent.target.get("namespace")),
+            str(intent.target.get("name")),
+        )
+        details: JSON = {
+            "action_id": intent.action_id,
+            "plan_id": intent.plan_id,
+            "idempotency_key": intent.idempotency_key,
+            "recovered": True,
+            "owner": intent.owner,
+        }
+        if "outcome" in phases:
+            outcome = str(phases["outcome"].get("result"))
+            applied = outcome == "applied"
+            how = "the outcome record was written; only the ledger lagged"
+        elif "intent" not in phases:
+            applied = False
+            how = "the process stopped before the write"
+            state.audit.append(
+                action=intent.action,
+                target=target,
+                reason="recovered: intent without its record",
+                initiator=intent.initiator,
+                approver=intent.approver,
+                result="intent",
+                dry_run=False,
+                duration_seconds=0.0,
+                details=details,
+                phase="intent",
+            )
+        else:
+            applied = applied_in_cluster(state, intent)
+            how = (
+                "the cluster shows the change"
+                if applied
+                else "the cluster does not show the change"
+            )
+        if "outcome" not in phases:
+            state.audit.append(
+                action=intent.action,
+                target=target,
+                reason=f"recovered: {how}",
+                initiator=intent.initiator,
+                approver=intent.approver,
+                result="applied" if applied else "not_applied",
+                dry_run=False,
+                duration_seconds=0.0,
+                details=details,
+                phase="outcome",
+            )
+        state.ledger.finish(
+            intent.action_id,
+            "applied" if applied else "not_applied",
+            {"recovered": True, "how": how},
+            # Nothing was applied because the process died: the human's approval still holds.
+            restore_approval=not applied,
+        )
+        log.warning(
+            "reconciled intent %s (%s on %s): %s",
+            intent.action_id,
+            intent.action,
+            intent.target.get("name"),
+            how,
+        )
+        done.append({"action_id": intent.action_id, "applied": applied, "how": how})
+    return done

@@ -1,0 +1,275 @@
+"""The one verifier: did the workload recover after an applied write? A status, not a wait.
+
+`status(intent)` looks once (at the watch-backed pod cache when it is synced) and answers
+pending / healed / not_healed with evidence. Healed means healthy and still healthy
+`stable_seconds` later; not_healed means the replacement is failing again, or nothing healthy
+appeared before the deadline. The verdict is stored with the intent, so every caller (the
+agent, another agent, a human) sees the same one, and a final verdict becomes the rate-limit
+record's outcome (escalation reads it).
+
+A deleted pod's replacement is found through its owner: same controller uid, a new pod uid,
+and for ReplicaSet pods the same `pod-template-hash` — never by the old pod's other labels
+(which someone may have changed), never by name (a StatefulSet reuses it).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mcp_server import metrics
+from mcp_server.diagnosis import classify_pod
+from mcp_server.gateway import GatewayError, NotFound
+from mcp_server.ledger import Intent
+from mcp_server.state import ServerState
+from policies import Action
+
+JSON = dict[str, Any]
+
+# A replacement in one of these states failed the same way again: no need to wait it out.
+FAILING_AGAIN = frozenset(
+    {
+        "CrashLoopBackOff",
+        "OOMKilled",
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "CreateContainerConfigError",
+        "Error",
+    }
+)
+HASH_LABELS = ("pod-template-hash", "controller-revision-hash")
+
+
+def delete_expectation(pod: JSON, neighbours: list[JSON]) -> JSON:
+    """What verification and reconciliation of a pod delete need to know of the old pod;
+    `neighbours` are the namespace's pods now (the owner's other pods are not replacements)."""
+    meta = pod.get("metadata") or {}
+    owner = next(
+        (r for r in meta.get("ownerReferences") or [] if r.get("controller")),
+        next(iter(meta.get("ownerReferences") or []), None),
+    )
+    labels = meta.get("labels") or {}
+    return {
+        "pod_uid": str(meta.get("uid") or ""),
+        "pod_name": str(meta.get("name") or ""),
+        "owner_kind": None if owner is None else owner.get("kind"),
+        "owner_uid": None if owner is None else owner.get("uid"),
+        "hash": {k: labels[k] for k in HASH_LABELS if k in labels},
+        "siblings": sorted(
+            str((p.get("metadata") or {}).get("uid"))
+            for p in neighbours
+            if owner is not None
+            and any(
+                r.get("uid") == owner.get("uid")
+                for r in (p.get("metadata") or {}).get("ownerReferences") or []
+            )
+        ),
+    }
+
+
+def is_replacement(candidate: JSON, expected: JSON) -> bool:
+    meta = candidate.get("metadata") or {}
+    uid = str(meta.get("uid"))
+    if meta.get("deletionTimestamp") or uid == expected.get("pod_uid"):
+        return False
+    if uid in (expected.get("siblings") or ()):
+        return False
+    owner_uid = expected.get("owner_uid")
+    if owner_uid is None:
+        return False  # a bare pod has no replacement
+    if not any(r.get("uid") == owner_uid for r in meta.get("ownerReferences") or []):
+        return False
+    # Same template: a ReplicaSet's pods all share it; a StatefulSet's differ only mid-rollout.
+    labels = meta.get("labels") or {}
+    wanted = expected.get("hash") or {}
+    return expected.get("owner_kind") != "ReplicaSet" or all(
+        labels.get(k) == v for k, v in wanted.items()
+    )
+
+
+def _ready(pod: JSON) -> bool:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return str(condition.get("status")) == "True"
+    return False
+
+
+def _restarts(pod: JSON) -> int:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict))
+
+
+def _created(pod: JSON) -> str:
+    return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def _selector_matches(selector: JSON, labels: JSON) -> bool:
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expression in selector.get("matchExpressions") or []:
+        key = expression.get("key")
+        values = set(expression.get("values") or [])
+        operator = expression.get("operator")
+        present = key in labels
+        if operator == "In" and not (present and labels[key] in values):
+            return False
+        if operator == "NotIn" and present and labels[key] in values:
+            return False
+        if operator == "Exists" and not present:
+            return False
+        if operator == "DoesNotExist" and present:
+            return False
+    return True
+
+
+class Verifier:
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+
+    @property
+    def stable_seconds(self) -> float:
+        return max(self.state.config.verify_poll_seconds * 2, 5.0)
+
+    def status(self, intent: Intent) -> JSON:
+        """The intent's verification now (stored, so the next look continues from it)."""
+        stored = dict(intent.verification)
+        if intent.outcome != "applied":
+            return {"status": "not_applicable", "message": f"the write is {intent.outcome}"}
+        if stored.get("status") in ("healed", "not_healed"):
+            return stored
+        now = self.state.clock.now().timestamp()
+        started = float(intent.outcome_at or intent.created_at)
+        try:
+            look = self._look(intent)
+        except GatewayError as error:
+            look = {"healthy": False, "message": f"could not observe: {error.reason}"}
+        verification: JSON = {
+            **look,
+            "status": "pending",
+            "action_id": intent.action_id,
+            "checks": int(stored.get("checks") or 0) + 1,
+            "started_at": started,
+            "waited_seconds": round(now - started, 3),
+        }
+        healthy_since = stored.get("healthy_since")
+        if look.get("failing"):
+            verification["status"] = "not_healed"
+        elif look.get("healthy"):
+            healthy_since = healthy_since if healthy_since is not None else now
+            verification["healthy_since"] = healthy_since
+            if now - float(healthy_since) >= self.stable_seconds:
+                verification["status"] = "healed"
+        elif now - started >= self.state.config.verify_timeout_seconds:
+            verification["status"] = "not_healed"
+            verification["message"] = (
+                f"not healthy within {self.state.config.verify_timeout_seconds:.0f}s: "
+                + str(look.get("message") or "")
+            )
+        self.state.ledger.set_verification(intent.action_id, verification)
+        if verification["status"] == "healed":
+            pod = intent.result.get("pod") or {}
+            metrics.healing_success_total.labels(
+                str(pod.get("namespace") or intent.target.get("namespace")),
+                str(pod.get("name") or intent.target.get("name")),
+                intent.action,
+            ).inc()
+        return verification
+
+    # -- one look ----------------------------------------------------------------------------
+
+    def _pods(self, namespace: str) -> list[JSON]:
+        cache = self.state.cache
+        if cache is not None and cache.synced:
+            return cache.pods(namespace)
+        return self.state.gateway.list_pods(namespace).items
+
+    def _look(self, intent: Intent) -> JSON:
+        action = intent.action
+        namespace = str(intent.target.get("namespace"))
+        expected = intent.expected
+        if action == Action.DELETE_EVICTED_POD.value:
+            gone = not any(
+                (p.get("metadata") or {}).get("uid") == expected.get("pod_uid")
+                for p in self._pods(namespace)
+            )
+            return {
+                "healthy": gone,
+                "message": "the evicted pod is gone" if gone else "the evicted pod is still there",
+            }
+        if action == Action.DELETE_POD.value:
+            fresh = [p for p in self._pods(namespace) if is_replacement(p, expected)]
+            if not fresh:
+                return {"healthy": False, "message": "no replacement pod yet"}
+            return _pod_look(max(fresh, key=_created), "replacement pod")
+        return self._look_rollout(intent, namespace)
+
+    def _look_rollout(self, intent: Intent, namespace: str) -> JSON:
+        name = str(intent.target.get("name"))
+        try:
+            deployment = self.state.gateway.get_deployment(namespace, name)
+        except NotFound:
+            return {"healthy": False, "failing": True, "message": f"deployment {name} is gone"}
+        spec = deployment.get("spec") or {}
+        status = deployment.get("status") or {}
+        replicas = spec.get("replicas")
+        want = int(replicas) if isinstance(replicas, int) else 1
+        generation = int((deployment.get("metadata") or {}).get("generation") or 0)
+        observed = int(status.get("observedGeneration") or 0)
+        updated = int(status.get("updatedReplicas") or 0)
+        ready = int(status.get("readyReplicas") or 0)
+        total = int(status.get("replicas") or 0)
+        if observed < generation:
+            return {"healthy": False, "message": "the controller has not seen the change yet"}
+        if intent.action == Action.SCALE_DOWN_DEPLOYMENT.value:
+            done = total == want and ready == want
+            return {
+                "healthy": done,
+                "new_pod_status": f"{ready}/{want} ready",
+                "message": f"{total} pods, {ready} ready, want {want}",
+            }
+        selector = spec.get("selector") or {}
+        live = [
+            p
+            for p in self._pods(namespace)
+            if _selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+            and not (p.get("metadata") or {}).get("deletionTimestamp")
+        ]
+        # Only pods made after the write can show that the change failed.
+        since = datetime.fromtimestamp(intent.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        made_after = [p for p in live if _created(p) >= since]
+        if made_after:
+            look = _pod_look(max(made_after, key=_created), "rolled-out pod")
+            if look.get("failing"):
+                return look
+        if updated < want or ready < want or total > want:
+            return {
+                "healthy": False,
+                "new_pod_status": f"{ready}/{want} ready",
+                "message": f"rollout in progress: {updated} updated, {ready} ready of {want}",
+            }
+        if not live:
+            return {"healthy": False, "message": "no pods"}
+        look = _pod_look(max(live, key=_created), "rolled-out pod")
+        if look["healthy"] and not all(_ready(p) for p in live):
+            look["healthy"] = False
+            look["message"] = "not every pod is ready yet"
+        return look
+
+
+def _pod_look(pod: JSON, what: str) -> JSON:
+    meta = pod.get("metadata") or {}
+    name = str(meta.get("name"))
+    restarts = _restarts(pod)
+    ready = _ready(pod)
+    issue = classify_pod(pod)
+    status = issue or str((pod.get("status") or {}).get("phase") or "Unknown")
+    return {
+        "healthy": ready and restarts == 0,
+        "failing": issue in FAILING_AGAIN,
+        "new_pod_name": name,
+        "new_pod_uid": str(meta.get("uid") or ""),
+        "new_pod_status": status,
+        "restart_count": restarts,
+        "message": f"{what} {name}: {status}, ready={ready}, restarts={restarts}",
+    }
