@@ -111,10 +111,41 @@ def validate(rtype: ResourceType, obj: Obj) -> None:
                     f"Invalid value: {replicas}: must be greater than or equal to 0",
                 )
             )
+    elif rtype.kind == "Event":
+        causes += _event_causes(obj, str(meta.get("namespace") or ""))
     if causes:
         raise invalid(
             rtype.kind, rtype.group, str(meta.get("name") or meta.get("generateName") or ""), causes
         )
+
+
+def _event_causes(event: Obj, namespace: str) -> list[Cause]:
+    """core/v1 Event validation (legacyValidateEvent): an event lives in its object's namespace;
+    one with an eventTime (events.k8s.io style) also names its reporter, action and reason."""
+    involved = event.get("involvedObject")
+    involved_ns = str((involved or {}).get("namespace") or "") if isinstance(involved, dict) else ""
+    mismatch: Cause = (
+        "FieldValueInvalid",
+        "involvedObject.namespace",
+        f'Invalid value: "{involved_ns}": does not match event.namespace',
+    )
+    causes: list[Cause] = []
+    if not event.get("eventTime"):
+        if (involved_ns and involved_ns != namespace) or (
+            not involved_ns and namespace not in ("", "default")
+        ):
+            causes.append(mismatch)
+        return causes
+    if not involved_ns and namespace not in ("default", "kube-system"):
+        causes.append(mismatch)
+    for name in ("reportingComponent", "reportingInstance", "action", "reason"):
+        if not event.get(name):
+            causes.append(("FieldValueRequired", name, "Required value"))
+    if len(str(event.get("message") or "").encode()) > 1024:
+        causes.append(
+            ("FieldValueInvalid", "message", 'Invalid value: "": can have at most 1024 characters')
+        )
+    return causes
 
 
 def _go_map(labels: dict[str, str]) -> str:

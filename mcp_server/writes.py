@@ -1,0 +1,481 @@
+"""The bodies of the executor's writes, built from objects already read: no I/O here.
+
+Every patch carries a precondition on the resourceVersion it was built from: the API server
+compares a resourceVersion found in the patched object with the stored one and answers
+409 Conflict when they differ, so a write computed from a stale read is refused instead of
+overwriting what someone else changed meanwhile (a JSON-patch `test` op would fail with a
+generic 422 instead, and only for the path it tests).
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from mcp_server.diagnostics.resources import memory_bytes
+
+JSON = dict[str, Any]
+
+REVISION = "deployment.kubernetes.io/revision"
+POD_TEMPLATE_HASH = "pod-template-hash"
+CONTROLLER_REVISION_HASH = "controller-revision-hash"
+JOB_CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
+EVENT_MESSAGE_LIMIT = 1000  # characters; the API's own limit is 1024 bytes
+_EVENT_MESSAGE_BYTES = 1024
+_EVENT_FIELD_LIMIT = 128  # reason, action, reportingInstance
+
+# Annotations a rollback keeps from the Deployment rather than taking from the ReplicaSet
+# (kubectl's annotationsToSkip).
+ROLLBACK_SKIP_ANNOTATIONS = frozenset(
+    {
+        "kubectl.kubernetes.io/last-applied-configuration",
+        "deployment.kubernetes.io/revision",
+        "deployment.kubernetes.io/revision-history",
+        "deployment.kubernetes.io/desired-replicas",
+        "deployment.kubernetes.io/max-replicas",
+        "deprecated.deployment.rollback.to",
+    }
+)
+
+_API_VERSIONS = {
+    "Pod": "v1",
+    "Node": "v1",
+    "PersistentVolumeClaim": "v1",
+    "Deployment": "apps/v1",
+    "ReplicaSet": "apps/v1",
+    "StatefulSet": "apps/v1",
+    "DaemonSet": "apps/v1",
+    "Job": "batch/v1",
+    "CronJob": "batch/v1",
+}
+# The owners that recreate a deleted pod, and the label a replacement shares with the old pod.
+_REPLACING_OWNERS = {
+    "ReplicaSet": POD_TEMPLATE_HASH,
+    "StatefulSet": CONTROLLER_REVISION_HASH,
+    "DaemonSet": CONTROLLER_REVISION_HASH,
+    "Job": JOB_CONTROLLER_UID,
+}
+
+_QNAME = r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+_NAME_RE = re.compile(f"^{_QNAME}$")
+_VALUE_RE = re.compile(f"^({_QNAME})?$")
+_PREFIX_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+class WriteRefused(Exception):
+    """A write that must not be sent. `code` is the error code a tool reports for it:
+    `invalid_input`, `not_found`, `safety_check_failed`, `unsupported` or `vetoed`."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+# ------------------------------------------------------------------------------ small readers
+
+
+def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    meta = obj.get("metadata")
+    return meta if isinstance(meta, Mapping) else {}
+
+
+def controller_ref(obj: Mapping[str, Any], kind: str | None = None) -> JSON | None:
+    """The object's controller reference. With `kind`: the controller reference of that kind,
+    failing that the first owner reference of that kind (owners that forgot `controller`)."""
+    refs = [r for r in _meta(obj).get("ownerReferences") or [] if isinstance(r, Mapping)]
+    if kind is not None:
+        refs = [r for r in refs if r.get("kind") == kind]
+    for ref in refs:
+        if ref.get("controller") is True:
+            return dict(ref)
+    return dict(refs[0]) if refs and kind is not None else None
+
+
+def owner_uid(obj: Mapping[str, Any], kind: str | None = None) -> str | None:
+    ref = controller_ref(obj, kind)
+    uid = ref.get("uid") if ref else None
+    return str(uid) if uid else None
+
+
+def revision_of(obj: Mapping[str, Any]) -> int | None:
+    """The `deployment.kubernetes.io/revision` annotation, if it is a number."""
+    value = (_meta(obj).get("annotations") or {}).get(REVISION)
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def memory_text(value: int) -> str:
+    """Bytes as the quantity a human would write: the largest binary unit that divides it."""
+    for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+        if value % size == 0:
+            return f"{value // size}{unit}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------- label selectors
+
+
+def _key_ok(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    if "/" in prefix or (key.count("/") == 1 and not prefix):
+        return False
+    if prefix and (len(prefix) > 253 or not _PREFIX_RE.match(prefix)):
+        return False
+    return 0 < len(name) <= 63 and bool(_NAME_RE.match(name))
+
+
+def _value_ok(value: str) -> bool:
+    return len(value) <= 63 and bool(_VALUE_RE.match(value))
+
+
+def _checked_key(key: object) -> str:
+    if not isinstance(key, str) or not _key_ok(key):
+        raise WriteRefused("invalid_input", f"invalid label key in selector: {key!r}")
+    return key
+
+
+def _checked_value(key: str, value: object) -> str:
+    if not isinstance(value, str) or not _value_ok(value):
+        raise WriteRefused("invalid_input", f"invalid label value for {key} in selector: {value!r}")
+    return value
+
+
+def label_selector(selector: Mapping[str, Any]) -> str:
+    """A LabelSelector (`matchLabels` and `matchExpressions`) as the `labelSelector` query text
+    the API server parses, e.g. `app=web,tier in (a,b),!legacy`: requirements sorted by key,
+    set values sorted, as metav1.LabelSelectorAsSelector renders them.
+
+    An empty selector gives "" which, as in the API, selects everything. Raises WriteRefused
+    (`unsupported`) on an unknown operator and (`invalid_input`) on malformed keys or values.
+    """
+    requirements: list[tuple[str, str]] = []
+    match_labels = selector.get("matchLabels") or {}
+    if not isinstance(match_labels, Mapping):
+        raise WriteRefused("invalid_input", "matchLabels is not a map")
+    for key, value in match_labels.items():
+        key = _checked_key(key)
+        requirements.append((key, f"{key}={_checked_value(key, value)}"))
+    expressions = selector.get("matchExpressions") or []
+    if not isinstance(expressions, list):
+        raise WriteRefused("invalid_input", "matchExpressions is not a list")
+    for expression in expressions:
+        if not isinstance(expression, Mapping):
+            raise WriteRefused("invalid_input", f"invalid selector expression: {expression!r}")
+        key = _checked_key(expression.get("key"))
+        operator = expression.get("operator")
+        if operator not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            raise WriteRefused(
+                "unsupported", f"{operator!r} is not a valid label selector operator (key {key})"
+            )
+        raw = expression.get("values") or []
+        if not isinstance(raw, list):
+            raise WriteRefused("invalid_input", f"values of {key} are not a list")
+        values = sorted({_checked_value(key, v) for v in raw})
+        if operator in ("In", "NotIn"):
+            if not values:
+                raise WriteRefused(
+                    "invalid_input",
+                    f"{key} {operator}: for 'in', 'notin' operators, values set can't be empty",
+                )
+            word = "in" if operator == "In" else "notin"
+            requirements.append((key, f"{key} {word} ({','.join(values)})"))
+        else:
+            if values:
+                raise WriteRefused(
+                    "invalid_input",
+                    f"{key} {operator}: values set must be empty for exists and does not exist",
+                )
+            requirements.append((key, key if operator == "Exists" else f"!{key}"))
+    requirements.sort(key=lambda pair: pair[0])  # stable: a key's terms keep their order
+    return ",".join(text for _, text in requirements)
+
+
+# ---------------------------------------------------------------------------------- patches
+
+
+def _precondition(obj: Mapping[str, Any]) -> JSON:
+    version = _meta(obj).get("resourceVersion")
+    if not isinstance(version, str) or not version:
+        raise WriteRefused(
+            "invalid_input", "the object has no resourceVersion: the write cannot be conditional"
+        )
+    # The server compares the patched object's resourceVersion with the stored one: 409 if
+    # they differ.
+    return {"op": "replace", "path": "/metadata/resourceVersion", "value": version}
+
+
+def _name_of(obj: Mapping[str, Any]) -> str:
+    return str(_meta(obj).get("name") or "")
+
+
+def rollback_refusal(deployment: Mapping[str, Any]) -> str | None:
+    """Why a rollback of this Deployment must not be attempted, or None."""
+    name = _name_of(deployment)
+    namespace = str(_meta(deployment).get("namespace") or "")
+    if _meta(deployment).get("deletionTimestamp"):
+        return f"deployment {name} is being deleted"
+    if (deployment.get("spec") or {}).get("paused") is True:
+        where = f" -n {namespace}" if namespace else ""
+        return (
+            "you cannot rollback a paused deployment; resume it first with "
+            f"'kubectl rollout resume deployment/{name}{where}' and try again"
+        )
+    return None
+
+
+class MemoryPatch(NamedTuple):
+    ops: list[JSON]
+    container: str  # the container whose limit is set
+    value: str  # the limit as written, e.g. "512Mi"
+
+
+def memory_patch(
+    deployment: Mapping[str, Any], container: str | None, limit_bytes: int
+) -> MemoryPatch:
+    """A JSON patch setting one container's memory limit in the Deployment's pod template.
+
+    `container` None means the template's only container. The patch fails whole with 409 if
+    the Deployment changed since it was read (resourceVersion), and with 422 if the container
+    is no longer at the index it was found at (`test` on its name).
+    """
+    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes <= 0:
+        raise WriteRefused("safety_check_failed", "the rules computed no memory limit")
+    spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
+    if container is None and len(containers) > 1:
+        names = ", ".join(str(c.get("name")) for c in containers)
+        raise WriteRefused(
+            "invalid_input", f"the pod template has several containers ({names}): name one"
+        )
+    for index, found in enumerate(containers):
+        if container is not None and found.get("name") != container:
+            continue
+        name = str(found.get("name"))
+        value = memory_text(limit_bytes)
+        resources = found.get("resources")
+        resources = resources if isinstance(resources, Mapping) else None
+        requested = memory_bytes(((resources or {}).get("requests") or {}).get("memory"))
+        if requested is not None and requested > limit_bytes:
+            # The API server rejects a limit below the request (422); say why before sending.
+            raise WriteRefused(
+                "safety_check_failed",
+                f"container {name} requests {requested} bytes of memory, more than the new "
+                f"limit {value}",
+            )
+        base = f"/spec/template/spec/containers/{index}"
+        ops: list[JSON] = [
+            _precondition(deployment),
+            {"op": "test", "path": f"{base}/name", "value": name},
+        ]
+        if resources is None:
+            ops.append({"op": "add", "path": f"{base}/resources", "value": {}})
+        if not isinstance((resources or {}).get("limits"), Mapping):
+            ops.append({"op": "add", "path": f"{base}/resources/limits", "value": {}})
+        # `add` replaces an existing member and creates a missing one.
+        ops.append({"op": "add", "path": f"{base}/resources/limits/memory", "value": value})
+        return MemoryPatch(ops, name, value)
+    if not containers:
+        raise WriteRefused("not_found", "the deployment's pod template has no containers")
+    raise WriteRefused("not_found", f"container {container} is not in the deployment's template")
+
+
+class RollbackPatch(NamedTuple):
+    ops: list[JSON]
+    revision: int  # the revision rolled back to
+
+
+def _without_hash(template: Mapping[str, Any]) -> JSON:
+    copied = copy.deepcopy(dict(template))
+    labels = (copied.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop(POD_TEMPLATE_HASH, None)
+    return copied
+
+
+def rollback_patch(
+    deployment: Mapping[str, Any],
+    replicasets: Collection[Mapping[str, Any]],
+    revision: int | None = None,
+) -> RollbackPatch:
+    """`kubectl rollout undo` for apps/v1, conditional on the Deployment's resourceVersion:
+    the chosen ReplicaSet's template (its pod-template-hash label removed) and annotations.
+
+    `revision` None or 0 means the newest revision before the current one. Refuses (WriteRefused)
+    a paused or deleting Deployment (`vetoed`), an unknown revision (`not_found`), the current
+    revision or a template equal to the current one (`vetoed`).
+    """
+    refusal = rollback_refusal(deployment)
+    if refusal is not None:
+        raise WriteRefused("vetoed", refusal)
+    if revision is not None and (
+        isinstance(revision, bool) or not isinstance(revision, int) or revision < 0
+    ):
+        raise WriteRefused("invalid_input", f"invalid revision {revision!r}")
+    uid = _meta(deployment).get("uid")
+    candidates: dict[int, Mapping[str, Any]] = {}
+    for rs in replicasets:
+        number = revision_of(rs)
+        if uid and number is not None and owner_uid(rs, "Deployment") == uid:
+            candidates[number] = rs
+    current = revision_of(deployment)
+    if current is None and candidates:
+        current = max(candidates)  # the newest ReplicaSet is the current template
+    if revision:
+        chosen = revision
+        if chosen not in candidates:
+            raise WriteRefused(
+                "not_found", f"unable to find specified revision {chosen} in history"
+            )
+    else:
+        older = [r for r in candidates if current is None or r < current]
+        if not older:
+            raise WriteRefused(
+                "not_found", f"no rollout history found for deployment {_name_of(deployment)!r}"
+            )
+        chosen = max(older)
+    if chosen == current:
+        raise WriteRefused("vetoed", f"revision {chosen} is already the current one")
+    target = candidates[chosen]
+    template = _without_hash((target.get("spec") or {}).get("template") or {})
+    current_template = _without_hash((deployment.get("spec") or {}).get("template") or {})
+    if template == current_template:
+        raise WriteRefused(
+            "vetoed", f"the current template already matches revision {chosen}: nothing to undo"
+        )
+    # As kubectl does: keep the Deployment's own bookkeeping annotations, take the rest
+    # (e.g. kubernetes.io/change-cause) from the ReplicaSet rolled back to.
+    own = _meta(deployment).get("annotations") or {}
+    theirs = _meta(target).get("annotations") or {}
+    annotations = {k: v for k, v in own.items() if k in ROLLBACK_SKIP_ANNOTATIONS}
+    annotations.update({k: v for k, v in theirs.items() if k not in ROLLBACK_SKIP_ANNOTATIONS})
+    ops: list[JSON] = [
+        _precondition(deployment),
+        {"op": "replace", "path": "/spec/template", "value": template},
+        # `add` replaces an existing member and creates a missing one.
+        {"op": "add", "path": "/metadata/annotations", "value": annotations},
+    ]
+    return RollbackPatch(ops, chosen)
+
+
+# ------------------------------------------------------------------------------------ events
+
+
+def event_reason(action: str) -> str:
+    """`delete_pod` -> `KubemedicDeletePod`."""
+    reason = "Kubemedic" + "".join(part.title() for part in action.split("_") if part)
+    return reason[:_EVENT_FIELD_LIMIT]
+
+
+def _cut_message(text: str) -> str:
+    text = text[:EVENT_MESSAGE_LIMIT]
+    while len(text.encode()) > _EVENT_MESSAGE_BYTES:  # many multi-byte characters
+        text = text[:-1]
+    return text
+
+
+def event_body(
+    target_kind: str,
+    namespace: str,
+    name: str,
+    uid: str | None,
+    action: str,
+    reason_text: str,
+    now_text: str,
+    instance: str,
+) -> JSON:
+    """A core/v1 Event on the object acted on. `kubectl describe` lists an object's events by
+    involvedObject name, namespace (kind) and uid, so the uid must be the object's own."""
+    involved: JSON = {
+        "apiVersion": _API_VERSIONS.get(target_kind, "v1"),
+        "kind": target_kind,
+        "name": name,
+        "namespace": namespace,
+    }
+    if uid:
+        involved["uid"] = uid
+    return {
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "generateName": f"{name}.kubemedic-",
+            # cluster-scoped objects' events live in "default", as the kubelet writes them
+            "namespace": namespace or "default",
+        },
+        "involvedObject": involved,
+        "reason": event_reason(action),
+        "message": _cut_message(f"kubemedic {action}: {reason_text}"),
+        "type": "Normal",
+        "source": {"component": "kubemedic"},
+        "reportingComponent": "kubemedic",
+        "reportingInstance": instance[:_EVENT_FIELD_LIMIT],
+        "action": action[:_EVENT_FIELD_LIMIT],
+        "firstTimestamp": now_text,
+        "lastTimestamp": now_text,
+        "count": 1,
+    }
+
+
+# ------------------------------------------------------------------------ replacement pods
+
+
+@dataclass(frozen=True)
+class ReplacementQuery:
+    """How to find the pod that replaces a deleted one: list pods with `selector` (""
+    = every pod of the namespace) and keep those `is_replacement` accepts."""
+
+    selector: str
+    owner_kind: str | None
+    owner_uid: str | None
+    same_name: bool  # a StatefulSet's replacement keeps the name, with a new uid
+
+
+def replacement_selector(pod: Mapping[str, Any]) -> ReplacementQuery:
+    """The query for a deleted pod's replacement, from its controller and the one label the
+    controller gives every pod of that template (never the pod's other labels, which anyone
+    may have changed). A pod without a controller is not replaced: owner_uid None."""
+    ref = controller_ref(pod)
+    if ref is None or ref.get("kind") not in _REPLACING_OWNERS:
+        # no controller reference: the first owner of a kind that recreates pods
+        ref = next(filter(None, (controller_ref(pod, kind) for kind in _REPLACING_OWNERS)), None)
+    if ref is None or not ref.get("uid"):
+        return ReplacementQuery("", None, None, False)
+    kind = str(ref["kind"])
+    uid = str(ref["uid"])
+    key = _REPLACING_OWNERS[kind]
+    labels = _meta(pod).get("labels") or {}
+    value = labels.get(key) if isinstance(labels, Mapping) else None
+    # Without that label (or with a malformed one): every pod, filtered by owner.
+    selector = f"{key}={value}" if isinstance(value, str) and value and _value_ok(value) else ""
+    return ReplacementQuery(selector, kind, uid, kind == "StatefulSet")
+
+
+def is_replacement(
+    candidate: Mapping[str, Any],
+    old_pod: Mapping[str, Any],
+    query: ReplacementQuery,
+    *,
+    known_uids: Collection[str] = (),
+) -> bool:
+    """Whether `candidate` replaces `old_pod`: the same controller (by uid), another uid (and
+    none of `known_uids`, the pods that existed before the delete), not being deleted, and for
+    a StatefulSet the same name."""
+    if query.owner_uid is None:
+        return False
+    meta = _meta(candidate)
+    old = _meta(old_pod)
+    if owner_uid(candidate, query.owner_kind) != query.owner_uid:
+        return False
+    uid = meta.get("uid")
+    if not uid or uid == old.get("uid") or uid in known_uids:
+        return False
+    if meta.get("deletionTimestamp"):
+        return False
+    if old.get("namespace") and meta.get("namespace") not in (None, old.get("namespace")):
+        return False
+    return not query.same_name or meta.get("name") == old.get("name")
