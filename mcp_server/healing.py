@@ -13,7 +13,6 @@ seen before returns the recorded outcome instead of writing again.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import secrets
@@ -37,14 +36,26 @@ from mcp_server.reconcile import reconcile, template_digest
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, RollbackResult, ToolFailure, Verification
 from mcp_server.verifier import Verifier, delete_expectation
-from mcp_server.writes import label_selector, rollback_refusal
+from mcp_server.writes import (
+    WriteRefused,
+    event_body,
+    label_selector,
+    memory_patch,
+    memory_text,
+    revision_of,
+    rollback_patch,
+    rollback_refusal,
+)
 from policies import WRITE_ACTIONS, Action, Diagnosis, RateLimitExceeded
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 R = TypeVar("R")
-REVISION = "deployment.kubernetes.io/revision"
+W = TypeVar("W")
+# A conditional patch answered 409 only because the controller wrote the status meanwhile
+# is rebuilt on a fresh read, this many times at most.
+CONFLICT_ATTEMPTS = 3
 FAULT_POINT_ENV = "KUBEMEDIC_FAULT_POINT"
 _WRITE_VALUES = frozenset(a.value for a in WRITE_ACTIONS)
 # Codes that mean the server or the API failed, not that the request was refused.
@@ -72,18 +83,6 @@ _ADVISORY = frozenset(
         "NotReady",
         "ReadinessProbeFailed",
         "ProbeMisconfigured",
-    }
-)
-
-# Annotations `kubectl rollout undo` never copies from the ReplicaSet to the Deployment.
-_ROLLBACK_SKIP_ANNOTATIONS = frozenset(
-    {
-        "kubectl.kubernetes.io/last-applied-configuration",
-        "deployment.kubernetes.io/revision",
-        "deployment.kubernetes.io/revision-history",
-        "deployment.kubernetes.io/desired-replicas",
-        "deployment.kubernetes.io/max-replicas",
-        "deprecated.deployment.rollback.to",
     }
 )
 
@@ -155,6 +154,7 @@ class _Fresh:
 
     pod: JSON
     deployment: JSON | None = None
+    replicasets: list[JSON] = field(default_factory=list)  # a rollback's sources
 
 
 def fault_point(name: str) -> None:
@@ -166,13 +166,6 @@ def fault_point(name: str) -> None:
 
 def _now_text(state: ServerState) -> str:
     return state.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _memory_text(value: int) -> str:
-    for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if value % size == 0:
-            return f"{value // size}{unit}"
-    return str(value)
 
 
 def _is_ready(pod: JSON) -> bool:
@@ -194,21 +187,6 @@ def _pod_status_text(pod: JSON) -> str:
         if waiting and waiting.get("reason"):
             return str(waiting["reason"])
     return str(status.get("phase") or "Unknown")
-
-
-def _owner_uid(obj: JSON, kind: str) -> str | None:
-    for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("kind") == kind:
-            return str(ref.get("uid"))
-    return None
-
-
-def _revision(obj: JSON) -> int | None:
-    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(REVISION)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _created(pod: JSON) -> str:
@@ -384,7 +362,7 @@ class Healer:
             action_taken=plan.action,
             pod_name=str(plan.pod.get("name")),
             namespace=str(plan.pod.get("namespace")),
-            target={k: str(v) for k, v in plan.target.items()},
+            target={k: str(plan.target[k]) for k in ("kind", "namespace", "name")},
             reason=plan.reason,
             dry_run=dry_run,
             timestamp=_now_text(self.state),
@@ -534,6 +512,7 @@ class Healer:
                 refusal = rollback_refusal(deployment)
                 if refusal is not None:
                     raise ToolFailure(ErrorCode.ROLLBACK_REFUSED, refusal)
+                fresh.replicasets = gw.list_replicasets(namespace)
             fresh.deployment = deployment
         return fresh
 
@@ -566,7 +545,8 @@ class Healer:
             approval_id=pending.id,
             plan_id=plan.plan_id,
             action=plan.action,
-            target=plan.target,
+            target={k: plan.target[k] for k in ("kind", "namespace", "name")},
+            target_uid=plan.target.get("uid"),
             parameters=plan.parameters,
             reason=plan.reason,
             risk=plan.risk,
@@ -772,13 +752,15 @@ class Healer:
             limit = plan.parameters.get("memory_limit_bytes")
             return {
                 "container": plan.parameters.get("container"),
-                "memory_limit": _memory_text(int(limit)) if isinstance(limit, int) else None,
+                "memory_limit": memory_text(int(limit)) if isinstance(limit, int) else None,
             }
         if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
-            replicasets = self.state.gateway.list_replicasets(str(plan.target["namespace"]))
-            template, chosen = _rollback_template(
-                deployment, replicasets, plan.parameters.get("revision")
+            ops, chosen = _writes(
+                lambda: rollback_patch(
+                    deployment, fresh.replicasets, _revision_param(plan.parameters)
+                )
             )
+            template = next(op["value"] for op in ops if op.get("path") == "/spec/template")
             return {"template_digest": template_digest(template), "revision": chosen}
         if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
             return {"replicas": plan.parameters.get("replicas")}
@@ -792,70 +774,91 @@ class Healer:
         if action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
             gw.delete_pod(ns, name, dry_run=dry_run, uid=plan.facts.pod_uid)
             return {"deleted": f"Pod/{ns}/{name}", "uid": plan.facts.pod_uid}
-        deployment = fresh.deployment
-        if deployment is None:
+        if fresh.deployment is None:
             raise ToolFailure(
                 ErrorCode.UNSUPPORTED, f"{action} on a {plan.target['kind']} is not supported"
             )
-        version = str((deployment.get("metadata") or {}).get("resourceVersion") or "")
-        if action == Action.INCREASE_MEMORY_LIMIT.value:
-            patch, container, value = _memory_patch(deployment, plan.parameters)
-            gw.patch_deployment(
-                ns, name, _guarded(patch, version), patch_type="json", dry_run=dry_run
-            )
-            return {"container": container, "memory_limit": value, "patch": patch}
-        if action == Action.ROLLBACK_DEPLOYMENT.value:
-            replicasets = self.state.gateway.list_replicasets(ns)
-            patch, chosen = _rollback_patch(
-                deployment, replicasets, plan.parameters.get("revision")
-            )
-            gw.patch_deployment(
-                ns, name, _guarded(patch, version), patch_type="json", dry_run=dry_run
-            )
-            return {"to_revision": chosen, "from_revision": _revision(deployment)}
         if action == Action.SCALE_DOWN_DEPLOYMENT.value:
             replicas = plan.parameters.get("replicas")
             if not isinstance(replicas, int) or replicas < self.state.policy.min_replicas:
                 raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "no valid replica count")
             gw.scale_deployment(ns, name, replicas, dry_run=dry_run)
             return {"replicas": replicas}
-        raise ToolFailure(ErrorCode.UNSUPPORTED, f"{action} is not an action the server performs")
+        if action not in (
+            Action.INCREASE_MEMORY_LIMIT.value,
+            Action.ROLLBACK_DEPLOYMENT.value,
+        ):
+            raise ToolFailure(
+                ErrorCode.UNSUPPORTED, f"{action} is not an action the server performs"
+            )
+        deployment = fresh.deployment
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._patch(plan, deployment, fresh.replicasets, dry_run=dry_run)
+            except Conflict:
+                # The controller's status writes move the resourceVersion too. Only a change
+                # of the spec (its generation) stales the plan; then the 409 stands.
+                again = gw.get_deployment(ns, name)
+                generation = int((again.get("metadata") or {}).get("generation") or 0)
+                if attempt == CONFLICT_ATTEMPTS or generation != plan.facts.workload_generation:
+                    raise
+                deployment = again
+        raise AssertionError("unreachable")
+
+    def _patch(
+        self, plan: Plan, deployment: JSON, replicasets: list[JSON], *, dry_run: bool
+    ) -> JSON:
+        gw = self.state.gateway
+        ns = str(plan.target["namespace"])
+        name = str(plan.target["name"])
+        if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
+            limit = plan.parameters.get("memory_limit_bytes")
+            container = plan.parameters.get("container")
+            ops, changed, value = _writes(
+                lambda: memory_patch(
+                    deployment,
+                    None if container is None else str(container),
+                    int(limit) if isinstance(limit, int) else 0,
+                )
+            )
+            gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+            return {"container": changed, "memory_limit": value, "patch": ops}
+        ops, chosen = _writes(
+            lambda: rollback_patch(deployment, replicasets, _revision_param(plan.parameters))
+        )
+        gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+        return {"to_revision": chosen, "from_revision": revision_of(deployment)}
 
     def _event(self, plan: Plan, written: JSON) -> None:
         target = plan.target
-        now = _now_text(self.state)
-        action = plan.action
-        reason = "Kubemedic" + "".join(part.title() for part in action.split("_"))
-        body: JSON = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "generateName": f"{target['name']}.kubemedic-",
-                "namespace": target["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": "v1" if target["kind"] == "Pod" else "apps/v1",
-                "kind": target["kind"],
-                "name": target["name"],
-                "namespace": target["namespace"],
-                "uid": target.get("uid") or None,
-            },
-            "reason": reason,
-            "message": f"kubemedic {action}: {plan.reason}"[:1000],
-            "type": "Normal",
-            "source": {"component": "kubemedic"},
-            "reportingComponent": "kubemedic",
-            "reportingInstance": self._instance,
-            "action": action,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-        }
+        body = event_body(
+            str(target["kind"]),
+            str(target["namespace"]),
+            str(target["name"]),
+            str(target.get("uid") or "") or None,
+            plan.action,
+            plan.reason,
+            _now_text(self.state),
+            self._instance,
+        )
         try:
             self.state.gateway.create_event(str(target["namespace"]), body)
         except GatewayError as error:
             # The action happened; a lost Event must not turn it into a failure.
-            log.warning("could not write the Event for %s: %s", action, error)
+            log.warning("could not write the Event for %s: %s", plan.action, error)
+
+
+def _revision_param(parameters: Any) -> int | None:
+    revision = parameters.get("revision")
+    return revision if isinstance(revision, int) else None
+
+
+def _writes(build: Callable[[], W]) -> W:
+    """A patch builder's refusal as the tool error it is."""
+    try:
+        return build()
+    except WriteRefused as refused:
+        raise ToolFailure(refused.code, refused.message) from refused
 
 
 def _write_error(plan: Plan, error: Exception) -> tuple[str, str]:
@@ -872,94 +875,3 @@ def _write_error(plan: Plan, error: Exception) -> tuple[str, str]:
     if isinstance(error, TooManyRequests):
         return ErrorCode.API_THROTTLED, f"{plan.action}: {error.message}"
     return ErrorCode.WRITE_FAILED, f"{plan.action} failed: {error.reason}: {error.message}"
-
-
-def _guarded(patch: list[JSON], resource_version: str) -> list[JSON]:
-    """The patch made conditional: with the object's resourceVersion set, the API server
-    answers 409 Conflict when the object changed since it was read."""
-    if not resource_version:
-        return patch
-    return [
-        *patch,
-        {"op": "replace", "path": "/metadata/resourceVersion", "value": resource_version},
-    ]
-
-
-def _memory_patch(deployment: JSON, parameters: Any) -> tuple[list[JSON], str, str]:
-    """JSON patch setting one container's memory limit in the Deployment's pod template."""
-    limit = parameters.get("memory_limit_bytes")
-    wanted = parameters.get("container")
-    if not isinstance(limit, int) or limit <= 0:
-        raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "the rules computed no memory limit")
-    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get(
-        "containers"
-    ) or []
-    for index, container in enumerate(containers):
-        if wanted is not None and container.get("name") != wanted:
-            continue
-        value = _memory_text(limit)
-        base = f"/spec/template/spec/containers/{index}"
-        # `test` guards the index: if the template changed meanwhile, the patch fails whole.
-        ops: list[JSON] = [{"op": "test", "path": f"{base}/name", "value": container.get("name")}]
-        resources = container.get("resources")
-        if not isinstance(resources, dict):
-            ops.append({"op": "add", "path": f"{base}/resources", "value": {}})
-            resources = {}
-        if not isinstance(resources.get("limits"), dict):
-            ops.append({"op": "add", "path": f"{base}/resources/limits", "value": {}})
-        ops.append({"op": "add", "path": f"{base}/resources/limits/memory", "value": value})
-        return ops, str(container.get("name")), value
-    raise ToolFailure(
-        ErrorCode.NOT_FOUND, f"container {wanted} is not in the deployment's template"
-    )
-
-
-def _rollback_source(
-    deployment: JSON, replicasets: list[JSON], revision: object
-) -> tuple[JSON, int]:
-    """The Deployment's ReplicaSet to roll back to (the given revision, else the previous)."""
-    uid = (deployment.get("metadata") or {}).get("uid")
-    current = _revision(deployment)
-    owned = [rs for rs in replicasets if _owner_uid(rs, "Deployment") == uid and uid]
-    candidates = {r: rs for rs in owned if (r := _revision(rs)) is not None}
-    if isinstance(revision, int) and revision > 0:
-        chosen = revision
-    else:
-        older = [r for r in candidates if current is None or r < current]
-        if not older:
-            raise ToolFailure(ErrorCode.NOT_FOUND, "no earlier revision to roll back to")
-        chosen = max(older)
-    if chosen not in candidates:
-        raise ToolFailure(ErrorCode.NOT_FOUND, f"revision {chosen} not found")
-    if chosen == current:
-        raise ToolFailure(ErrorCode.VETOED, f"revision {chosen} is already the current one")
-    return candidates[chosen], chosen
-
-
-def _rollback_template(
-    deployment: JSON, replicasets: list[JSON], revision: object
-) -> tuple[JSON, int]:
-    source, chosen = _rollback_source(deployment, replicasets, revision)
-    template = copy.deepcopy((source.get("spec") or {}).get("template") or {})
-    labels = (template.get("metadata") or {}).get("labels") or {}
-    labels.pop("pod-template-hash", None)
-    return template, chosen
-
-
-def _rollback_patch(
-    deployment: JSON, replicasets: list[JSON], revision: object
-) -> tuple[list[JSON], int]:
-    """`kubectl rollout undo` for apps/v1: the chosen ReplicaSet's template, hash label removed."""
-    source, chosen = _rollback_source(deployment, replicasets, revision)
-    template, _ = _rollback_template(deployment, replicasets, chosen)
-    # As kubectl does: keep the Deployment's own bookkeeping annotations, take the rest
-    # (e.g. kubernetes.io/change-cause) from the ReplicaSet rolled back to.
-    own = (deployment.get("metadata") or {}).get("annotations") or {}
-    theirs = (source.get("metadata") or {}).get("annotations") or {}
-    annotations = {k: v for k, v in own.items() if k in _ROLLBACK_SKIP_ANNOTATIONS}
-    annotations.update({k: v for k, v in theirs.items() if k not in _ROLLBACK_SKIP_ANNOTATIONS})
-    return [
-        {"op": "replace", "path": "/spec/template", "value": template},
-        # `add` replaces an existing member and creates a missing one.
-        {"op": "add", "path": "/metadata/annotations", "value": annotations},
-    ], chosen

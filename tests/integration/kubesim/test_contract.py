@@ -103,7 +103,41 @@ SEQUENCES = sorted(
 )
 
 
-@pytest.mark.parametrize("name", SEQUENCES)
+# Recordings of kinds and subresources kubesim does not serve yet (StatefulSets, DaemonSets,
+# Jobs, CronJobs, EndpointSlices, Leases, node cordon/drain, ServiceAccount tokens). Strict:
+# each one fails the suite the moment kubesim starts answering it like the reference.
+NOT_SERVED_YET = {
+    "cordon": "node PATCH (spec.unschedulable) with a strategic merge",
+    "create-token": "serviceaccounts/token",
+    "describe-job": "batch/v1 Jobs",
+    "drain": "node drain: cordon, then evictions of the node's pods",
+    "get-cronjobs": "batch/v1 CronJobs",
+    "get-endpointslices": "discovery.k8s.io/v1 EndpointSlices",
+    "get-jobs": "batch/v1 Jobs",
+    "get-leases": "coordination.k8s.io/v1 Leases",
+    "get-statefulsets": "apps/v1 StatefulSets",
+    "rollout-history-daemonset": "apps/v1 DaemonSets and ControllerRevisions",
+    "rollout-history-statefulset": "apps/v1 StatefulSets and ControllerRevisions",
+    "rollout-undo-daemonset": "apps/v1 DaemonSets and ControllerRevisions",
+    "rollout-undo-statefulset": "apps/v1 StatefulSets and ControllerRevisions",
+    "uncordon": "node PATCH (spec.unschedulable) with a strategic merge",
+}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            name,
+            marks=pytest.mark.xfail(
+                name in NOT_SERVED_YET,
+                reason=f"kubesim does not serve {NOT_SERVED_YET.get(name)} yet",
+                strict=True,
+            ),
+        )
+        for name in SEQUENCES
+    ],
+)
 def test_kubectl_sequence_status_codes(name: str, sim: KubeSim, http: httpx.Client) -> None:
     _setup(name, sim)
     lines = (REFERENCE / "kubectl" / f"{name}.requests.txt").read_text().splitlines()

@@ -11,10 +11,18 @@ from mcp import ClientSession
 
 from kubesim import KubeSim
 from mcp_server import metrics
-from mcp_server.gateway import Gateway
+from mcp_server.gateway import Conflict, Gateway
 from mcp_server.state import ServerState
+from mcp_server.writes import memory_patch
 from tests.integration.manifests import CRASHER
-from tests.integration.mcp.conftest import call, make_state, run_session, wait_for, writes
+from tests.integration.mcp.conftest import (
+    call,
+    make_state,
+    run_session,
+    verified,
+    wait_for,
+    writes,
+)
 
 
 def _crasher(sim: KubeSim) -> dict[str, Any]:
@@ -71,9 +79,12 @@ def test_a_delete_that_does_not_heal_says_so(
     async def body(session: ClientSession) -> None:
         result = await call(session, "auto_heal_pod", **_heal(looping))
         assert result["success"] is True and result["action_taken"] == "delete_pod"
-        check = result["verification"]
-        assert check["healthy"] is False
-        assert "not healthy within" in check["message"]
+        assert result["verification"]["status"] == "pending"
+        check = await verified(session, sim, result["action_id"])
+        assert check["status"] == "not_healed" and check["healthy"] is False, check
+        # The replacement failed the same way: said at once, not after the deadline.
+        assert check["new_pod_name"] != looping
+        assert check["new_pod_status"] in ("CrashLoopBackOff", "Error"), check
 
     run_session(forced, body)
     assert [r.verb for r in writes(sim) if r.resource == "pods"] == ["delete"]
@@ -82,11 +93,12 @@ def test_a_delete_that_does_not_heal_says_so(
     )
     assert record.outcome == "not_healed"
     assert metrics.healing_success_total.labels(*labels)._value.get() == healed_before
-    (audit,) = forced.audit.records()
-    assert audit["result"] == "success" and audit["details"]["verification"]["healthy"] is False
+    intent, outcome = forced.audit.records()
+    assert (intent["phase"], outcome["phase"]) == ("intent", "outcome")
+    assert (intent["result"], outcome["result"]) == ("intent", "applied")
 
 
-def test_a_refused_write_is_a_failure_and_still_counts(
+def test_a_refused_write_is_not_applied_and_gives_its_slot_back(
     sim: KubeSim, forced: ServerState, looping: str
 ) -> None:
     sim.faults.fail(1, verbs=("delete",), resource="pods")
@@ -95,28 +107,49 @@ def test_a_refused_write_is_a_failure_and_still_counts(
         result = await call(session, "auto_heal_pod", **_heal(looping))
         assert result["success"] is False
         assert result["error"]["code"] == "write_failed"
-        assert result["error"]["retryable"] is True
+        assert result["error"]["written"] is False
+        status = await call(session, "get_action_status", action_id=result["error"]["action_id"])
+        assert status["outcome"] == "not_applied"
+        assert status["verification"]["status"] == "not_applicable"
 
     run_session(forced, body)
     sim.faults.clear()
-    (record,) = forced.ratelimits.recent_actions(
+    # Nothing was written, so nothing counts against the limits.
+    assert not forced.ratelimits.recent_actions(
         "default", "Deployment/crasher", since=sim.clock.now().replace(year=2000)
     )
-    assert record.outcome == "failed"
-    (audit,) = forced.audit.records()
-    assert audit["result"] == "failure" and audit["error"]["code"] == "write_failed"
+    intent, outcome = forced.audit.records()
+    assert (intent["result"], outcome["result"]) == ("intent", "not_applied")
+    assert outcome["error"]["code"] == "write_failed"
     assert _crasher(sim)["metadata"]["name"] == looping  # nothing was deleted
 
 
-def test_a_conflicting_patch_is_sent_again(sim: KubeSim) -> None:
+def test_a_conflict_is_a_failed_precondition_not_sent_again(sim: KubeSim) -> None:
     sim.apply(CRASHER)
     sim.advance(5)
     gw = Gateway.from_kubeconfig(sim.kubeconfig_path, sleep=lambda s: None)
-    sim.faults.conflict_on_update(2, resource="deployments")
+    sim.faults.conflict_on_update(1, resource="deployments")
     patch = [{"op": "replace", "path": "/spec/replicas", "value": 2}]
-    gw.patch_deployment("default", "crasher", patch)
-    assert gw.get_deployment("default", "crasher")["spec"]["replicas"] == 2
-    assert [r.status for r in sim.requests if r.verb == "patch"] == [409, 409, 200]
+    with pytest.raises(Conflict):
+        gw.patch_deployment("default", "crasher", patch)
+    assert [r.status for r in sim.requests if r.verb == "patch"] == [409]
+    gw.close()
+
+
+def test_a_patch_whose_object_changed_gets_409_not_a_silent_overwrite(sim: KubeSim) -> None:
+    sim.apply(CRASHER)
+    sim.advance(5)
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path, sleep=lambda s: None)
+    read = gw.get_deployment("default", "crasher")
+    # Someone deploys between our read and our patch.
+    gw.patch_deployment(
+        "default", "crasher", [{"op": "replace", "path": "/spec/replicas", "value": 3}]
+    )
+    stale = memory_patch(read, None, 64 * 2**20).ops
+    with pytest.raises(Conflict):
+        gw.patch_deployment("default", "crasher", stale)
+    limits = gw.get_deployment("default", "crasher")["spec"]["template"]["spec"]["containers"][0]
+    assert (limits.get("resources") or {}).get("limits", {}).get("memory") != "64Mi"
     gw.close()
 
 
@@ -190,5 +223,10 @@ def test_two_concurrent_heals_of_one_workload_write_once(sim: KubeSim, tmp_path:
     done = [r for r in results if r["success"]]
     assert len(done) == 1 and done[0]["action_taken"] == "increase_memory_limit"
     (refused,) = [r for r in results if not r["success"]]
-    assert refused["error"]["code"] in ("not_found", "rate_limited", "action_not_appropriate")
-    assert len(state.audit.records()) == 2
+    assert refused["error"]["code"] in (
+        "not_found",
+        "rate_limited",
+        "action_not_appropriate",
+        "plan_stale",
+    ), refused
+    assert sorted(r["result"] for r in state.audit.records()) == ["applied", "intent", "refused"]

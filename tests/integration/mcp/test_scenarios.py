@@ -13,7 +13,14 @@ from mcp_server.gateway import Gateway
 from mcp_server.state import ServerState
 from tests.integration.manifests import CRASHING, OOM
 from tests.integration.manifests import SHOP as GOOD
-from tests.integration.mcp.conftest import apply_and_wait, call, pods, run_session, writes
+from tests.integration.mcp.conftest import (
+    apply_and_wait,
+    call,
+    pods,
+    run_session,
+    verified,
+    writes,
+)
 
 GREEDY = """
 apiVersion: v1
@@ -102,7 +109,9 @@ def test_crash_loop_is_healed_by_deleting_the_pod(sim: KubeSim, state: ServerSta
         assert healed["success"] is True, healed
         assert healed["action_taken"] == "delete_pod"
         assert healed["approver"] == "alice"
-        check = healed["verification"]
+        assert healed["verification"]["status"] == "pending"
+        check = await verified(session, sim, healed["action_id"])
+        assert check["status"] == "healed", check
         assert check["healthy"] is True
         assert check["restart_count"] == 0
         assert check["new_pod_name"] != name
@@ -116,8 +125,9 @@ def test_crash_loop_is_healed_by_deleting_the_pod(sim: KubeSim, state: ServerSta
     events = [r for r in writes(sim) if r.resource == "events" and r.verb == "create"]
     assert len(events) == 1
     records = state.audit.records()
-    assert [r["result"] for r in records] == ["refused", "success"]
+    assert [r["result"] for r in records] == ["refused", "intent", "applied"]
     assert records[1]["approver"] == "alice" and records[1]["action"] == "delete_pod"
+    assert records[1]["details"]["action_id"] == records[2]["details"]["action_id"]
     assert verify(state.audit.path).ok
     fresh = _pod_named(sim, "web-")
     assert fresh["metadata"]["name"] != name and _status(fresh) == (None, 0)
@@ -158,7 +168,8 @@ def test_oom_killed_is_healed_by_raising_the_memory_limit(sim: KubeSim, state: S
         )
         assert healed["success"] is True, healed
         assert healed["action_taken"] == "increase_memory_limit"
-        assert healed["verification"]["healthy"] is True, healed["verification"]
+        check = await verified(session, sim, healed["action_id"])
+        assert check["status"] == "healed" and check["healthy"] is True, check
 
     run_session(state, body)
     patches = [r for r in writes(sim) if r.verb == "patch"]
@@ -221,7 +232,8 @@ def test_image_pull_after_a_bad_rollout_is_healed_by_rollback(
         )
         assert done["success"] is True, done
         assert done["to_revision"] == 1
-        assert done["verification"]["healthy"] is True, done["verification"]
+        check = await verified(session, sim, done["action_id"])
+        assert check["status"] == "healed" and check["healthy"] is True, check
 
     run_session(state, body)
     gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
@@ -304,7 +316,8 @@ def test_a_full_cluster_is_relieved_by_scaling_down(tmp_path: Any) -> None:
                 approval_id=asked["error"]["approval_id"],
             )
             assert done["success"] is True, done
-            assert done["verification"]["healthy"] is True, done["verification"]
+            check = await verified(session, sim, done["action_id"])
+            assert check["status"] == "healed" and check["healthy"] is True, check
 
         try:
             run_session(state, body)
@@ -363,7 +376,8 @@ def test_an_evicted_pod_is_cleaned_up(tmp_path: Any) -> None:
             )
             assert done["success"] is True, done
             assert done["action_taken"] == "delete_evicted_pod"
-            assert done["verification"]["healthy"] is True
+            check = await verified(session, sim, done["action_id"])
+            assert check["status"] == "healed" and check["healthy"] is True, check
 
         try:
             run_session(state, body)

@@ -51,7 +51,9 @@ def test_kubemedic_mcp_over_stdio(sim: KubeSim, tmp_path: Path) -> None:
                     "auto_heal_pod",
                     "check_resource_usage",
                     "diagnose_pod",
+                    "get_action_status",
                     "list_unhealthy_pods",
+                    "plan_healing",
                     "rollback_deployment",
                 ]
                 result = await session.call_tool(

@@ -39,7 +39,7 @@ def _exc(status: int, body: str = "", headers: dict[str, str] | None = None) -> 
     ("status", "kind", "retryable"),
     [
         (404, NotFound, False),
-        (409, Conflict, True),
+        (409, Conflict, False),  # a failed precondition: sending it again cannot help
         (403, Forbidden, False),
         (401, Forbidden, False),
         (410, Gone, False),
