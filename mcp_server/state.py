@@ -8,6 +8,7 @@ the last.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -23,6 +24,9 @@ from mcp_server.gateway import Gateway
 from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
 from policies import Policy, RateLimitStore, load_policy
+
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,6 +82,7 @@ class ServerState:
                 watch_timeout_seconds=config.watch_timeout_seconds,
             )
         self._users = 0
+        self._recovered = False
         self._lock = threading.Lock()
         # One write at a time per workload: two concurrent heals cannot both pass the limits.
         self.workload_locks: dict[str, threading.Lock] = {}
@@ -90,8 +95,24 @@ class ServerState:
         with self._lock:
             self._users += 1
             first = self._users == 1
+            recover = first and not self._recovered
+            self._recovered = True
+        if recover:
+            self.recover()
         if first and self.cache is not None:
             self.cache.start()
+
+    def recover(self) -> None:
+        """On start: every intent a dead process left without an outcome gets one."""
+        from mcp_server.reconcile import reconcile
+
+        try:
+            done = reconcile(self)
+        except Exception:  # noqa: BLE001 - serving reads must not depend on it; writes retry it
+            log.exception("could not reconcile the intents left without an outcome")
+            return
+        if done:
+            log.warning("reconciled %d intent(s) left without an outcome", len(done))
 
     def release(self) -> None:
         with self._lock:
