@@ -9,6 +9,11 @@ step; `approve(payload) -> answer | None` is asked once per pending approval: an
 process; None leaves it pending for `kubemedic approvals approve` from another terminal.
 Granting the server's approval record is the caller's job (the composition root can reach the
 approval store; the agent cannot).
+
+Each open incident is held by one process with a lease (`agent.incidents`), renewed by a
+heartbeat while it runs or waits for an answer. Watch processes sharing a state directory leave
+each other's incidents alone; one stopped cleanly hands its incidents over at once, one killed
+hands them over when its lease runs out.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agent import metrics
 from agent.graph import AuditSink, GraphDeps, Sleep
-from agent.incidents import Incident, IncidentRegistry
+from agent.incidents import Incident, IncidentRegistry, new_owner_id
 from agent.notify import Notifier
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
@@ -150,6 +155,7 @@ class _Watch:
         registry: IncidentRegistry,
         on_event: OnEvent | None,
         approve: Approve | None,
+        owner: str | None = None,
     ) -> None:
         self.toolbox = toolbox
         self.settings = settings
@@ -157,11 +163,16 @@ class _Watch:
         self.registry = registry
         self.on_event = on_event
         self.approve = approve
+        self.owner = owner or new_owner_id()  # this process as the holder of its incidents
         self.semaphore = asyncio.Semaphore(max(1, settings.max_concurrent))
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.asked: set[str] = set()  # approval ids already put to `approve` in this process
         self.waiting: set[str] = set()  # incidents waiting for an answer from elsewhere
         self.seen: set[str] = set()  # incidents touched by this process (for the summary)
+        # Open incidents this process holds a lease on (running or waiting), by id.
+        self.held: dict[str, Incident] = {}
+        # Workloads whose open incident another process held at the last look: not reopened.
+        self.elsewhere: set[str] = set()
 
     async def emit(self, event: WatchEvent) -> None:
         if self.on_event is None:
@@ -223,8 +234,8 @@ class _Watch:
             error = f"{type(exc).__name__}: {exc}"
             await self.emit(WatchEvent("error", incident.id, workload, {"error": error}))
             # Close it so that the workload is not blocked for good by a broken incident.
-            self.registry.close(incident.id, "failed")
-            self.waiting.discard(incident.id)
+            if not await self.close(incident, "failed"):
+                return
             await self.emit(
                 WatchEvent("closed", incident.id, workload, {"outcome": "failed", "summary": error})
             )
@@ -239,11 +250,26 @@ class _Watch:
         self.asked.add(approval_id)
         return await self.approve(payload)
 
+    async def close(self, incident: Incident, outcome: str) -> bool:
+        """Close an incident this process holds. False if another process took it over: that
+        one ends it (from the same checkpoint), so this one says nothing."""
+        closed = await asyncio.to_thread(self.registry.close, incident.id, outcome, self.owner)
+        self.held.pop(incident.id, None)
+        self.waiting.discard(incident.id)
+        if closed:
+            return True
+        current = await asyncio.to_thread(self.registry.get, incident.id)
+        if current is not None and current.status == "open":
+            log.warning("incident %s is held by %s now; not closing it", incident.id, current.owner)
+            self.elsewhere.add(incident.workload)
+            return False
+        return True  # closed already, e.g. by `kubemedic approvals approve`
+
     async def finish(self, incident: Incident, status: IncidentStatus) -> None:
         outcome = status.outcome or "failed"
-        self.registry.close(incident.id, outcome)
-        self.waiting.discard(incident.id)
-        metrics.incidents_open.set(len(self.registry.open_incidents()))
+        if not await self.close(incident, outcome):
+            return
+        metrics.incidents_open.set(len(await asyncio.to_thread(self.registry.open_incidents)))
         await self.emit(
             WatchEvent(
                 "closed",
@@ -256,35 +282,92 @@ class _Watch:
     # -- the loop ----------------------------------------------------------------------------
 
     async def recover(self) -> None:
-        """Pick up the incidents a previous process left open."""
-        for incident in self.registry.open_incidents():
-            status = await self.runner.status(incident.id)
-            self.seen.add(incident.id)
-            if status.reported:
-                await self.finish(incident, status)
-            elif status.done or (status.waiting_for_approval and self.approve is None):
-                # Waiting for a human, or (done without a report) being run right now by
-                # another process, e.g. `kubemedic approvals approve`: look again each poll.
-                self.waiting.add(incident.id)
-                if status.waiting_for_approval:
-                    await self.emit(
-                        WatchEvent(
-                            "approval_pending",
-                            incident.id,
-                            incident.workload,
-                            dict(status.pending or {}),
-                        )
+        """Pick up the incidents a previous process left open (and nobody else holds)."""
+        await self.adopt()
+
+    async def adopt(self) -> None:
+        """Take over the open incidents nobody keeps alive: released by a process that
+        stopped, or held by one whose lease ran out (killed). Others' incidents are left."""
+        elsewhere: set[str] = set()
+        for incident in await asyncio.to_thread(self.registry.open_incidents):
+            if incident.id in self.held:
+                continue
+            if not self.registry.claimable(incident, self.owner) or not await asyncio.to_thread(
+                self.registry.claim, incident.id, self.owner
+            ):
+                elsewhere.add(incident.workload)
+                continue
+            self.held[incident.id] = incident
+            await self.take_over(incident)
+        self.elsewhere = elsewhere
+
+    async def take_over(self, incident: Incident) -> None:
+        status = await self.runner.status(incident.id)
+        self.seen.add(incident.id)
+        if status.reported:
+            await self.finish(incident, status)
+        elif status.done or (status.waiting_for_approval and self.approve is None):
+            # Waiting for a human, or (done without a report) being run right now by
+            # another process, e.g. `kubemedic approvals approve`: look again each poll.
+            self.waiting.add(incident.id)
+            if status.waiting_for_approval:
+                await self.emit(
+                    WatchEvent(
+                        "approval_pending",
+                        incident.id,
+                        incident.workload,
+                        dict(status.pending or {}),
                     )
-            else:
-                # Mid-run when the process stopped, or waiting and we can ask: continue.
-                self.spawn(incident, fresh=not status.exists)
+                )
+        else:
+            # Mid-run when the process stopped, or waiting and we can ask: continue.
+            self.spawn(incident, fresh=not status.exists)
+
+    async def renew(self) -> None:
+        """Extend this process's leases; stop driving the incidents another process took."""
+        if not self.held:
+            return
+        kept = await asyncio.to_thread(self.registry.renew, self.owner)
+        for incident_id, incident in list(self.held.items()):
+            if incident_id in kept:
+                continue
+            current = await asyncio.to_thread(self.registry.get, incident_id)
+            if current is None or current.status != "open":
+                # Closed, e.g. by `kubemedic approvals`: the task or `check_waiting` reports it.
+                self.held.pop(incident_id, None)
+                continue
+            if current.owner == self.owner:
+                continue  # opened or claimed after the renewal read: still ours
+            self.held.pop(incident_id, None)
+            log.warning("incident %s was taken over by %s", incident_id, current.owner)
+            self.elsewhere.add(incident.workload)
+            self.waiting.discard(incident_id)
+            task = self.tasks.get(incident_id)
+            if task is not None and not task.done():
+                task.cancel()
+
+    async def heartbeat(self) -> None:
+        """Renew the leases every third of their duration, in wall time (the registry's
+        clock), whatever `settings.sleep` does to the cluster's time."""
+        while True:
+            await asyncio.sleep(self.registry.lease_seconds / 3)
+            try:
+                await self.renew()
+            except Exception:  # noqa: BLE001 - a busy database now must not end the heartbeat
+                log.exception("renewing incident leases failed")
+
+    async def release(self) -> None:
+        """Let go of the incidents still held, so the next process adopts them at once."""
+        for incident_id in list(self.held):
+            await asyncio.to_thread(self.registry.release, incident_id, self.owner)
+            self.held.pop(incident_id, None)
 
     async def check_waiting(self) -> None:
         """Incidents answered from another process (`kubemedic approvals`) end there."""
         for incident_id in list(self.waiting):
             status = await self.runner.status(incident_id)
             if status.reported:
-                incident = self.registry.get(incident_id)
+                incident = await asyncio.to_thread(self.registry.get, incident_id)
                 if incident is not None:
                     await self.finish(incident, status)
 
@@ -309,15 +392,27 @@ class _Watch:
             return None
         opened = 0
         pods = unhealthy_pods(result)
+        held = {incident.workload for incident in self.held.values()}
         for pod in pods:
             namespace = str(pod.get("namespace") or settings.namespace or "default")
             key = incident_key(namespace, entry_workload(pod))
-            if self.suppressed(key):
+            if key in held or key in self.elsewhere:
+                continue  # already has its incident: no database round trip per pod and poll
+            if await asyncio.to_thread(self.suppressed, key):
                 continue
-            incident, created = self.registry.open(
-                key, namespace, entry_name(pod), pod.get("issue_type")
+            incident, created = await asyncio.to_thread(
+                self.registry.open,
+                key,
+                namespace,
+                entry_name(pod),
+                pod.get("issue_type"),
+                owner=self.owner,
             )
-            if created:
+            if not created:
+                self.elsewhere.add(key)  # opened by another process since the last look
+            else:
+                held.add(key)
+                self.held[incident.id] = incident
                 opened += 1
                 await self.emit(
                     WatchEvent(
@@ -328,7 +423,7 @@ class _Watch:
                     )
                 )
                 self.spawn(incident, fresh=True)
-        metrics.incidents_open.set(len(self.registry.open_incidents()))
+        metrics.incidents_open.set(len(await asyncio.to_thread(self.registry.open_incidents)))
         await self.emit(WatchEvent("poll", data={"unhealthy": len(pods), "opened": opened}))
         return opened
 
@@ -338,7 +433,7 @@ class _Watch:
     async def summary(self, polls: int) -> WatchSummary:
         reports = []
         for incident_id in sorted(self.seen):
-            incident = self.registry.get(incident_id)
+            incident = await asyncio.to_thread(self.registry.get, incident_id)
             if incident is None:
                 continue
             status = await self.runner.status(incident_id)
@@ -403,10 +498,13 @@ async def run_watch(
         )
         watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
         await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))
-        await watch.recover()
+        heartbeat = asyncio.create_task(watch.heartbeat(), name="incident-leases")
         polls = 0
         try:
+            await watch.recover()
             while stop is None or not stop.is_set():
+                if polls:
+                    await watch.adopt()  # incidents of a process that died meanwhile
                 opened = await watch.poll()
                 polls += 1
                 await watch.check_waiting()
@@ -430,6 +528,11 @@ async def run_watch(
             for task in watch.tasks.values():
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+            with contextlib.suppress(Exception):
+                await watch.release()
         summary = await watch.summary(polls)
         await watch.emit(WatchEvent("stopped", data={"polls": polls}))
         return summary
