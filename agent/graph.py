@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -29,12 +29,15 @@ from agent import metrics
 from agent.llm import Rationale, ask_rationale
 from agent.memtrend import MemorySample, MemoryTrend, sample_of, trend
 from agent.notify import Notifier
+from agent.outcomes import outcome_of
 from agent.state import IncidentState, TimelineEntry, entry, now_iso
 from agent.tools import (
     AUTO_HEAL_POD,
     CHECK_RESOURCE_USAGE,
     DIAGNOSE_POD,
+    GET_ACTION_STATUS,
     LIST_UNHEALTHY_PODS,
+    PLAN_HEALING,
     Toolbox,
     error_code,
 )
@@ -43,16 +46,11 @@ from kubemedic_logctx import log_context
 from policies import (
     WRITE_ACTIONS,
     Action,
-    ActionRecord,
     Decision,
-    DecisionContext,
     Diagnosis,
     LLMProposal,
     Outcome,
     Policy,
-    RateLimitStore,
-    RateLimitStoreError,
-    decide,
     gate,
     is_milder,
     parse_action,
@@ -98,10 +96,9 @@ class GraphDeps:
     audit: AuditSink | None = None
     # Where to tell people (a Slack-compatible webhook, agent.notify); None: nobody.
     notify: Notifier | None = None
-    # The server's action history (same state directory), so that the gate decides with what
-    # the server will see; None, or a store that knows nothing of this workload: the
-    # incident's own history.
-    ratelimits: RateLimitStore | None = None
+    # Writes in flight at once, across the incidents that share these deps. Only the write
+    # call holds a slot: verification is a status the verify node asks for, slot-free.
+    write_slots: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(4))
 
 
 Route = Literal["rationale", "gate", "act", "approve", "verify", "escalate", "diagnose", "report"]
@@ -178,25 +175,6 @@ def _primary_issue(diagnosis: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _history_records(state: IncidentState) -> tuple[ActionRecord, ...]:
-    records = []
-    for item in state.get("history") or []:
-        try:
-            at = datetime.fromisoformat(str(item["at"]).replace("Z", "+00:00"))
-        except (KeyError, ValueError):
-            continue
-        records.append(
-            ActionRecord(
-                at=at,
-                namespace=str(item.get("namespace", state.get("namespace", ""))),
-                workload=str(item.get("workload", state.get("workload") or "")),
-                action=str(item.get("action", "")),
-                outcome=str(item.get("outcome", Outcome.EXECUTED)),
-            )
-        )
-    return tuple(records)
-
-
 def proposal_from(rationale: Mapping[str, Any] | None, namespace: str) -> LLMProposal | None:
     """The gate's view of an LLM rationale (None when there is none)."""
     if not rationale:
@@ -255,7 +233,7 @@ def _blocking_checks(decision: Mapping[str, Any]) -> list[dict[str, Any]]:
 class _MemoryWatch:
     """The memory samples of the pod a memory-limit raise rolled out, over one verification."""
 
-    pod: str
+    pod: str | None  # the rolled-out pod, once the verifier names it
     container: str | None
     samples: list[MemorySample] = field(default_factory=list)
     gone: bool = False
@@ -271,12 +249,6 @@ def _raised_memory(state: IncidentState) -> bool:
     history = state.get("history") or []
     taken = history[-1].get("action") if history else state.get("action")
     return parse_action(taken) is Action.INCREASE_MEMORY_LIMIT
-
-
-def _rolled_out_pod(state: IncidentState) -> str | None:
-    verification = (state.get("action_result") or {}).get("verification") or {}
-    name = verification.get("new_pod_name") if isinstance(verification, Mapping) else None
-    return str(name) if name else None
 
 
 def _raised_container(state: IncidentState) -> str | None:
@@ -361,13 +333,28 @@ class _Nodes:
         }
 
     async def gate(self, state: IncidentState) -> dict[str, Any]:
-        diagnosis = Diagnosis.model_validate(state.get("diagnosis") or {})
-        rule = decide(diagnosis, self._context(state, diagnosis))
+        """Gate the LLM's proposal against the plan the server returned: agree, or pick a
+        milder action the rules allow (a plan for it from the server); anything else is a
+        veto. The server decides; this node only ever narrows what it decided."""
+        namespace, pod = state["namespace"], state["pod_name"]
+        with self._ctx(state):
+            planned = await self.deps.toolbox.call(PLAN_HEALING, namespace=namespace, pod_name=pod)
+        if error_code(planned) is not None:
+            return self._refused("gate", state, planned, str(state.get("action") or "plan"))
+        rule = Decision.from_dict(planned.get("decision") or {})
         llm = state.get("llm") or {}
         rationale = llm.get("rationale") if llm.get("status") == "ok" else None
-        proposal = proposal_from(rationale, state["namespace"])
+        proposal = proposal_from(rationale, namespace)
         result = gate(rule, proposal)
         decision = result.decision
+        plan = planned
+        if decision.action is not rule.action:
+            with self._ctx(state):
+                plan = await self.deps.toolbox.call(
+                    PLAN_HEALING, namespace=namespace, pod_name=pod, action=decision.action.value
+                )
+            if error_code(plan) is not None:
+                return self._refused("gate", state, plan, decision.action.value)
         gate_state: dict[str, Any] = {
             "action": decision.action.value,
             "source": result.source,
@@ -375,7 +362,8 @@ class _Nodes:
             "veto_reason": result.veto_reason,
             "proposal": None if proposal is None else proposal.model_dump(mode="json"),
             "decision": decision.to_dict(),
-            "requires_approval": decision.requires_approval,
+            "requires_approval": bool(plan.get("requires_approval")),
+            "plan_id": plan.get("plan_id"),
         }
         timeline = _tl(
             "gate",
@@ -389,41 +377,38 @@ class _Nodes:
         update: dict[str, Any] = {
             "rule_decision": rule.to_dict(),
             "gate": gate_state,
+            "plan": plan,
             "action": decision.action.value,
             "approval_id": None,
             "timeline": timeline,
         }
-        blocked = _blocking_checks(gate_state["decision"])
         if decision.action is Action.NONE:
             update["outcome"] = "resolved"
             update["summary"] = decision.reason
         elif decision.action is Action.INVESTIGATE_MANUALLY:
             update["outcome"] = "handed_to_human"
             update["summary"] = decision.reason
-        elif blocked:
-            names = ", ".join(f"{c['name']}: {c.get('detail', '')}" for c in blocked)
-            update["outcome"] = "blocked"
-            update["summary"] = f"{decision.action.value} blocked by safety checks ({names})"
-            update["timeline"] = timeline + _tl("gate", "blocked", names[:300])
         return update
 
-    def _context(self, state: IncidentState, diagnosis: Diagnosis) -> DecisionContext:
-        own = _history_records(state)
-        store = self.deps.ratelimits
-        if store is not None:
-            try:
-                shared = DecisionContext.from_store(
-                    store, diagnosis, self.deps.policy, caller=self.deps.caller
-                )
-            except RateLimitStoreError:
-                log.exception("cannot read the action history; deciding with the incident's own")
-            else:
-                return (
-                    shared
-                    if shared.recent_actions or not own
-                    else replace(shared, recent_actions=own)
-                )
-        return DecisionContext(policy=self.deps.policy, recent_actions=own, caller=self.deps.caller)
+    def _refused(
+        self, node: str, state: IncidentState, result: Mapping[str, Any], action: str
+    ) -> dict[str, Any]:
+        """An error answer as the incident's outcome, through the one table."""
+        code = error_code(result) or "error"
+        error = result.get("error") or {}
+        message = str(error.get("message", "")) if isinstance(error, Mapping) else ""
+        outcome = outcome_of(code)
+        if code == "not_found":
+            summary = f"pod {state['namespace']}/{state['pod_name']} is gone; nothing done"
+        elif outcome == "blocked":
+            summary = f"{action} not done: {code}: {message}"
+        else:
+            summary = f"{action} failed: {code}: {message}"
+        return {
+            "outcome": outcome,
+            "summary": summary[:500],
+            "timeline": _tl(node, code, message[:300]),
+        }
 
     async def _notify(self, event: dict[str, Any]) -> None:
         if self.deps.notify is None:
@@ -473,38 +458,43 @@ class _Nodes:
                 "timeline": _tl("act", "handed_to_human", action),
             }
         approval_id = state.get("approval_id")
-        diagnosis = state.get("diagnosis") or {}
+        plan: Mapping[str, Any] = state.get("plan") or {}
         update: dict[str, Any] = {"attempts": attempts}
+        timeline: list[TimelineEntry] = []
         with self._ctx(state):
-            result = await self._heal(state, diagnosis, action, approval_id)
-            if error_code(result) == "diagnosis_mismatch":
-                # The pod moved on while we waited (e.g. for a human): show the server what it
-                # looks like now; it decides again and refuses if the action no longer fits.
-                fresh = await self.deps.toolbox.call(
-                    DIAGNOSE_POD, namespace=state["namespace"], pod_name=state["pod_name"]
-                )
-                if error_code(fresh) is None:
-                    update["diagnosis"] = fresh
-                    diagnosis = fresh
-                    result = await self._heal(state, fresh, action, approval_id)
+            if plan.get("action") != action:
+                # A human edited the action to a milder one: the server plans that one.
+                plan = await self._plan(state, action)
+                if error_code(plan) is not None:
+                    return {**update, **self._refused("act", state, plan, action)}
+                update["plan"] = plan
+            result = await self._execute(state, plan, approval_id)
+            if error_code(result) == "plan_stale":
+                # The pod or its workload moved on while we waited (e.g. for a human): a
+                # fresh plan; a destructive one needs a fresh approval for what it now does.
+                timeline += _tl("act", "plan_stale", _message(result)[:300])
+                plan = await self._plan(state, action)
+                if error_code(plan) is not None:
+                    return {
+                        **update,
+                        **self._refused("act", state, plan, action),
+                        "action_result": result,
+                    }
+                update["plan"] = plan
+                approval_id = None
+                result = await self._execute(state, plan, None)
             unusable = error_code(result)
             if approval_id and unusable in _APPROVAL_UNUSABLE:
                 # Resumed without a usable grant (expired, or answered somewhere that cannot
                 # grant the server's record): ask again instead of giving up.
-                retry_note = str((result.get("error") or {}).get("message", unusable))
-                result = await self._heal(state, diagnosis, action, None)
-                update["timeline"] = _tl("act", str(unusable), retry_note[:300])
+                timeline += _tl("act", str(unusable), _message(result)[:300])
+                result = await self._execute(state, plan, None)
         code = error_code(result)
         update["action_result"] = result
-        if code == "not_found":
-            return {
-                **update,
-                "outcome": "resolved",
-                "summary": f"pod {state['namespace']}/{state['pod_name']} is gone; nothing done",
-                "timeline": _tl("act", "target_gone"),
-            }
+        update["timeline"] = timeline
         if code is None:
             taken = str(result.get("action_taken") or action)
+            update["action_id"] = result.get("action_id")
             update["history"] = [
                 *(state.get("history") or []),
                 {
@@ -514,10 +504,14 @@ class _Nodes:
                     "workload": state.get("workload"),
                     "outcome": Outcome.EXECUTED.value,
                     "approval_id": approval_id,
+                    "action_id": result.get("action_id"),
+                    "replayed": bool(result.get("replayed")),
                 },
             ]
             update["approval_id"] = None
-            update["timeline"] = _tl("act", "acted", f"{taken}: {result.get('reason', '')}"[:300])
+            update["timeline"] = timeline + _tl(
+                "act", "acted", f"{taken}: {result.get('reason', '')}"[:300]
+            )
             if parse_action(taken) not in WRITE_ACTIONS:
                 # check_image_availability / investigate: a report for a human, nothing healed.
                 update["outcome"] = "handed_to_human"
@@ -528,60 +522,44 @@ class _Nodes:
             payload = self._approval_payload(state, action, error)
             update["pending_approval"] = payload
             await self._notify({**payload, "kind": "approval"})
-            update["timeline"] = [
-                *(update.get("timeline") or []),
-                *_tl("act", "approval_required", f"{action} approval {payload['approval_id']}"),
-            ]
+            update["timeline"] = timeline + _tl(
+                "act", "approval_required", f"{action} approval {payload['approval_id']}"
+            )
             return update
-        if code in _APPROVAL_USED and approval_id:
-            # The server already consumed this approval: the write happened before a restart.
-            update["history"] = [
-                *(state.get("history") or []),
-                {
-                    "action": action,
-                    "at": datetime.now(UTC).isoformat(),
-                    "namespace": state["namespace"],
-                    "workload": state.get("workload"),
-                    "outcome": Outcome.EXECUTED.value,
-                    "approval_id": approval_id,
-                },
-            ]
-            update["approval_id"] = None
-            update["timeline"] = _tl("act", "already_acted", f"approval {approval_id} was used")
-            return update
-        message = str(error.get("message", ""))
         if code == "vetoed":
-            # The server decided differently from our gate (its history, or a fresher look at
-            # the pod). Its rule decision stands: a hand-over ends the incident that way; any
-            # other difference is reported as blocked for a human to look at.
+            # The server decided differently from our gate (a fresher look at the pod). Its
+            # rule decision stands: a hand-over ends the incident that way.
             server_action = parse_action(error.get("rule_action"))
-            reason = str(error.get("rule_reason") or message)
+            reason = str(error.get("rule_reason") or error.get("message", ""))
             if server_action in (Action.NONE, Action.INVESTIGATE_MANUALLY):
                 update["outcome"] = "handed_to_human"
                 update["summary"] = f"the server's rules decided {server_action.value}: {reason}"
-                update["timeline"] = _tl("act", "server_decided", reason[:300])
+                update["timeline"] = timeline + _tl("act", "server_decided", reason[:300])
                 return update
-        outcome = "failed" if code in ("api_error", "tool_error", "error") else "blocked"
-        update["outcome"] = outcome
-        update["summary"] = f"{action} not done: {code}: {message}"[:500]
-        update["timeline"] = _tl("act", code, message[:300])
-        return update
+        refused = self._refused("act", state, result, action)
+        refused["timeline"] = timeline + refused["timeline"]
+        return {**update, **refused}
 
-    async def _heal(
-        self,
-        state: IncidentState,
-        diagnosis: Mapping[str, Any],
-        action: str,
-        approval_id: str | None,
-    ) -> dict[str, Any]:
+    async def _plan(self, state: IncidentState, action: str) -> dict[str, Any]:
         return await self.deps.toolbox.call(
-            AUTO_HEAL_POD,
-            namespace=state["namespace"],
-            pod_name=state["pod_name"],
-            diagnosis=dict(diagnosis),
-            action=action,
-            approval_id=approval_id,
+            PLAN_HEALING, namespace=state["namespace"], pod_name=state["pod_name"], action=action
         )
+
+    async def _execute(
+        self, state: IncidentState, plan: Mapping[str, Any], approval_id: str | None
+    ) -> dict[str, Any]:
+        """Execute the server's plan. The idempotency key is the incident's and the plan's:
+        a retry after a crash gets the recorded outcome instead of a second write."""
+        plan_id = str(plan.get("plan_id") or "")
+        async with self.deps.write_slots:
+            return await self.deps.toolbox.call(
+                AUTO_HEAL_POD,
+                namespace=state["namespace"],
+                pod_name=state["pod_name"],
+                plan_id=plan_id,
+                approval_id=approval_id,
+                idempotency_key=f"{state.get('incident_id')}:{plan_id}"[:128],
+            )
 
     def _approval_payload(
         self, state: IncidentState, action: str, error: Mapping[str, Any]
@@ -619,6 +597,8 @@ class _Nodes:
             "edits": milder_edits(decision) if action == decision.get("action") else [],
             "escalated": bool(state.get("escalated")),
             "expires_at": error.get("expires_at"),
+            "plan_id": error.get("plan_id"),
+            "parameters": error.get("parameters") or {},
             "requested_at": now_iso(),
         }
 
@@ -630,31 +610,39 @@ class _Nodes:
         return resolve_answer(payload, answer)
 
     async def verify(self, state: IncidentState) -> dict[str, Any]:
+        """Ask the server's verifier about the action until it decides (no write slot is
+        held meanwhile); after a memory raise, also sample the rolled-out pod's memory."""
         deps = self.deps
-        namespace = state["namespace"]
         workload = state.get("workload")
-        healthy_streak = 0
+        action_id = state.get("action_id")
         looks: list[dict[str, Any]] = []
         watch, memory_note = self._memory_watch(state)
+        final: dict[str, Any] | None = None
+        last: dict[str, Any] | None = None
         elapsed = 0.0
-        for _ in range(deps.verify_max_checks):
+        for _ in range(deps.verify_max_checks if action_id else 0):
             await deps.sleep(deps.verify_interval_seconds)
             elapsed += deps.verify_interval_seconds
-            result = await deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
-            if watch is not None:
-                await self._sample_memory(namespace, watch, elapsed)
-            if error_code(result) is not None:
-                looks.append({"ok": False, "error": error_code(result)})
-                healthy_streak = 0
+            result = await deps.toolbox.call(GET_ACTION_STATUS, action_id=action_id)
+            code = error_code(result)
+            if code is not None:
+                looks.append({"ok": False, "error": code})
                 continue
-            broken = unhealthy_of_workload(result, namespace, workload)
-            looks.append({"ok": not broken, "unhealthy": [entry_name(p) for p in broken]})
-            healthy_streak = healthy_streak + 1 if not broken else 0
-            if healthy_streak >= deps.verify_stable_checks and not (
-                watch is not None and watch.wants_more(deps.leak_min_samples)
-            ):
-                break
-        healed = healthy_streak >= deps.verify_stable_checks
+            last = dict(result.get("verification") or {})
+            looks.append({"ok": True, "status": last.get("status"), "message": last.get("message")})
+            if watch is not None:
+                if watch.pod is None and last.get("new_pod_name"):
+                    watch.pod = str(last["new_pod_name"])
+                await self._sample_memory(state["namespace"], watch, elapsed)
+            if last.get("status") in ("healed", "not_healed"):
+                final = last
+                if not (
+                    final["status"] == "healed"
+                    and watch is not None
+                    and watch.wants_more(deps.leak_min_samples)
+                ):
+                    break
+        healed = final is not None and final.get("status") == "healed"
         memory: MemoryTrend | None = None
         if watch is not None:
             memory = trend(
@@ -671,12 +659,14 @@ class _Nodes:
                 )
         leak = memory is not None and memory.leak
         healed = healed and not leak
-        verification = {
+        verdict = "pending" if final is None else str(final.get("status"))
+        verification: dict[str, Any] = {
             "healed": healed,
+            "status": verdict,
+            "action_id": action_id,
             "checks": len(looks),
-            "stable_checks": healthy_streak,
             "interval_seconds": deps.verify_interval_seconds,
-            "server": (state.get("action_result") or {}).get("verification"),
+            "server": final or last,
             "last": looks[-1] if looks else None,
             "leak": leak,
         }
@@ -693,10 +683,11 @@ class _Nodes:
         history = [dict(item) for item in state.get("history") or []]
         if history:
             history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
+        evidence = str((final or last or {}).get("message") or "no answer from the verifier")
         timeline = _tl(
             "verify",
             "healed" if healed else "not_healed",
-            f"{workload}: {healthy_streak} healthy looks in {len(looks)}",
+            f"{workload}: {verdict} after {len(looks)} looks: {evidence}"[:300],
         )
         if memory is not None:
             timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
@@ -724,13 +715,10 @@ class _Nodes:
             return None, None
         if not self.deps.toolbox.has(CHECK_RESOURCE_USAGE):
             return None, "check_resource_usage is not served: verified on pod health alone"
-        pod = _rolled_out_pod(state)
-        if pod is None:
-            return None, "the server named no rolled-out pod: verified on pod health alone"
-        return _MemoryWatch(pod=pod, container=_raised_container(state)), None
+        return _MemoryWatch(pod=None, container=_raised_container(state)), None
 
     async def _sample_memory(self, namespace: str, watch: _MemoryWatch, at: float) -> None:
-        if watch.gone:
+        if watch.gone or watch.pod is None:
             return
         result = await self.deps.toolbox.call(
             CHECK_RESOURCE_USAGE, namespace=namespace, pod_name=watch.pod
@@ -788,6 +776,8 @@ class _Nodes:
             "approval_id": None,
             "pending_approval": None,
             "action": None,
+            "plan": None,
+            "action_id": None,
             "timeline": _tl(
                 "escalate", "escalating", f"{state.get('action')} did not heal; re-diagnosing {pod}"
             ),
@@ -840,6 +830,11 @@ class _Nodes:
             "pending_approval": None,
             "timeline": _tl("report", outcome, summary[:300]),
         }
+
+
+def _message(result: Mapping[str, Any]) -> str:
+    error = result.get("error")
+    return str(error.get("message", "")) if isinstance(error, Mapping) else ""
 
 
 def _leak_evidence(memory: Mapping[str, Any]) -> str:

@@ -45,6 +45,8 @@ class IncidentState(TypedDict, total=False):
     approval: dict[str, Any] | None  # the human's answer (decision, approver, ...)
     action: str | None  # the action the act node performs next
     approval_id: str | None  # granted approval to pass to the server
+    plan: dict[str, Any] | None  # the server's plan the act node executes (plan_healing)
+    action_id: str | None  # the server's record of the last write (get_action_status)
     action_result: dict[str, Any] | None  # last auto_heal_pod / rollback_deployment result
     # healed, checks, stable_checks, leak, and after a memory raise `memory`: the sampled pod,
     # its samples and the fitted trend (agent.memtrend.MemoryTrend.to_dict())

@@ -21,6 +21,8 @@ CHECK_RESOURCE_USAGE = "check_resource_usage"
 AUTO_HEAL_POD = "auto_heal_pod"
 ROLLBACK_DEPLOYMENT = "rollback_deployment"
 LIST_UNHEALTHY_PODS = "list_unhealthy_pods"
+PLAN_HEALING = "plan_healing"
+GET_ACTION_STATUS = "get_action_status"
 
 
 class ToolboxError(RuntimeError):

@@ -37,7 +37,7 @@ from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
 from agent.workloads import entry_name, entry_workload, unhealthy_pods
 from kubemedic_logctx import log_context
-from policies import WRITE_ACTIONS, Policy, RateLimitStore, parse_action
+from policies import WRITE_ACTIONS, Policy, parse_action
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class WatchSettings:
     caller: str = "kubemedic-agent"
     namespace: str | None = None  # None: every namespace the server sees
     poll_interval_seconds: float = 5.0
-    max_concurrent: int = 4
+    max_concurrent: int = 4  # writes in flight at once (verifying holds none)
     verify_interval_seconds: float = 10.0
     verify_stable_checks: int = 3
     verify_max_checks: int = 18
@@ -94,7 +94,6 @@ class WatchSettings:
     notify: Notifier | None = None
     # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
     shutdown_grace_seconds: float = 20.0
-    ratelimits: RateLimitStore | None = None  # the server's action history (GraphDeps)
 
     @property
     def checkpoint_db(self) -> Path:
@@ -164,7 +163,6 @@ class _Watch:
         self.on_event = on_event
         self.approve = approve
         self.owner = owner or new_owner_id()  # this process as the holder of its incidents
-        self.semaphore = asyncio.Semaphore(max(1, settings.max_concurrent))
         self.tasks: dict[str, asyncio.Task[None]] = {}
         self.asked: set[str] = set()  # approval ids already put to `approve` in this process
         self.waiting: set[str] = set()  # incidents waiting for an answer from elsewhere
@@ -209,24 +207,24 @@ class _Watch:
 
         try:
             with log_context(incident_id=incident.id, thread_id=incident.id, target=workload):
-                async with self.semaphore:
-                    if fresh:
-                        status = await self.runner.start(
-                            incident.id,
-                            incident.namespace,
-                            incident.pod_name,
-                            on_update=progress,
-                        )
-                    else:
-                        status = await self.runner.proceed(incident.id, on_update=progress)
+                # No slot is held here: only writes take one (GraphDeps.write_slots), so a
+                # new incident never waits for others that are verifying.
+                if fresh:
+                    status = await self.runner.start(
+                        incident.id,
+                        incident.namespace,
+                        incident.pod_name,
+                        on_update=progress,
+                    )
+                else:
+                    status = await self.runner.proceed(incident.id, on_update=progress)
                 while status.waiting_for_approval:
                     answer = await self.ask(incident, status)
                     if answer is None:
                         self.waiting.add(incident.id)
                         return
                     await self.emit(WatchEvent("answered", incident.id, workload, dict(answer)))
-                    async with self.semaphore:
-                        status = await self.runner.resume(incident.id, answer, on_update=progress)
+                    status = await self.runner.resume(incident.id, answer, on_update=progress)
                 if status.done:
                     await self.finish(incident, status)
         except Exception as exc:  # noqa: BLE001 - one broken incident must not stop the loop
@@ -494,7 +492,7 @@ async def run_watch(
             verify_max_checks=settings.verify_max_checks,
             audit=settings.audit,
             notify=settings.notify,
-            ratelimits=settings.ratelimits,
+            write_slots=asyncio.Semaphore(max(1, settings.max_concurrent)),
         )
         watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
         await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))

@@ -27,7 +27,7 @@ from agent.watch import WatchSettings
 from kubemedic.settings import Settings
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog, AuditTarget
-from policies import Policy, RateLimitStore, load_policy
+from policies import Policy, load_policy
 
 
 class AgentTuning(BaseSettings):
@@ -152,7 +152,6 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "llm_timeout_seconds": settings.llm_timeout_seconds,
         "caller": settings.caller,
         "audit": veto_audit_sink(settings.audit_path, settings.caller),
-        "ratelimits": RateLimitStore(settings.ratelimit_db),
         **AgentTuning().deps(),
     }
     options.update(overrides)
@@ -186,6 +185,8 @@ async def mcp_session(
         state_dir=settings.state_dir,
         local_caller=settings.caller,
         pod_cache=pod_cache,
+        # The agent's own namespace is protected from its actions in every mode.
+        agent_namespace=settings.namespace,
     )
     state = build_state(config)
     try:
@@ -200,23 +201,18 @@ async def incident_runner(
     settings: Settings, toolbox: Toolbox, **deps: Any
 ) -> AsyncIterator[IncidentRunner]:
     """A runner on the state directory's checkpoints, with this process's settings."""
-    ratelimits = RateLimitStore(settings.ratelimit_db)
     async with open_checkpointer(settings.checkpoint_db) as saver:
         options: dict[str, Any] = {
             "model": resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds),
             "llm_timeout_seconds": settings.llm_timeout_seconds,
             "caller": settings.caller,
             "audit": veto_audit_sink(settings.audit_path, settings.caller),
-            "ratelimits": ratelimits,
             **AgentTuning().deps(),
         }
         options.update(deps)
-        try:
-            yield IncidentRunner(
-                GraphDeps(toolbox=toolbox, policy=policy_of(settings), **options), saver
-            )
-        finally:
-            ratelimits.close()
+        yield IncidentRunner(
+            GraphDeps(toolbox=toolbox, policy=policy_of(settings), **options), saver
+        )
 
 
 def age(seconds_since_epoch: float) -> str:

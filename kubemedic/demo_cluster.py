@@ -240,7 +240,6 @@ class DemoCluster:
             stop_when_idle=True,
             # Vetoes and rejections land in the same hash-chained trail as the server's writes.
             audit=veto_audit_sink(state.config.audit_path, AGENT_CALLER),
-            ratelimits=state.ratelimits,
         )
         stop = asyncio.Event()
         timer = asyncio.get_running_loop().call_later(deadline_seconds, stop.set)

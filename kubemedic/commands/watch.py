@@ -127,8 +127,6 @@ async def _run(
                 session, config, on_event=print_event, approve=approve if ask else None, stop=stop
             )
     finally:
-        if config.ratelimits is not None:
-            config.ratelimits.close()
         if endpoint is not None:
             endpoint.stop()
     waiting = len(summary.pending)

@@ -21,11 +21,25 @@ from policies import (
     parse_action,
     policy_from_dict,
 )
-from tests.unit.agent.scripted import crashloop_diagnosis
+from tests.unit.agent.scripted import ScriptedCluster, crashloop_diagnosis
 
 POD = "web-5d8f7-abcde"
 POLICY = policy_from_dict({})
-NODES = _Nodes(GraphDeps(toolbox=Toolbox([]), policy=POLICY))
+
+
+class PlanningToolbox(Toolbox):
+    """Answers plan_healing as the scripted server does, without a session per example (the
+    property is about the gate node; the MCP path is covered by test_graph)."""
+
+    def __init__(self, cluster: ScriptedCluster) -> None:
+        super().__init__([])
+        self.cluster = cluster
+
+    async def call(self, name: str, **arguments: Any) -> dict[str, Any]:
+        assert name == "plan_healing", name
+        return self.cluster.plan(
+            arguments["namespace"], arguments["pod_name"], arguments.get("action")
+        )
 
 DIAGNOSES = [
     crashloop_diagnosis(POD),
@@ -84,7 +98,12 @@ def test_the_llm_never_gets_more_than_the_rules_allow(
         "history": [],
     }
     before = vetoes()
-    update = anyio.run(NODES.gate, state)
+    nodes = _Nodes(
+        GraphDeps(
+            toolbox=PlanningToolbox(ScriptedCluster(diagnoses={POD: diagnosis})), policy=POLICY
+        )
+    )
+    update = anyio.run(nodes.gate, state)
     rule = decide(Diagnosis.model_validate(diagnosis), DecisionContext(policy=POLICY))
     chosen = Action(update["gate"]["action"])
     assert chosen in rule.allowed_actions

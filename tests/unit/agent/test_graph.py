@@ -278,17 +278,26 @@ async def test_gone_pod_resolves_without_action(tmp_path: Path) -> None:
     assert cluster.heal_calls == []
 
 
-async def test_a_pod_that_changed_while_waiting_is_diagnosed_again(tmp_path: Path) -> None:
+async def test_a_pod_that_changed_while_waiting_is_planned_and_asked_again(
+    tmp_path: Path,
+) -> None:
     cluster = crashing_cluster()
     async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
         status = await runner.start("inc-mm", "default", POD)
+        assert status.pending is not None and status.pending["plan_id"] == "plan-1"
         cluster.grant("appr-1")
-        cluster.mismatches = 1
+        cluster.mismatches = 1  # the plan went stale while the human looked at it
+        again = await runner.resume("inc-mm", {"decision": "approve", "approver": "gina"})
+        # The approval was for the old plan: a human approves what will be done now.
+        assert again.waiting_for_approval and again.pending is not None
+        assert again.pending["approval_id"] == "appr-2"
+        assert again.pending["plan_id"] == "plan-2"
+        assert cluster.writes == []
+        cluster.grant("appr-2")
         done = await runner.resume("inc-mm", {"decision": "approve", "approver": "gina"})
     assert done.outcome == "healed"
-    assert [c["approval_id"] for c in cluster.heal_calls] == [None, "appr-1", "appr-1"]
+    assert [c["approval_id"] for c in cluster.heal_calls] == [None, "appr-1", None, "appr-2"]
     assert len(cluster.writes) == 1
-    assert status.pending is not None
 
 
 async def test_a_pod_gone_before_the_action_resolves_the_incident(tmp_path: Path) -> None:
@@ -328,16 +337,16 @@ async def test_the_servers_hand_over_stands(tmp_path: Path) -> None:
 
 
 async def test_the_gate_decides_with_the_servers_history(tmp_path: Path) -> None:
-    from policies import RateLimitStore
+    from datetime import UTC, datetime
 
-    store = RateLimitStore(":memory:")
-    store.record("default", "Deployment/web", "delete_pod", "not_healed")
+    from policies import ActionRecord
+
     cluster = crashing_cluster()
-    try:
-        async with runner_for(cluster, tmp_path / "cp.sqlite", ratelimits=store) as runner:
-            done = await runner.start("inc-hist", "default", POD)
-    finally:
-        store.close()
+    cluster.history.append(
+        ActionRecord(datetime.now(UTC), "default", "Deployment/web", "delete_pod", "not_healed")
+    )
+    async with runner_for(cluster, tmp_path / "cp.sqlite") as runner:
+        done = await runner.start("inc-hist", "default", POD)
     # A delete already failed to heal this workload: the rules hand over instead of deleting.
     assert done.outcome == "handed_to_human"
     assert cluster.heal_calls == []
