@@ -26,7 +26,7 @@ from mcp_server import metrics
 from mcp_server.approvals import ApprovalError, target_key
 from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import classify_pod, diagnose_inputs
+from mcp_server.diagnosis import diagnose_inputs
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
 from mcp_server.ledger import Intent, Replayed
@@ -490,8 +490,6 @@ class Healer:
             raise _stale(plan, "the pod was replaced (another uid)")
         if meta.get("deletionTimestamp"):
             raise _stale(plan, "the pod is being deleted already")
-        if classify_pod(pod) is None:
-            raise _stale(plan, "the pod is healthy now")
         fresh = _Fresh(pod=pod)
         if plan.target.get("kind") == "Deployment":
             try:

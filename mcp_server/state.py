@@ -25,7 +25,6 @@ from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
 from policies import Policy, RateLimitStore, load_policy
 
-
 log = logging.getLogger(__name__)
 
 

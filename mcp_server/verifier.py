@@ -128,6 +128,10 @@ class Verifier:
         self.state = state
 
     @property
+    def _threshold(self) -> int:
+        return self.state.policy.restart_threshold
+
+    @property
     def stable_seconds(self) -> float:
         return max(self.state.config.verify_poll_seconds * 2, 5.0)
 
@@ -201,7 +205,7 @@ class Verifier:
             fresh = [p for p in self._pods(namespace) if is_replacement(p, expected)]
             if not fresh:
                 return {"healthy": False, "message": "no replacement pod yet"}
-            return _pod_look(max(fresh, key=_created), "replacement pod")
+            return _pod_look(max(fresh, key=_created), "replacement pod", self._threshold)
         return self._look_rollout(intent, namespace)
 
     def _look_rollout(self, intent: Intent, namespace: str) -> JSON:
@@ -239,7 +243,7 @@ class Verifier:
         since = datetime.fromtimestamp(intent.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         made_after = [p for p in live if _created(p) >= since]
         if made_after:
-            look = _pod_look(max(made_after, key=_created), "rolled-out pod")
+            look = _pod_look(max(made_after, key=_created), "rolled-out pod", self._threshold)
             if look.get("failing"):
                 return look
         if updated < want or ready < want or total > want:
@@ -250,23 +254,27 @@ class Verifier:
             }
         if not live:
             return {"healthy": False, "message": "no pods"}
-        look = _pod_look(max(live, key=_created), "rolled-out pod")
+        look = _pod_look(max(live, key=_created), "rolled-out pod", self._threshold)
         if look["healthy"] and not all(_ready(p) for p in live):
             look["healthy"] = False
             look["message"] = "not every pod is ready yet"
         return look
 
 
-def _pod_look(pod: JSON, what: str) -> JSON:
+def _pod_look(pod: JSON, what: str, restart_threshold: int) -> JSON:
     meta = pod.get("metadata") or {}
     name = str(meta.get("name"))
     restarts = _restarts(pod)
     ready = _ready(pod)
     issue = classify_pod(pod)
     status = issue or str((pod.get("status") or {}).get("phase") or "Unknown")
+    # Failing again, as the rules would see it: past the restart threshold that made the
+    # first pod a case, or a failure that is not a crash (a pull, a config error).
+    crashing = issue in ("CrashLoopBackOff", "Error", "OOMKilled")
+    failing = issue in FAILING_AGAIN and (not crashing or restarts > restart_threshold)
     return {
         "healthy": ready and restarts == 0,
-        "failing": issue in FAILING_AGAIN,
+        "failing": failing,
         "new_pod_name": name,
         "new_pod_uid": str(meta.get("uid") or ""),
         "new_pod_status": status,

@@ -48,7 +48,7 @@ def server_state(sim: KubeSim, state_dir: Path, policy: Policy | None = None) ->
         state_dir=state_dir,
         local_caller="kubemedic-agent",
         pod_cache=False,  # one list per look: deterministic under a manual clock
-        verify_timeout_seconds=60,
+        verify_timeout_seconds=180,
         verify_poll_seconds=5,
     )
     clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=sim.advance)
@@ -75,10 +75,9 @@ async def agent_for(
             options: dict[str, Any] = {
                 "sleep": advance,
                 "audit": veto_audit_sink(state.audit.path, "kubemedic-agent"),
-                "ratelimits": state.ratelimits,  # decide with the server's history
                 "verify_interval_seconds": 10.0,
                 "verify_stable_checks": 3,
-                "verify_max_checks": 12,
+                "verify_max_checks": 24,
             }
             options.update(deps)
             yield IncidentRunner(GraphDeps(toolbox=toolbox, policy=state.policy, **options), saver)

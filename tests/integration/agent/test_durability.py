@@ -210,5 +210,9 @@ def _kill_approve_and_check(
     from mcp_server.audit import AuditLog, verify
 
     records = AuditLog(state / "audit.jsonl").records()
-    assert [r["result"] for r in records if r["action"] == "delete_pod"] == ["refused", "success"]
+    assert [r["result"] for r in records if r["action"] == "delete_pod"] == [
+        "refused",
+        "intent",
+        "applied",
+    ]
     assert verify(state / "audit.jsonl").ok

@@ -115,8 +115,9 @@ async def test_crash_loop_is_healed_by_deleting_the_pod(
     fresh = one_pod(sim, "web-")
     assert fresh["metadata"]["name"] != name and restarts(fresh) == 0
     records = state.audit.records()
-    assert [r["result"] for r in records] == ["refused", "success"]
+    assert [r["result"] for r in records] == ["refused", "intent", "applied"]
     assert records[-1]["approver"] == "alice"
+    assert records[1]["details"]["action_id"] == records[2]["details"]["action_id"]
     assert verify(state.audit.path).ok
 
 
@@ -204,7 +205,9 @@ async def test_delete_that_does_not_heal_escalates_to_rollback(
     async with agent_for(sim, state, tmp_path / "cp.sqlite") as runner:
         status = await runner.start("inc-esc", "default", name)
         done, asked = await approve_all(runner, state, status, "dave")
-    assert [a["action"] for a in asked] == ["delete_pod", "rollback_deployment"], asked
+    assert [a["action"] for a in asked] == ["delete_pod", "rollback_deployment"], "\n".join(
+        f"{t['node']} {t['event']} {t['detail']}" for t in done.values["timeline"]
+    )
     assert asked[1]["escalated"] is True
     assert done.outcome == "healed", done.values.get("summary")
     assert [h["outcome"] for h in done.values["history"]] == ["not_healed", "healed"]
@@ -275,5 +278,5 @@ async def test_hostile_llm_never_gets_its_way(
     veto = [r for r in records if r["initiator"] == "kubemedic-agent (llm)"]
     assert len(veto) == 1 and veto[0]["action"] == "rollback_deployment"
     assert veto[0]["result"] == "refused" and veto[0]["dry_run"] is True
-    assert [r["action"] for r in records if r["result"] == "success"] == ["delete_pod"]
+    assert [r["action"] for r in records if r["result"] == "applied"] == ["delete_pod"]
     assert verify(state.audit.path).ok
