@@ -627,6 +627,7 @@ class Healer:
             "approval_id": intent.approval_id,
             "parameters": plan.parameters,
             "pod": plan.pod,
+            "owner": intent.owner,  # the process that holds the intent until its outcome
         }
         started = state.clock.monotonic()
         state.audit.append(
