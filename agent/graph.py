@@ -340,7 +340,20 @@ class _Nodes:
         with self._ctx(state):
             planned = await self.deps.toolbox.call(PLAN_HEALING, namespace=namespace, pod_name=pod)
         if error_code(planned) is not None:
-            return self._refused("gate", state, planned, str(state.get("action") or "plan"))
+            # The server refused to plan (a failed check): its decision is in the error.
+            error = planned.get("error") or {}
+            refused_action = str(error.get("action") or "plan")
+            refusal = self._refused("gate", state, planned, refused_action)
+            if error.get("action"):
+                refusal["gate"] = {
+                    "action": refused_action,
+                    "source": "rules",
+                    "vetoed": False,
+                    "refused": error_code(planned),
+                    "checks": error.get("checks") or [],
+                }
+                refusal["rule_decision"] = {"action": refused_action}
+            return refusal
         rule = Decision.from_dict(planned.get("decision") or {})
         llm = state.get("llm") or {}
         rationale = llm.get("rationale") if llm.get("status") == "ok" else None
@@ -382,12 +395,18 @@ class _Nodes:
             "approval_id": None,
             "timeline": timeline,
         }
+        blocked = _blocking_checks(gate_state["decision"])
         if decision.action is Action.NONE:
             update["outcome"] = "resolved"
             update["summary"] = decision.reason
         elif decision.action is Action.INVESTIGATE_MANUALLY:
             update["outcome"] = "handed_to_human"
             update["summary"] = decision.reason
+        elif blocked:
+            names = ", ".join(f"{c['name']}: {c.get('detail', '')}" for c in blocked)
+            update["outcome"] = "blocked"
+            update["summary"] = f"{decision.action.value} blocked by safety checks ({names})"
+            update["timeline"] = timeline + _tl("gate", "blocked", names[:300])
         return update
 
     def _refused(

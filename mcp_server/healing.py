@@ -30,7 +30,7 @@ from mcp_server.diagnosis import diagnose_inputs
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
 from mcp_server.ledger import Intent, Replayed
-from mcp_server.planning import Planned, diagnosis_inputs, plan_for
+from mcp_server.planning import Planned, diagnosis_inputs, plan_for, refuse_failed_checks
 from mcp_server.plans import Plan
 from mcp_server.reconcile import reconcile, template_digest
 from mcp_server.state import ServerState
@@ -46,7 +46,7 @@ from mcp_server.writes import (
     rollback_patch,
     rollback_refusal,
 )
-from policies import WRITE_ACTIONS, Action, Diagnosis, RateLimitExceeded
+from policies import WRITE_ACTIONS, Action, Decision, Diagnosis, RateLimitExceeded
 
 log = logging.getLogger(__name__)
 
@@ -556,6 +556,8 @@ class Healer:
     def _execute(self, plan: Plan, request: HealRequest, attempt: _Attempt) -> HealResult:
         """Intent -> write -> outcome, for one stored plan."""
         state = self.state
+        # The plan's own checks (taken when it was made): a blocked plan is never executed.
+        refuse_failed_checks(Decision.from_dict(plan.decision))
         reconcile(state)  # orphans first: limits and replays must count their writes
         key = request.idempotency_key
         if key is not None:

@@ -171,7 +171,9 @@ class Ledger:
         plan_id = plan.plan_id
         with self._tx() as db:
             db.execute(
-                "INSERT OR IGNORE INTO plans (plan_id, created_at, body) VALUES (?, ?, ?)",
+                # The same digest may be planned again with fresher checks (a rate limit
+                # that now passes): the latest look is what execution refuses on.
+                "INSERT OR REPLACE INTO plans (plan_id, created_at, body) VALUES (?, ?, ?)",
                 (plan_id, plan.created_at or self._clock(), json.dumps(plan.to_dict())),
             )
         return plan_id

@@ -22,6 +22,7 @@ from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
 from policies import (
     WORKLOAD_ACTIONS,
+    CheckResult,
     WRITE_ACTIONS,
     Decision,
     DecisionContext,
@@ -139,8 +140,17 @@ def decide_for(
     return gated.decision
 
 
+def blocking_checks(decision: Decision) -> list[CheckResult]:
+    """Failed checks other than the approval (which the executor asks for)."""
+    if decision.action not in WRITE_ACTIONS:
+        return []
+    return [c for c in decision.checks if not c.passed and c.name != "approval"]
+
+
 def refuse_failed_checks(decision: Decision) -> None:
     """Raise for the first failed check other than the approval (which the executor asks)."""
+    if decision.action not in WRITE_ACTIONS:
+        return
     failed = [c for c in decision.checks if not c.passed]
     for check in failed:
         metrics.safety_rejections_total.labels(check=check.name).inc()
@@ -172,8 +182,8 @@ def plan_for(
             "by this server (Deployments only)",
             decision=decision.to_dict(),
         )
-    if decision.action in WRITE_ACTIONS:
-        refuse_failed_checks(decision)
+    # A plan whose checks failed is still a plan (a caller sees what the rules would do and
+    # what stops it); executing it is refused with the first failed check's code.
     plan = build_plan(state, decision, inputs)
     state.ledger.save_plan(plan)
     return Planned(plan, decision, diagnosis, inputs)

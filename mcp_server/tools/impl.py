@@ -14,7 +14,7 @@ from mcp_server.diagnosis import analyze_log, classify_pod, diagnose_inputs, res
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import NotFound
 from mcp_server.healing import Healer, HealRequest, RollbackRequest
-from mcp_server.planning import plan_for
+from mcp_server.planning import blocking_checks, plan_for
 from mcp_server.reconcile import reconcile
 from mcp_server.state import ServerState
 from mcp_server.tools.models import (
@@ -150,6 +150,7 @@ def plan_healing(state: ServerState, args: PlanInput, caller: Caller) -> PlanRes
     planned = plan_for(state, args.namespace, args.pod_name, caller, args.action)
     body = planned.plan.to_dict()
     body["writes"] = planned.plan.action in {a.value for a in WRITE_ACTIONS}
+    body["blocked_by"] = [c.to_dict() for c in blocking_checks(planned.decision)]
     body["target"] = {k: str(v) for k, v in body["target"].items()}
     body["pod"] = {k: str(v) for k, v in body["pod"].items()}
     return PlanResult.model_validate(body)

@@ -278,6 +278,8 @@ class PlanResult(ToolResult):
     risk: str | None = None
     requires_approval: bool = False
     writes: bool = False
+    # Failed safety checks (besides the approval): executing this plan is refused.
+    blocked_by: list[dict[str, Any]] = Field(default_factory=list)
     reason: str | None = None
     issue_type: str | None = None
     decision: dict[str, Any] | None = None

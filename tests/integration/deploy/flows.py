@@ -116,7 +116,7 @@ async def call(session: ClientSession, run: Run, tool: str, **args: Any) -> dict
 
 
 async def approved(
-    session: ClientSession, run: Run, state: ServerState, tool: str, **args: Any
+    session: ClientSession, run: Run, state: ServerState, sim: KubeSim, tool: str, **args: Any
 ) -> dict[str, Any]:
     """Call a writing tool the way a client must: dry run, ask, a human grants, call again."""
     dry = await call(session, run, tool, **args, dry_run=True)
@@ -128,6 +128,14 @@ async def approved(
         state.approvals.grant(error["approval_id"], by="rbac-test")
         body = await call(session, run, tool, **args, approval_id=error["approval_id"])
     run.log.append(f"{tool} {args.get('pod_name') or args.get('deployment_name')}: {body}")
+    if body.get("action_id"):
+        # Verification is a status the server's verifier answers: ask until it decides.
+        for _ in range(120):
+            status = await call(session, run, "get_action_status", action_id=body["action_id"])
+            if status["verification"]["status"] != "pending":
+                break
+            sim.advance(5)
+        run.log.append(f"get_action_status {body['action_id']}: {status}")
     if body.get("success"):
         action = body.get("action_taken") or (
             "rollback_deployment" if tool == "rollback_deployment" else None
@@ -154,9 +162,10 @@ async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
             diagnosis = await call(session, run, "diagnose_pod", **ref)
             await call(session, run, "analyze_logs", **ref)
             await call(session, run, "check_resource_usage", **ref)
-            await approved(session, run, state, "auto_heal_pod", **ref, diagnosis=diagnosis)
+            await call(session, run, "plan_healing", **ref)
+            await approved(session, run, state, sim, "auto_heal_pod", **ref, diagnosis=diagnosis)
         await approved(
-            session, run, state, "rollback_deployment", namespace=NS, deployment_name="web"
+            session, run, state, sim, "rollback_deployment", namespace=NS, deployment_name="web"
         )
         # The refusal paths ask the API too (does the pod, the namespace exist?).
         await call(session, run, "diagnose_pod", namespace="no-such-namespace", pod_name="ghost")
