@@ -30,6 +30,7 @@ OUTCOME_OF_CODE: dict[str, Outcome] = {
     "approval_used": "blocked",
     "plan_not_found": "blocked",
     "plan_stale": "blocked",
+    "idempotency_conflict": "blocked",
     "approval_required": "blocked",
     "approval_not_granted": "blocked",
     "approval_expired": "blocked",

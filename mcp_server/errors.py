@@ -38,6 +38,7 @@ class ErrorCode(StrEnum):
     PLAN_NOT_FOUND = "plan_not_found"  # unknown or expired plan id
     PLAN_STALE = "plan_stale"  # the facts the plan was made on changed; plan again
     IN_PROGRESS = "in_progress"  # this idempotency key's intent has no outcome yet
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # the key was used for another change
     ACTION_NOT_FOUND = "action_not_found"  # get_action_status for an unknown action id
     # The Kubernetes API
     CONFLICT = "conflict"  # 409: a precondition (uid, resourceVersion) no longer holds

@@ -56,6 +56,7 @@ W = TypeVar("W")
 # A conditional patch answered 409 only because the controller wrote the status meanwhile
 # is rebuilt on a fresh read, this many times at most.
 CONFLICT_ATTEMPTS = 3
+_TARGET_KEYS = ("kind", "namespace", "name")
 FAULT_POINT_ENV = "KUBEMEDIC_FAULT_POINT"
 _WRITE_VALUES = frozenset(a.value for a in WRITE_ACTIONS)
 # Codes that mean the server or the API failed, not that the request was refused.
@@ -561,10 +562,14 @@ class Healer:
         reconcile(state)  # orphans first: limits and replays must count their writes
         key = request.idempotency_key
         if key is not None:
-            replay = self._replay_by_key(plan, key)
-            if replay is not None:
-                attempt.recorded = True
-                return replay
+            seen = state.ledger.intents_by_key(key)
+            if seen:
+                attempt.recorded = True  # a replay adds no record: the intent has its pair
+                return self._replayed(plan, seen[0], key=key)
+        applied = state.ledger.intent_of_plan(plan.plan_id)
+        if applied is not None and not request.dry_run:
+            attempt.recorded = True
+            return self._replayed(plan, applied)
         fresh = self._fresh(plan)
         expected = self._expected(plan, fresh)
         if request.dry_run:
@@ -647,6 +652,15 @@ class Healer:
         labels = (str(plan.pod.get("namespace")), str(plan.pod.get("name")), plan.action)
         metrics.healing_attempts_total.labels(*labels).inc()
         fault_point("after_intent")
+        if not state.ledger.still_mine(intent.action_id):
+            # We stalled past the lease and another process reconciled the intent: its
+            # outcome stands, and nothing may be written now.
+            log.error("intent %s was taken over before its write; not writing", intent.action_id)
+            raise ToolFailure(
+                ErrorCode.IN_PROGRESS,
+                f"action {intent.action_id} was taken over by recovery before its write",
+                action_id=intent.action_id,
+            )
         try:
             written = self._write(plan, fresh, intent.expected, dry_run=False)
         except (GatewayError, ToolFailure) as error:
@@ -703,13 +717,21 @@ class Healer:
         )
         return result
 
-    def _replay_by_key(self, plan: Plan, key: str) -> HealResult | None:
-        for intent in self.state.ledger.intents_by_key(key):
-            return self._replayed(plan, intent)
-        return None
-
-    def _replayed(self, plan: Plan, intent: Intent) -> HealResult:
+    def _replayed(self, plan: Plan, intent: Intent, *, key: str | None = None) -> HealResult:
         """The recorded outcome of an intent seen before; nothing is written again."""
+        if key is not None and (
+            intent.action != plan.action
+            or any(
+                intent.target.get(k) != plan.target.get(k) for k in ("kind", "namespace", "name")
+            )
+        ):
+            raise ToolFailure(
+                ErrorCode.IDEMPOTENCY_CONFLICT,
+                f"idempotency key {key} was used for {intent.action} on "
+                f"{intent.target.get('kind')}/{intent.target.get('name')}, not {plan.action} on "
+                f"{plan.target.get('kind')}/{plan.target.get('name')}",
+                action_id=intent.action_id,
+            )
         if intent.outcome is None:
             if not self.state.ledger.owner_gone(intent):
                 raise ToolFailure(

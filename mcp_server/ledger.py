@@ -85,8 +85,10 @@ def owner_alive(owner: str) -> bool | None:
     lease can tell)."""
     host, _, rest = owner.partition(":")
     pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if host != socket.gethostname() or not pid_text.isdigit() or not start:
         return None
+    if not _start_time(os.getpid()):
+        return None  # no /proc here: only the lease can tell
     current = _start_time(int(pid_text))
     return bool(current) and current == start
 
@@ -271,13 +273,14 @@ class Ledger:
         *,
         restore_approval: bool = False,
     ) -> bool:
-        """Record the outcome once (False: it had one already). A write that was not applied
+        """Record the outcome once, by the intent's holder (False: it had one already, or
+        another process took it over). A write that was not applied
         gives its rate-limit slot back; with `restore_approval` (the process died before the
         write) the consumed approval is granted again, so the approved change can still run."""
         now = self._clock()
         with self._tx() as db:
             row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).fetchone()
-            if row is None or row["outcome"] is not None:
+            if row is None or row["outcome"] is not None or row["owner"] != self.owner:
                 return False
             db.execute(
                 "UPDATE intents SET outcome = ?, outcome_at = ?, result = ? WHERE action_id = ?",
@@ -318,6 +321,28 @@ class Ledger:
         with self._tx() as db:
             row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).fetchone()
         return None if row is None else _intent(row)
+
+    def intent_of_plan(self, plan_id: str) -> Intent | None:
+        """The plan's open or applied intent (a plan is applied at most once)."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT * FROM intents WHERE plan_id = ? AND (outcome IS NULL OR "
+                "outcome = 'applied') ORDER BY created_at LIMIT 1",
+                (plan_id,),
+            ).fetchone()
+        return None if row is None else _intent(row)
+
+    def still_mine(self, action_id: str) -> bool:
+        """Just before the write: this process still holds the intent (nobody reconciled it
+        while we stalled), and its lease starts again."""
+        now = self._clock()
+        with self._tx() as db:
+            cursor = db.execute(
+                "UPDATE intents SET lease_expires_at = ? "
+                "WHERE action_id = ? AND owner = ? AND outcome IS NULL",
+                (now + self.write_lease_seconds, action_id, self.owner),
+            )
+            return cursor.rowcount == 1
 
     def intents_by_key(self, idempotency_key: str) -> list[Intent]:
         with self._tx() as db:

@@ -22,8 +22,8 @@ from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
 from policies import (
     WORKLOAD_ACTIONS,
-    CheckResult,
     WRITE_ACTIONS,
+    CheckResult,
     Decision,
     DecisionContext,
     Diagnosis,

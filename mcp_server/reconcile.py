@@ -88,10 +88,12 @@ def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[J
             "recovered": True,
             "owner": intent.owner,
         }
+        restore = True
         if "outcome" in phases:
             outcome = str(phases["outcome"].get("result"))
             applied = outcome == "applied"
             how = "the outcome record was written; only the ledger lagged"
+            restore = False  # the API answered (e.g. refused): as if the process had lived
         elif "intent" not in phases:
             applied = False
             how = "the process stopped before the write"
@@ -132,7 +134,7 @@ def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[J
             "applied" if applied else "not_applied",
             {"recovered": True, "how": how},
             # Nothing was applied because the process died: the human's approval still holds.
-            restore_approval=not applied,
+            restore_approval=restore and not applied,
         )
         log.warning(
             "reconciled intent %s (%s on %s): %s",

@@ -83,12 +83,6 @@ class ServerState:
         self._users = 0
         self._recovered = False
         self._lock = threading.Lock()
-        # One write at a time per workload: two concurrent heals cannot both pass the limits.
-        self.workload_locks: dict[str, threading.Lock] = {}
-
-    def workload_lock(self, key: str) -> threading.Lock:
-        with self._lock:
-            return self.workload_locks.setdefault(key, threading.Lock())
 
     def acquire(self) -> None:
         with self._lock:

@@ -107,7 +107,9 @@ def test_two_watchers_write_each_target_once_within_the_limits(tmp_path: Path) -
                     proc.wait(timeout=WAIT)
                     lines.close()
         deletes = [
-            r for r in sim.requests if r.verb == "delete" and r.resource == "pods" and r.status < 300
+            r
+            for r in sim.requests
+            if r.verb == "delete" and r.resource == "pods" and r.status < 300
         ]
 
     # No pod was deleted twice, and no more than the limit were.
@@ -122,9 +124,7 @@ def test_two_watchers_write_each_target_once_within_the_limits(tmp_path: Path) -
         assert set(phases) == {"intent", "outcome"}, action_id
         assert phases["intent"]["seq"] < phases["outcome"]["seq"]
     for phase in ("intent", "outcome"):
-        counted = Counter(
-            r["details"]["action_id"] for r in records if r.get("phase") == phase
-        )
+        counted = Counter(r["details"]["action_id"] for r in records if r.get("phase") == phase)
         assert all(count == 1 for count in counted.values()), (phase, counted)
     initiators = {r["initiator"] for r in records if r.get("phase") == "intent"}
     assert initiators == {"kubemedic-agent"}

@@ -41,6 +41,7 @@ class PlanningToolbox(Toolbox):
             arguments["namespace"], arguments["pod_name"], arguments.get("action")
         )
 
+
 DIAGNOSES = [
     crashloop_diagnosis(POD),
     crashloop_diagnosis(POD, restarts=2),

@@ -517,3 +517,46 @@ class LedgerMachine(RuleBasedStateMachine):
 
 LedgerMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
 TestLedgerStateMachine = LedgerMachine.TestCase
+
+
+def test_a_stalled_owner_may_not_write_or_finish_after_a_takeover(tmp_path: Path) -> None:
+    from mcp_server.ledger import Ledger
+    from mcp_server.plans import Plan, PlanFacts
+    from policies import RateLimits
+
+    now = [1000.0]
+    path = tmp_path / "state.sqlite"
+    stalled = Ledger(path, clock=lambda: now[0], owner="elsewhere:1:1", write_lease_seconds=60)
+    recovery = Ledger(path, clock=lambda: now[0], owner="elsewhere:2:2", write_lease_seconds=60)
+    plan = Plan(
+        action="delete_pod",
+        target={"kind": "Pod", "namespace": "default", "name": "web-1", "uid": "u1"},
+        pod={"kind": "Pod", "namespace": "default", "name": "web-1", "uid": "u1"},
+        workload="Deployment/web",
+        parameters={},
+        facts=PlanFacts("u1", "7", None, ("CrashLoopBackOff",)),
+        risk="low",
+        requires_approval=False,
+        reason="r",
+    )
+    begun = stalled.begin(
+        plan,
+        idempotency_key="k",
+        initiator="agent",
+        limits=RateLimits(
+            global_per_hour=5, per_workload_per_hour=5, cooldown_per_workload_seconds=0
+        ),
+        approval_id=None,
+        approval_target="Pod/default/web-1",
+        expected={},
+    )
+    intent = begun.intent
+    now[0] += 61  # the owner stalls past its lease
+    (orphan,) = recovery.orphans()
+    assert recovery.adopt(orphan)
+    assert recovery.finish(intent.action_id, "not_applied", {"recovered": True})
+    # The stalled process wakes up: it may neither write nor record an outcome.
+    assert not stalled.still_mine(intent.action_id)
+    assert not stalled.finish(intent.action_id, "applied", {})
+    found = recovery.intent(intent.action_id)
+    assert found is not None and found.outcome == "not_applied"
