@@ -142,6 +142,36 @@ def phases_by_action(records: list[dict[str, Any]]) -> dict[str, dict[str, dict[
     return found
 
 
+@dataclass(frozen=True)
+class Pairing:
+    """How a trail's write records pair up: each action id one intent, then one outcome."""
+
+    writes: int
+    open_intents: tuple[str, ...]  # no outcome yet: in flight, or left for recovery
+    violations: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+
+def pairing(records: list[dict[str, Any]]) -> Pairing:
+    seen: dict[str, list[str]] = {}
+    for record in records:
+        phase = record.get("phase")
+        action_id = (record.get("details") or {}).get("action_id")
+        if phase in ("intent", "outcome") and action_id:
+            seen.setdefault(str(action_id), []).append(str(phase))
+    violations = []
+    open_intents = []
+    for action_id, phases in seen.items():
+        if phases == ["intent"]:
+            open_intents.append(action_id)
+        elif phases != ["intent", "outcome"]:
+            violations.append(f"{action_id}: {' then '.join(phases)}")
+    return Pairing(len(seen), tuple(open_intents), tuple(violations))
+
+
 def _last_link(handle: Any) -> tuple[int, str]:
     """(seq, hash) of the last record in the file, or (0, GENESIS) for an empty trail."""
     handle.seek(0, os.SEEK_END)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -126,3 +127,34 @@ def test_two_writers_share_one_chain(tmp_path: Path) -> None:
         thread.join()
     result = verify(path)
     assert result.ok and result.records == 50
+
+
+def test_pairing_names_writes_that_are_not_intent_then_outcome(tmp_path: Path) -> None:
+    from mcp_server.audit import AuditTarget, pairing
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    target = AuditTarget("Pod", "default", "web-1")
+
+    def write(action_id: str, phase: Any) -> None:
+        log.append(
+            action="delete_pod",
+            target=target,
+            reason="r",
+            initiator="agent",
+            result="intent" if phase == "intent" else "applied",
+            dry_run=False,
+            duration_seconds=0.0,
+            details={"action_id": action_id},
+            phase=phase,
+        )
+
+    write("a", "intent")
+    write("a", "outcome")
+    write("b", "intent")
+    assert pairing(log.records()).ok
+    assert pairing(log.records()).open_intents == ("b",)
+    write("c", "outcome")
+    write("a", "outcome")
+    broken = pairing(log.records())
+    assert not broken.ok
+    assert broken.violations == ("a: intent then outcome then outcome", "c: outcome")
