@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -570,7 +571,9 @@ class _Nodes:
         """Execute the server's plan. The idempotency key is the incident's and the plan's:
         a retry after a crash gets the recorded outcome instead of a second write."""
         plan_id = str(plan.get("plan_id") or "")
+        asked = time.perf_counter()
         async with self.deps.write_slots:
+            metrics.write_slot_wait_seconds.observe(time.perf_counter() - asked)
             return await self.deps.toolbox.call(
                 AUTO_HEAL_POD,
                 namespace=state["namespace"],

@@ -37,3 +37,8 @@ incidents_open = Gauge(
     "kubemedic_incidents_open",
     "Incidents open right now in this process (including those waiting for approval)",
 )
+write_slot_wait_seconds = Histogram(
+    "kubemedic_write_slot_wait_seconds",
+    "How long an incident waited for a write slot (only writes hold one; verifying does not)",
+    buckets=(0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)

@@ -46,6 +46,9 @@ class Toolbox:
         """Load the tools of an initialised `mcp.ClientSession` (stdio, HTTP or in memory)."""
         from langchain_mcp_adapters.tools import load_mcp_tools
 
+        from agent.fastschema import cache_output_validation
+
+        cache_output_validation(session)
         return cls(await load_mcp_tools(session))
 
     def has(self, name: str) -> bool:

@@ -27,7 +27,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from evals.fastschema import cached_validate, sdk_validation_cached
+from agent.fastschema import sdk_validation_cached
 from evals.format import Scenario
 from evals.llm import PromptRecorder, attach_recorder, eval_model
 from evals.loader import start_sim
@@ -295,7 +295,6 @@ async def _drive(
                 server, read_timeout_seconds=timedelta(seconds=120)
             ) as session,
         ):
-            _cache_output_validation(session)
             toolbox = await Toolbox.from_session(session)
             runner = _SHARED.runner(
                 lambda deps: IncidentRunner(deps, InMemorySaver()),
@@ -370,32 +369,6 @@ async def _drive(
     result.api_requests = api_requests
     result.sim_seconds = round(end_of_run - t0, 1)
     result.time_to_heal = trace.healed_at
-
-
-def _cache_output_validation(session: Any) -> None:
-    """The client session validates tool results as the SDK does, with each schema compiled
-    once (evals.fastschema) instead of re-checked against the metaschema on every call."""
-    from jsonschema import ValidationError
-    from referencing import Registry
-
-    async def validate(name: str, result: Any) -> None:
-        if name not in session._tool_output_schemas:
-            await session.list_tools()
-        schema = session._tool_output_schemas.get(name)
-        if schema is None:
-            return
-        if result.structuredContent is None:
-            raise RuntimeError(
-                f"Tool {name} has an output schema but returned no structured content"
-            )
-        try:
-            cached_validate(result.structuredContent, schema, registry=Registry())
-        except ValidationError as exc:
-            raise RuntimeError(
-                f"Invalid structured content returned by tool {name}: {exc}"
-            ) from exc
-
-    session._validate_tool_result = validate
 
 
 def run_scenarios(

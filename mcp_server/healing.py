@@ -570,6 +570,10 @@ class Healer:
         if applied is not None and not request.dry_run:
             attempt.recorded = True
             return self._replayed(plan, applied)
+        needs_approval = self._needs_approval(plan, request)
+        if needs_approval and request.approval_id is None and not request.dry_run:
+            # Asking costs no API request: the facts are re-read when the approved plan runs.
+            raise self._request_approval(plan, request)
         fresh = self._fresh(plan)
         expected = self._expected(plan, fresh)
         if request.dry_run:
@@ -581,10 +585,9 @@ class Healer:
                 message=f"dry run: the API server accepted {plan.action} (dryRun=All); "
                 "nothing was changed",
             )
-            if self._needs_approval(plan, request):
+            if needs_approval:
                 attempt.details["would_require_approval"] = True
             return result
-        needs_approval = self._needs_approval(plan, request)
         approval_id = request.approval_id
         if needs_approval and approval_id is None:
             raise self._request_approval(plan, request)

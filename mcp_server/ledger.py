@@ -151,12 +151,23 @@ class Ledger:
             db.close()
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        # Reads take no write lock (WAL): many status looks never queue behind a write.
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         # A short connection per transaction: usable from any thread and any process.
         db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         db.row_factory = sqlite3.Row
         try:
-            db.execute("PRAGMA synchronous=FULL")  # an intent must survive a power cut too
+            # An intent and its outcome must survive a power cut too; a verifier's note may not.
+            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
@@ -181,7 +192,7 @@ class Ledger:
         return plan_id
 
     def plan(self, plan_id: str) -> Plan | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT body FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
         return None if row is None else Plan.from_dict(json.loads(row["body"]))
 
@@ -300,7 +311,7 @@ class Ledger:
         """Store the verifier's state; a final verdict also becomes the rate-limit record's
         outcome (escalation reads it)."""
         status = verification.get("status")
-        with self._tx() as db:
+        with self._tx(durable=False) as db:
             row = db.execute(
                 "SELECT reservation_id FROM intents WHERE action_id = ?", (action_id,)
             ).fetchone()
@@ -318,13 +329,13 @@ class Ledger:
                 )
 
     def intent(self, action_id: str) -> Intent | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).fetchone()
         return None if row is None else _intent(row)
 
     def intent_of_plan(self, plan_id: str) -> Intent | None:
         """The plan's open or applied intent (a plan is applied at most once)."""
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT * FROM intents WHERE plan_id = ? AND (outcome IS NULL OR "
                 "outcome = 'applied') ORDER BY created_at LIMIT 1",
@@ -345,14 +356,14 @@ class Ledger:
             return cursor.rowcount == 1
 
     def intents_by_key(self, idempotency_key: str) -> list[Intent]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM intents WHERE idempotency_key = ?", (idempotency_key,)
             ).fetchall()
         return [_intent(row) for row in rows]
 
     def intents(self, *, limit: int = 1000) -> list[Intent]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM intents ORDER BY created_at DESC LIMIT ?", (limit,)
             ).fetchall()
@@ -362,7 +373,7 @@ class Ledger:
         """Intents without an outcome whose owner is gone: a dead process on this host, or
         any owner whose lease expired. This process's own open intents are never orphans."""
         now = self._clock()
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM intents WHERE outcome IS NULL ORDER BY created_at"
             ).fetchall()

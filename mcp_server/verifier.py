@@ -152,7 +152,6 @@ class Verifier:
             **look,
             "status": "pending",
             "action_id": intent.action_id,
-            "checks": int(stored.get("checks") or 0) + 1,
             "started_at": started,
             "waited_seconds": round(now - started, 3),
         }
@@ -170,7 +169,14 @@ class Verifier:
                 f"not healthy within {self.state.config.verify_timeout_seconds:.0f}s: "
                 + str(look.get("message") or "")
             )
-        self.state.ledger.set_verification(intent.action_id, verification)
+        # Stored when something changed that the next look builds on (first healthy moment,
+        # a verdict); a look that only repeats "pending" writes nothing.
+        if (
+            verification["status"] != "pending"
+            or verification.get("healthy_since") != stored.get("healthy_since")
+            or not stored
+        ):
+            self.state.ledger.set_verification(intent.action_id, verification)
         if verification["status"] == "healed":
             pod = intent.result.get("pod") or {}
             metrics.healing_success_total.labels(

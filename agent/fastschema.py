@@ -2,10 +2,12 @@
 
 The MCP SDK validates every tool result against the tool's output schema (server and client
 side) with `jsonschema.validate`, which re-checks the schema against its metaschema on every
-call: for kubemedic's diagnosis schemas that is ~50-250 ms per call and dominates the eval's
-wall time. `cached_validate` does the same validation (same validator class, same best-match
-error) but checks and compiles each distinct schema once. `sdk_validation_cached()` puts it in
-place for the SDK's server module while an eval runs; nothing else changes.
+call: for kubemedic's diagnosis schemas that is ~50-250 ms per call, which dominates an
+eval's wall time and slows a watch loop whose incidents ask for their verification often.
+`cached_validate` does the same validation (same validator class, same best-match error) but
+checks and compiles each distinct schema once. `cache_output_validation(session)` puts it in
+place for one client session (every Toolbox does); `sdk_validation_cached()` for the SDK's
+server module while an eval runs.
 """
 
 from __future__ import annotations
@@ -63,3 +65,32 @@ def sdk_validation_cached() -> Iterator[None]:
         yield
     finally:
         setattr(lowlevel, "jsonschema", original)  # noqa: B010
+
+
+def cache_output_validation(session: Any) -> None:
+    """The client session validates tool results as the SDK does (a result that does not fit
+    the tool's output schema is an error), with each schema compiled once."""
+    if not hasattr(session, "_validate_tool_result") or not hasattr(
+        session, "_tool_output_schemas"
+    ):
+        return  # another SDK version: keep its own validation
+    from referencing import Registry
+
+    async def validate(name: str, result: Any) -> None:
+        if name not in session._tool_output_schemas:
+            await session.list_tools()
+        schema = session._tool_output_schemas.get(name)
+        if schema is None:
+            return
+        if result.structuredContent is None:
+            raise RuntimeError(
+                f"Tool {name} has an output schema but returned no structured content"
+            )
+        try:
+            cached_validate(result.structuredContent, schema, registry=Registry())
+        except jsonschema.ValidationError as exc:
+            raise RuntimeError(
+                f"Invalid structured content returned by tool {name}: {exc}"
+            ) from exc
+
+    session._validate_tool_result = validate
