@@ -35,7 +35,7 @@ from mcp_server.plans import Plan
 from mcp_server.reconcile import reconcile, template_digest
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, RollbackResult, ToolFailure, Verification
-from mcp_server.verifier import Verifier, delete_expectation
+from mcp_server.verifier import Verifier, delete_expectation, selector_matches
 from mcp_server.writes import (
     WriteRefused,
     event_body,
@@ -766,19 +766,32 @@ class Healer:
         result.verification = Verification.model_validate(status)
         return result
 
+    def _neighbours(self, namespace: str) -> list[JSON]:
+        """The namespace's pods now: from the watch cache (no request), else one list."""
+        cache = self.state.cache
+        if cache is not None and cache.synced:
+            return cache.pods(namespace)
+        return self.state.gateway.list_pods(namespace).items
+
     def _expected(self, plan: Plan, fresh: _Fresh) -> JSON:
         """What verification and reconciliation compare the cluster with afterwards."""
+        namespace = str(plan.pod.get("namespace"))
         if plan.action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
-            cache = self.state.cache
-            namespace = str(plan.pod.get("namespace"))
-            neighbours = cache.pods(namespace) if cache is not None and cache.synced else []
-            return delete_expectation(fresh.pod, neighbours)
+            return delete_expectation(fresh.pod, self._neighbours(namespace))
         deployment = fresh.deployment or {}
+        # The pods the workload had before the write: a rollout's new pods are the others.
+        selector = (deployment.get("spec") or {}).get("selector") or {}
+        before = sorted(
+            str((p.get("metadata") or {}).get("uid"))
+            for p in self._neighbours(namespace)
+            if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+        )
         if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
             limit = plan.parameters.get("memory_limit_bytes")
             return {
                 "container": plan.parameters.get("container"),
                 "memory_limit": memory_text(int(limit)) if isinstance(limit, int) else None,
+                "pods_before": before,
             }
         if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
             ops, chosen = _writes(
@@ -787,9 +800,13 @@ class Healer:
                 )
             )
             template = next(op["value"] for op in ops if op.get("path") == "/spec/template")
-            return {"template_digest": template_digest(template), "revision": chosen}
+            return {
+                "template_digest": template_digest(template),
+                "revision": chosen,
+                "pods_before": before,
+            }
         if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
-            return {"replicas": plan.parameters.get("replicas")}
+            return {"replicas": plan.parameters.get("replicas"), "pods_before": before}
         return {}
 
     def _write(self, plan: Plan, fresh: _Fresh, expected: JSON, *, dry_run: bool) -> JSON:

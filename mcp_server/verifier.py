@@ -14,7 +14,6 @@ and for ReplicaSet pods the same `pod-template-hash` — never by the old pod's 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from mcp_server import metrics
@@ -103,7 +102,7 @@ def _created(pod: JSON) -> str:
     return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
 
 
-def _selector_matches(selector: JSON, labels: JSON) -> bool:
+def selector_matches(selector: JSON, labels: JSON) -> bool:
     for key, value in (selector.get("matchLabels") or {}).items():
         if labels.get(key) != value:
             return False
@@ -242,12 +241,12 @@ class Verifier:
         live = [
             p
             for p in self._pods(namespace)
-            if _selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+            if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
             and not (p.get("metadata") or {}).get("deletionTimestamp")
         ]
         # Only pods made after the write can show that the change failed.
-        since = datetime.fromtimestamp(intent.created_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        made_after = [p for p in live if _created(p) >= since]
+        before = set(intent.expected.get("pods_before") or ())
+        made_after = [p for p in live if str((p.get("metadata") or {}).get("uid")) not in before]
         if made_after:
             look = _pod_look(max(made_after, key=_created), "rolled-out pod", self._threshold)
             if look.get("failing"):
