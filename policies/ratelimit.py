@@ -243,8 +243,7 @@ def reserve_in(
     if mine >= limits.per_workload_per_hour:
         raise RateLimitExceeded(
             "workload",
-            f"{mine} actions on {workload} in the last hour, limit "
-            f"{limits.per_workload_per_hour}",
+            f"{mine} actions on {workload} in the last hour, limit {limits.per_workload_per_hour}",
         )
     (last,) = db.execute(
         f"SELECT MAX(at) FROM actions WHERE {_IN_COUNTED}"
