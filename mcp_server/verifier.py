@@ -7,13 +7,15 @@ appeared before the deadline. The verdict is stored with the intent, so every ca
 agent, another agent, a human) sees the same one, and a final verdict becomes the rate-limit
 record's outcome (escalation reads it).
 
-A deleted pod's replacement is found through its owner: same controller uid, a new pod uid,
-and for ReplicaSet pods the same `pod-template-hash` — never by the old pod's other labels
-(which someone may have changed), never by name (a StatefulSet reuses it).
+A deleted pod's replacement is found through its owner (mcp_server.writes): the same
+controller uid, a new pod uid that is none of the owner's pods at the time of the write, and
+for a StatefulSet the same name — never by the old pod's other labels, which anyone may have
+changed.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from mcp_server import metrics
@@ -21,6 +23,7 @@ from mcp_server.diagnosis import classify_pod
 from mcp_server.gateway import GatewayError, NotFound
 from mcp_server.ledger import Intent
 from mcp_server.state import ServerState
+from mcp_server.writes import ReplacementQuery, is_replacement, owner_uid, replacement_selector
 from policies import Action
 
 JSON = dict[str, Any]
@@ -36,54 +39,38 @@ FAILING_AGAIN = frozenset(
         "Error",
     }
 )
-HASH_LABELS = ("pod-template-hash", "controller-revision-hash")
 
 
 def delete_expectation(pod: JSON, neighbours: list[JSON]) -> JSON:
     """What verification and reconciliation of a pod delete need to know of the old pod;
     `neighbours` are the namespace's pods now (the owner's other pods are not replacements)."""
     meta = pod.get("metadata") or {}
-    owner = next(
-        (r for r in meta.get("ownerReferences") or [] if r.get("controller")),
-        next(iter(meta.get("ownerReferences") or []), None),
+    query = replacement_selector(pod)
+    siblings = sorted(
+        str((p.get("metadata") or {}).get("uid"))
+        for p in neighbours
+        if query.owner_uid is not None and owner_uid(p, query.owner_kind) == query.owner_uid
     )
-    labels = meta.get("labels") or {}
     return {
         "pod_uid": str(meta.get("uid") or ""),
         "pod_name": str(meta.get("name") or ""),
-        "owner_kind": None if owner is None else owner.get("kind"),
-        "owner_uid": None if owner is None else owner.get("uid"),
-        "hash": {k: labels[k] for k in HASH_LABELS if k in labels},
-        "siblings": sorted(
-            str((p.get("metadata") or {}).get("uid"))
-            for p in neighbours
-            if owner is not None
-            and any(
-                r.get("uid") == owner.get("uid")
-                for r in (p.get("metadata") or {}).get("ownerReferences") or []
-            )
-        ),
+        "namespace": str(meta.get("namespace") or ""),
+        "query": asdict(query),
+        "siblings": siblings,
     }
 
 
-def is_replacement(candidate: JSON, expected: JSON) -> bool:
-    meta = candidate.get("metadata") or {}
-    uid = str(meta.get("uid"))
-    if meta.get("deletionTimestamp") or uid == expected.get("pod_uid"):
-        return False
-    if uid in (expected.get("siblings") or ()):
-        return False
-    owner_uid = expected.get("owner_uid")
-    if owner_uid is None:
-        return False  # a bare pod has no replacement
-    if not any(r.get("uid") == owner_uid for r in meta.get("ownerReferences") or []):
-        return False
-    # Same template: a ReplicaSet's pods all share it; a StatefulSet's differ only mid-rollout.
-    labels = meta.get("labels") or {}
-    wanted = expected.get("hash") or {}
-    return expected.get("owner_kind") != "ReplicaSet" or all(
-        labels.get(k) == v for k, v in wanted.items()
-    )
+def _replacements(pods: list[JSON], expected: JSON) -> list[JSON]:
+    query = ReplacementQuery(**(expected.get("query") or {}))
+    old = {
+        "metadata": {
+            "uid": expected.get("pod_uid"),
+            "name": expected.get("pod_name"),
+            "namespace": expected.get("namespace"),
+        }
+    }
+    known = frozenset(expected.get("siblings") or ())
+    return [p for p in pods if is_replacement(p, old, query, known_uids=known)]
 
 
 def _ready(pod: JSON) -> bool:
@@ -207,7 +194,7 @@ class Verifier:
                 "message": "the evicted pod is gone" if gone else "the evicted pod is still there",
             }
         if action == Action.DELETE_POD.value:
-            fresh = [p for p in self._pods(namespace) if is_replacement(p, expected)]
+            fresh = _replacements(self._pods(namespace), expected)
             if not fresh:
                 return {"healthy": False, "message": "no replacement pod yet"}
             return _pod_look(max(fresh, key=_created), "replacement pod", self._threshold)
