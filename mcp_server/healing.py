@@ -35,7 +35,14 @@ from mcp_server.plans import Plan
 from mcp_server.reconcile import reconcile, template_digest
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, RollbackResult, ToolFailure, Verification
-from mcp_server.verifier import Verifier, delete_expectation, selector_matches
+from mcp_server.verifier import (
+    Verifier,
+    created_at,
+    delete_expectation,
+    pod_ready,
+    pod_restarts,
+    selector_matches,
+)
 from mcp_server.writes import (
     WriteRefused,
     event_body,
@@ -169,18 +176,6 @@ def _now_text(state: ServerState) -> str:
     return state.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _is_ready(pod: JSON) -> bool:
-    for condition in (pod.get("status") or {}).get("conditions") or []:
-        if condition.get("type") == "Ready":
-            return str(condition.get("status")) == "True"
-    return False
-
-
-def _restarts(pod: JSON) -> int:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
-    return sum(int(s.get("restartCount") or 0) for s in statuses)
-
-
 def _pod_status_text(pod: JSON) -> str:
     status = pod.get("status") or {}
     for cs in status.get("containerStatuses") or []:
@@ -188,10 +183,6 @@ def _pod_status_text(pod: JSON) -> str:
         if waiting and waiting.get("reason"):
             return str(waiting["reason"])
     return str(status.get("phase") or "Unknown")
-
-
-def _created(pod: JSON) -> str:
-    return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
 
 
 def _stale(plan: Plan, why: str) -> ToolFailure:
@@ -351,7 +342,7 @@ class Healer:
         result.verification = Verification(
             status="not_applicable",
             new_pod_status=None if pod is None else _pod_status_text(pod),
-            restart_count=None if pod is None else _restarts(pod),
+            restart_count=None if pod is None else pod_restarts(pod),
             healthy=diagnosis is not None
             and not any(i.severity == "critical" for i in diagnosis.issues),
             message=f"{plan.action}: nothing written",
@@ -449,7 +440,7 @@ class Healer:
                 "the deployment has no pods to diagnose; the rules cannot judge a rollback",
             )
         # The pod that tells most: an unhealthy one of the newest revision first.
-        pod = max(pods, key=lambda p: (not _is_ready(p), _restarts(p), _created(p)))
+        pod = max(pods, key=lambda p: (not pod_ready(p), pod_restarts(p), created_at(p)))
         pod_name = str((pod.get("metadata") or {}).get("name"))
         return plan_for(
             self.state,
@@ -640,18 +631,23 @@ class Healer:
             "owner": intent.owner,  # the process that holds the intent until its outcome
         }
         started = state.clock.monotonic()
-        state.audit.append(
-            action=plan.action,
-            target=target,
-            reason=plan.reason,
-            initiator=intent.initiator,
-            approver=intent.approver,
-            result="intent",
-            dry_run=False,
-            duration_seconds=0.0,
-            details=details,
-            phase="intent",
-        )
+
+        def record(result: Result, error: JSON | None = None, **extra: Any) -> None:
+            state.audit.append(
+                action=plan.action,
+                target=target,
+                reason=plan.reason,
+                initiator=intent.initiator,
+                approver=intent.approver,
+                result=result,
+                dry_run=False,
+                duration_seconds=0.0 if result == "intent" else state.clock.monotonic() - started,
+                error=error,
+                details={**details, **extra},
+                phase="intent" if result == "intent" else "outcome",
+            )
+
+        record("intent")
         labels = (str(plan.pod.get("namespace")), str(plan.pod.get("name")), plan.action)
         metrics.healing_attempts_total.labels(*labels).inc()
         fault_point("after_intent")
@@ -668,19 +664,7 @@ class Healer:
             written = self._write(plan, fresh, intent.expected, dry_run=False)
         except (GatewayError, ToolFailure) as error:
             code, message = _write_error(plan, error)
-            state.audit.append(
-                action=plan.action,
-                target=target,
-                reason=plan.reason,
-                initiator=intent.initiator,
-                approver=intent.approver,
-                result="not_applied",
-                dry_run=False,
-                duration_seconds=state.clock.monotonic() - started,
-                error={"code": str(code), "message": message},
-                details=details,
-                phase="outcome",
-            )
+            record("not_applied", {"code": str(code), "message": message})
             state.ledger.finish(
                 intent.action_id, "not_applied", {"error": {"code": str(code), "message": message}}
             )
@@ -693,18 +677,7 @@ class Healer:
             ) from error
         fault_point("after_write")
         duration = state.clock.monotonic() - started
-        state.audit.append(
-            action=plan.action,
-            target=target,
-            reason=plan.reason,
-            initiator=intent.initiator,
-            approver=intent.approver,
-            result="applied",
-            dry_run=False,
-            duration_seconds=duration,
-            details={**details, "write": written},
-            phase="outcome",
-        )
+        record("applied", write=written)
         state.ledger.finish(intent.action_id, "applied", {"write": written, "pod": plan.pod})
         metrics.healing_duration_seconds.labels(*labels).observe(duration)
         self._event(plan, written)

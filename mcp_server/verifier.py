@@ -73,19 +73,19 @@ def _replacements(pods: list[JSON], expected: JSON) -> list[JSON]:
     return [p for p in pods if is_replacement(p, old, query, known_uids=known)]
 
 
-def _ready(pod: JSON) -> bool:
+def pod_ready(pod: JSON) -> bool:
     for condition in (pod.get("status") or {}).get("conditions") or []:
         if condition.get("type") == "Ready":
             return str(condition.get("status")) == "True"
     return False
 
 
-def _restarts(pod: JSON) -> int:
+def pod_restarts(pod: JSON) -> int:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict))
 
 
-def _created(pod: JSON) -> str:
+def created_at(pod: JSON) -> str:
     return str((pod.get("metadata") or {}).get("creationTimestamp") or "")
 
 
@@ -197,7 +197,7 @@ class Verifier:
             fresh = _replacements(self._pods(namespace), expected)
             if not fresh:
                 return {"healthy": False, "message": "no replacement pod yet"}
-            return _pod_look(max(fresh, key=_created), "replacement pod", self._threshold)
+            return _pod_look(max(fresh, key=created_at), "replacement pod", self._threshold)
         return self._look_rollout(intent, namespace)
 
     def _look_rollout(self, intent: Intent, namespace: str) -> JSON:
@@ -235,7 +235,7 @@ class Verifier:
         before = set(intent.expected.get("pods_before") or ())
         made_after = [p for p in live if str((p.get("metadata") or {}).get("uid")) not in before]
         if made_after:
-            look = _pod_look(max(made_after, key=_created), "rolled-out pod", self._threshold)
+            look = _pod_look(max(made_after, key=created_at), "rolled-out pod", self._threshold)
             if look.get("failing"):
                 return look
         if updated < want or ready < want or total > want:
@@ -246,8 +246,8 @@ class Verifier:
             }
         if not live:
             return {"healthy": False, "message": "no pods"}
-        look = _pod_look(max(live, key=_created), "rolled-out pod", self._threshold)
-        if look["healthy"] and not all(_ready(p) for p in live):
+        look = _pod_look(max(live, key=created_at), "rolled-out pod", self._threshold)
+        if look["healthy"] and not all(pod_ready(p) for p in live):
             look["healthy"] = False
             look["message"] = "not every pod is ready yet"
         return look
@@ -256,8 +256,8 @@ class Verifier:
 def _pod_look(pod: JSON, what: str, restart_threshold: int) -> JSON:
     meta = pod.get("metadata") or {}
     name = str(meta.get("name"))
-    restarts = _restarts(pod)
-    ready = _ready(pod)
+    restarts = pod_restarts(pod)
+    ready = pod_ready(pod)
     issue = classify_pod(pod)
     status = issue or str((pod.get("status") or {}).get("phase") or "Unknown")
     # Failing again, as the rules would see it: past the restart threshold that made the
