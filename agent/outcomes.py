@@ -46,6 +46,7 @@ OUTCOME_OF_CODE: dict[str, Outcome] = {
     "internal_error": "failed",
     "action_not_found": "failed",
     "tool_error": "failed",
+    "tool_timeout": "failed",  # the call may have written: never "nothing written"
 }
 
 

@@ -6,6 +6,7 @@ tool's structured result as a plain dict (`{"success": ..., ...}`), whatever the
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Iterable, Mapping
@@ -38,8 +39,10 @@ def tool_is_read_only(tool: BaseTool) -> bool:
 class Toolbox:
     """Named access to the MCP tools with dict results."""
 
-    def __init__(self, tools: Iterable[BaseTool]) -> None:
+    def __init__(self, tools: Iterable[BaseTool], *, timeout_seconds: float = 120.0) -> None:
         self.tools: dict[str, BaseTool] = {tool.name: tool for tool in tools}
+        # A hung server must not hold an incident (or a write slot) forever.
+        self.timeout_seconds = timeout_seconds
 
     @classmethod
     async def from_session(cls, session: Any) -> Toolbox:
@@ -76,7 +79,18 @@ class Toolbox:
             "name": name,
             "args": args,
         }
-        message = await self.tools[name].ainvoke(call)
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                message = await self.tools[name].ainvoke(call)
+        except TimeoutError:
+            # A write may still have happened: the caller's idempotency key finds out.
+            return {
+                "success": False,
+                "error": {
+                    "code": "tool_timeout",
+                    "message": f"{name} did not answer within {self.timeout_seconds:.0f}s",
+                },
+            }
         return result_of(message)
 
 
