@@ -12,8 +12,9 @@ from mcp_server import metrics
 from mcp_server.auth import Caller
 from mcp_server.diagnosis import analyze_log, classify_pod, diagnose_inputs, resource_report
 from mcp_server.errors import ErrorCode
+from mcp_server.executor import HealRequest
 from mcp_server.gateway import NotFound
-from mcp_server.healing import Healer, HealRequest, RollbackRequest
+from mcp_server.healing import Healer, RollbackRequest
 from mcp_server.planning import blocking_checks, plan_for
 from mcp_server.reconcile import reconcile
 from mcp_server.state import ServerState

@@ -35,7 +35,7 @@ from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import verify
 from mcp_server.config import STATE_DB
 from mcp_server.gateway import Gateway
-from mcp_server.healing import FAULT_POINT_ENV
+from mcp_server.executor import FAULT_POINT_ENV
 from tests.integration.manifests import CRASHER
 from tests.integration.mcp.conftest import wait_for, writes
 

@@ -1,0 +1,195 @@
+"""What a plan writes to the cluster, and what it expects to see there afterwards.
+
+Builders for the writes live in mcp_server.writes (pure); this module reads what they need
+(the pods around a target, the ReplicaSets of a rollback) and sends them through the gateway,
+each with its precondition, plus the Kubernetes Event that says so on the object.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from mcp_server.errors import ErrorCode
+from mcp_server.gateway import Conflict, GatewayError
+from mcp_server.plans import Plan
+from mcp_server.reconcile import template_digest
+from mcp_server.state import ServerState
+from mcp_server.tools.models import ToolFailure
+from mcp_server.verifier import delete_expectation, selector_matches
+from mcp_server.writes import (
+    WriteRefused,
+    event_body,
+    memory_patch,
+    memory_text,
+    revision_of,
+    rollback_patch,
+)
+from policies import Action
+
+log = logging.getLogger(__name__)
+
+JSON = dict[str, Any]
+W = TypeVar("W")
+# A conditional patch answered 409 only because the controller wrote the status meanwhile
+# is rebuilt on a fresh read, this many times at most.
+CONFLICT_ATTEMPTS = 3
+
+
+@dataclass
+class Fresh:
+    """The facts re-read just before the write."""
+
+    pod: JSON
+    deployment: JSON | None = None
+    replicasets: list[JSON] = field(default_factory=list)  # a rollback's sources
+
+
+class ClusterWriter:
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self._instance = socket.gethostname()
+
+    def _neighbours(self, namespace: str) -> list[JSON]:
+        """The namespace's pods now: from the watch cache (no request), else one list."""
+        cache = self.state.cache
+        if cache is not None and cache.synced:
+            return cache.pods(namespace)
+        return self.state.gateway.list_pods(namespace).items
+
+    def expected(self, plan: Plan, fresh: Fresh) -> JSON:
+        """What verification and reconciliation compare the cluster with afterwards."""
+        namespace = str(plan.pod.get("namespace"))
+        if plan.action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
+            return delete_expectation(fresh.pod, self._neighbours(namespace))
+        deployment = fresh.deployment or {}
+        # The pods the workload had before the write: a rollout's new pods are the others.
+        selector = (deployment.get("spec") or {}).get("selector") or {}
+        before = sorted(
+            str((p.get("metadata") or {}).get("uid"))
+            for p in self._neighbours(namespace)
+            if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
+        )
+        if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
+            limit = plan.parameters.get("memory_limit_bytes")
+            return {
+                "container": plan.parameters.get("container"),
+                "memory_limit": memory_text(int(limit)) if isinstance(limit, int) else None,
+                "pods_before": before,
+            }
+        if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
+            ops, chosen = _writes(
+                lambda: rollback_patch(
+                    deployment, fresh.replicasets, _revision_param(plan.parameters)
+                )
+            )
+            template = next(op["value"] for op in ops if op.get("path") == "/spec/template")
+            return {
+                "template_digest": template_digest(template),
+                "revision": chosen,
+                "pods_before": before,
+            }
+        if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
+            return {"replicas": plan.parameters.get("replicas"), "pods_before": before}
+        return {}
+
+    def write(self, plan: Plan, fresh: Fresh, expected: JSON, *, dry_run: bool) -> JSON:
+        gw = self.state.gateway
+        ns = str(plan.target["namespace"])
+        name = str(plan.target["name"])
+        action = plan.action
+        if action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
+            gw.delete_pod(ns, name, dry_run=dry_run, uid=plan.facts.pod_uid)
+            return {"deleted": f"Pod/{ns}/{name}", "uid": plan.facts.pod_uid}
+        if fresh.deployment is None:
+            raise ToolFailure(
+                ErrorCode.UNSUPPORTED, f"{action} on a {plan.target['kind']} is not supported"
+            )
+        if action == Action.SCALE_DOWN_DEPLOYMENT.value:
+            replicas = plan.parameters.get("replicas")
+            if not isinstance(replicas, int) or replicas < self.state.policy.min_replicas:
+                raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "no valid replica count")
+            gw.scale_deployment(ns, name, replicas, dry_run=dry_run)
+            return {"replicas": replicas}
+        if action not in (
+            Action.INCREASE_MEMORY_LIMIT.value,
+            Action.ROLLBACK_DEPLOYMENT.value,
+        ):
+            raise ToolFailure(
+                ErrorCode.UNSUPPORTED, f"{action} is not an action the server performs"
+            )
+        deployment = fresh.deployment
+        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+            try:
+                return self._patch(plan, deployment, fresh.replicasets, dry_run=dry_run)
+            except Conflict:
+                # The controller's status writes move the resourceVersion too. Only a change
+                # of the spec (its generation) stales the plan; then the 409 stands.
+                again = gw.get_deployment(ns, name)
+                generation = int((again.get("metadata") or {}).get("generation") or 0)
+                if attempt == CONFLICT_ATTEMPTS or generation != plan.facts.workload_generation:
+                    raise
+                deployment = again
+        raise AssertionError("unreachable")
+
+    def _patch(
+        self, plan: Plan, deployment: JSON, replicasets: list[JSON], *, dry_run: bool
+    ) -> JSON:
+        gw = self.state.gateway
+        ns = str(plan.target["namespace"])
+        name = str(plan.target["name"])
+        if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
+            limit = plan.parameters.get("memory_limit_bytes")
+            container = plan.parameters.get("container")
+            ops, changed, value = _writes(
+                lambda: memory_patch(
+                    deployment,
+                    None if container is None else str(container),
+                    int(limit) if isinstance(limit, int) else 0,
+                )
+            )
+            gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+            return {"container": changed, "memory_limit": value, "patch": ops}
+        ops, chosen = _writes(
+            lambda: rollback_patch(deployment, replicasets, _revision_param(plan.parameters))
+        )
+        gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+        return {"to_revision": chosen, "from_revision": revision_of(deployment)}
+
+    def event(self, plan: Plan, written: JSON) -> None:
+        target = plan.target
+        body = event_body(
+            str(target["kind"]),
+            str(target["namespace"]),
+            str(target["name"]),
+            str(target.get("uid") or "") or None,
+            plan.action,
+            plan.reason,
+            now_text(self.state),
+            self._instance,
+        )
+        try:
+            self.state.gateway.create_event(str(target["namespace"]), body)
+        except GatewayError as error:
+            # The action happened; a lost Event must not turn it into a failure.
+            log.warning("could not write the Event for %s: %s", plan.action, error)
+
+
+def _revision_param(parameters: Any) -> int | None:
+    revision = parameters.get("revision")
+    return revision if isinstance(revision, int) else None
+
+
+def _writes(build: Callable[[], W]) -> W:
+    """A patch builder's refusal as the tool error it is."""
+    try:
+        return build()
+    except WriteRefused as refused:
+        raise ToolFailure(refused.code, refused.message) from refused
+
+
+def now_text(state: ServerState) -> str:
+    return state.clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
