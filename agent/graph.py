@@ -509,56 +509,20 @@ class _Nodes:
                 # grant the server's record): ask again instead of giving up.
                 timeline += _tl("act", str(unusable), _message(result)[:300])
                 result = await self._execute(state, plan, None)
-        code = error_code(result)
         update["action_result"] = result
-        update["timeline"] = timeline
-        if code is None:
-            taken = str(result.get("action_taken") or action)
-            update["action_id"] = result.get("action_id")
-            update["history"] = [
-                *(state.get("history") or []),
-                {
-                    "action": taken,
-                    "at": datetime.now(UTC).isoformat(),
-                    "namespace": state["namespace"],
-                    "workload": state.get("workload"),
-                    "outcome": Outcome.EXECUTED.value,
-                    "approval_id": approval_id,
-                    "action_id": result.get("action_id"),
-                    "replayed": bool(result.get("replayed")),
-                },
-            ]
-            update["approval_id"] = None
-            update["timeline"] = timeline + _tl(
-                "act", "acted", f"{taken}: {result.get('reason', '')}"[:300]
-            )
-            if parse_action(taken) not in WRITE_ACTIONS:
-                # check_image_availability / investigate: a report for a human, nothing healed.
-                update["outcome"] = "handed_to_human"
-                update["summary"] = str(result.get("reason") or taken)
-            return update
-        error = result.get("error") or {}
-        if code == "approval_required":
-            payload = self._approval_payload(state, action, error)
-            update["pending_approval"] = payload
+        if error_code(result) is None:
+            return {**update, **_acted(state, result, action, approval_id, timeline)}
+        if error_code(result) == "approval_required":
+            payload = self._approval_payload(state, action, result.get("error") or {})
             await self._notify({**payload, "kind": "approval"})
-            update["timeline"] = timeline + _tl(
-                "act", "approval_required", f"{action} approval {payload['approval_id']}"
-            )
-            return update
-        if code == "vetoed":
-            # The server decided differently from our gate (a fresher look at the pod). Its
-            # rule decision stands: a hand-over ends the incident that way.
-            server_action = parse_action(error.get("rule_action"))
-            reason = str(error.get("rule_reason") or error.get("message", ""))
-            if server_action in (Action.NONE, Action.INVESTIGATE_MANUALLY):
-                update["outcome"] = "handed_to_human"
-                update["summary"] = f"the server's rules decided {server_action.value}: {reason}"
-                update["timeline"] = timeline + _tl("act", "server_decided", reason[:300])
-                return update
-        refused = self._refused("act", state, result, action)
-        refused["timeline"] = timeline + refused["timeline"]
-        return {**update, **refused}
+            return {
+                **update,
+                "pending_approval": payload,
+                "timeline": timeline
+                + _tl("act", "approval_required", f"{action} approval {payload['approval_id']}"),
+            }
+        refused = _server_hand_over(result) or self._refused("act", state, result, action)
+        return {**update, **refused, "timeline": timeline + refused["timeline"]}
 
     async def _plan(self, state: IncidentState, action: str) -> dict[str, Any]:
         return await self.deps.toolbox.call(
@@ -634,43 +598,14 @@ class _Nodes:
     async def verify(self, state: IncidentState) -> dict[str, Any]:
         """Ask the server's verifier about the action until it decides (no write slot is
         held meanwhile); after a memory raise, also sample the rolled-out pod's memory."""
-        deps = self.deps
-        workload = state.get("workload")
-        action_id = state.get("action_id")
-        looks: list[dict[str, Any]] = []
         watch, memory_note = self._memory_watch(state)
-        final: dict[str, Any] | None = None
-        last: dict[str, Any] | None = None
-        elapsed = 0.0
-        for _ in range(deps.verify_max_checks if action_id else 0):
-            await deps.sleep(deps.verify_interval_seconds)
-            elapsed += deps.verify_interval_seconds
-            result = await deps.toolbox.call(GET_ACTION_STATUS, action_id=action_id)
-            code = error_code(result)
-            if code is not None:
-                looks.append({"ok": False, "error": code})
-                continue
-            last = dict(result.get("verification") or {})
-            looks.append({"ok": True, "status": last.get("status"), "message": last.get("message")})
-            if watch is not None:
-                if watch.pod is None and last.get("new_pod_name"):
-                    watch.pod = str(last["new_pod_name"])
-                await self._sample_memory(state["namespace"], watch, elapsed)
-            if last.get("status") in ("healed", "not_healed"):
-                final = last
-                if not (
-                    final["status"] == "healed"
-                    and watch is not None
-                    and watch.wants_more(deps.leak_min_samples)
-                ):
-                    break
-        healed = final is not None and final.get("status") == "healed"
+        seen = await self._ask_verifier(state, watch)
         memory: MemoryTrend | None = None
         if watch is not None:
             memory = trend(
                 watch.samples,
-                horizon_minutes=deps.leak_horizon_minutes,
-                min_samples=deps.leak_min_samples,
+                horizon_minutes=self.deps.leak_horizon_minutes,
+                min_samples=self.deps.leak_min_samples,
             )
             if memory is None:
                 memory_note = (
@@ -679,57 +614,35 @@ class _Nodes:
                     + (f"; {watch.errors[-1]}" if watch.errors else "")
                     + "): verified on pod health alone"
                 )
-        leak = memory is not None and memory.leak
-        healed = healed and not leak
-        verdict = "pending" if final is None else str(final.get("status"))
-        verification: dict[str, Any] = {
-            "healed": healed,
-            "status": verdict,
-            "action_id": action_id,
-            "checks": len(looks),
-            "interval_seconds": deps.verify_interval_seconds,
-            "server": final or last,
-            "last": looks[-1] if looks else None,
-            "leak": leak,
-        }
-        if watch is not None:
-            verification["memory"] = {
-                "pod": watch.pod,
-                "container": watch.container,
-                "samples": [
-                    {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes}
-                    for m in watch.samples
-                ],
-                "trend": None if memory is None else memory.to_dict(),
-            }
-        history = [dict(item) for item in state.get("history") or []]
-        if history:
-            history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
-        evidence = str((final or last or {}).get("message") or "no answer from the verifier")
-        timeline = _tl(
-            "verify",
-            "healed" if healed else "not_healed",
-            f"{workload}: {verdict} after {len(looks)} looks: {evidence}"[:300],
-        )
-        if memory is not None:
-            timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
-        elif memory_note:
-            timeline += _tl("verify", "memory_unverified", memory_note[:300])
-        update: dict[str, Any] = {
-            "verification": verification,
-            "history": history,
-            "timeline": timeline,
-        }
-        if healed:
-            update["outcome"] = "healed"
-            update["summary"] = f"{state.get('action')} healed {workload}"
-        elif state.get("escalated") and not leak:
-            update["outcome"] = "not_healed"
-            update["summary"] = (
-                f"{workload} still unhealthy after {state.get('action')} (already escalated): "
-                "a human must take over"
+        return _verdict(state, seen, watch, memory, memory_note, self.deps)
+
+    async def _ask_verifier(self, state: IncidentState, watch: _MemoryWatch | None) -> _Looks:
+        deps = self.deps
+        action_id = state.get("action_id")
+        seen = _Looks()
+        elapsed = 0.0
+        for _ in range(deps.verify_max_checks if action_id else 0):
+            await deps.sleep(deps.verify_interval_seconds)
+            elapsed += deps.verify_interval_seconds
+            result = await deps.toolbox.call(GET_ACTION_STATUS, action_id=action_id)
+            code = error_code(result)
+            if code is not None:
+                seen.looks.append({"ok": False, "error": code})
+                continue
+            last = seen.last = dict(result.get("verification") or {})
+            seen.looks.append(
+                {"ok": True, "status": last.get("status"), "message": last.get("message")}
             )
-        return update
+            if watch is not None:
+                if watch.pod is None and last.get("new_pod_name"):
+                    watch.pod = str(last["new_pod_name"])
+                await self._sample_memory(state["namespace"], watch, elapsed)
+            if last.get("status") in ("healed", "not_healed"):
+                seen.final = last
+                sampling = watch is not None and watch.wants_more(deps.leak_min_samples)
+                if not (last["status"] == "healed" and sampling):
+                    break
+        return seen
 
     def _memory_watch(self, state: IncidentState) -> tuple[_MemoryWatch | None, str | None]:
         """What to sample after a memory-limit raise (None and why not: health alone)."""
@@ -854,9 +767,133 @@ class _Nodes:
         }
 
 
+def _acted(
+    state: IncidentState,
+    result: Mapping[str, Any],
+    action: str,
+    approval_id: str | None,
+    timeline: list[TimelineEntry],
+) -> dict[str, Any]:
+    """The act node's update after a write (or a read-only action) the server carried out."""
+    taken = str(result.get("action_taken") or action)
+    update: dict[str, Any] = {
+        "action_id": result.get("action_id"),
+        "approval_id": None,
+        "history": [
+            *(state.get("history") or []),
+            {
+                "action": taken,
+                "at": datetime.now(UTC).isoformat(),
+                "namespace": state["namespace"],
+                "workload": state.get("workload"),
+                "outcome": Outcome.EXECUTED.value,
+                "approval_id": approval_id,
+                "action_id": result.get("action_id"),
+                "replayed": bool(result.get("replayed")),
+            },
+        ],
+        "timeline": timeline + _tl("act", "acted", f"{taken}: {result.get('reason', '')}"[:300]),
+    }
+    if parse_action(taken) not in WRITE_ACTIONS:
+        # check_image_availability / investigate: a report for a human, nothing healed.
+        update["outcome"] = "handed_to_human"
+        update["summary"] = str(result.get("reason") or taken)
+    return update
+
+
+def _server_hand_over(result: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The server's rules decided differently from our gate (a fresher look at the pod) and
+    chose a hand-over: the incident ends that way."""
+    error = result.get("error") or {}
+    if error_code(result) != "vetoed" or not isinstance(error, Mapping):
+        return None
+    server_action = parse_action(error.get("rule_action"))
+    if server_action not in (Action.NONE, Action.INVESTIGATE_MANUALLY):
+        return None
+    assert server_action is not None
+    reason = str(error.get("rule_reason") or error.get("message", ""))
+    return {
+        "outcome": "handed_to_human",
+        "summary": f"the server's rules decided {server_action.value}: {reason}",
+        "timeline": _tl("act", "server_decided", reason[:300]),
+    }
+
+
 def _message(result: Mapping[str, Any]) -> str:
     error = result.get("error")
     return str(error.get("message", "")) if isinstance(error, Mapping) else ""
+
+
+@dataclass(slots=True)
+class _Looks:
+    """What the verify node saw: every look, the last answer, the verdict if one came."""
+
+    looks: list[dict[str, Any]] = field(default_factory=list)
+    last: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+
+
+def _verdict(
+    state: IncidentState,
+    seen: _Looks,
+    watch: _MemoryWatch | None,
+    memory: MemoryTrend | None,
+    memory_note: str | None,
+    deps: GraphDeps,
+) -> dict[str, Any]:
+    """The verify node's update from what it saw (pure)."""
+    workload = state.get("workload")
+    final, last, looks = seen.final, seen.last, seen.looks
+    leak = memory is not None and memory.leak
+    healed = final is not None and final.get("status") == "healed" and not leak
+    verdict = "pending" if final is None else str(final.get("status"))
+    verification: dict[str, Any] = {
+        "healed": healed,
+        "status": verdict,
+        "action_id": state.get("action_id"),
+        "checks": len(looks),
+        "interval_seconds": deps.verify_interval_seconds,
+        "server": final or last,
+        "last": looks[-1] if looks else None,
+        "leak": leak,
+    }
+    if watch is not None:
+        verification["memory"] = {
+            "pod": watch.pod,
+            "container": watch.container,
+            "samples": [
+                {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
+            ],
+            "trend": None if memory is None else memory.to_dict(),
+        }
+    history = [dict(item) for item in state.get("history") or []]
+    if history:
+        history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
+    evidence = str((final or last or {}).get("message") or "no answer from the verifier")
+    timeline = _tl(
+        "verify",
+        "healed" if healed else "not_healed",
+        f"{workload}: {verdict} after {len(looks)} looks: {evidence}"[:300],
+    )
+    if memory is not None:
+        timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
+    elif memory_note:
+        timeline += _tl("verify", "memory_unverified", memory_note[:300])
+    update: dict[str, Any] = {
+        "verification": verification,
+        "history": history,
+        "timeline": timeline,
+    }
+    if healed:
+        update["outcome"] = "healed"
+        update["summary"] = f"{state.get('action')} healed {workload}"
+    elif state.get("escalated") and not leak:
+        update["outcome"] = "not_healed"
+        update["summary"] = (
+            f"{workload} still unhealthy after {state.get('action')} (already escalated): "
+            "a human must take over"
+        )
+    return update
 
 
 def _leak_evidence(memory: Mapping[str, Any]) -> str:

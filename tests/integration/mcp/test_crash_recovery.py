@@ -34,8 +34,8 @@ from kubesim import KubeSim
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import verify
 from mcp_server.config import STATE_DB
-from mcp_server.gateway import Gateway
 from mcp_server.executor import FAULT_POINT_ENV
+from mcp_server.gateway import Gateway
 from tests.integration.manifests import CRASHER
 from tests.integration.mcp.conftest import wait_for, writes
 
