@@ -21,6 +21,7 @@ from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
 from mcp_server.verifier import delete_expectation, selector_matches
 from mcp_server.writes import (
+    POD_TEMPLATE_HASH,
     WriteRefused,
     event_body,
     memory_patch,
@@ -68,17 +69,29 @@ class ClusterWriter:
         deployment = fresh.deployment or {}
         # The pods the workload had before the write: a rollout's new pods are the others.
         selector = (deployment.get("spec") or {}).get("selector") or {}
-        before = sorted(
-            str((p.get("metadata") or {}).get("uid"))
+        pods = [
+            p
             for p in self._neighbours(namespace)
             if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
-        )
+        ]
+        before = {
+            "pods_before": sorted(str((p.get("metadata") or {}).get("uid")) for p in pods),
+            # The templates running before: a pod of one of them is no sign of the change.
+            "hashes_before": sorted(
+                {
+                    str(labels[POD_TEMPLATE_HASH])
+                    for p in pods
+                    if POD_TEMPLATE_HASH
+                    in (labels := (p.get("metadata") or {}).get("labels") or {})
+                }
+            ),
+        }
         if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
             limit = plan.parameters.get("memory_limit_bytes")
             return {
                 "container": plan.parameters.get("container"),
                 "memory_limit": memory_text(int(limit)) if isinstance(limit, int) else None,
-                "pods_before": before,
+                **before,
             }
         if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
             ops, chosen = _writes(
@@ -90,10 +103,10 @@ class ClusterWriter:
             return {
                 "template_digest": template_digest(template),
                 "revision": chosen,
-                "pods_before": before,
+                **before,
             }
         if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
-            return {"replicas": plan.parameters.get("replicas"), "pods_before": before}
+            return {"replicas": plan.parameters.get("replicas"), **before}
         return {}
 
     def write(self, plan: Plan, fresh: Fresh, expected: JSON, *, dry_run: bool) -> JSON:
@@ -176,6 +189,11 @@ class ClusterWriter:
         except GatewayError as error:
             # The action happened; a lost Event must not turn it into a failure.
             log.warning("could not write the Event for %s: %s", plan.action, error)
+
+
+def _template_hash(pod: JSON) -> str | None:
+    value = ((pod.get("metadata") or {}).get("labels") or {}).get(POD_TEMPLATE_HASH)
+    return None if value is None else str(value)
 
 
 def _revision_param(parameters: Any) -> int | None:

@@ -23,7 +23,13 @@ from mcp_server.diagnosis import classify_pod
 from mcp_server.gateway import GatewayError, NotFound
 from mcp_server.ledger import Intent
 from mcp_server.state import ServerState
-from mcp_server.writes import ReplacementQuery, is_replacement, owner_uid, replacement_selector
+from mcp_server.writes import (
+    POD_TEMPLATE_HASH,
+    ReplacementQuery,
+    is_replacement,
+    owner_uid,
+    replacement_selector,
+)
 from policies import Action
 
 JSON = dict[str, Any]
@@ -231,9 +237,9 @@ class Verifier:
             if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
             and not (p.get("metadata") or {}).get("deletionTimestamp")
         ]
-        # Only pods made after the write can show that the change failed.
-        before = set(intent.expected.get("pods_before") or ())
-        made_after = [p for p in live if str((p.get("metadata") or {}).get("uid")) not in before]
+        # Only pods of the new template, made after the write, show whether the change
+        # worked; an old template's pod recreated meanwhile still fails the old way.
+        made_after = _rolled_out(live, intent.expected)
         if made_after:
             look = _pod_look(max(made_after, key=created_at), "rolled-out pod", self._threshold)
             if look.get("failing"):
@@ -246,11 +252,24 @@ class Verifier:
             }
         if not live:
             return {"healthy": False, "message": "no pods"}
-        look = _pod_look(max(live, key=created_at), "rolled-out pod", self._threshold)
+        newest = max(made_after or live, key=created_at)
+        look = _pod_look(newest, "rolled-out pod", self._threshold)
         if look["healthy"] and not all(pod_ready(p) for p in live):
             look["healthy"] = False
             look["message"] = "not every pod is ready yet"
         return look
+
+
+def _rolled_out(pods: list[JSON], expected: JSON) -> list[JSON]:
+    before = set(expected.get("pods_before") or ())
+    old_templates = set(expected.get("hashes_before") or ())
+    fresh = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        template = (meta.get("labels") or {}).get(POD_TEMPLATE_HASH)
+        if str(meta.get("uid")) not in before and template not in old_templates:
+            fresh.append(pod)
+    return fresh
 
 
 def _pod_look(pod: JSON, what: str, restart_threshold: int) -> JSON:
