@@ -79,6 +79,8 @@ class WatchSettings:
     namespace: str | None = None  # None: every namespace the server sees
     poll_interval_seconds: float = 5.0
     max_concurrent: int = 4  # writes in flight at once (verifying holds none)
+    # How long another process waits before adopting an incident this one stopped renewing.
+    lease_seconds: float = 30.0
     verify_interval_seconds: float = 10.0
     verify_stable_checks: int = 3
     verify_max_checks: int = 18
@@ -478,7 +480,7 @@ async def run_watch(
     `stop_when_idle`) nothing is left to do. Returns what happened to each incident."""
     toolbox = session if isinstance(session, Toolbox) else await Toolbox.from_session(session)
     toolbox.require(LIST_UNHEALTHY_PODS)
-    registry = IncidentRegistry(settings.incidents_db)
+    registry = IncidentRegistry(settings.incidents_db, lease_seconds=settings.lease_seconds)
     async with open_checkpointer(settings.checkpoint_db) as saver:
         deps = GraphDeps(
             toolbox=toolbox,

@@ -31,15 +31,17 @@ from policies import Policy, load_policy
 
 
 class AgentTuning(BaseSettings):
-    """How the agent verifies a heal (KUBEMEDIC_VERIFY_*): look every `interval` seconds,
-    healed after `stable_checks` healthy looks in a row, give up after `max_checks` looks;
-    and where it notifies (KUBEMEDIC_WEBHOOK_URL)."""
+    """How the agent verifies a heal (KUBEMEDIC_VERIFY_*): ask the server every `interval`
+    seconds, give up after `max_checks` looks; how long an incident's lease lasts
+    (KUBEMEDIC_INCIDENT_LEASE_SECONDS); and where it notifies (KUBEMEDIC_WEBHOOK_URL)."""
 
     model_config = SettingsConfigDict(env_prefix="KUBEMEDIC_", extra="ignore")
 
     verify_interval_seconds: float = Field(default=10.0, gt=0)
     verify_stable_checks: int = Field(default=3, ge=1)
     verify_max_checks: int = Field(default=18, ge=1)
+    # An incident's lease: another watch process adopts it this long after the last renewal.
+    incident_lease_seconds: float = Field(default=30.0, ge=1)
     # A Slack-compatible incoming webhook told about approvals needed and incidents closed.
     webhook_url: str | None = None
 
@@ -144,6 +146,7 @@ def incident_registry(settings: Settings) -> IncidentRegistry:
 
 
 def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
+    tuning = AgentTuning()
     model = resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds)
     options: dict[str, Any] = {
         "state_dir": settings.state_dir,
@@ -152,7 +155,8 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "llm_timeout_seconds": settings.llm_timeout_seconds,
         "caller": settings.caller,
         "audit": veto_audit_sink(settings.audit_path, settings.caller),
-        **AgentTuning().deps(),
+        "lease_seconds": tuning.incident_lease_seconds,
+        **tuning.deps(),
     }
     options.update(overrides)
     return WatchSettings(**options)

@@ -493,3 +493,12 @@ async def test_the_heartbeat_renews_in_wall_time(tmp_path: Path) -> None:
         heartbeat.cancel()
         runner.release.set()
         await _settle(watch)
+
+
+def test_the_lease_length_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from kubemedic.agent_runtime import watch_settings
+    from kubemedic.settings import Settings
+
+    monkeypatch.setenv("KUBEMEDIC_INCIDENT_LEASE_SECONDS", "12")
+    chosen = watch_settings(Settings(state_dir=tmp_path))
+    assert chosen.lease_seconds == 12.0
