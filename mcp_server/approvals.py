@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from mcp_server.sqlite_tx import write_transaction
+
 Status = Literal["pending", "granted", "rejected", "consumed", "expired"]
 STATUSES: tuple[Status, ...] = ("pending", "granted", "rejected", "consumed", "expired")
 
@@ -126,19 +128,9 @@ class ApprovalStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        # One short connection per operation: safe across threads and processes.
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        # An approval's grant and use must survive a power cut: durable commits.
+        with write_transaction(self.path) as db:
+            yield db
 
     def _expire(self, db: sqlite3.Connection) -> None:
         db.execute(

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from mcp_server.approvals import _SCHEMA as APPROVALS_SCHEMA
 from mcp_server.approvals import Approval, consume_in
 from mcp_server.plans import Plan
+from mcp_server.sqlite_tx import reading, write_transaction
 from policies import Outcome, RateLimits, create_schema, reserve_in
 
 JSON = dict[str, Any]
@@ -152,31 +153,13 @@ class Ledger:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        # Reads take no write lock (WAL): many status looks never queue behind a write.
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
+        with reading(self.path) as db:
             yield db
-        finally:
-            db.close()
 
     @contextmanager
     def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        # A short connection per transaction: usable from any thread and any process.
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            # An intent and its outcome must survive a power cut too; a verifier's note may not.
-            db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+        with write_transaction(self.path, durable=durable) as db:
+            yield db
 
     # -- plans -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import json
 import logging
 from typing import Any
 
-from mcp_server.audit import AuditTarget, phases_by_action
+from mcp_server.audit import AuditTarget, Result, phases_by_action
 from mcp_server.gateway import NotFound
 from mcp_server.ledger import Intent
 from mcp_server.state import ServerState
@@ -75,73 +75,65 @@ def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[J
     for intent in orphans:
         if not state.ledger.adopt(intent):
             continue  # another process is reconciling it
-        phases = trail.get(intent.action_id, {})
-        target = AuditTarget(
+        done.append(_reconcile_one(state, intent, trail.get(intent.action_id, {})))
+    return done
+
+
+def _reconcile_one(state: ServerState, intent: Intent, phases: dict[str, JSON]) -> JSON:
+    """How far the dead process got (its records, else the cluster), then the missing
+    records and the ledger row, once."""
+    restore = True
+    if "outcome" in phases:
+        applied = str(phases["outcome"].get("result")) == "applied"
+        how = "the outcome record was written; only the ledger lagged"
+        restore = False  # the API answered (e.g. refused): as if the process had lived
+    elif "intent" not in phases:
+        applied = False
+        how = "the process stopped before the write"
+        _record(state, intent, "intent", "recovered: intent without its record")
+    else:
+        applied = applied_in_cluster(state, intent)
+        shows = "shows" if applied else "does not show"
+        how = f"the cluster {shows} the change"
+    if "outcome" not in phases:
+        _record(state, intent, "applied" if applied else "not_applied", f"recovered: {how}")
+    state.ledger.finish(
+        intent.action_id,
+        "applied" if applied else "not_applied",
+        {"recovered": True, "how": how},
+        # Nothing was applied because the process died: the human's approval still holds.
+        restore_approval=restore and not applied,
+    )
+    log.warning(
+        "reconciled intent %s (%s on %s): %s",
+        intent.action_id,
+        intent.action,
+        intent.target.get("name"),
+        how,
+    )
+    return {"action_id": intent.action_id, "applied": applied, "how": how}
+
+
+def _record(state: ServerState, intent: Intent, result: Result, reason: str) -> None:
+    state.audit.append(
+        action=intent.action,
+        target=AuditTarget(
             str(intent.target.get("kind")),
             str(intent.target.get("namespace")),
             str(intent.target.get("name")),
-        )
-        details: JSON = {
+        ),
+        reason=reason,
+        initiator=intent.initiator,
+        approver=intent.approver,
+        result=result,
+        dry_run=False,
+        duration_seconds=0.0,
+        details={
             "action_id": intent.action_id,
             "plan_id": intent.plan_id,
             "idempotency_key": intent.idempotency_key,
             "recovered": True,
             "owner": intent.owner,
-        }
-        restore = True
-        if "outcome" in phases:
-            outcome = str(phases["outcome"].get("result"))
-            applied = outcome == "applied"
-            how = "the outcome record was written; only the ledger lagged"
-            restore = False  # the API answered (e.g. refused): as if the process had lived
-        elif "intent" not in phases:
-            applied = False
-            how = "the process stopped before the write"
-            state.audit.append(
-                action=intent.action,
-                target=target,
-                reason="recovered: intent without its record",
-                initiator=intent.initiator,
-                approver=intent.approver,
-                result="intent",
-                dry_run=False,
-                duration_seconds=0.0,
-                details=details,
-                phase="intent",
-            )
-        else:
-            applied = applied_in_cluster(state, intent)
-            how = (
-                "the cluster shows the change"
-                if applied
-                else "the cluster does not show the change"
-            )
-        if "outcome" not in phases:
-            state.audit.append(
-                action=intent.action,
-                target=target,
-                reason=f"recovered: {how}",
-                initiator=intent.initiator,
-                approver=intent.approver,
-                result="applied" if applied else "not_applied",
-                dry_run=False,
-                duration_seconds=0.0,
-                details=details,
-                phase="outcome",
-            )
-        state.ledger.finish(
-            intent.action_id,
-            "applied" if applied else "not_applied",
-            {"recovered": True, "how": how},
-            # Nothing was applied because the process died: the human's approval still holds.
-            restore_approval=restore and not applied,
-        )
-        log.warning(
-            "reconciled intent %s (%s on %s): %s",
-            intent.action_id,
-            intent.action,
-            intent.target.get("name"),
-            how,
-        )
-        done.append({"action_id": intent.action_id, "applied": applied, "how": how})
-    return done
+        },
+        phase="intent" if result == "intent" else "outcome",
+    )
