@@ -242,236 +242,186 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-def build_tools() -> list[Tool]:
-    """The tools, with every argument optional to the SDK (so the server, not the SDK,
-    reports a missing one) and the published schema still marking the required ones."""
-    tools: list[Tool] = []
+# Each tool: its input model, its work, its result model.
+_SPECS: dict[str, tuple[type[BaseModel], Callable[..., Any], type[ToolResult]]] = {
+    "diagnose_pod": (DiagnoseInput, impl.diagnose_pod, DiagnosePodResult),
+    "analyze_logs": (AnalyzeLogsInput, impl.analyze_logs, AnalyzeLogsResult),
+    "check_resource_usage": (ResourceUsageInput, impl.check_resource_usage, ResourceUsageResult),
+    "auto_heal_pod": (AutoHealInput, impl.auto_heal_pod, HealResult),
+    "rollback_deployment": (RollbackInput, impl.rollback_deployment, RollbackResult),
+    "list_unhealthy_pods": (ListUnhealthyInput, impl.list_unhealthy_pods, ListUnhealthyResult),
+    "plan_healing": (PlanInput, impl.plan_healing, PlanResult),
+    "get_action_status": (ActionStatusInput, impl.get_action_status, ActionStatusResult),
+}
 
-    def tool(
-        *, name: str, description: str, annotations: ToolAnnotations
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        def add(fn: Callable[..., Any]) -> Callable[..., Any]:
-            built = Tool.from_function(
-                fn,
-                name=name,
-                description=description,
-                annotations=annotations,
-                structured_output=True,
-            )
-            built.parameters["required"] = list(REQUIRED[name])
-            for key, schema in built.parameters.get("properties", {}).items():
-                if key in REQUIRED[name]:
-                    schema.pop("default", None)
-                elif key in DEFAULTS:
-                    schema["default"] = DEFAULTS[key]
-            tools.append(built)
-            return fn
 
-        return add
+async def _call(name: str, arguments: dict[str, Any]) -> CallToolResult:
+    """A tool function's parameters (its `locals()`) to `run_tool`; `ctx` is the request."""
+    given = dict(arguments)
+    ctx = given.pop("ctx")
+    input_type, work, result_type = _SPECS[name]
+    return await run_tool(name, ctx, input_type, given, work, result_type)
 
-    @tool(
-        name="diagnose_pod",
-        description="Diagnose a pod: phase and conditions, container states and restarts, "
+
+async def diagnose_pod(
+    ctx: Context[Any, Any, Any],
+    namespace: Namespace = None,
+    pod_name: PodName = None,
+    check_logs: Flag = None,
+    check_events: Flag = None,
+) -> Annotated[CallToolResult, DiagnosePodResult]:
+    return await _call("diagnose_pod", locals())
+
+
+async def analyze_logs(
+    ctx: Context[Any, Any, Any],
+    namespace: Namespace = None,
+    pod_name: PodName = None,
+    container: OptionalContainer = None,
+    tail_lines: TailLines = None,
+    since_seconds: SinceSeconds = None,
+) -> Annotated[CallToolResult, AnalyzeLogsResult]:
+    return await _call("analyze_logs", locals())
+
+
+async def check_resource_usage(
+    ctx: Context[Any, Any, Any], namespace: Namespace = None, pod_name: PodName = None
+) -> Annotated[CallToolResult, ResourceUsageResult]:
+    return await _call("check_resource_usage", locals())
+
+
+async def auto_heal_pod(
+    ctx: Context[Any, Any, Any],
+    namespace: Namespace = None,
+    pod_name: PodName = None,
+    diagnosis: DiagnosisArg = None,
+    dry_run: Flag = None,
+    force: Flag = None,
+    action: OptionalAction = None,
+    approval_id: OptionalId = None,
+    plan_id: OptionalId = None,
+    idempotency_key: OptionalKey = None,
+) -> Annotated[CallToolResult, HealResult]:
+    return await _call("auto_heal_pod", locals())
+
+
+async def rollback_deployment(
+    ctx: Context[Any, Any, Any],
+    namespace: Namespace = None,
+    deployment_name: DeploymentName = None,
+    revision: OptionalRevision = None,
+    approval_id: OptionalId = None,
+    dry_run: Flag = None,
+    force: Flag = None,
+    plan_id: OptionalId = None,
+    idempotency_key: OptionalKey = None,
+) -> Annotated[CallToolResult, RollbackResult]:
+    return await _call("rollback_deployment", locals())
+
+
+async def list_unhealthy_pods(
+    ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
+) -> Annotated[CallToolResult, ListUnhealthyResult]:
+    return await _call("list_unhealthy_pods", locals())
+
+
+async def plan_healing(
+    ctx: Context[Any, Any, Any],
+    namespace: Namespace = None,
+    pod_name: PodName = None,
+    action: OptionalAction = None,
+) -> Annotated[CallToolResult, PlanResult]:
+    return await _call("plan_healing", locals())
+
+
+async def get_action_status(
+    ctx: Context[Any, Any, Any], action_id: ActionId = None
+) -> Annotated[CallToolResult, ActionStatusResult]:
+    return await _call("get_action_status", locals())
+
+
+# (name, function, annotations, description): what build_tools publishes.
+_TOOLS: tuple[tuple[str, Callable[..., Any], ToolAnnotations, str], ...] = (
+    (
+        "diagnose_pod",
+        diagnose_pod,
+        READ_ONLY,
+        "Diagnose a pod: phase and conditions, container states and restarts, "
         "events, log error patterns, resources, configuration, owner chain and rollout history.",
-        annotations=READ_ONLY,
-    )
-    async def diagnose_pod(
-        ctx: Context[Any, Any, Any],
-        namespace: Namespace = None,
-        pod_name: PodName = None,
-        check_logs: Flag = None,
-        check_events: Flag = None,
-    ) -> Annotated[CallToolResult, DiagnosePodResult]:
-        return await run_tool(
-            "diagnose_pod",
-            ctx,
-            DiagnoseInput,
-            {
-                "namespace": namespace,
-                "pod_name": pod_name,
-                "check_logs": check_logs,
-                "check_events": check_events,
-            },
-            impl.diagnose_pod,
-            DiagnosePodResult,
-        )
-
-    @tool(
-        name="analyze_logs",
-        description="Find errors and known failure patterns in a container's logs "
+    ),
+    (
+        "analyze_logs",
+        analyze_logs,
+        READ_ONLY,
+        "Find errors and known failure patterns in a container's logs "
         f"(tail_lines 1..{MAX_TAIL_LINES}, since_seconds 1..{MAX_SINCE_SECONDS}).",
-        annotations=READ_ONLY,
-    )
-    async def analyze_logs(
-        ctx: Context[Any, Any, Any],
-        namespace: Namespace = None,
-        pod_name: PodName = None,
-        container: OptionalContainer = None,
-        tail_lines: TailLines = None,
-        since_seconds: SinceSeconds = None,
-    ) -> Annotated[CallToolResult, AnalyzeLogsResult]:
-        return await run_tool(
-            "analyze_logs",
-            ctx,
-            AnalyzeLogsInput,
-            {
-                "namespace": namespace,
-                "pod_name": pod_name,
-                "container": container,
-                "tail_lines": tail_lines,
-                "since_seconds": since_seconds,
-            },
-            impl.analyze_logs,
-            AnalyzeLogsResult,
-        )
-
-    @tool(
-        name="check_resource_usage",
-        description="Compare each container's CPU and memory usage with its requests and limits.",
-        annotations=READ_ONLY,
-    )
-    async def check_resource_usage(
-        ctx: Context[Any, Any, Any], namespace: Namespace = None, pod_name: PodName = None
-    ) -> Annotated[CallToolResult, ResourceUsageResult]:
-        return await run_tool(
-            "check_resource_usage",
-            ctx,
-            ResourceUsageInput,
-            {"namespace": namespace, "pod_name": pod_name},
-            impl.check_resource_usage,
-            ResourceUsageResult,
-        )
-
-    @tool(
-        name="auto_heal_pod",
-        description="Heal a pod: the server re-diagnoses it, the rule engine decides, the "
-        "safety checks run, destructive actions need a human approval (approval_id), and the "
-        "result is verified. dry_run writes nothing.",
-        annotations=DESTRUCTIVE,
-    )
-    async def auto_heal_pod(
-        ctx: Context[Any, Any, Any],
-        namespace: Namespace = None,
-        pod_name: PodName = None,
-        diagnosis: DiagnosisArg = None,
-        dry_run: Flag = None,
-        force: Flag = None,
-        action: OptionalAction = None,
-        approval_id: OptionalId = None,
-        plan_id: OptionalId = None,
-        idempotency_key: OptionalKey = None,
-    ) -> Annotated[CallToolResult, HealResult]:
-        return await run_tool(
-            "auto_heal_pod",
-            ctx,
-            AutoHealInput,
-            {
-                "namespace": namespace,
-                "pod_name": pod_name,
-                "diagnosis": diagnosis,
-                "dry_run": dry_run,
-                "force": force,
-                "action": action,
-                "approval_id": approval_id,
-                "plan_id": plan_id,
-                "idempotency_key": idempotency_key,
-            },
-            impl.auto_heal_pod,
-            HealResult,
-        )
-
-    @tool(
-        name="rollback_deployment",
-        description="Roll a deployment back to the previous (or given) revision, as "
-        "`kubectl rollout undo` does, when the rules allow it; needs an approval; verified.",
-        annotations=DESTRUCTIVE,
-    )
-    async def rollback_deployment(
-        ctx: Context[Any, Any, Any],
-        namespace: Namespace = None,
-        deployment_name: DeploymentName = None,
-        revision: OptionalRevision = None,
-        approval_id: OptionalId = None,
-        dry_run: Flag = None,
-        force: Flag = None,
-        plan_id: OptionalId = None,
-        idempotency_key: OptionalKey = None,
-    ) -> Annotated[CallToolResult, RollbackResult]:
-        return await run_tool(
-            "rollback_deployment",
-            ctx,
-            RollbackInput,
-            {
-                "namespace": namespace,
-                "deployment_name": deployment_name,
-                "revision": revision,
-                "approval_id": approval_id,
-                "dry_run": dry_run,
-                "force": force,
-                "plan_id": plan_id,
-                "idempotency_key": idempotency_key,
-            },
-            impl.rollback_deployment,
-            RollbackResult,
-        )
-
-    @tool(
-        name="list_unhealthy_pods",
-        description="Unhealthy pods with their issue type, from the server's watch-backed cache.",
-        annotations=READ_ONLY,
-    )
-    async def list_unhealthy_pods(
-        ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
-    ) -> Annotated[CallToolResult, ListUnhealthyResult]:
-        return await run_tool(
-            "list_unhealthy_pods",
-            ctx,
-            ListUnhealthyInput,
-            {"namespace": namespace},
-            impl.list_unhealthy_pods,
-            ListUnhealthyResult,
-        )
-
-    @tool(
-        name="plan_healing",
-        description="The server's gated decision for a pod as a plan: action, target (with "
+    ),
+    (
+        "check_resource_usage",
+        check_resource_usage,
+        READ_ONLY,
+        "Compare each container's CPU and memory usage with its requests and limits.",
+    ),
+    (
+        "auto_heal_pod",
+        auto_heal_pod,
+        DESTRUCTIVE,
+        "Heal a pod: the server re-diagnoses it, the rule engine decides, the "
+        "safety checks run, destructive actions need a human approval (approval_id); pass a "
+        "plan_id from plan_healing and an idempotency_key to execute exactly that plan, once. "
+        "Answers at once with an action_id for get_action_status. dry_run writes nothing.",
+    ),
+    (
+        "rollback_deployment",
+        rollback_deployment,
+        DESTRUCTIVE,
+        "Roll a deployment back to the previous (or given) revision, as "
+        "`kubectl rollout undo` does, when the rules allow it; needs an approval; answers "
+        "with an action_id for get_action_status.",
+    ),
+    (
+        "list_unhealthy_pods",
+        list_unhealthy_pods,
+        READ_ONLY,
+        "Unhealthy pods with their issue type, from the server's watch-backed cache.",
+    ),
+    (
+        "plan_healing",
+        plan_healing,
+        READ_ONLY,
+        "The server's gated decision for a pod as a plan: action, target (with "
         "uid), parameters, the facts it was decided on, risk, whether a human must approve, "
         "and a plan_id (a digest of all of it). Writes nothing. Pass the plan_id to "
         "auto_heal_pod / rollback_deployment; `action` proposes the rule action or a milder "
         "allowed one (anything else is vetoed).",
-        annotations=READ_ONLY,
-    )
-    async def plan_healing(
-        ctx: Context[Any, Any, Any],
-        namespace: Namespace = None,
-        pod_name: PodName = None,
-        action: OptionalAction = None,
-    ) -> Annotated[CallToolResult, PlanResult]:
-        return await run_tool(
-            "plan_healing",
-            ctx,
-            PlanInput,
-            {"namespace": namespace, "pod_name": pod_name, "action": action},
-            impl.plan_healing,
-            PlanResult,
-        )
-
-    @tool(
-        name="get_action_status",
-        description="An action's outcome (applied / not_applied) and its verification: "
+    ),
+    (
+        "get_action_status",
+        get_action_status,
+        READ_ONLY,
+        "An action's outcome (applied / not_applied) and its verification: "
         "pending, healed or not_healed, with the evidence (the replacement pod, the rollout).",
-        annotations=READ_ONLY,
-    )
-    async def get_action_status(
-        ctx: Context[Any, Any, Any], action_id: ActionId = None
-    ) -> Annotated[CallToolResult, ActionStatusResult]:
-        return await run_tool(
-            "get_action_status",
-            ctx,
-            ActionStatusInput,
-            {"action_id": action_id},
-            impl.get_action_status,
-            ActionStatusResult,
-        )
+    ),
+)
 
+
+def build_tools() -> list[Tool]:
+    """The tools, with every argument optional to the SDK (so the server, not the SDK,
+    reports a missing one) and the published schema still marking the required ones."""
+    tools: list[Tool] = []
+    for name, fn, hints, description in _TOOLS:
+        built = Tool.from_function(
+            fn,
+            name=name,
+            description=description,
+            annotations=hints,
+            structured_output=True,
+        )
+        built.parameters["required"] = list(REQUIRED[name])
+        for key, schema in built.parameters.get("properties", {}).items():
+            if key in REQUIRED[name]:
+                schema.pop("default", None)
+            elif key in DEFAULTS:
+                schema["default"] = DEFAULTS[key]
+        tools.append(built)
     return tools
