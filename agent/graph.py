@@ -28,20 +28,18 @@ from pydantic import ValidationError
 
 from agent import metrics
 from agent.llm import Rationale, ask_rationale
-from agent.memtrend import MemorySample, MemoryTrend, sample_of, trend
 from agent.notify import Notifier
 from agent.outcomes import outcome_of
 from agent.state import IncidentState, TimelineEntry, entry, now_iso
 from agent.tools import (
     AUTO_HEAL_POD,
-    CHECK_RESOURCE_USAGE,
     DIAGNOSE_POD,
-    GET_ACTION_STATUS,
     LIST_UNHEALTHY_PODS,
     PLAN_HEALING,
     Toolbox,
     error_code,
 )
+from agent.verification import verify_node
 from agent.workloads import entry_name, unhealthy_of_workload
 from kubemedic_logctx import log_context
 from policies import (
@@ -230,48 +228,13 @@ def _blocking_checks(decision: Mapping[str, Any]) -> list[dict[str, Any]]:
 # -- nodes -----------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class _MemoryWatch:
-    """The memory samples of the pod a memory-limit raise rolled out, over one verification."""
-
-    pod: str | None  # the rolled-out pod, once the verifier names it
-    container: str | None
-    samples: list[MemorySample] = field(default_factory=list)
-    gone: bool = False
-    errors: list[str] = field(default_factory=list)
-
-    def wants_more(self, min_samples: int) -> bool:
-        # Sampling has started but has too few points for a trend: keep looking a little
-        # longer (bounded by verify_max_checks). No sample at all: metrics are not there.
-        return not self.gone and 0 < len(self.samples) < min_samples
-
-
-def _raised_memory(state: IncidentState) -> bool:
-    history = state.get("history") or []
-    taken = history[-1].get("action") if history else state.get("action")
-    return parse_action(taken) is Action.INCREASE_MEMORY_LIMIT
-
-
-def _raised_container(state: IncidentState) -> str | None:
-    decision = (state.get("gate") or {}).get("decision") or {}
-    name = (decision.get("parameters") or {}).get("container")
-    return str(name) if name else None
-
-
 class _Nodes:
     def __init__(self, deps: GraphDeps) -> None:
         self.deps = deps
 
-    def _ctx(self, state: IncidentState) -> Any:
-        return log_context(
-            incident_id=state.get("incident_id"),
-            thread_id=state.get("incident_id"),
-            target=f"{state.get('namespace')}/{state.get('pod_name')}",
-        )
-
     async def diagnose(self, state: IncidentState) -> dict[str, Any]:
         namespace, pod = state["namespace"], state["pod_name"]
-        with self._ctx(state):
+        with _ctx(state):
             result = await self.deps.toolbox.call(DIAGNOSE_POD, namespace=namespace, pod_name=pod)
         code = error_code(result)
         if code == "not_found":
@@ -316,7 +279,7 @@ class _Nodes:
 
     async def rationale(self, state: IncidentState) -> dict[str, Any]:
         target = f"{state['namespace']}/{state['pod_name']}"
-        with self._ctx(state):
+        with _ctx(state):
             outcome = await ask_rationale(
                 self.deps.model,
                 state.get("diagnosis") or {},
@@ -338,13 +301,13 @@ class _Nodes:
         milder action the rules allow (a plan for it from the server); anything else is a
         veto. The server decides; this node only ever narrows what it decided."""
         namespace, pod = state["namespace"], state["pod_name"]
-        with self._ctx(state):
+        with _ctx(state):
             planned = await self.deps.toolbox.call(PLAN_HEALING, namespace=namespace, pod_name=pod)
         if error_code(planned) is not None:
             # The server refused to plan (a failed check): its decision is in the error.
             error = planned.get("error") or {}
             refused_action = str(error.get("action") or "plan")
-            refusal = self._refused("gate", state, planned, refused_action)
+            refusal = _refused("gate", state, planned, refused_action)
             if error.get("action"):
                 refusal["gate"] = {
                     "action": refused_action,
@@ -363,12 +326,12 @@ class _Nodes:
         decision = result.decision
         plan = planned
         if decision.action is not rule.action:
-            with self._ctx(state):
+            with _ctx(state):
                 plan = await self.deps.toolbox.call(
                     PLAN_HEALING, namespace=namespace, pod_name=pod, action=decision.action.value
                 )
             if error_code(plan) is not None:
-                return self._refused("gate", state, plan, decision.action.value)
+                return _refused("gate", state, plan, decision.action.value)
         gate_state: dict[str, Any] = {
             "action": decision.action.value,
             "source": result.source,
@@ -387,7 +350,7 @@ class _Nodes:
         if result.vetoed and proposal is not None:
             metrics.llm_vetoes_total.labels(_metric_action(proposal.action)).inc()
             timeline += _tl("gate", "vetoed", f"{proposal.action}: {result.veto_reason}"[:300])
-            self._audit_veto(state, rule, proposal, result.veto_reason or "")
+            _audit_veto(self.deps, state, rule, proposal, result.veto_reason or "")
         update: dict[str, Any] = {
             "rule_decision": rule.to_dict(),
             "gate": gate_state,
@@ -410,57 +373,6 @@ class _Nodes:
             update["timeline"] = timeline + _tl("gate", "blocked", names[:300])
         return update
 
-    def _refused(
-        self, node: str, state: IncidentState, result: Mapping[str, Any], action: str
-    ) -> dict[str, Any]:
-        """An error answer as the incident's outcome, through the one table."""
-        code = error_code(result) or "error"
-        error = result.get("error") or {}
-        message = str(error.get("message", "")) if isinstance(error, Mapping) else ""
-        outcome = outcome_of(code)
-        if code == "not_found":
-            summary = f"pod {state['namespace']}/{state['pod_name']} is gone; nothing done"
-        elif outcome == "blocked":
-            summary = f"{action} not done: {code}: {message}"
-        else:
-            summary = f"{action} failed: {code}: {message}"
-        return {
-            "outcome": outcome,
-            "summary": summary[:500],
-            "timeline": _tl(node, code, message[:300]),
-        }
-
-    async def _notify(self, event: dict[str, Any]) -> None:
-        if self.deps.notify is None:
-            return
-        try:
-            await self.deps.notify(event)
-        except Exception:  # noqa: BLE001 - telling people must not break the incident
-            log.exception("notification failed")
-
-    def _audit_veto(
-        self, state: IncidentState, rule: Decision, proposal: LLMProposal, reason: str
-    ) -> None:
-        record = {
-            "kind": "llm_veto",
-            "incident_id": state.get("incident_id"),
-            "target": rule.pod.to_dict(),
-            "proposed_action": proposal.action,
-            "proposal": proposal.model_dump(mode="json"),
-            "rule_action": rule.action.value,
-            "reason": reason,
-        }
-        log.warning("LLM proposal vetoed", extra={"veto": record})
-        self._audit(record)
-
-    def _audit(self, record: dict[str, Any]) -> None:
-        if self.deps.audit is None:
-            return
-        try:
-            self.deps.audit(record)
-        except Exception:  # noqa: BLE001 - an audit sink failure must not stop the incident
-            log.exception("audit sink failed", extra={"audit_kind": record.get("kind")})
-
     async def act(self, state: IncidentState) -> dict[str, Any]:
         action = state.get("action") or Action.INVESTIGATE_MANUALLY.value
         attempts = int(state.get("attempts") or 0) + 1
@@ -481,12 +393,12 @@ class _Nodes:
         plan: Mapping[str, Any] = state.get("plan") or {}
         update: dict[str, Any] = {"attempts": attempts}
         timeline: list[TimelineEntry] = []
-        with self._ctx(state):
+        with _ctx(state):
             if plan.get("action") != action:
                 # A human edited the action to a milder one: the server plans that one.
                 plan = await self._plan(state, action)
                 if error_code(plan) is not None:
-                    return {**update, **self._refused("act", state, plan, action)}
+                    return {**update, **_refused("act", state, plan, action)}
                 update["plan"] = plan
             result = await self._execute(state, plan, approval_id)
             if error_code(result) == "plan_stale":
@@ -497,7 +409,7 @@ class _Nodes:
                 if error_code(plan) is not None:
                     return {
                         **update,
-                        **self._refused("act", state, plan, action),
+                        **_refused("act", state, plan, action),
                         "action_result": result,
                     }
                 update["plan"] = plan
@@ -513,15 +425,15 @@ class _Nodes:
         if error_code(result) is None:
             return {**update, **_acted(state, result, action, approval_id, timeline)}
         if error_code(result) == "approval_required":
-            payload = self._approval_payload(state, action, result.get("error") or {})
-            await self._notify({**payload, "kind": "approval"})
+            payload = _approval_payload(state, action, result.get("error") or {})
+            await _notify(self.deps, {**payload, "kind": "approval"})
             return {
                 **update,
                 "pending_approval": payload,
                 "timeline": timeline
                 + _tl("act", "approval_required", f"{action} approval {payload['approval_id']}"),
             }
-        refused = _server_hand_over(result) or self._refused("act", state, result, action)
+        refused = _server_hand_over(result) or _refused("act", state, result, action)
         return {**update, **refused, "timeline": timeline + refused["timeline"]}
 
     async def _plan(self, state: IncidentState, action: str) -> dict[str, Any]:
@@ -547,47 +459,6 @@ class _Nodes:
                 idempotency_key=f"{state.get('incident_id')}:{plan_id}"[:128],
             )
 
-    def _approval_payload(
-        self, state: IncidentState, action: str, error: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        gate_state = state.get("gate") or {}
-        decision = gate_state.get("decision") or {}
-        llm = state.get("llm") or {}
-        veto = None
-        if gate_state.get("vetoed"):
-            veto = {
-                "proposed_action": (gate_state.get("proposal") or {}).get("action"),
-                "reason": gate_state.get("veto_reason"),
-            }
-        return {
-            "kind": "approval",
-            "incident_id": state.get("incident_id"),
-            "approval_id": str(error.get("approval_id") or ""),
-            "action": str(error.get("action") or action),
-            "target": error.get("target") or decision.get("target"),
-            "pod": {"namespace": state["namespace"], "name": state["pod_name"]},
-            "workload": state.get("workload"),
-            "issue_type": state.get("issue_type"),
-            "reason": str(error.get("reason") or decision.get("reason") or ""),
-            "risk": str(error.get("risk") or decision.get("estimated_risk") or ""),
-            "rule_decision": {
-                "action": decision.get("action"),
-                "reason": decision.get("reason"),
-                "confidence": decision.get("confidence"),
-                "estimated_risk": decision.get("estimated_risk"),
-                "source": gate_state.get("source"),
-            },
-            "llm_rationale": llm.get("rationale"),
-            "llm_status": llm.get("status"),
-            "veto": veto,
-            "edits": milder_edits(decision) if action == decision.get("action") else [],
-            "escalated": bool(state.get("escalated")),
-            "expires_at": error.get("expires_at"),
-            "plan_id": error.get("plan_id"),
-            "parameters": error.get("parameters") or {},
-            "requested_at": now_iso(),
-        }
-
     async def approve(self, state: IncidentState) -> dict[str, Any]:
         # Alone in its node: on resume LangGraph re-runs this function and `interrupt` returns
         # the human's answer. Nothing before it may have side effects.
@@ -596,175 +467,215 @@ class _Nodes:
         return resolve_answer(payload, answer)
 
     async def verify(self, state: IncidentState) -> dict[str, Any]:
-        """Ask the server's verifier about the action until it decides (no write slot is
-        held meanwhile); after a memory raise, also sample the rolled-out pod's memory."""
-        watch, memory_note = self._memory_watch(state)
-        seen = await self._ask_verifier(state, watch)
-        memory: MemoryTrend | None = None
-        if watch is not None:
-            memory = trend(
-                watch.samples,
-                horizon_minutes=self.deps.leak_horizon_minutes,
-                min_samples=self.deps.leak_min_samples,
-            )
-            if memory is None:
-                memory_note = (
-                    f"memory of {watch.pod} not sampled enough for a trend "
-                    f"({len(watch.samples)} samples"
-                    + (f"; {watch.errors[-1]}" if watch.errors else "")
-                    + "): verified on pod health alone"
-                )
-        return _verdict(state, seen, watch, memory, memory_note, self.deps)
-
-    async def _ask_verifier(self, state: IncidentState, watch: _MemoryWatch | None) -> _Looks:
-        deps = self.deps
-        action_id = state.get("action_id")
-        seen = _Looks()
-        elapsed = 0.0
-        for _ in range(deps.verify_max_checks if action_id else 0):
-            await deps.sleep(deps.verify_interval_seconds)
-            elapsed += deps.verify_interval_seconds
-            result = await deps.toolbox.call(GET_ACTION_STATUS, action_id=action_id)
-            code = error_code(result)
-            if code is not None:
-                seen.looks.append({"ok": False, "error": code})
-                continue
-            last = seen.last = dict(result.get("verification") or {})
-            seen.looks.append(
-                {"ok": True, "status": last.get("status"), "message": last.get("message")}
-            )
-            if watch is not None:
-                if watch.pod is None and last.get("new_pod_name"):
-                    watch.pod = str(last["new_pod_name"])
-                await self._sample_memory(state["namespace"], watch, elapsed)
-            if last.get("status") in ("healed", "not_healed"):
-                seen.final = last
-                sampling = watch is not None and watch.wants_more(deps.leak_min_samples)
-                if not (last["status"] == "healed" and sampling):
-                    break
-        return seen
-
-    def _memory_watch(self, state: IncidentState) -> tuple[_MemoryWatch | None, str | None]:
-        """What to sample after a memory-limit raise (None and why not: health alone)."""
-        if not _raised_memory(state):
-            return None, None
-        if not self.deps.toolbox.has(CHECK_RESOURCE_USAGE):
-            return None, "check_resource_usage is not served: verified on pod health alone"
-        return _MemoryWatch(pod=None, container=_raised_container(state)), None
-
-    async def _sample_memory(self, namespace: str, watch: _MemoryWatch, at: float) -> None:
-        if watch.gone or watch.pod is None:
-            return
-        result = await self.deps.toolbox.call(
-            CHECK_RESOURCE_USAGE, namespace=namespace, pod_name=watch.pod
-        )
-        code = error_code(result)
-        if code == "not_found":
-            watch.gone = True
-            watch.errors.append(f"{watch.pod} is gone")
-            return
-        if code is not None:
-            watch.errors.append(f"check_resource_usage: {code}")
-            return
-        sample = sample_of(result, watch.container, at)
-        if sample is None:
-            message = result.get("metrics_message") or "metrics unavailable"
-            watch.errors.append(str(message)[:200])
-            return
-        watch.samples.append(sample)
+        return await verify_node(self.deps, state)
 
     async def escalate(self, state: IncidentState) -> dict[str, Any]:
-        namespace = state["namespace"]
-        workload = state.get("workload")
-        verification = state.get("verification") or {}
-        if verification.get("leak"):
-            # Raising the limit again would only delay the next OOM kill: a person must find
-            # the leak. The raise stays (it buys time).
-            memory = verification.get("memory") or {}
-            described = _leak_evidence(memory)
-            return {
-                "escalated": True,
-                "outcome": "handed_to_human",
-                "summary": f"{state.get('action')} on {workload} did not fix it: {described}: "
-                "likely a memory leak; a human must look (the raised limit stays)",
-                "timeline": _tl("escalate", "leak", described[:300]),
-            }
-        result = await self.deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
-        broken = unhealthy_of_workload(result, namespace, workload)
-        if not broken:
-            return {
-                "escalated": True,
-                "outcome": "not_healed",
-                "summary": f"{workload} was not stable after {state.get('action')}, and no "
-                "unhealthy pod is left to diagnose: a human should look",
-                "timeline": _tl("escalate", "nothing_to_diagnose"),
-            }
-        pod = entry_name(broken[0])
-        return {
-            "escalated": True,
-            "pod_name": pod,
-            "diagnosis": None,
-            "llm": None,
-            "rule_decision": None,
-            "gate": None,
-            "approval": None,
-            "approval_id": None,
-            "pending_approval": None,
-            "action": None,
-            "plan": None,
-            "action_id": None,
-            "timeline": _tl(
-                "escalate", "escalating", f"{state.get('action')} did not heal; re-diagnosing {pod}"
-            ),
-        }
+        return await escalate_node(self.deps, state)
 
     async def report(self, state: IncidentState) -> dict[str, Any]:
-        outcome = state.get("outcome") or "failed"
-        summary = state.get("summary") or outcome
-        if state.get("rules_only", True):
-            llm = state.get("llm") or {}
-            why = llm.get("detail") or "no LLM rationale"
-            summary = f"{summary} (decision: rules only; {why})"
-        metrics.incidents_total.labels(outcome).inc()
-        approval = state.get("approval") or {}
-        if outcome == "rejected" and approval:
-            decision = (state.get("gate") or {}).get("decision") or {}
-            self._audit(
-                {
-                    "kind": "rejection",
-                    "incident_id": state.get("incident_id"),
-                    "approval_id": approval.get("approval_id"),
-                    "action": approval.get("action") or state.get("action"),
-                    "target": decision.get("target")
-                    or {
-                        "kind": "Pod",
-                        "namespace": state.get("namespace"),
-                        "name": state.get("pod_name"),
-                    },
-                    "approver": approval.get("approver"),
-                    "reason": approval.get("note") or "",
-                }
-            )
-        with self._ctx(state):
-            log.info("incident closed", extra={"outcome": outcome, "summary": summary})
-        await self._notify(
-            {
-                "kind": "incident",
-                "incident_id": state.get("incident_id"),
-                "workload": f"{state.get('namespace')}/{state.get('workload')}",
-                "pod": state.get("pod_name"),
-                "outcome": outcome,
-                "action": state.get("action"),
-                "approver": (state.get("approval") or {}).get("approver"),
-                "summary": summary,
-            }
-        )
-        return {
-            "outcome": outcome,
-            "summary": summary,
-            "pending_approval": None,
-            "timeline": _tl("report", outcome, summary[:300]),
+        return await report_node(self.deps, state)
+
+
+def _ctx(state: IncidentState) -> Any:
+    return log_context(
+        incident_id=state.get("incident_id"),
+        thread_id=state.get("incident_id"),
+        target=f"{state.get('namespace')}/{state.get('pod_name')}",
+    )
+
+
+def _refused(
+    node: str, state: IncidentState, result: Mapping[str, Any], action: str
+) -> dict[str, Any]:
+    """An error answer as the incident's outcome, through the one table."""
+    code = error_code(result) or "error"
+    error = result.get("error") or {}
+    message = str(error.get("message", "")) if isinstance(error, Mapping) else ""
+    outcome = outcome_of(code)
+    if code == "not_found":
+        summary = f"pod {state['namespace']}/{state['pod_name']} is gone; nothing done"
+    elif outcome == "blocked":
+        summary = f"{action} not done: {code}: {message}"
+    else:
+        summary = f"{action} failed: {code}: {message}"
+    return {
+        "outcome": outcome,
+        "summary": summary[:500],
+        "timeline": _tl(node, code, message[:300]),
+    }
+
+
+async def _notify(deps: GraphDeps, event: dict[str, Any]) -> None:
+    if deps.notify is None:
+        return
+    try:
+        await deps.notify(event)
+    except Exception:  # noqa: BLE001 - telling people must not break the incident
+        log.exception("notification failed")
+
+
+def _audit_veto(
+    deps: GraphDeps, state: IncidentState, rule: Decision, proposal: LLMProposal, reason: str
+) -> None:
+    record = {
+        "kind": "llm_veto",
+        "incident_id": state.get("incident_id"),
+        "target": rule.pod.to_dict(),
+        "proposed_action": proposal.action,
+        "proposal": proposal.model_dump(mode="json"),
+        "rule_action": rule.action.value,
+        "reason": reason,
+    }
+    log.warning("LLM proposal vetoed", extra={"veto": record})
+    _audit(deps, record)
+
+
+def _audit(deps: GraphDeps, record: dict[str, Any]) -> None:
+    if deps.audit is None:
+        return
+    try:
+        deps.audit(record)
+    except Exception:  # noqa: BLE001 - an audit sink failure must not stop the incident
+        log.exception("audit sink failed", extra={"audit_kind": record.get("kind")})
+
+
+def _approval_payload(
+    state: IncidentState, action: str, error: Mapping[str, Any]
+) -> dict[str, Any]:
+    gate_state = state.get("gate") or {}
+    decision = gate_state.get("decision") or {}
+    llm = state.get("llm") or {}
+    veto = None
+    if gate_state.get("vetoed"):
+        veto = {
+            "proposed_action": (gate_state.get("proposal") or {}).get("action"),
+            "reason": gate_state.get("veto_reason"),
         }
+    return {
+        "kind": "approval",
+        "incident_id": state.get("incident_id"),
+        "approval_id": str(error.get("approval_id") or ""),
+        "action": str(error.get("action") or action),
+        "target": error.get("target") or decision.get("target"),
+        "pod": {"namespace": state["namespace"], "name": state["pod_name"]},
+        "workload": state.get("workload"),
+        "issue_type": state.get("issue_type"),
+        "reason": str(error.get("reason") or decision.get("reason") or ""),
+        "risk": str(error.get("risk") or decision.get("estimated_risk") or ""),
+        "rule_decision": {
+            "action": decision.get("action"),
+            "reason": decision.get("reason"),
+            "confidence": decision.get("confidence"),
+            "estimated_risk": decision.get("estimated_risk"),
+            "source": gate_state.get("source"),
+        },
+        "llm_rationale": llm.get("rationale"),
+        "llm_status": llm.get("status"),
+        "veto": veto,
+        "edits": milder_edits(decision) if action == decision.get("action") else [],
+        "escalated": bool(state.get("escalated")),
+        "expires_at": error.get("expires_at"),
+        "plan_id": error.get("plan_id"),
+        "parameters": error.get("parameters") or {},
+        "requested_at": now_iso(),
+    }
+
+
+async def escalate_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
+    namespace = state["namespace"]
+    workload = state.get("workload")
+    verification = state.get("verification") or {}
+    if verification.get("leak"):
+        # Raising the limit again would only delay the next OOM kill: a person must find
+        # the leak. The raise stays (it buys time).
+        memory = verification.get("memory") or {}
+        described = _leak_evidence(memory)
+        return {
+            "escalated": True,
+            "outcome": "handed_to_human",
+            "summary": f"{state.get('action')} on {workload} did not fix it: {described}: "
+            "likely a memory leak; a human must look (the raised limit stays)",
+            "timeline": _tl("escalate", "leak", described[:300]),
+        }
+    result = await deps.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
+    broken = unhealthy_of_workload(result, namespace, workload)
+    if not broken:
+        return {
+            "escalated": True,
+            "outcome": "not_healed",
+            "summary": f"{workload} was not stable after {state.get('action')}, and no "
+            "unhealthy pod is left to diagnose: a human should look",
+            "timeline": _tl("escalate", "nothing_to_diagnose"),
+        }
+    pod = entry_name(broken[0])
+    return {
+        "escalated": True,
+        "pod_name": pod,
+        "diagnosis": None,
+        "llm": None,
+        "rule_decision": None,
+        "gate": None,
+        "approval": None,
+        "approval_id": None,
+        "pending_approval": None,
+        "action": None,
+        "plan": None,
+        "action_id": None,
+        "timeline": _tl(
+            "escalate", "escalating", f"{state.get('action')} did not heal; re-diagnosing {pod}"
+        ),
+    }
+
+
+async def report_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
+    outcome = state.get("outcome") or "failed"
+    summary = state.get("summary") or outcome
+    if state.get("rules_only", True):
+        llm = state.get("llm") or {}
+        why = llm.get("detail") or "no LLM rationale"
+        summary = f"{summary} (decision: rules only; {why})"
+    metrics.incidents_total.labels(outcome).inc()
+    approval = state.get("approval") or {}
+    if outcome == "rejected" and approval:
+        decision = (state.get("gate") or {}).get("decision") or {}
+        _audit(
+            deps,
+            {
+                "kind": "rejection",
+                "incident_id": state.get("incident_id"),
+                "approval_id": approval.get("approval_id"),
+                "action": approval.get("action") or state.get("action"),
+                "target": decision.get("target")
+                or {
+                    "kind": "Pod",
+                    "namespace": state.get("namespace"),
+                    "name": state.get("pod_name"),
+                },
+                "approver": approval.get("approver"),
+                "reason": approval.get("note") or "",
+            },
+        )
+    with _ctx(state):
+        log.info("incident closed", extra={"outcome": outcome, "summary": summary})
+    await _notify(
+        deps,
+        {
+            "kind": "incident",
+            "incident_id": state.get("incident_id"),
+            "workload": f"{state.get('namespace')}/{state.get('workload')}",
+            "pod": state.get("pod_name"),
+            "outcome": outcome,
+            "action": state.get("action"),
+            "approver": (state.get("approval") or {}).get("approver"),
+            "summary": summary,
+        },
+    )
+    return {
+        "outcome": outcome,
+        "summary": summary,
+        "pending_approval": None,
+        "timeline": _tl("report", outcome, summary[:300]),
+    }
 
 
 def _acted(
@@ -822,78 +733,6 @@ def _server_hand_over(result: Mapping[str, Any]) -> dict[str, Any] | None:
 def _message(result: Mapping[str, Any]) -> str:
     error = result.get("error")
     return str(error.get("message", "")) if isinstance(error, Mapping) else ""
-
-
-@dataclass(slots=True)
-class _Looks:
-    """What the verify node saw: every look, the last answer, the verdict if one came."""
-
-    looks: list[dict[str, Any]] = field(default_factory=list)
-    last: dict[str, Any] | None = None
-    final: dict[str, Any] | None = None
-
-
-def _verdict(
-    state: IncidentState,
-    seen: _Looks,
-    watch: _MemoryWatch | None,
-    memory: MemoryTrend | None,
-    memory_note: str | None,
-    deps: GraphDeps,
-) -> dict[str, Any]:
-    """The verify node's update from what it saw (pure)."""
-    workload = state.get("workload")
-    final, last, looks = seen.final, seen.last, seen.looks
-    leak = memory is not None and memory.leak
-    healed = final is not None and final.get("status") == "healed" and not leak
-    verdict = "pending" if final is None else str(final.get("status"))
-    verification: dict[str, Any] = {
-        "healed": healed,
-        "status": verdict,
-        "action_id": state.get("action_id"),
-        "checks": len(looks),
-        "interval_seconds": deps.verify_interval_seconds,
-        "server": final or last,
-        "last": looks[-1] if looks else None,
-        "leak": leak,
-    }
-    if watch is not None:
-        verification["memory"] = {
-            "pod": watch.pod,
-            "container": watch.container,
-            "samples": [
-                {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
-            ],
-            "trend": None if memory is None else memory.to_dict(),
-        }
-    history = [dict(item) for item in state.get("history") or []]
-    if history:
-        history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
-    evidence = str((final or last or {}).get("message") or "no answer from the verifier")
-    timeline = _tl(
-        "verify",
-        "healed" if healed else "not_healed",
-        f"{workload}: {verdict} after {len(looks)} looks: {evidence}"[:300],
-    )
-    if memory is not None:
-        timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
-    elif memory_note:
-        timeline += _tl("verify", "memory_unverified", memory_note[:300])
-    update: dict[str, Any] = {
-        "verification": verification,
-        "history": history,
-        "timeline": timeline,
-    }
-    if healed:
-        update["outcome"] = "healed"
-        update["summary"] = f"{state.get('action')} healed {workload}"
-    elif state.get("escalated") and not leak:
-        update["outcome"] = "not_healed"
-        update["summary"] = (
-            f"{workload} still unhealthy after {state.get('action')} (already escalated): "
-            "a human must take over"
-        )
-    return update
 
 
 def _leak_evidence(memory: Mapping[str, Any]) -> str:

@@ -1,0 +1,205 @@
+"""The verify node: ask the server's verifier until it decides; after a memory raise, also
+sample the rolled-out pod's memory and call a still-rising usage a leak, not healed.
+
+No write slot is held while verifying: the server's verifier answers a status (pending /
+healed / not_healed) from its watch cache, and this node only asks for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from agent.memtrend import MemorySample, MemoryTrend, sample_of, trend
+from agent.state import IncidentState, TimelineEntry, entry
+from agent.tools import CHECK_RESOURCE_USAGE, GET_ACTION_STATUS, error_code
+from policies import Action, Outcome, parse_action
+
+if TYPE_CHECKING:
+    from agent.graph import GraphDeps
+
+
+def _tl(node: str, event: str, detail: str = "") -> list[TimelineEntry]:
+    return [entry(node, event, detail)]
+
+
+@dataclass(slots=True)
+class _MemoryWatch:
+    """The memory samples of the pod a memory-limit raise rolled out, over one verification."""
+
+    pod: str | None  # the rolled-out pod, once the verifier names it
+    container: str | None
+    samples: list[MemorySample] = field(default_factory=list)
+    gone: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def wants_more(self, min_samples: int) -> bool:
+        # Sampling has started but has too few points for a trend: keep looking a little
+        # longer (bounded by verify_max_checks). No sample at all: metrics are not there.
+        return not self.gone and 0 < len(self.samples) < min_samples
+
+
+def _raised_memory(state: IncidentState) -> bool:
+    history = state.get("history") or []
+    taken = history[-1].get("action") if history else state.get("action")
+    return parse_action(taken) is Action.INCREASE_MEMORY_LIMIT
+
+
+def _raised_container(state: IncidentState) -> str | None:
+    decision = (state.get("gate") or {}).get("decision") or {}
+    name = (decision.get("parameters") or {}).get("container")
+    return str(name) if name else None
+
+
+@dataclass(slots=True)
+class _Looks:
+    """What the verify node saw: every look, the last answer, the verdict if one came."""
+
+    looks: list[dict[str, Any]] = field(default_factory=list)
+    last: dict[str, Any] | None = None
+    final: dict[str, Any] | None = None
+
+
+def _verdict(
+    state: IncidentState,
+    seen: _Looks,
+    watch: _MemoryWatch | None,
+    memory: MemoryTrend | None,
+    memory_note: str | None,
+    deps: GraphDeps,
+) -> dict[str, Any]:
+    """The verify node's update from what it saw (pure)."""
+    workload = state.get("workload")
+    final, last, looks = seen.final, seen.last, seen.looks
+    leak = memory is not None and memory.leak
+    healed = final is not None and final.get("status") == "healed" and not leak
+    verdict = "pending" if final is None else str(final.get("status"))
+    verification: dict[str, Any] = {
+        "healed": healed,
+        "status": verdict,
+        "action_id": state.get("action_id"),
+        "checks": len(looks),
+        "interval_seconds": deps.verify_interval_seconds,
+        "server": final or last,
+        "last": looks[-1] if looks else None,
+        "leak": leak,
+    }
+    if watch is not None:
+        verification["memory"] = {
+            "pod": watch.pod,
+            "container": watch.container,
+            "samples": [
+                {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
+            ],
+            "trend": None if memory is None else memory.to_dict(),
+        }
+    history = [dict(item) for item in state.get("history") or []]
+    if history:
+        history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
+    evidence = str((final or last or {}).get("message") or "no answer from the verifier")
+    timeline = _tl(
+        "verify",
+        "healed" if healed else "not_healed",
+        f"{workload}: {verdict} after {len(looks)} looks: {evidence}"[:300],
+    )
+    if memory is not None:
+        timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
+    elif memory_note:
+        timeline += _tl("verify", "memory_unverified", memory_note[:300])
+    update: dict[str, Any] = {
+        "verification": verification,
+        "history": history,
+        "timeline": timeline,
+    }
+    if healed:
+        update["outcome"] = "healed"
+        update["summary"] = f"{state.get('action')} healed {workload}"
+    elif state.get("escalated") and not leak:
+        update["outcome"] = "not_healed"
+        update["summary"] = (
+            f"{workload} still unhealthy after {state.get('action')} (already escalated): "
+            "a human must take over"
+        )
+    return update
+
+
+async def verify_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
+    """Ask the server's verifier about the action until it decides (no write slot is
+    held meanwhile); after a memory raise, also sample the rolled-out pod's memory."""
+    watch, memory_note = _memory_watch(deps, state)
+    seen = await _ask_verifier(deps, state, watch)
+    memory: MemoryTrend | None = None
+    if watch is not None:
+        memory = trend(
+            watch.samples,
+            horizon_minutes=deps.leak_horizon_minutes,
+            min_samples=deps.leak_min_samples,
+        )
+        if memory is None:
+            memory_note = (
+                f"memory of {watch.pod} not sampled enough for a trend "
+                f"({len(watch.samples)} samples"
+                + (f"; {watch.errors[-1]}" if watch.errors else "")
+                + "): verified on pod health alone"
+            )
+    return _verdict(state, seen, watch, memory, memory_note, deps)
+
+
+async def _ask_verifier(
+    deps: GraphDeps, state: IncidentState, watch: _MemoryWatch | None
+) -> _Looks:
+
+    action_id = state.get("action_id")
+    seen = _Looks()
+    elapsed = 0.0
+    for _ in range(deps.verify_max_checks if action_id else 0):
+        await deps.sleep(deps.verify_interval_seconds)
+        elapsed += deps.verify_interval_seconds
+        result = await deps.toolbox.call(GET_ACTION_STATUS, action_id=action_id)
+        code = error_code(result)
+        if code is not None:
+            seen.looks.append({"ok": False, "error": code})
+            continue
+        last = seen.last = dict(result.get("verification") or {})
+        seen.looks.append(
+            {"ok": True, "status": last.get("status"), "message": last.get("message")}
+        )
+        if watch is not None:
+            if watch.pod is None and last.get("new_pod_name"):
+                watch.pod = str(last["new_pod_name"])
+            await _sample_memory(deps, state["namespace"], watch, elapsed)
+        if last.get("status") in ("healed", "not_healed"):
+            seen.final = last
+            sampling = watch is not None and watch.wants_more(deps.leak_min_samples)
+            if not (last["status"] == "healed" and sampling):
+                break
+    return seen
+
+
+def _memory_watch(deps: GraphDeps, state: IncidentState) -> tuple[_MemoryWatch | None, str | None]:
+    """What to sample after a memory-limit raise (None and why not: health alone)."""
+    if not _raised_memory(state):
+        return None, None
+    if not deps.toolbox.has(CHECK_RESOURCE_USAGE):
+        return None, "check_resource_usage is not served: verified on pod health alone"
+    return _MemoryWatch(pod=None, container=_raised_container(state)), None
+
+
+async def _sample_memory(deps: GraphDeps, namespace: str, watch: _MemoryWatch, at: float) -> None:
+    if watch.gone or watch.pod is None:
+        return
+    result = await deps.toolbox.call(CHECK_RESOURCE_USAGE, namespace=namespace, pod_name=watch.pod)
+    code = error_code(result)
+    if code == "not_found":
+        watch.gone = True
+        watch.errors.append(f"{watch.pod} is gone")
+        return
+    if code is not None:
+        watch.errors.append(f"check_resource_usage: {code}")
+        return
+    sample = sample_of(result, watch.container, at)
+    if sample is None:
+        message = result.get("metrics_message") or "metrics unavailable"
+        watch.errors.append(str(message)[:200])
+        return
+    watch.samples.append(sample)
