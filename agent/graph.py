@@ -83,7 +83,6 @@ class GraphDeps:
     # function that advances the simulated cluster's clock instead.
     sleep: Sleep = asyncio.sleep
     verify_interval_seconds: float = 10.0
-    verify_stable_checks: int = 3  # consecutive healthy looks that count as "stable"
     verify_max_checks: int = 18  # the deadline, in looks
     # After increase_memory_limit the verify node also samples the rolled-out pod's memory:
     # usage that keeps rising and would reach the new limit within this horizon is a leak

@@ -48,8 +48,8 @@ class IncidentState(TypedDict, total=False):
     plan: dict[str, Any] | None  # the server's plan the act node executes (plan_healing)
     action_id: str | None  # the server's record of the last write (get_action_status)
     action_result: dict[str, Any] | None  # last auto_heal_pod / rollback_deployment result
-    # healed, checks, stable_checks, leak, and after a memory raise `memory`: the sampled pod,
-    # its samples and the fitted trend (agent.memtrend.MemoryTrend.to_dict())
+    # healed, status, checks, the server's verdict, leak, and after a memory raise `memory`:
+    # the sampled pod, its samples and the fitted trend (agent.memtrend.MemoryTrend.to_dict())
     verification: dict[str, Any] | None
     history: list[dict[str, Any]]  # actions taken in this incident: {action, at, outcome}
     attempts: int  # calls to the act node's tool

@@ -82,7 +82,6 @@ class WatchSettings:
     # How long another process waits before adopting an incident this one stopped renewing.
     lease_seconds: float = 30.0
     verify_interval_seconds: float = 10.0
-    verify_stable_checks: int = 3
     verify_max_checks: int = 18
     reopen_after_seconds: float = 900.0
     # How to wait (polls and verification); tests and the demo may advance a simulated clock.
@@ -490,7 +489,6 @@ async def run_watch(
             caller=settings.caller,
             sleep=settings.sleep,
             verify_interval_seconds=settings.verify_interval_seconds,
-            verify_stable_checks=settings.verify_stable_checks,
             verify_max_checks=settings.verify_max_checks,
             audit=settings.audit,
             notify=settings.notify,

@@ -44,7 +44,6 @@ class HarnessOptions:
     llm: str = "none"  # none | hostile | <provider>:<model>
     settle_seconds: float = 300.0  # simulated time the harness watches after the agent is done
     verify_interval_seconds: float = 10.0
-    verify_stable_checks: int = 3
     verify_max_checks: int = 18
     pod_cache: bool = False  # list per look: deterministic under a manual clock
     state_root: Path | None = None  # where per-scenario state dirs go (default: a temp dir)
@@ -304,7 +303,6 @@ async def _drive(
                     model=model,
                     sleep=sleep,
                     verify_interval_seconds=options.verify_interval_seconds,
-                    verify_stable_checks=options.verify_stable_checks,
                     verify_max_checks=options.verify_max_checks,
                     audit=None,
                 ),

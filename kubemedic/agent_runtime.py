@@ -38,7 +38,6 @@ class AgentTuning(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KUBEMEDIC_", extra="ignore")
 
     verify_interval_seconds: float = Field(default=10.0, gt=0)
-    verify_stable_checks: int = Field(default=3, ge=1)
     verify_max_checks: int = Field(default=18, ge=1)
     # An incident's lease: another watch process adopts it this long after the last renewal.
     incident_lease_seconds: float = Field(default=30.0, ge=1)
@@ -50,7 +49,6 @@ class AgentTuning(BaseSettings):
 
         return {
             "verify_interval_seconds": self.verify_interval_seconds,
-            "verify_stable_checks": self.verify_stable_checks,
             "verify_max_checks": self.verify_max_checks,
             "notify": webhook_notifier(self.webhook_url) if self.webhook_url else None,
         }

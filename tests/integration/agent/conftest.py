@@ -76,7 +76,6 @@ async def agent_for(
                 "sleep": advance,
                 "audit": veto_audit_sink(state.audit.path, "kubemedic-agent"),
                 "verify_interval_seconds": 10.0,
-                "verify_stable_checks": 3,
                 "verify_max_checks": 24,
             }
             options.update(deps)

@@ -52,7 +52,6 @@ async def test_loop_heals_what_it_may_and_hands_over_the_rest(sim: KubeSim, tmp_
         poll_interval_seconds=5,
         max_concurrent=2,
         verify_interval_seconds=10,
-        verify_stable_checks=3,
         verify_max_checks=24,  # the server's 180 s deadline decides first
         stop_when_idle=True,
         max_polls=40,

@@ -38,7 +38,6 @@ async def runner_for(
             options: dict[str, Any] = {
                 "sleep": no_wait,
                 "verify_interval_seconds": 10.0,
-                "verify_stable_checks": 2,
                 "verify_max_checks": 4,
                 "llm_timeout_seconds": 5.0,
             }

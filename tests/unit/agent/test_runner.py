@@ -46,7 +46,6 @@ async def test_a_run_cut_off_continues_where_it_stopped(tmp_path: Path) -> None:
                 policy=policy_from_dict({}),
                 sleep=no_wait,
                 verify_interval_seconds=1,
-                verify_stable_checks=2,
             )
             runner = IncidentRunner(deps, saver)
             with pytest.raises(ConnectionError):

@@ -39,7 +39,6 @@ def settings(state: Path, **overrides: Any) -> WatchSettings:
         "sleep": no_wait,
         "poll_interval_seconds": 5,
         "verify_interval_seconds": 10,
-        "verify_stable_checks": 2,
         "verify_max_checks": 4,
     }
     options.update(overrides)
