@@ -199,7 +199,11 @@ class Healer:
             self._describe(attempt, plan)
             if plan.action not in _WRITE_VALUES:
                 attempt.no_write = True
-                return self._read_only_result(plan, None, None)
+                # What a human needs next (the pull errors, the advice), from the diagnosis
+                # the plan was made with (reused while the pod has not changed).
+                inputs = diagnosis_inputs(self.state, request.namespace, request.pod_name)
+                diagnosis = diagnose_inputs(inputs, self.state.policy)
+                return self._read_only_result(plan, diagnosis, inputs.pod)
             return self.executor.execute(plan, request, attempt)
 
         planned = self._plan_checked(request, attempt)

@@ -165,7 +165,8 @@ class Ledger:
 
     def save_plan(self, plan: Plan) -> str:
         plan_id = plan.plan_id
-        with self._tx() as db:
+        # Not fsynced: a plan lost in a power cut is planned again; intents are what must last.
+        with self._tx(durable=False) as db:
             db.execute(
                 # The same digest may be planned again with fresher checks (a rate limit
                 # that now passes): the latest look is what execution refuses on.

@@ -342,3 +342,64 @@ def test_an_idempotency_key_reused_for_another_target_is_refused(
         state.close()
     assert len(_pod_deletes(sim)) == 1
     assert not [r for r in writes(sim) if r.resource == "deployments"]
+
+
+BAD_IMAGE = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: nopull, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: nopull}}
+  template:
+    metadata: {labels: {app: nopull}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:no-such-tag-404
+"""
+
+
+def test_a_read_only_plan_answers_with_what_a_human_needs(sim: KubeSim, tmp_path: Path) -> None:
+    sim.apply(BAD_IMAGE)
+
+    def pod() -> dict[str, Any] | None:
+        gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+        try:
+            found = [
+                p
+                for p in gw.list_pods("default").items
+                if p["metadata"]["name"].startswith("nopull-")
+            ]
+        finally:
+            gw.close()
+        return found[0] if found else None
+
+    def backing_off() -> bool:
+        found = pod()
+        statuses = ((found or {}).get("status") or {}).get("containerStatuses") or [{}]
+        waiting = (statuses[0].get("state") or {}).get("waiting") or {}
+        return waiting.get("reason") == "ImagePullBackOff"
+
+    wait_for(sim, backing_off)
+    name = str((pod() or {})["metadata"]["name"])
+    state = _forced_state(sim, tmp_path)
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        plan = await call(session, "plan_healing", namespace="default", pod_name=name)
+        assert plan["action"] == "check_image_availability", plan
+        assert plan["writes"] is False
+        done = await call(
+            session, "auto_heal_pod", namespace="default", pod_name=name, plan_id=plan["plan_id"]
+        )
+        assert done["success"] and done["action_taken"] == "check_image_availability", done
+        assert done["findings"]["image_pull"], done["findings"]
+        assert done["verification"]["status"] == "not_applicable"
+
+    try:
+        run_session(state, body)
+    finally:
+        state.close()
+    assert not writes(sim)
+    assert [r["result"] for r in state.audit.records()] == ["no_write"]
