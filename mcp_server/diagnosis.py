@@ -20,7 +20,7 @@ JSON = dict[str, Any]
 
 
 def diagnose_inputs(inputs: DiagnosisInputs, policy: Policy) -> Diagnosis:
-    """The diagnosis of one pod from what `Gateway.fetch_diagnosis_inputs` read.
+    """The diagnosis of one pod from what `diagnosis_reads.fetch_diagnosis_inputs` read.
 
     The namespaced ReplicaSet list serves twice: as the pod's owners (with the Deployment)
     and as the rollout history.

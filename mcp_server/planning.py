@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from mcp_server import metrics
 from mcp_server.auth import Caller
 from mcp_server.diagnosis import diagnose_inputs
+from mcp_server.diagnosis_reads import fetch_diagnosis_inputs, fetch_guard_rails
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import DiagnosisInputs, NotFound
 from mcp_server.plans import Plan, PlanFacts
@@ -91,14 +92,14 @@ def diagnosis_inputs(state: ServerState, namespace: str, pod_name: str) -> Diagn
     inputs = state.memo.get(namespace, pod_name, version, now)
     if inputs is None:
         try:
-            inputs = state.gateway.fetch_diagnosis_inputs(namespace, pod_name)
+            inputs = fetch_diagnosis_inputs(state.gateway, namespace, pod_name)
         except NotFound as error:
             raise ToolFailure(
                 ErrorCode.NOT_FOUND, f"pod {namespace}/{pod_name} not found"
             ) from error
         state.memo.put(inputs, now)
     if not inputs.guard_rails_read:
-        state.gateway.fetch_guard_rails(inputs)
+        fetch_guard_rails(state.gateway, inputs)
     return inputs
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from mcp_server import metrics
 from mcp_server.auth import Caller
 from mcp_server.diagnosis import analyze_log, classify_pod, diagnose_inputs, resource_report
+from mcp_server.diagnosis_reads import fetch_diagnosis_inputs
 from mcp_server.errors import ErrorCode
 from mcp_server.executor import HealRequest
 from mcp_server.gateway import NotFound
@@ -54,7 +55,8 @@ def _pod(state: ServerState, namespace: str, name: str) -> dict[str, Any]:
 
 def diagnose_pod(state: ServerState, args: DiagnoseInput, caller: Caller) -> DiagnosePodResult:
     try:
-        inputs = state.gateway.fetch_diagnosis_inputs(
+        inputs = fetch_diagnosis_inputs(
+            state.gateway,
             args.namespace,
             args.pod_name,
             check_logs=args.check_logs,

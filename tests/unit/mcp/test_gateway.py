@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from kubernetes.client.exceptions import ApiException
 
+from mcp_server.diagnosis_reads import _plan_reads
 from mcp_server.gateway import (
     Conflict,
     Forbidden,
@@ -18,7 +19,6 @@ from mcp_server.gateway import (
     RetryPolicy,
     ServerError,
     TooManyRequests,
-    _plan_reads,
     _resource_of,
     classify,
 )

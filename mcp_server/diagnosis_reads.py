@@ -1,0 +1,192 @@
+"""Which reads a diagnosis needs, batched within its request budget, and the guard rails a
+write needs besides. The gateway sends each request; this module decides which."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcp_server.gateway import (
+    JSON,
+    MAX_DIAGNOSIS_REQUESTS,
+    DiagnosisInputs,
+    Forbidden,
+    Gateway,
+    NotFound,
+)
+
+
+def fetch_diagnosis_inputs(
+    gateway: Gateway,
+    namespace: str,
+    pod_name: str,
+    *,
+    check_logs: bool = True,
+    check_events: bool = True,
+    budget: int = MAX_DIAGNOSIS_REQUESTS,
+) -> DiagnosisInputs:
+    """Everything a diagnosis reads, in at most `budget` requests.
+
+    One namespaced list of ReplicaSets serves both the owner chain and the rollout
+    history; the Deployment is read for its strategy and replicas; nodes only for a pod
+    that does not schedule; metrics only for a pod with a running container; one log
+    (the previous instance of a restarted container, else the current one).
+    """
+    start = gateway.requests_sent_by_this_thread
+
+    def used() -> int:
+        return gateway.requests_sent_by_this_thread - start
+
+    pod = gateway.get_pod(namespace, pod_name)
+    inputs = DiagnosisInputs(pod=pod)
+    plan = _plan_reads(pod, check_logs=check_logs, check_events=check_events)
+    for step in plan:
+        if used() >= budget:
+            inputs.skipped.append(f"{step.what}: request budget of {budget} reached")
+            continue
+        try:
+            if step.what == "events":
+                inputs.events = gateway.list_events_for(
+                    namespace, pod_name, uid=(pod.get("metadata") or {}).get("uid")
+                )
+            elif step.what == "replicasets":
+                inputs.replicasets = gateway.list_replicasets(namespace)
+            elif step.what == "deployment":
+                name = _deployment_of(pod, inputs.replicasets)
+                if name is None:
+                    continue
+                inputs.deployment = gateway.get_deployment(namespace, name)
+            elif step.what == "limitranges":
+                inputs.limit_ranges = gateway.list_limit_ranges(namespace)
+            elif step.what == "nodes":
+                inputs.nodes = gateway.list_nodes()
+            elif step.what == "metrics":
+                inputs.metrics = gateway.get_pod_metrics(namespace, pod_name)
+            elif step.what == "log" and step.container is not None:
+                inputs.logs.append(
+                    gateway.read_log(
+                        namespace,
+                        pod_name,
+                        step.container,
+                        previous=step.previous,
+                        tail_lines=200,
+                    )
+                )
+        except (NotFound, Forbidden) as error:
+            # The pod was read; a missing owner or a forbidden side read is a finding.
+            inputs.skipped.append(f"{step.what}: {error.reason}: {error.message}")
+    inputs.requests_used = used()
+    return inputs
+
+
+def fetch_guard_rails(gateway: Gateway, inputs: DiagnosisInputs) -> None:
+    """Before a write: the namespace's PodDisruptionBudgets and LimitRanges.
+
+    A diagnosis leaves them out to stay within its budget; a write must not, because they
+    bound the blast radius and the highest memory limit a container may be given.
+    """
+    namespace = str((inputs.pod.get("metadata") or {}).get("namespace") or "")
+    for what, read in (
+        ("poddisruptionbudgets", gateway.list_pod_disruption_budgets),
+        ("limitranges", gateway.list_limit_ranges),
+    ):
+        try:
+            items = read(namespace)
+        except Forbidden as error:
+            # Unknown guard rails make the rules refuse (a missing fact never loosens them).
+            inputs.skipped.append(f"{what}: {error.reason}: {error.message}")
+            continue
+        if what == "poddisruptionbudgets":
+            inputs.pdbs = items
+        else:
+            inputs.limit_ranges = items
+    inputs.guard_rails_read = True
+
+
+@dataclass(frozen=True)
+class _Read:
+    what: str
+    container: str | None = None
+    previous: bool = False
+
+
+def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Read]:
+    """The reads worth their request for this pod, most valuable first."""
+    status = pod.get("status") or {}
+    owners = (pod.get("metadata") or {}).get("ownerReferences") or []
+    plan: list[_Read] = []
+    if check_events:
+        plan.append(_Read("events"))
+    if any(o.get("kind") == "ReplicaSet" for o in owners):
+        plan += [_Read("replicasets"), _Read("deployment")]
+        if _oom_killed(status):
+            # The namespace's LimitRange caps what raising the memory limit may do.
+            plan.append(_Read("limitranges"))
+    unscheduled = status.get("phase") == "Pending" and not status.get("containerStatuses")
+    if unscheduled:
+        plan.append(_Read("nodes"))
+        return plan  # no container ever ran: no logs, no metrics
+    statuses = list(status.get("containerStatuses") or [])
+    chosen = _log_container(statuses) if check_logs and statuses else None
+    running = any("running" in (s.get("state") or {}) for s in statuses)
+    # A crashed instance's log explains the crash; for a running pod, usage matters more.
+    reads = [chosen] if chosen is not None else []
+    if running:
+        reads = (
+            reads + [_Read("metrics")] if chosen and chosen.previous else [_Read("metrics")] + reads
+        )
+    if chosen is not None and chosen.previous:
+        # Last, if the budget still allows: the current instance too (e.g. a bare pod).
+        reads.append(_Read("log", chosen.container, previous=False))
+    return plan + reads
+
+
+def _oom_killed(status: JSON) -> bool:
+    for container in status.get("containerStatuses") or []:
+        for state in (container.get("state") or {}, container.get("lastState") or {}):
+            if ((state.get("terminated") or {}).get("reason")) == "OOMKilled":
+                return True
+    return False
+
+
+def _log_container(statuses: list[JSON]) -> _Read | None:
+    """The one log that tells the most: a restarted container's previous instance first."""
+
+    def badness(s: JSON) -> tuple[int, int]:
+        waiting = (s.get("state") or {}).get("waiting") or {}
+        return (
+            1 if waiting.get("reason") in ("CrashLoopBackOff", "RunContainerError") else 0,
+            int(s.get("restartCount") or 0),
+        )
+
+    worst = max(statuses, key=badness)
+    name = worst.get("name")
+    if not isinstance(name, str):
+        return None
+    state = worst.get("state") or {}
+    if (
+        "waiting" in state
+        and (state["waiting"] or {}).get("reason")
+        in (
+            "ErrImagePull",
+            "ImagePullBackOff",
+            "ContainerCreating",
+            "CreateContainerConfigError",
+            "InvalidImageName",
+        )
+        and not worst.get("lastState")
+    ):
+        return None  # never ran: there is no log to read
+    previous = bool((worst.get("lastState") or {}).get("terminated")) and "running" not in state
+    return _Read("log", name, previous)
+
+
+def _deployment_of(pod: JSON, replicasets: list[JSON]) -> str | None:
+    owners = (pod.get("metadata") or {}).get("ownerReferences") or []
+    rs_name = next((o.get("name") for o in owners if o.get("kind") == "ReplicaSet"), None)
+    for rs in replicasets:
+        meta = rs.get("metadata") or {}
+        if meta.get("name") == rs_name:
+            for ref in meta.get("ownerReferences") or []:
+                if ref.get("kind") == "Deployment":
+                    return str(ref.get("name"))
+    return None
