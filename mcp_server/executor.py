@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,35 +263,7 @@ class Executor:
         self, plan: Plan, intent: Intent, fresh: Fresh, request: HealRequest
     ) -> HealResult:
         state = self.state
-        target = AuditTarget(
-            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
-        )
-        details: JSON = {
-            "action_id": intent.action_id,
-            "plan_id": plan.plan_id,
-            "idempotency_key": intent.idempotency_key,
-            "approval_id": intent.approval_id,
-            "parameters": plan.parameters,
-            "pod": plan.pod,
-            "owner": intent.owner,  # the process that holds the intent until its outcome
-        }
-        started = state.clock.monotonic()
-
-        def record(result: Result, error: JSON | None = None, **extra: Any) -> None:
-            state.audit.append(
-                action=plan.action,
-                target=target,
-                reason=plan.reason,
-                initiator=intent.initiator,
-                approver=intent.approver,
-                result=result,
-                dry_run=False,
-                duration_seconds=0.0 if result == "intent" else state.clock.monotonic() - started,
-                error=error,
-                details={**details, **extra},
-                phase="intent" if result == "intent" else "outcome",
-            )
-
+        record = self._recorder(plan, intent)
         record("intent")
         labels = (str(plan.pod.get("namespace")), str(plan.pod.get("name")), plan.action)
         metrics.healing_attempts_total.labels(*labels).inc()
@@ -320,11 +293,49 @@ class Executor:
                 written=False,
             ) from error
         fault_point("after_write")
-        duration = state.clock.monotonic() - started
-        record("applied", write=written)
+        duration = record("applied", write=written)
         state.ledger.finish(intent.action_id, "applied", {"write": written, "pod": plan.pod})
         metrics.healing_duration_seconds.labels(*labels).observe(duration)
         self.writer.event(plan, written)
+        return self._pending(plan, intent, written)
+
+    def _recorder(self, plan: Plan, intent: Intent) -> Callable[..., float]:
+        """Appends this intent's audit records; each answers the seconds since the intent."""
+        state = self.state
+        target = AuditTarget(
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+        )
+        details: JSON = {
+            "action_id": intent.action_id,
+            "plan_id": plan.plan_id,
+            "idempotency_key": intent.idempotency_key,
+            "approval_id": intent.approval_id,
+            "parameters": plan.parameters,
+            "pod": plan.pod,
+            "owner": intent.owner,  # the process that holds the intent until its outcome
+        }
+        started = state.clock.monotonic()
+
+        def record(result: Result, error: JSON | None = None, **extra: Any) -> float:
+            elapsed = 0.0 if result == "intent" else state.clock.monotonic() - started
+            state.audit.append(
+                action=plan.action,
+                target=target,
+                reason=plan.reason,
+                initiator=intent.initiator,
+                approver=intent.approver,
+                result=result,
+                dry_run=False,
+                duration_seconds=elapsed,
+                error=error,
+                details={**details, **extra},
+                phase="intent" if result == "intent" else "outcome",
+            )
+            return elapsed
+
+        return record
+
+    def _pending(self, plan: Plan, intent: Intent, written: JSON) -> HealResult:
         result = self.result(plan, dry_run=False)
         result.action_id = intent.action_id
         result.approval_id = intent.approval_id

@@ -202,11 +202,7 @@ class Ledger:
             ).fetchone()
             if seen is None:
                 # A plan is applied at most once, whatever key the caller sends.
-                seen = db.execute(
-                    "SELECT * FROM intents WHERE plan_id = ? AND (outcome IS NULL OR "
-                    "outcome = 'applied') ORDER BY created_at LIMIT 1",
-                    (plan.plan_id,),
-                ).fetchone()
+                seen = _open_or_applied(db, plan.plan_id)
             if seen is not None:
                 return Replayed(_intent(seen))
             reservation = reserve_in(db, plan.namespace, plan.workload, plan.action, limits, now)
@@ -238,26 +234,7 @@ class Ledger:
                 outcome_at=None,
                 expected=dict(expected),
             )
-            db.execute(
-                "INSERT INTO intents (action_id, idempotency_key, plan_id, action, target, "
-                "initiator, approver, approval_id, reservation_id, owner, created_at, "
-                "lease_expires_at, expected) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    intent.action_id,
-                    idempotency_key,
-                    intent.plan_id,
-                    intent.action,
-                    json.dumps(intent.target),
-                    initiator,
-                    intent.approver,
-                    approval_id,
-                    reservation.id,
-                    self.owner,
-                    now,
-                    intent.lease_expires_at,
-                    json.dumps(intent.expected),
-                ),
-            )
+            _insert(db, intent)
         return Begun(intent, approval)
 
     def finish(
@@ -320,11 +297,7 @@ class Ledger:
     def intent_of_plan(self, plan_id: str) -> Intent | None:
         """The plan's open or applied intent (a plan is applied at most once)."""
         with self._read() as db:
-            row = db.execute(
-                "SELECT * FROM intents WHERE plan_id = ? AND (outcome IS NULL OR "
-                "outcome = 'applied') ORDER BY created_at LIMIT 1",
-                (plan_id,),
-            ).fetchone()
+            row = _open_or_applied(db, plan_id)
         return None if row is None else _intent(row)
 
     def still_mine(self, action_id: str) -> bool:
@@ -387,6 +360,38 @@ class Ledger:
             return False
         alive = owner_alive(intent.owner)
         return alive is False or (alive is None and intent.lease_expires_at <= self._clock())
+
+
+def _open_or_applied(db: sqlite3.Connection, plan_id: str) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = db.execute(
+        "SELECT * FROM intents WHERE plan_id = ? AND (outcome IS NULL OR outcome = 'applied') "
+        "ORDER BY created_at LIMIT 1",
+        (plan_id,),
+    ).fetchone()
+    return row
+
+
+def _insert(db: sqlite3.Connection, intent: Intent) -> None:
+    db.execute(
+        "INSERT INTO intents (action_id, idempotency_key, plan_id, action, target, initiator, "
+        "approver, approval_id, reservation_id, owner, created_at, lease_expires_at, expected) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            intent.action_id,
+            intent.idempotency_key,
+            intent.plan_id,
+            intent.action,
+            json.dumps(intent.target),
+            intent.initiator,
+            intent.approver,
+            intent.approval_id,
+            intent.reservation_id,
+            intent.owner,
+            intent.created_at,
+            intent.lease_expires_at,
+            json.dumps(intent.expected),
+        ),
+    )
 
 
 def _intent(row: sqlite3.Row) -> Intent:
