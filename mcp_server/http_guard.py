@@ -94,7 +94,12 @@ class JsonBodyGuard:
             return
 
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_body_size:
+        if (
+            declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > self.max_body_size
+        ):
             await self.app(scope, receive, send)
             return
 

@@ -86,7 +86,7 @@ def owner_alive(owner: str) -> bool | None:
     lease can tell)."""
     host, _, rest = owner.partition(":")
     pid_text, _, start = rest.partition(":")
-    if host != socket.gethostname() or not pid_text.isdigit() or not start:
+    if host != socket.gethostname() or not (pid_text.isascii() and pid_text.isdigit()) or not start:
         return None
     if not _start_time(os.getpid()):
         return None  # no /proc here: only the lease can tell

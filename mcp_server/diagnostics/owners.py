@@ -84,9 +84,13 @@ def _scaled(value: object, total: int, *, round_up: bool) -> int | None:
                 return None
             raw = pct * total / 100
             return max(0, math.ceil(raw) if round_up else math.floor(raw))
-        if text.isdigit():
-            return int(text)
+        return _ascii_int(text)
     return None
+
+
+def _ascii_int(text: str) -> int | None:
+    """A decimal the API server would accept: ASCII digits only (`"²".isdigit()` is True)."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def max_unavailable(workload: Obj, replicas: int) -> int | None:
@@ -210,9 +214,7 @@ def pdb_healthy_budget_met(pod: Obj, pdbs: Sequence[Obj]) -> bool | None:
 
 def revision(rs: Obj) -> int | None:
     value = m(rs, "metadata", "annotations").get(REVISION_ANNOTATION)
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
+    return _ascii_int(value) if isinstance(value, str) else None
 
 
 def _owned_by(obj: Obj, owner: Obj) -> bool:
@@ -279,7 +281,7 @@ def rollout_info(
         return RolloutInfo()
     current_rev = revision(history[-1])
     dep_rev = m(deployment, "metadata", "annotations").get(REVISION_ANNOTATION)
-    if isinstance(dep_rev, str) and dep_rev.isdigit():
+    if isinstance(dep_rev, str) and _ascii_int(dep_rev) is not None:
         matching = [rs for rs in history if revision(rs) == int(dep_rev)]
         if matching:
             current_rev = int(dep_rev)
