@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-Scope = Literal["read", "heal"]
+# read: diagnose; heal: ask for writes; approve: decide approvals (the web inbox).
+Scope = Literal["read", "heal", "approve"]
 
 # The state directory's database (see `ServerConfig.store_path`).
 STATE_DB = "state.sqlite"

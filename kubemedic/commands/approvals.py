@@ -17,6 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kubemedic.approval_flow import DecisionKind, DecisionRefused, decide, waiting_incidents
+
 console = Console()
 app = typer.Typer(help="List, approve or reject pending destructive actions.", no_args_is_help=True)
 
@@ -46,28 +48,6 @@ def _settings(state_dir: Path | None) -> Any:
     return settings
 
 
-async def _waiting_incidents(settings: Any) -> dict[str, dict[str, Any]]:
-    """approval id -> {incident_id, payload} for incidents waiting on an approval."""
-    from agent.runner import IncidentRunner, open_checkpointer
-    from agent.tools import Toolbox
-    from kubemedic.agent_runtime import incident_registry, policy_of
-
-    found: dict[str, dict[str, Any]] = {}
-    if not settings.checkpoint_db.exists():
-        return found
-    from agent.graph import GraphDeps
-
-    registry = incident_registry(settings)
-    async with open_checkpointer(settings.checkpoint_db) as saver:
-        runner = IncidentRunner(GraphDeps(toolbox=Toolbox([]), policy=policy_of(settings)), saver)
-        for incident in registry.open_incidents():
-            status = await runner.status(incident.id)
-            if status.pending:
-                approval_id = str(status.pending.get("approval_id") or "")
-                found[approval_id] = {"incident_id": incident.id, "payload": status.pending}
-    return found
-
-
 @app.command("list")
 def list_approvals(
     state_dir: StateDir = None,
@@ -80,7 +60,7 @@ def list_approvals(
     settings = _settings(state_dir)
     store = approval_store(settings)
     approvals = store.list() if all_ else store.list("pending")
-    waiting = asyncio.run(_waiting_incidents(settings))
+    waiting = asyncio.run(waiting_incidents(settings))
     if as_json:
         rows = []
         for approval in approvals:
@@ -179,121 +159,32 @@ async def _decide(
     settings: Any,
     approval_id: str,
     by: str,
-    decision: str,
+    decision: DecisionKind,
     edited: str | None,
     reason: str,
     *,
     resume: bool,
     remote: Any = None,
 ) -> int:
-    from kubemedic.agent_runtime import approval_store, audit_rejection
-    from mcp_server.approvals import ApprovalError, target_key
+    def progress(line: str) -> None:
+        node, _, rest = line.partition(" ")
+        console.print(f"  [dim]{node}[/] {rest}")
 
-    if not by.strip():
-        console.print("[red]--by needs a name[/]")
-        return 2
-    store = approval_store(settings)
-    approval = store.get(approval_id)
-    if approval is None:
-        console.print(f"[red]no approval {approval_id}[/]")
-        return 1
-    waiting = await _waiting_incidents(settings)
-    incident = waiting.get(approval_id)
-    answer: dict[str, Any] = {"decision": decision, "approver": by}
     try:
-        if decision == "approve":
-            store.grant(approval_id, by=by)
-            console.print(f"granted {approval_id}: {approval.action} on {approval.target}")
-        elif decision == "reject":
-            store.reject(approval_id, by=by, reason=reason)
-            if incident is None or not resume:
-                # No incident of ours ends with it here: record the rejection ourselves (the
-                # graph's report records it when it does).
-                audit_rejection(settings, approval, by, reason)
-            answer["reason"] = reason
-            console.print(f"rejected {approval_id}: nothing will be written")
-        else:
-            edit = _edit_option(incident, edited)
-            if edit is None:
-                allowed = [
-                    e["action"] for e in (incident or {}).get("payload", {}).get("edits", [])
-                ]
-                console.print(
-                    f"[red]{edited!r} is not a milder action allowed here[/] "
-                    f"(allowed: {', '.join(allowed) or 'none'})"
-                )
-                return 2
-            store.reject(approval_id, by=by, reason=f"edited to {edit['action']}")
-            audit_rejection(settings, approval, by, f"edited to {edit['action']}")
-            answer["edited_action"] = edit["action"]
-            if edit.get("writes"):
-                target = edit.get("target") or {}
-                milder = store.request(
-                    edit["action"],
-                    target_key(target["kind"], target["namespace"], target["name"]),
-                    reason=f"edited by {by} from {approval.action}: {edit.get('reason', '')}",
-                    risk=str(edit.get("risk") or "low"),
-                    requested_by=by,
-                )
-                store.grant(milder.id, by=by)
-                answer["approval_id"] = milder.id
-            console.print(f"edited {approval_id}: {approval.action} -> {edit['action']}")
-    except ApprovalError as error:
-        console.print(f"[red]{error.message}[/]")
-        return 1
-    if incident is None:
-        console.print(
-            "no incident of this state directory waits on it: the caller retries "
-            f"with approval_id={approval_id}"
+        result = await decide(
+            settings,
+            approval_id,
+            by,
+            decision,
+            edited=edited,
+            reason=reason,
+            resume=resume,
+            remote=remote,
+            progress=progress,
         )
-        return 0
-    if not resume:
-        console.print(f"incident {incident['incident_id']} resumes when its loop picks it up")
-        return 0
-    return await _resume(
-        settings, incident["incident_id"], answer, needs_cluster=decision != "reject", remote=remote
-    )
-
-
-def _edit_option(incident: dict[str, Any] | None, edited: str | None) -> dict[str, Any] | None:
-    if incident is None or edited is None:
-        return None
-    for option in incident["payload"].get("edits") or []:
-        if option.get("action") == edited.strip().lower():
-            return dict(option)
-    return None
-
-
-async def _resume(
-    settings: Any,
-    incident_id: str,
-    answer: dict[str, Any],
-    *,
-    needs_cluster: bool,
-    remote: Any = None,
-) -> int:
-    from agent.tools import Toolbox
-    from kubemedic.agent_runtime import incident_registry, incident_runner, mcp_session
-
-    async def show(_: str, node: str, update: Any) -> None:
-        for item in update.get("timeline") or []:
-            console.print(f"  [dim]{node}[/] {item.get('event')}: {item.get('detail', '')}")
-
-    async def run(toolbox: Toolbox) -> Any:
-        async with incident_runner(settings, toolbox) as runner:
-            return await runner.resume(incident_id, answer, on_update=show)
-
-    if needs_cluster:
-        async with mcp_session(settings, remote, pod_cache=False) as session:
-            status = await run(await Toolbox.from_session(session))
-    else:
-        status = await run(Toolbox([]))  # a rejection ends without touching the cluster
-    if status.done:
-        incident_registry(settings).close(incident_id, status.outcome or "failed")
-        console.print(f"incident {incident_id}: {status.outcome} — {status.values.get('summary')}")
-    elif status.waiting_for_approval and status.pending:
-        console.print(
-            f"incident {incident_id} waits again: {status.pending.get('action')} needs "
-            f"approval {status.pending.get('approval_id')}"
-        )
+    except DecisionRefused as refused:
+        console.print(f"[red]{refused.message}[/]")
+        return refused.exit_code
+    for line in result.lines:
+        console.print(line)
     return 0
