@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
-from policies.actions import Action, Risk
+from policies.actions import WRITE_ACTIONS, Action, Risk
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
 DEMO_POLICY_PATH = Path(__file__).with_name("demo.yaml")
@@ -96,7 +103,28 @@ class Policy(_Strict):
     auto_approve_max_risk: Risk = Risk.LOW
     trusted_callers: frozenset[str] = frozenset()  # may use force to skip the approval
     approval_ttl_seconds: int = Field(default=900, gt=0)
+    # Write actions whose approval the MCP server may ask for through MCP elicitation: the
+    # third-party host (an HTTP token caller whose client declared the capability) puts the
+    # question to its user. Empty: off, every approval is granted out of band.
+    approval_elicitation: frozenset[Action] = frozenset()
+    # How long the server waits for the host's user to answer; no answer: `approval_required`.
+    approval_elicitation_timeout_seconds: int = Field(default=300, gt=0)
     escalation_window_seconds: int = Field(default=3600, gt=0)
+
+    @field_validator("approval_elicitation", mode="before")
+    @classmethod
+    def _elicitation_actions(cls, value: Any) -> Any:
+        """Only write actions need an approval: any other name is a mistake, named."""
+        writes = sorted(a.value for a in WRITE_ACTIONS)
+        if isinstance(value, str) or not isinstance(value, list | tuple | set | frozenset):
+            raise ValueError(f"expected a list of write actions, e.g. [{', '.join(writes)}]")
+        unknown = [str(v) for v in value if str(v) not in writes]
+        if unknown:
+            raise ValueError(
+                f"not a write action: {', '.join(unknown)} (the write actions, which need an "
+                f"approval, are: {', '.join(writes)})"
+            )
+        return value
 
     def is_protected(self, namespace: str) -> bool:
         """No write may touch the listed namespaces, the kube-* ones, or the agent's own."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError, WithJsonSchema
 from mcp_server import metrics
 from mcp_server.audit import AuditTarget
 from mcp_server.auth import Caller, current_caller
+from mcp_server.elicitation import settle_approval
 from mcp_server.gateway import GatewayError
 from mcp_server.state import ServerState
 from mcp_server.tools import impl
@@ -175,8 +176,16 @@ async def run_tool(
     work: Callable[[ServerState, In, Caller], Out],
     result_type: type[Out],
 ) -> CallToolResult:
-    """Validate, run in a worker thread, and turn every failure into a structured error."""
-    return answer(await _run(name, ctx, input_type, arguments, work, result_type))
+    """Validate, run in a worker thread, and turn every failure into a structured error. A
+    write that needs an approval may be put to the host's user first (mcp_server.elicitation)."""
+    result = await _run(name, ctx, input_type, arguments, work, result_type)
+    if name in WRITE_TOOLS:
+        result = await settle_approval(
+            ctx,
+            result,
+            lambda given: _run(name, ctx, input_type, {**arguments, **given}, work, result_type),
+        )
+    return answer(result)
 
 
 async def _run(
