@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "watch",
     "chat",
     "approvals",
+    "inbox",
     "eval",
     "record",
     "audit",

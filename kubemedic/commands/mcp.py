@@ -6,19 +6,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 
 def _load_tokens(path: Path | None) -> tuple[Any, ...]:
-    """A YAML list of `{caller, token, scopes}`; tokens may also come from the environment."""
-    from mcp_server.config import TokenConfig
+    """A YAML list of `{caller, token, scopes}` (see `kubemedic.tokens`)."""
+    from kubemedic.tokens import TokenFileError, load_tokens
 
-    if path is None:
-        return ()
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or []
-    if not isinstance(data, list):
-        raise typer.BadParameter(f"{path}: expected a list of {{caller, token, scopes}}")
-    return tuple(TokenConfig.model_validate(item) for item in data)
+    try:
+        return load_tokens(path)
+    except TokenFileError as error:
+        raise typer.BadParameter(error.message) from None
 
 
 def serve(
