@@ -25,7 +25,9 @@ INSTRUCTIONS = (
     "check_resource_usage, list_unhealthy_pods. Writing tools (auto_heal_pod, "
     "rollback_deployment) re-diagnose the pod, decide with the server's rule engine, run safety "
     "checks, and need a human approval for destructive actions: on `approval_required`, a "
-    "person runs `kubemedic approvals approve ID --by NAME`, then call again with approval_id."
+    "person runs `kubemedic approvals approve ID --by NAME`, then call again with approval_id. "
+    "Where the server's policy allows it and your client supports elicitation, the server asks "
+    "your user in the call instead."
 )
 
 
