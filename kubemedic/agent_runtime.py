@@ -44,13 +44,19 @@ class AgentTuning(BaseSettings):
     # A Slack-compatible incoming webhook told about approvals needed and incidents closed.
     webhook_url: str | None = None
 
-    def deps(self) -> dict[str, Any]:
+    def deps(self, settings: Settings | None = None) -> dict[str, Any]:
         from agent.notify import webhook_notifier
+        from kubemedic.slack import slack_app_notifier
 
+        # A Slack bot (KUBEMEDIC_SLACK_BOT_TOKEN + _CHANNEL) posts approvals with buttons and
+        # updates them with the outcome; else the webhook is told, one way.
+        notify = slack_app_notifier(settings) if settings is not None else None
+        if notify is None and self.webhook_url:
+            notify = webhook_notifier(self.webhook_url)
         return {
             "verify_interval_seconds": self.verify_interval_seconds,
             "verify_max_checks": self.verify_max_checks,
-            "notify": webhook_notifier(self.webhook_url) if self.webhook_url else None,
+            "notify": notify,
         }
 
 
@@ -154,7 +160,7 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "caller": settings.caller,
         "audit": veto_audit_sink(settings.audit_path, settings.caller),
         "lease_seconds": tuning.incident_lease_seconds,
-        **tuning.deps(),
+        **tuning.deps(settings),
     }
     options.update(overrides)
     return WatchSettings(**options)
@@ -209,7 +215,7 @@ async def incident_runner(
             "llm_timeout_seconds": settings.llm_timeout_seconds,
             "caller": settings.caller,
             "audit": veto_audit_sink(settings.audit_path, settings.caller),
-            **AgentTuning().deps(),
+            **AgentTuning().deps(settings),
         }
         options.update(deps)
         yield IncidentRunner(

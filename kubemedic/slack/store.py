@@ -1,0 +1,145 @@
+"""What Slack needs remembered, in `slack.sqlite` in the state directory.
+
+- `slack_messages`: where each approval's message went (channel and ts), with the approval
+  event it showed and the incident's outcome once known, so the interactions endpoint and a
+  later outcome event can `chat.update` the same message — from any process on the directory.
+- `slack_signatures`: request signatures already accepted, so a replayed request is refused
+  for as long as its timestamp would pass the freshness check (pruned after that); it
+  survives a restart.
+
+Short transactions through `mcp_server.sqlite_tx`, a connection per transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcp_server.sqlite_tx import reading, write_transaction
+
+SLACK_DB = "slack.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS slack_messages (
+    approval_id TEXT PRIMARY KEY,
+    incident_id TEXT,
+    channel TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    event TEXT NOT NULL,
+    outcome TEXT,
+    summary TEXT,
+    posted_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slack_messages_incident ON slack_messages(incident_id);
+CREATE TABLE IF NOT EXISTS slack_signatures (
+    signature TEXT PRIMARY KEY,
+    seen_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS slack_signatures_seen ON slack_signatures(seen_at);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class PostedMessage:
+    approval_id: str
+    incident_id: str | None
+    channel: str
+    ts: str
+    event: dict[str, Any]
+    outcome: str | None
+    summary: str
+
+
+class SlackStore:
+    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / SLACK_DB
+        self._clock = clock
+        db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+        finally:
+            db.close()
+
+    # ------------------------------------------------------------------ messages
+
+    def save_message(
+        self, approval_id: str, channel: str, ts: str, event: Mapping[str, Any]
+    ) -> None:
+        now = self._clock()
+        with write_transaction(self.path, durable=False) as db:
+            db.execute(
+                "INSERT INTO slack_messages (approval_id, incident_id, channel, ts, event, "
+                "posted_at, updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(approval_id) DO "
+                "UPDATE SET channel=excluded.channel, ts=excluded.ts, event=excluded.event, "
+                "incident_id=excluded.incident_id, updated_at=excluded.updated_at",
+                (
+                    approval_id,
+                    _or_none(event.get("incident_id")),
+                    channel,
+                    ts,
+                    json.dumps(dict(event), default=str),
+                    now,
+                    now,
+                ),
+            )
+
+    def message(self, approval_id: str) -> PostedMessage | None:
+        with reading(self.path) as db:
+            row = db.execute(
+                "SELECT * FROM slack_messages WHERE approval_id=?", (approval_id,)
+            ).fetchone()
+        return _message(row) if row is not None else None
+
+    def messages_of_incident(self, incident_id: str) -> list[PostedMessage]:
+        with reading(self.path) as db:
+            rows = db.execute(
+                "SELECT * FROM slack_messages WHERE incident_id=? ORDER BY posted_at",
+                (incident_id,),
+            ).fetchall()
+        return [_message(row) for row in rows]
+
+    def record_outcome(self, incident_id: str, outcome: str, summary: str) -> None:
+        with write_transaction(self.path, durable=False) as db:
+            db.execute(
+                "UPDATE slack_messages SET outcome=?, summary=?, updated_at=? WHERE incident_id=?",
+                (outcome, summary, self._clock(), incident_id),
+            )
+
+    # ---------------------------------------------------------------- signatures
+
+    def first_sight(self, signature: str, window_seconds: float) -> bool:
+        """Remember `signature`; False when it was already seen inside the window (a replay).
+        Signatures older than the window are forgotten in the same transaction."""
+        now = self._clock()
+        with write_transaction(self.path) as db:
+            db.execute("DELETE FROM slack_signatures WHERE seen_at < ?", (now - window_seconds,))
+            seen = db.execute(
+                "INSERT INTO slack_signatures (signature, seen_at) VALUES (?, ?) "
+                "ON CONFLICT(signature) DO NOTHING",
+                (signature, now),
+            )
+            return seen.rowcount == 1
+
+
+def _or_none(value: Any) -> str | None:
+    return str(value) if value else None
+
+
+def _message(row: sqlite3.Row) -> PostedMessage:
+    return PostedMessage(
+        approval_id=row["approval_id"],
+        incident_id=row["incident_id"],
+        channel=row["channel"],
+        ts=row["ts"],
+        event=json.loads(row["event"] or "{}"),
+        outcome=row["outcome"],
+        summary=row["summary"] or "",
+    )
