@@ -30,11 +30,13 @@ from pydantic import SecretStr
 
 from kubesim import KubeSim
 from mcp_server.config import TokenConfig
+from mcp_server.gateway import Gateway
 from mcp_server.http_app import create_http_app
+from mcp_server.preview import parse_preview, preview_lines
 from mcp_server.server import create_server
 from mcp_server.state import ServerState
 from policies import Action, Policy, load_policy
-from tests.integration.manifests import CRASHER
+from tests.integration.manifests import CRASHER, SHOP
 from tests.integration.mcp.conftest import call, make_state, pods, wait_for, writes
 from tests.integration.mcp.test_failures import _crasher, _looping
 
@@ -146,6 +148,9 @@ def test_an_accepted_elicitation_grants_and_executes_the_plan(
     (question,) = host.messages
     assert "delete_pod" in question and f"Pod/default/{looping}" in question
     assert healed["plan_id"] in question
+    preview = parse_preview(approval.details.get("preview"))
+    if preview is not None:  # the server's preview of the change, as text
+        assert all(line in question for line in preview_lines(preview))
     # The cluster: the pod was deleted once, with its uid as precondition, and replaced.
     assert len(_pod_deletes(sim)) == 1
     wait_for(sim, lambda: old_uid not in {p["metadata"]["uid"] for p in pods(sim)})
@@ -157,6 +162,47 @@ def test_an_accepted_elicitation_grants_and_executes_the_plan(
     assert outcome["result"] == "applied"
     assert intent["approver"] == outcome["approver"] == "ops-bot via elicitation"
     assert intent["initiator"] == "ops-bot"
+
+
+def test_an_accepted_elicitation_rolls_a_deployment_back(sim: KubeSim, tmp_path: Path) -> None:
+    bad = SHOP.replace("nginx:1.25", "nginx:1.25-does-not-exist")
+    sim.apply(SHOP)
+    sim.advance(30)
+
+    def pulling() -> bool:
+        return any(
+            ((s.get("state") or {}).get("waiting") or {}).get("reason") == "ImagePullBackOff"
+            for p in pods(sim)
+            if p["metadata"]["name"].startswith("shop-")
+            for s in (p.get("status") or {}).get("containerStatuses") or []
+        )
+
+    sim.apply(bad)
+    wait_for(sim, pulling)
+    host = Host(types.ElicitResult(action="accept", content={"approve": True}))
+    answers: dict[str, Any] = {}
+
+    async def body(session: ClientSession) -> None:
+        answers["rollback"] = await call(
+            session, "rollback_deployment", namespace="default", deployment_name="shop"
+        )
+
+    asking = load_policy().updated(approval_elicitation=[Action.ROLLBACK_DEPLOYMENT.value])
+    with served(sim, tmp_path, asking) as (url, state):
+        over_http(url, body, host)
+        (approval,) = state.approvals.list()
+    done = answers["rollback"]
+    assert done["success"] is True, done
+    assert done["approver"] == "ops-bot via elicitation" and done["to_revision"] == 1
+    assert approval.status == "consumed"
+    (question,) = host.messages
+    assert "rollback_deployment" in question and "Deployment/default/shop" in question
+    gw = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    try:
+        deployment = gw.get_deployment("default", "shop")
+    finally:
+        gw.close()
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.25"
 
 
 @pytest.mark.parametrize(
