@@ -35,6 +35,8 @@ OUTCOME_OF_CODE: dict[str, Outcome] = {
     "approval_not_granted": "blocked",
     "approval_expired": "blocked",
     "approval_not_found": "blocked",
+    # The API server refused the write in the dry run made before asking for an approval.
+    "dry_run_rejected": "blocked",
     # Something failed: the API, the server, or a write that was not applied.
     "write_failed": "failed",
     "conflict": "failed",

@@ -110,13 +110,20 @@ class ClusterWriter:
         return {}
 
     def write(self, plan: Plan, fresh: Fresh, expected: JSON, *, dry_run: bool) -> JSON:
+        """Send the plan's write; answer what was written (for the audit and the ledger)."""
+        return self.send(plan, fresh, dry_run=dry_run)[0]
+
+    def send(self, plan: Plan, fresh: Fresh, *, dry_run: bool) -> tuple[JSON, JSON]:
+        """Send the plan's write; answer what was written and the API server's answer object
+        (the deleted Pod, the patched Deployment). With `dry_run` (`dryRun=All`) the answer
+        is the object as the write would leave it, and nothing is changed."""
         gw = self.state.gateway
         ns = str(plan.target["namespace"])
         name = str(plan.target["name"])
         action = plan.action
         if action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
-            gw.delete_pod(ns, name, dry_run=dry_run, uid=plan.facts.pod_uid)
-            return {"deleted": f"Pod/{ns}/{name}", "uid": plan.facts.pod_uid}
+            answer = gw.delete_pod(ns, name, dry_run=dry_run, uid=plan.facts.pod_uid)
+            return {"deleted": f"Pod/{ns}/{name}", "uid": plan.facts.pod_uid}, answer
         if fresh.deployment is None:
             raise ToolFailure(
                 ErrorCode.UNSUPPORTED, f"{action} on a {plan.target['kind']} is not supported"
@@ -125,8 +132,8 @@ class ClusterWriter:
             replicas = plan.parameters.get("replicas")
             if not isinstance(replicas, int) or replicas < self.state.policy.min_replicas:
                 raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "no valid replica count")
-            gw.scale_deployment(ns, name, replicas, dry_run=dry_run)
-            return {"replicas": replicas}
+            answer = gw.scale_deployment(ns, name, replicas, dry_run=dry_run)
+            return {"replicas": replicas}, answer
         if action not in (
             Action.INCREASE_MEMORY_LIMIT.value,
             Action.ROLLBACK_DEPLOYMENT.value,
@@ -150,7 +157,7 @@ class ClusterWriter:
 
     def _patch(
         self, plan: Plan, deployment: JSON, replicasets: list[JSON], *, dry_run: bool
-    ) -> JSON:
+    ) -> tuple[JSON, JSON]:
         gw = self.state.gateway
         ns = str(plan.target["namespace"])
         name = str(plan.target["name"])
@@ -164,13 +171,13 @@ class ClusterWriter:
                     int(limit) if isinstance(limit, int) else 0,
                 )
             )
-            gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
-            return {"container": changed, "memory_limit": value, "patch": ops}
+            answer = gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+            return {"container": changed, "memory_limit": value, "patch": ops}, answer
         ops, chosen = _writes(
             lambda: rollback_patch(deployment, replicasets, _revision_param(plan.parameters))
         )
-        gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
-        return {"to_revision": chosen, "from_revision": revision_of(deployment)}
+        answer = gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+        return {"to_revision": chosen, "from_revision": revision_of(deployment)}, answer
 
     def event(self, plan: Plan, written: JSON) -> None:
         target = plan.target

@@ -34,6 +34,9 @@ class ErrorCode(StrEnum):
     APPROVAL_MISMATCH = "approval_mismatch"  # granted for another plan, action or target
     APPROVAL_USED = "approval_used"  # single use: already consumed by an intent
     APPROVAL_INVALID = "approval_invalid"
+    # The API server refused the write in its dry run (asked before an approval is stored):
+    # no approval was asked for; + `status`, `reason`, `api_message`
+    DRY_RUN_REJECTED = "dry_run_rejected"
     # Plans and intents
     PLAN_NOT_FOUND = "plan_not_found"  # unknown or expired plan id
     PLAN_STALE = "plan_stale"  # the facts the plan was made on changed; plan again

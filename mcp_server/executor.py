@@ -31,6 +31,7 @@ from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
 from mcp_server.ledger import Intent, Replayed
 from mcp_server.planning import refuse_failed_checks
 from mcp_server.plans import Plan
+from mcp_server.previewing import compute_preview
 from mcp_server.reconcile import reconcile
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, ToolFailure, Verification
@@ -157,6 +158,13 @@ class Executor:
         return not (request.force and request.caller.name in self.state.policy.trusted_callers)
 
     def _request_approval(self, plan: Plan, request: HealRequest) -> ToolFailure:
+        """Store a pending approval with its preview; the answer to give the caller.
+
+        The preview costs the fresh reads (a stale plan is refused here, before anyone is
+        asked) and one dry run of the exact write (a write the API server rejects is refused
+        here too, with its reason)."""
+        fresh = self._fresh(plan)
+        preview = compute_preview(self.state, self.writer, plan, fresh)
         target = target_key(
             str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
         )
@@ -170,6 +178,7 @@ class Executor:
                 "plan_id": plan.plan_id,
                 "pod": plan.pod,
                 "parameters": plan.parameters,
+                "preview": preview,
             },
         )
         self.state.publish_approval_metrics()
@@ -186,6 +195,7 @@ class Executor:
             reason=plan.reason,
             risk=plan.risk,
             expires_at=pending.expires_at,
+            preview=preview,
         )
 
     # ------------------------------------------------------------------------------ executing
@@ -208,7 +218,7 @@ class Executor:
             return self._replayed(plan, applied)
         needs_approval = self._needs_approval(plan, request)
         if needs_approval and request.approval_id is None and not request.dry_run:
-            # Asking costs no API request: the facts are re-read when the approved plan runs.
+            # Asking re-reads the facts and dry-runs the write, for the approval's preview.
             raise self._request_approval(plan, request)
         fresh = self._fresh(plan)
         expected = self.writer.expected(plan, fresh)

@@ -82,6 +82,18 @@ class DiagnosisMemo:
             return None
         return inputs
 
+    def of_pod(self, namespace: str, name: str, uid: str) -> DiagnosisInputs | None:
+        """The last inputs read for this incarnation of the pod, however old (what an
+        approval's evidence is taken from); None when none is kept."""
+        with self._lock:
+            found = self._entries.get((namespace, name))
+        if found is None or not uid:
+            return None
+        inputs = found[2]
+        if str((inputs.pod.get("metadata") or {}).get("uid") or "") != uid:
+            return None
+        return inputs
+
 
 def diagnosis_inputs(state: ServerState, namespace: str, pod_name: str) -> DiagnosisInputs:
     """Full inputs for a decision: the memo when the cache shows the same pod version, else
