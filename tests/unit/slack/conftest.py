@@ -5,6 +5,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,7 +94,9 @@ class Served:
     thread: threading.Thread
 
 
-def serve(app: Any) -> Iterator[Served]:
+@contextmanager
+def serving(app: Any) -> Iterator[Served]:
+    """`app` over real HTTP (uvicorn in a thread) until the block ends."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -119,4 +122,5 @@ def serve(app: Any) -> Iterator[Served]:
 @pytest.fixture
 def endpoint(settings: Settings, slack_settings: SlackSettings) -> Iterator[Served]:
     """The interactions route in a tiny standalone app, served over real HTTP."""
-    yield from serve(Starlette(routes=slack_routes(settings, slack_settings)))
+    with serving(Starlette(routes=slack_routes(settings, slack_settings))) as served:
+        yield served

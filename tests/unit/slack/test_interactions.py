@@ -170,3 +170,29 @@ async def test_an_already_decided_approval_is_explained_and_left_alone(
     assert "no longer on record" in told["unknown"]["text"]
     after = approvals.get(approval.id)
     assert after is not None and (after.status, after.decided_by) == ("rejected", "carol")
+
+
+async def test_a_replay_is_refused_after_a_restart_and_a_foreign_payload_is_ignored(
+    settings: Settings,
+    slack_settings: SlackSettings,
+    standin: SlackStandIn,
+    approvals: ApprovalStore,
+) -> None:
+    from starlette.applications import Starlette
+
+    from kubemedic.slack import slack_routes
+    from tests.unit.slack.conftest import serving
+
+    approval = _pending(approvals)
+    body = click_body(BOB, REJECT, approval.id, standin.response_url("first"))
+    headers = signed_headers(body)
+    for attempt, expected in ((1, 200), (2, 409)):  # a new process on the same state directory
+        with serving(Starlette(routes=slack_routes(settings, slack_settings))) as endpoint:
+            assert (await _post(endpoint, body, headers)).status_code == expected, attempt
+            if attempt == 1:
+                await _until(lambda: approvals.get(approval.id).status == "rejected")  # type: ignore[union-attr]
+    foreign = b"payload=" + b'{"type":"view_submission"}'
+    with serving(Starlette(routes=slack_routes(settings, slack_settings))) as endpoint:
+        assert (await _post(endpoint, foreign, signed_headers(foreign))).status_code == 200
+    still = approvals.get(approval.id)
+    assert still is not None and still.decided_by == "bob via Slack"
