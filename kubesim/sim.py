@@ -29,6 +29,7 @@ from kubesim.clock import SimClock
 from kubesim.controllers import ControllerManager
 from kubesim.logs import LogStore
 from kubesim.store import NAMESPACES, NODES, RESOURCE_TYPES, ResourceType, Store
+from kubesim.version import DEFAULT, KubeVersion, kube_version
 
 log = logging.getLogger("kubesim")
 
@@ -44,9 +45,14 @@ class KubeSimError(Exception):
 
 
 def node_object(
-    name: str, cpu: str = "4", memory: str = "8Gi", pods: str = "110", index: int = 1
+    name: str,
+    cpu: str = "4",
+    memory: str = "8Gi",
+    pods: str = "110",
+    index: int = 1,
+    kube: KubeVersion = DEFAULT,
 ) -> Obj:
-    """A Ready node with the given allocatable resources."""
+    """A Ready node with the given allocatable resources, running the kubelet of `kube`."""
     resources = {"cpu": cpu, "memory": memory, "pods": pods, "ephemeral-storage": "100Gi"}
     return {
         "apiVersion": "v1",
@@ -101,8 +107,8 @@ def node_object(
                 "kernelVersion": "6.1.0-kubesim",
                 "osImage": "Debian GNU/Linux 12 (bookworm)",
                 "containerRuntimeVersion": "containerd://1.7.13",
-                "kubeletVersion": "v1.28.7",
-                "kubeProxyVersion": "v1.28.7",
+                "kubeletVersion": kube.git_version,
+                "kubeProxyVersion": kube.git_version,
                 "operatingSystem": "linux",
                 "architecture": "amd64",
             },
@@ -110,9 +116,9 @@ def node_object(
     }
 
 
-def _node_from_spec(spec: Obj | str, index: int) -> Obj:
+def _node_from_spec(spec: Obj | str, index: int, kube: KubeVersion = DEFAULT) -> Obj:
     if isinstance(spec, str):
-        return node_object(spec, index=index)
+        return node_object(spec, index=index, kube=kube)
     if spec.get("kind") == "Node":
         return copy.deepcopy(spec)
     return node_object(
@@ -121,7 +127,15 @@ def _node_from_spec(spec: Obj | str, index: int) -> Obj:
         str(spec.get("memory", "8Gi")),
         str(spec.get("pods", "110")),
         index=index,
+        kube=kube,
     )
+
+
+def _version(value: str | KubeVersion) -> KubeVersion:
+    try:
+        return kube_version(value)
+    except ValueError as exc:
+        raise KubeSimError(str(exc)) from exc
 
 
 def rtype_for(api_version: str, kind: str) -> ResourceType:
@@ -154,7 +168,8 @@ class KubeSim:
     """A simulated Kubernetes cluster speaking the real REST API on 127.0.0.1.
 
     speed=0: the clock only moves through `advance()`; speed>0: simulated seconds per wall
-    second, with a background ticker reconciling the controllers.
+    second, with a background ticker reconciling the controllers. `kube_version` ("1.28",
+    "1.33", "1.35") is the Kubernetes version it presents; from 1.33 pods resize in place.
     """
 
     def __init__(
@@ -168,11 +183,15 @@ class KubeSim:
         metrics: bool = True,
         start: datetime | None = None,
         tick: float = 0.05,
+        kube_version: str | KubeVersion = DEFAULT,
     ) -> None:
+        self.kube_version = _version(kube_version)
         self.clock = SimClock(start=start, speed=speed)
         self.store = Store(self.clock)
         self.logs = LogStore()
-        self.controllers = ControllerManager(self.store, self.clock, self.logs)
+        self.controllers = ControllerManager(
+            self.store, self.clock, self.logs, kube=self.kube_version
+        )
         self.token = token or secrets.token_urlsafe(24)
         self._cert = tls.serving_cert()
         self._port = port
@@ -188,6 +207,7 @@ class KubeSim:
             self.token,
             self._reconcile_quietly,
             metrics_enabled=metrics,
+            kube=self.kube_version,
         )
         self._api = KubeApi(self._state)
         self._server: uvicorn.Server | None = None
@@ -208,7 +228,8 @@ class KubeSim:
             )
         specs = list(nodes) if nodes is not None else ["kubesim-node-1", "kubesim-node-2"]
         for i, spec in enumerate(specs, start=1):
-            self.store.create(NODES, _node_from_spec(spec, i))  # registered and Ready
+            # registered and Ready
+            self.store.create(NODES, _node_from_spec(spec, i, self.kube_version))
 
     @property
     def _handlers(self) -> Handlers:

@@ -28,10 +28,12 @@ from kubesim.api.requestlog import RequestLog, RequestRecord
 from kubesim.api.watch import WatchRegistry, open_watch
 from kubesim.clock import SimClock
 from kubesim.logs import LogStore
-from kubesim.store import POD_METRICS, Store
+from kubesim.store import POD_METRICS, PODS, Store
+from kubesim.version import DEFAULT, KubeVersion
 
 FOLLOW_POLL = 0.2  # wall seconds between looks at a followed container's log
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
+AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
 
 @dataclass
@@ -42,6 +44,7 @@ class ApiState:
     token: str
     reconcile: Callable[[], None]
     metrics_enabled: bool = True
+    kube: KubeVersion = DEFAULT
     faults: Faults = field(default_factory=Faults)
     requests: RequestLog = field(default_factory=RequestLog)
     watches: WatchRegistry = field(default_factory=WatchRegistry)
@@ -137,7 +140,12 @@ class KubeApi:
         self.state = state
         self._items = _ItemCache()
         self.handlers = Handlers(
-            state.store, state.clock, state.logs, state.reconcile, state.metrics_enabled
+            state.store,
+            state.clock,
+            state.logs,
+            state.reconcile,
+            state.metrics_enabled,
+            kube=state.kube,
         )
         state.faults._drop_watches = state.drop_watches
         state.faults._compact = state.store.compact
@@ -192,14 +200,16 @@ class KubeApi:
             )
         head = segments[0]
         if head == "version" and len(segments) == 1:
-            return _json(200, discovery.VERSION)
+            return _json(200, self.state.kube.document())
         if head == "openapi":
             return self._openapi(segments[1:], accept)
         if head == "api":
             if len(segments) == 1:
                 return self._discovery_root(accept, legacy=True)
             if len(segments) == 2:
-                doc = discovery.resource_list("", segments[1], self.state.metrics_enabled)
+                doc = discovery.resource_list(
+                    "", segments[1], self.state.metrics_enabled, self.state.kube
+                )
                 if doc is None:
                     raise errors.page_not_found()
                 return _json(200, doc)
@@ -216,7 +226,9 @@ class KubeApi:
                     raise errors.page_not_found()
                 return _json(200, doc)
             if len(segments) == 3:
-                doc = discovery.resource_list(group, segments[2], self.state.metrics_enabled)
+                doc = discovery.resource_list(
+                    group, segments[2], self.state.metrics_enabled, self.state.kube
+                )
                 if doc is None:
                     raise errors.page_not_found()
                 return _json(200, doc)
@@ -228,9 +240,14 @@ class KubeApi:
         for option in accept.split(","):
             option = option.replace(" ", "")
             # A 1.28 server serves aggregated discovery as v2beta1 only (v2 arrived in 1.30).
-            for mime, version in ((AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1"),):
+            offered = [(AGGREGATED_V2BETA1, "apidiscovery.k8s.io/v2beta1")]
+            if self.state.kube.at_least(30):
+                offered.insert(0, (AGGREGATED_V2, "apidiscovery.k8s.io/v2"))
+            for mime, version in offered:
                 if option.startswith(mime):
-                    doc = discovery.aggregated(legacy, self.state.metrics_enabled, version)
+                    doc = discovery.aggregated(
+                        legacy, self.state.metrics_enabled, version, self.state.kube
+                    )
                     return _json(200, doc, content_type=mime)
             if (
                 option.startswith("application/json")
@@ -309,6 +326,13 @@ class KubeApi:
         self, request: Request, group: str, version: str, rest: list[str], call: _Call
     ) -> Response:
         t = parse(group, version, rest)
+        resizable = t.rtype is PODS and self.state.kube.in_place_resize
+        if t.subresource == "resize" and not resizable:
+            # Before 1.33 (and on anything but pods) there is no such route: the server's
+            # answer to an unknown subresource.
+            raise errors.ApiError(
+                404, "NotFound", "the server could not find the requested resource", {}
+            )
         q = request.query_params
         watch = _is_true(q.get("watch")) or t.legacy_watch
         call.verb = _verb(request.method, t, watch)
@@ -345,6 +369,8 @@ class KubeApi:
                 return _raw(result)
             if t.subresource == "scale":
                 return _json(200, await run_in_threadpool(h.get_scale, t))
+            if t.subresource == "resize":
+                return _json(200, await run_in_threadpool(h.get, t))
             if t.rtype is POD_METRICS:
                 return _json(200, await run_in_threadpool(h.metrics, t, lq))
             if t.rtype is NODE_METRICS:
@@ -398,6 +424,8 @@ class KubeApi:
             ctype = request.headers.get("content-type", "")
             return _respond(await run_in_threadpool(h.patch, t, body, ctype, dry_run, strict))
         # DELETE
+        if t.subresource == "resize":
+            raise errors.method_not_allowed()
         options: dict[str, Any] = body if isinstance(body, dict) else {}
         for key in ("gracePeriodSeconds", "propagationPolicy", "orphanDependents"):
             if key in q:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubesim.version import DEFAULT, KubeVersion
+
 Obj = dict[str, Any]
+RESIZE_RESOURCES = ("cpu", "memory")
 
 _POD_TOLERATIONS = [
     {
@@ -57,11 +60,38 @@ def _container(c: Obj, *, pod: bool) -> None:
                 http.setdefault("scheme", "HTTP")
 
 
-def pod_spec(spec: Obj, *, pod: bool) -> None:
+def _resize_policy(c: Obj, kube: KubeVersion, *, pod: bool) -> None:
+    """From 1.33 a pod's containers get `NotRequired` for each of cpu and memory they ask
+    for (SetDefaults_Pod; templates are not defaulted). Before, the field is dropped, as a
+    server with InPlacePodVerticalScaling off drops it."""
+    if not kube.in_place_resize:
+        c.pop("resizePolicy", None)
+        return
+    if not pod:
+        return
+    resources = c.get("resources") or {}
+    requests, limits = resources.get("requests") or {}, resources.get("limits") or {}
+    if not requests and not limits:
+        return
+    policy = c.get("resizePolicy")
+    if not isinstance(policy, list):
+        policy = []
+    named = {p.get("resourceName") for p in policy if isinstance(p, dict)}
+    for name in RESIZE_RESOURCES:
+        if name not in named and (name in requests or name in limits):
+            policy.append({"resourceName": name, "restartPolicy": "NotRequired"})
+    if policy:
+        c["resizePolicy"] = policy
+
+
+def pod_spec(spec: Obj, *, pod: bool, kube: KubeVersion = DEFAULT) -> None:
     for c in spec.get("initContainers") or []:
         _container(c, pod=pod)
+        if not kube.in_place_resize:
+            c.pop("resizePolicy", None)
     for c in spec.get("containers") or []:
         _container(c, pod=pod)
+        _resize_policy(c, kube, pod=pod)
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -79,10 +109,10 @@ def pod_spec(spec: Obj, *, pod: bool) -> None:
         spec.setdefault("preemptionPolicy", "PreemptLowerPriority")
 
 
-def _template(template: Obj) -> None:
+def _template(template: Obj, kube: KubeVersion) -> None:
     meta = template.setdefault("metadata", {})
     meta.setdefault("creationTimestamp", None)
-    pod_spec(template.setdefault("spec", {}), pod=False)
+    pod_spec(template.setdefault("spec", {}), pod=False, kube=kube)
 
 
 def qos_class(spec: Obj) -> str:
@@ -103,11 +133,11 @@ def qos_class(spec: Obj) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
-def apply_defaults(kind: str, obj: Obj) -> None:
-    """Fill in what the server defaults for a kind (in place)."""
+def apply_defaults(kind: str, obj: Obj, kube: KubeVersion = DEFAULT) -> None:
+    """Fill in what the server (of version `kube`) defaults for a kind (in place)."""
     spec = obj.get("spec")
     if kind == "Pod":
-        pod_spec(obj.setdefault("spec", {}), pod=True)
+        pod_spec(obj.setdefault("spec", {}), pod=True, kube=kube)
     elif kind == "Deployment" and isinstance(spec, dict):
         spec.setdefault("replicas", 1)
         strategy = spec.setdefault("strategy", {})
@@ -118,10 +148,10 @@ def apply_defaults(kind: str, obj: Obj) -> None:
             rolling.setdefault("maxSurge", "25%")
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
-        _template(spec.setdefault("template", {}))
+        _template(spec.setdefault("template", {}), kube)
     elif kind == "ReplicaSet" and isinstance(spec, dict):
         spec.setdefault("replicas", 1)
-        _template(spec.setdefault("template", {}))
+        _template(spec.setdefault("template", {}), kube)
     elif kind == "Namespace":
         obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
         labels = obj["metadata"].setdefault("labels", {})

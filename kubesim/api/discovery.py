@@ -7,20 +7,11 @@ from typing import Any
 
 from kubesim.api.nodemetrics import NODE_METRICS
 from kubesim.store import RESOURCE_TYPES, ResourceType
+from kubesim.version import DEFAULT, KubeVersion
 
 Doc = dict[str, Any]
 
-VERSION: Doc = {
-    "major": "1",
-    "minor": "28",
-    "gitVersion": "v1.28.7",
-    "gitCommit": "c8dcb00be9961ec36d141d2e4103f85f92bcf291",
-    "gitTreeState": "clean",
-    "buildDate": "2024-02-14T10:32:40Z",
-    "goVersion": "go1.21.7",
-    "compiler": "gc",
-    "platform": "linux/amd64",
-}
+VERSION: Doc = DEFAULT.document()  # 1.28, as recorded
 
 # Subresources kubesim serves: (parent plural, subresource, (group, version, kind) or None, verbs)
 SUBRESOURCES: tuple[tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]], ...] = (
@@ -28,6 +19,7 @@ SUBRESOURCES: tuple[tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]
     ("nodes", "status", None, ("get", "patch", "update")),
     ("pods", "eviction", ("policy", "v1", "Eviction"), ("create",)),
     ("pods", "log", None, ("get",)),
+    ("pods", "resize", None, ("get", "patch", "update")),  # from 1.33 (see served())
     ("pods", "status", None, ("get", "patch", "update")),
     ("deployments", "scale", ("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
     ("deployments", "status", None, ("get", "patch", "update")),
@@ -36,6 +28,16 @@ SUBRESOURCES: tuple[tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]
     ("poddisruptionbudgets", "status", None, ("get", "patch", "update")),
 )
 _ALL_CATEGORY = {"pods", "deployments", "replicasets"}
+
+
+Subresource = tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]]
+
+
+def served(kube: KubeVersion) -> tuple[Subresource, ...]:
+    """The subresources a server of this version lists."""
+    return tuple(
+        s for s in SUBRESOURCES if kube.in_place_resize or (s[0], s[1]) != ("pods", "resize")
+    )
 
 
 def group_versions(metrics: bool) -> dict[tuple[str, str], list[ResourceType]]:
@@ -80,7 +82,9 @@ def api_group(group: str, metrics: bool) -> Doc | None:
     return None
 
 
-def resource_list(group: str, version: str, metrics: bool) -> Doc | None:
+def resource_list(
+    group: str, version: str, metrics: bool, kube: KubeVersion = DEFAULT
+) -> Doc | None:
     types = group_versions(metrics).get((group, version))
     if types is None:
         return None
@@ -98,7 +102,7 @@ def resource_list(group: str, version: str, metrics: bool) -> Doc | None:
         if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps"):
             entry["categories"] = ["all"]
         resources.append(entry)
-        for parent, sub, gvk, verbs in SUBRESOURCES:
+        for parent, sub, gvk, verbs in served(kube):
             if parent != rt.plural or rt.group == "metrics.k8s.io":
                 continue
             sub_entry: Doc = {
@@ -121,7 +125,7 @@ def resource_list(group: str, version: str, metrics: bool) -> Doc | None:
     }
 
 
-def aggregated(legacy: bool, metrics: bool, api_version: str) -> Doc:
+def aggregated(legacy: bool, metrics: bool, api_version: str, kube: KubeVersion = DEFAULT) -> Doc:
     """APIGroupDiscoveryList for /api (legacy=True) or /apis."""
     items: list[Doc] = []
     by_group: dict[str, list[tuple[str, list[ResourceType]]]] = {}
@@ -146,7 +150,7 @@ def aggregated(legacy: bool, metrics: bool, api_version: str) -> Doc:
                 if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps"):
                     doc["categories"] = ["all"]
                 subs = []
-                for parent, sub, gvk, verbs in SUBRESOURCES:
+                for parent, sub, gvk, verbs in served(kube):
                     if parent == rt.plural and rt.group != "metrics.k8s.io":
                         kind = (
                             {"group": gvk[0], "version": gvk[1], "kind": gvk[2]}

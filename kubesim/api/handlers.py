@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kubesim.api import defaults, disruption, errors, patch, podlogs, validation
+from kubesim.api import defaults, disruption, errors, patch, podlogs, resize, validation
 from kubesim.api.errors import ApiError
 from kubesim.api.openapi import definition_for
 from kubesim.api.paths import Target
@@ -40,6 +40,7 @@ from kubesim.store import (
     Store,
     StoreError,
 )
+from kubesim.version import DEFAULT, KubeVersion
 
 Obj = dict[str, Any]
 # Kinds whose status is written only through /status (the main resource keeps it).
@@ -81,7 +82,10 @@ class Handlers:
         logs: LogStore,
         reconcile: Callable[[], None],
         metrics_enabled: bool = True,
+        *,
+        kube: KubeVersion = DEFAULT,
     ) -> None:
+        self.kube = kube
         self.store = store
         self.clock = clock
         self.logs = logs
@@ -175,11 +179,11 @@ class Handlers:
             "managedFields",
         ):
             meta.pop(owned, None)
-        validation.validate(t.rtype, obj)
+        validation.validate(t.rtype, obj, self.kube)
         self._check_namespace(t.rtype, meta.get("namespace"))
         obj["apiVersion"] = t.rtype.api_version
         obj["kind"] = t.rtype.kind
-        defaults.apply_defaults(t.rtype.kind, obj)
+        defaults.apply_defaults(t.rtype.kind, obj, self.kube)
         status = defaults.initial_status(t.rtype.kind, obj)
         if status is not None:
             obj["status"] = status
@@ -242,8 +246,8 @@ class Handlers:
                 new["status"] = current["status"]
             else:
                 new.pop("status", None)
-        validation.validate(t.rtype, new)
-        defaults.apply_defaults(t.rtype.kind, new)
+        validation.validate(t.rtype, new, self.kube)
+        defaults.apply_defaults(t.rtype.kind, new, self.kube)
         if t.rtype is PODS:
             _check_pod_update(current, new)
         return new
@@ -268,6 +272,8 @@ class Handlers:
             validation.check_strict(t.rtype, new)
         if t.subresource == "scale":
             return self.update_scale(t, lambda _scale: new, dry_run)
+        if t.subresource == "resize":
+            return self.resize(t, lambda _current: new, dry_run)
         with self.store.lock:
             current = self.get(t)
             obj = self._prepare_update(t, current, new)  # no resourceVersion: unconditional
@@ -288,6 +294,16 @@ class Handlers:
                 ),
                 dry_run,
             )
+        if t.subresource == "resize":
+            if strict and isinstance(body, dict):
+                validation.check_strict(t.rtype, body)
+            return self.resize(
+                t,
+                lambda current: patch.apply_patch(
+                    current, body, content_type, definition_for(t.rtype)
+                ),
+                dry_run,
+            )
         is_apply = content_type.split(";")[0].strip() == patch.APPLY
         if is_apply and self.store.find(t.rtype, t.namespace or "", t.name) is None:
             # outside the store lock: create() reconciles, and controllers take the lock in turn
@@ -299,6 +315,34 @@ class Handlers:
             patched = patch.apply_patch(current, body, content_type, definition_for(t.rtype))
             obj = self._prepare_update(t, current, patched)
             written = self._write(t, obj, dry_run)
+        if not dry_run:
+            self.reconcile()
+        return Response(200, written)
+
+    # -- pods/resize (1.33+) ---------------------------------------------------------------
+    def resize(self, t: Target, change: Callable[[Obj], Any], dry_run: bool) -> Response:
+        """PUT / PATCH of pods/resize: the containers' resources change, nothing else."""
+        assert t.name is not None and t.rtype is PODS
+        with self.store.lock:
+            current = self.get(t)
+            sent = _as_object(change(copy.deepcopy(current)))
+            validation.check_kind(t.rtype, sent)
+            meta = sent.get("metadata") or {}
+            version = meta.get("resourceVersion")
+            if version and version != current["metadata"].get("resourceVersion"):
+                raise errors.conflict(t.rtype.plural, t.rtype.group, t.name)
+            new = resize.merge(current, sent)
+            if len(new["spec"].get("containers") or []) == len(
+                current["spec"].get("containers") or []
+            ):
+                defaults.pod_spec(new["spec"], pod=True, kube=self.kube)
+                validation.validate(t.rtype, new, self.kube)
+            resize.validate(current, new, self.kube)
+            if version:
+                new["metadata"]["resourceVersion"] = version
+            else:
+                new["metadata"].pop("resourceVersion", None)
+            written = self._write(t, new, dry_run, check_version=bool(version))
         if not dry_run:
             self.reconcile()
         return Response(200, written)

@@ -58,6 +58,6 @@ def parse(group: str, version: str, segments: list[str]) -> Target:
     sub = segments[2] if len(segments) > 2 else ""
     if rtype is NAMESPACES and name is not None:
         namespace = None
-    if sub and sub not in ("status", "log", "eviction", "scale", "finalize"):
+    if sub and sub not in ("status", "log", "eviction", "scale", "finalize", "resize"):
         raise ApiError(404, "NotFound", "the server could not find the requested resource", {})
     return Target(rtype, namespace, name, sub, legacy_watch)

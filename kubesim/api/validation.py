@@ -9,6 +9,7 @@ from kubesim.api.errors import ApiError, invalid
 from kubesim.api.openapi import definition_for, definitions
 from kubesim.api.selectors import label_selector_from_dict, matches_labels
 from kubesim.store import ResourceType
+from kubesim.version import DEFAULT, KubeVersion
 
 Obj = dict[str, Any]
 Cause = tuple[str, str, str]  # (reason, field, message)
@@ -49,7 +50,60 @@ def _name_causes(kind: str, meta: Obj) -> list[Cause]:
     return []
 
 
-def _pod_spec_causes(spec: Any, path: str) -> list[Cause]:
+def _resize_policy_causes(c: Obj, where: str, pod_restart: str) -> list[Cause]:
+    """validateResizePolicy: cpu / memory once each, NotRequired or RestartContainer, and
+    only NotRequired in a pod that never restarts."""
+    policy = c.get("resizePolicy")
+    if policy is None:
+        return []
+    if not isinstance(policy, list):
+        return [("FieldValueInvalid", f"{where}.resizePolicy", "Invalid value: must be a list")]
+    causes: list[Cause] = []
+    seen: set[str] = set()
+    for j, entry in enumerate(policy):
+        at = f"{where}.resizePolicy[{j}]"
+        entry = entry if isinstance(entry, dict) else {}
+        name = entry.get("resourceName")
+        restart = entry.get("restartPolicy")
+        if not name:
+            causes.append(("FieldValueRequired", f"{at}.resourceName", "Required value"))
+        elif name not in ("cpu", "memory"):
+            causes.append(
+                (
+                    "FieldValueNotSupported",
+                    f"{at}.resourceName",
+                    f'Unsupported value: "{name}": supported values: "cpu", "memory"',
+                )
+            )
+        elif name in seen:
+            duplicate = f'Duplicate value: "{name}"'
+            causes.append(("FieldValueDuplicate", f"{at}.resourceName", duplicate))
+        else:
+            seen.add(name)
+        if not restart:
+            causes.append(("FieldValueRequired", f"{at}.restartPolicy", "Required value"))
+        elif restart not in ("NotRequired", "RestartContainer"):
+            causes.append(
+                (
+                    "FieldValueNotSupported",
+                    f"{at}.restartPolicy",
+                    f'Unsupported value: "{restart}": supported values: "NotRequired", '
+                    '"RestartContainer"',
+                )
+            )
+        elif restart == "RestartContainer" and pod_restart == "Never":
+            causes.append(
+                (
+                    "FieldValueInvalid",
+                    f"{at}.restartPolicy",
+                    f"Invalid value: \"{restart}\": must be 'NotRequired' when `restartPolicy` "
+                    "is 'Never'",
+                )
+            )
+    return causes
+
+
+def _pod_spec_causes(spec: Any, path: str, kube: KubeVersion = DEFAULT) -> list[Cause]:
     if not isinstance(spec, dict):
         return [("FieldValueRequired", path, "Required value")]
     containers = spec.get("containers")
@@ -72,10 +126,12 @@ def _pod_spec_causes(spec: Any, path: str) -> list[Cause]:
             seen.add(name)
         if isinstance(c, dict) and not c.get("image"):
             causes.append(("FieldValueRequired", f"{where}.image", "Required value"))
+        if isinstance(c, dict) and kube.in_place_resize:
+            causes += _resize_policy_causes(c, where, str(spec.get("restartPolicy") or "Always"))
     return causes
 
 
-def validate(rtype: ResourceType, obj: Obj) -> None:
+def validate(rtype: ResourceType, obj: Obj, kube: KubeVersion = DEFAULT) -> None:
     """Raise 422 Invalid for the mistakes a real server would reject."""
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
@@ -83,7 +139,7 @@ def validate(rtype: ResourceType, obj: Obj) -> None:
     causes = _name_causes(rtype.kind, meta)
     spec = obj.get("spec")
     if rtype.kind == "Pod":
-        causes += _pod_spec_causes(spec, "spec")
+        causes += _pod_spec_causes(spec, "spec", kube)
     elif rtype.kind in ("Deployment", "ReplicaSet") and isinstance(spec, dict):
         selector = spec.get("selector")
         template = spec.get("template") or {}
@@ -101,7 +157,7 @@ def validate(rtype: ResourceType, obj: Obj) -> None:
                         f"Invalid value: {_go_map(labels)}: `selector` does not match template `labels`",  # noqa: E501
                     )
                 )
-        causes += _pod_spec_causes(template.get("spec"), "spec.template.spec")
+        causes += _pod_spec_causes(template.get("spec"), "spec.template.spec", kube)
         replicas = spec.get("replicas")
         if isinstance(replicas, int) and replicas < 0:
             causes.append(

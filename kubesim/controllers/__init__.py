@@ -20,6 +20,7 @@ from kubesim.controllers.volumes import VolumeBinder
 from kubesim.images import ImageCatalog
 from kubesim.logs import LogStore
 from kubesim.store import Store
+from kubesim.version import KubeVersion, kube_version
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ControllerManager:
         logs: LogStore,
         images: ImageCatalog | None = None,
         seed: int | None = None,
+        kube: KubeVersion | str | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -62,6 +64,7 @@ class ControllerManager:
             events=self.events,
             images=self.images,
             rng=random.Random(seed),
+            kube=kube_version(kube),
         )
         self.deployments = DeploymentController(self.ctx)
         self.replicasets = ReplicaSetController(self.ctx)

@@ -11,6 +11,7 @@ from kubesim.controllers.events import EventRecorder
 from kubesim.images import ImageCatalog
 from kubesim.logs import LogStore
 from kubesim.store import PODS, NotFound, Obj, ResourceType, Store
+from kubesim.version import DEFAULT, KubeVersion
 
 # The alphabet Kubernetes uses for generated names and encoded hashes (no vowels, no 0/1/3).
 SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -34,6 +35,7 @@ class Context:
     events: EventRecorder
     images: ImageCatalog
     rng: random.Random = field(default_factory=random.Random)
+    kube: KubeVersion = DEFAULT  # the version the cluster runs (features such as resize)
     _stamps: dict[str, float | None] = field(default_factory=dict)
 
     def stamp(self, at: float) -> str:

@@ -9,6 +9,7 @@ restart, event and log line at its own time.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 from typing import Any
@@ -22,7 +23,7 @@ from kubesim.controllers.metrics import RESOLUTION as METRICS_RESOLUTION
 from kubesim.controllers.metrics import PodMetricsWriter
 from kubesim.controllers.podconfig import config_error, has_pull_secret, missing_volume
 from kubesim.controllers.podstatus import render
-from kubesim.controllers.quantity import QuantityError, memory_bytes
+from kubesim.controllers.quantity import QuantityError, cpu_millis, memory_bytes
 from kubesim.controllers.runtime import (
     SYNC_DELAY,
     ContainerRuntime,
@@ -32,6 +33,7 @@ from kubesim.controllers.runtime import (
     parse_go_duration,
     probe_of,
 )
+from kubesim.controllers.scheduler import pod_requests
 from kubesim.images import PullOutcome, parse_image, pull_error, reference_error
 from kubesim.store import NODES, PODS, NotFound, Obj
 
@@ -109,9 +111,11 @@ class Kubelet:
                 changed |= self._sync_pod(pod, nodes[node], now)
             except NotFound:
                 continue  # deleted under us: the next pass forgets it
-        for uid in list(self.pods):
-            if uid not in seen:
-                del self.pods[uid]
+        gone = [uid for uid in self.pods if uid not in seen]
+        for uid in gone:
+            del self.pods[uid]
+        if gone:
+            self._retry_resizes()
         changed |= self._node_pressure(nodes, now)
         changed |= self.metrics.forget_missing(now)
         return changed
@@ -135,6 +139,7 @@ class Kubelet:
             ):
                 self.pods.pop(evicted["metadata"]["uid"], None)
                 self.metrics.remove(evicted)
+                self._retry_resizes()
                 changed = True
         return changed
 
@@ -165,6 +170,14 @@ class Kubelet:
             self._next_init(rt, now)
         changed = fresh
         spec_containers = {c["name"]: c for c in (pod.get("spec") or {}).get("containers") or []}
+        if self.ctx.kube.in_place_resize:
+            changed |= self._resize(pod, node, rt, spec_containers, now)
+            spec_containers = {
+                name: _with_resources(spec, rt.containers[name].actual)
+                if name in rt.containers
+                else spec
+                for name, spec in spec_containers.items()
+            }
         init_specs = {c["name"]: c for c in (pod.get("spec") or {}).get("initContainers") or []}
         guard = 0
         while True:
@@ -233,6 +246,8 @@ class Kubelet:
                 wakes.append(c.last_repeat + REPEAT_SECONDS)
         if not rt.sandbox:
             wakes.append(rt.mount_event_at + MOUNT_RETRY_SECONDS)
+        if rt.resize_pending is not None or rt.resize_error is not None:
+            wakes.append(now + REPEAT_SECONDS)  # the kubelet retries pending resizes
         rt.wake = min(wakes, default=FOREVER)
 
     def _restore(self, pod: Obj, node: Obj, now: float) -> PodRuntime:
@@ -364,6 +379,151 @@ class Kubelet:
         for c in rt.containers.values():
             if c.phase == "init" and c.due is None:
                 c.due = t
+
+    # -- in-place resize (1.33+) -----------------------------------------------------------
+    def _retry_resizes(self) -> None:
+        """A pod left: pending resizes are retried at once (TriggerReasonPodsRemoved)."""
+        for rt in self.pods.values():
+            if rt.resize_pending is not None:
+                rt.seen_rv = ""
+
+    def _resize(
+        self, pod: Obj, node: Obj, rt: PodRuntime, specs: dict[str, Obj], now: float
+    ) -> bool:
+        """Admit a changed `spec.containers[*].resources` if the node has room, and apply it
+        to the containers (in place, or by a restart where `resizePolicy` asks for one)."""
+        before = (rt.resize_pending, rt.resize_error, rt.resize_until)
+        if rt.resize_until is not None and rt.resize_until <= now:
+            rt.resize_until = None
+        for c in rt.containers.values():
+            if c.allocated is None and c.name in specs:
+                c.allocated = _resources(specs[c.name])
+                c.actual = copy.deepcopy(c.allocated)
+        if not rt.sandbox or rt.killing:
+            return False
+        wanted = [
+            c
+            for c in rt.containers.values()
+            if c.name in specs and c.allocated != _resources(specs[c.name])
+        ]
+        if wanted:
+            verdict = self._admit_resize(pod, node, specs)
+            rt.resize_pending = verdict
+            if verdict is None:
+                for c in wanted:
+                    c.allocated = _resources(specs[c.name])
+                rt.resize_until = now + SYNC_DELAY
+        else:
+            rt.resize_pending = None
+        rt.resize_error = None
+        for c in rt.containers.values():
+            if c.name in specs and c.actual != c.allocated:
+                self._actuate(pod, node, rt, c, specs[c.name], now)
+        return (rt.resize_pending, rt.resize_error, rt.resize_until) != before
+
+    def _admit_resize(self, pod: Obj, node: Obj, specs: dict[str, Obj]) -> tuple[str, str] | None:
+        """canResizePod: Infeasible above the node's allocatable, Deferred above what the
+        other pods leave of it; None when it fits."""
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        capacity = {
+            "cpu": cpu_millis(alloc.get("cpu", "0")),
+            "memory": memory_bytes(alloc.get("memory", "0")),
+        }
+        want = {"cpu": 0.0, "memory": 0.0}
+        for spec in specs.values():
+            for name in want:
+                want[name] += _request(_resources(spec), name)
+        for name in ("memory", "cpu"):
+            if want[name] > capacity[name]:
+                return (
+                    "Infeasible",
+                    f"Node didn't have enough capacity: {name}, requested: {int(want[name])}, "
+                    f"capacity: {int(capacity[name])}",
+                )
+        used = {"cpu": 0.0, "memory": 0.0}
+        node_name = _node(node)
+        for other in self.ctx.store.iter_refs(PODS):
+            if (
+                other["metadata"].get("uid") == pod["metadata"].get("uid")
+                or (other.get("spec") or {}).get("nodeName") != node_name
+                or (other.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            ):
+                continue
+            ort = self.pods.get(other["metadata"].get("uid", ""))
+            if ort is not None and all(c.allocated is not None for c in ort.containers.values()):
+                for c in ort.containers.values():
+                    for name in used:
+                        used[name] += _request(c.allocated or {}, name)
+            else:
+                cpu, memory = pod_requests(other)
+                used["cpu"] += cpu
+                used["memory"] += memory
+        for name in ("memory", "cpu"):
+            if want[name] + used[name] > capacity[name]:
+                return (
+                    "Deferred",
+                    f"Node didn't have enough resource: {name}, requested: {int(want[name])}, "
+                    f"used: {int(used[name])}, capacity: {int(capacity[name])}",
+                )
+        return None
+
+    def _actuate(
+        self, pod: Obj, node: Obj, rt: PodRuntime, c: ContainerRuntime, spec: Obj, now: float
+    ) -> None:
+        """Give container `c` its allocated resources."""
+        new = copy.deepcopy(c.allocated or {})
+        if c.phase != "running" or c.run is None:
+            c.actual = new  # applies when it next starts
+            return
+        old = c.actual or {}
+        changed = [
+            name
+            for name in ("cpu", "memory")
+            if any(
+                (old.get(section) or {}).get(name) != (new.get(section) or {}).get(name)
+                for section in ("requests", "limits")
+            )
+        ]
+        restart = any(_resize_restart(spec, name) == "RestartContainer" for name in changed)
+        source = events.kubelet(_node(node))
+        if restart:
+            self.ctx.events.emit(
+                pod,
+                "Normal",
+                "Killing",
+                f"Container {c.name} resize requires restart",
+                source,
+                now,
+                _field(c.name),
+            )
+            self._emit_logs(pod, rt, c, now)
+            c.terminated = {
+                "exitCode": 137,
+                "reason": "Error",
+                "startedAt": self.ctx.stamp(c.run.start),
+                "finishedAt": self.ctx.stamp(now),
+                "containerID": c.container_id,
+            }
+            c.actual = new
+            backoff, updated = c.backoff, c.backoff_updated  # not a crash: no back-off
+            self._start(pod, rt, c, _with_resources(spec, new), now, source)
+            c.backoff, c.backoff_updated = backoff, updated
+            return
+        limit = _memory_limit({"resources": new})
+        old_limit = _memory_limit({"resources": old})
+        if limit is not None and (old_limit is None or limit < old_limit):
+            usage = c.run.behaviour.memory_at(now - c.run.start, old_limit)
+            if usage > limit:
+                # The kubelet will not set a memory limit under what the container uses.
+                rt.resize_error = (
+                    f"attempting to set container {c.name}'s memory limit ({int(limit)}) "
+                    f"below its current usage ({int(usage)})"
+                )
+                return
+        c.actual = new
+        self._plan(pod, c, _with_resources(spec, new), c.run.start, restored_at=now)
+        due = self._running_due(c)
+        c.due = None if due == FOREVER else max(due, now)
 
     # -- transitions ------------------------------------------------------------------------
     def _step(
@@ -504,6 +664,9 @@ class Kubelet:
                 self.ctx.events.emit(pod, "Warning", "Failed", f"Error: {problem}", source, t, fp)
                 c.phase, c.due = "config-error", t + CONFIG_RETRY_SECONDS
                 return
+            if c.allocated is not None and c.actual != c.allocated:
+                c.actual = copy.deepcopy(c.allocated)  # a new start gets what was admitted
+                spec = _with_resources(spec, c.actual)
             self._start(pod, rt, c, spec, t, source)
             return
         if c.phase == "running":
@@ -820,6 +983,7 @@ class Kubelet:
         self.ctx.logs.drop_pod(ns, name)
         self.metrics.remove(pod)
         self.pods.pop(uid, None)
+        self._retry_resizes()
         return True
 
     # -- checks -----------------------------------------------------------------------------
@@ -861,6 +1025,52 @@ class Kubelet:
 
 def _node(node: Obj) -> str:
     return str(node["metadata"]["name"])
+
+
+def _resources(container: Obj) -> dict[str, Any]:
+    """A container's cpu and memory requests and limits (what a resize may change)."""
+    res = container.get("resources") or {}
+    out: dict[str, Any] = {}
+    for section in ("requests", "limits"):
+        values = {k: v for k, v in (res.get(section) or {}).items() if k in ("cpu", "memory")}
+        if values:
+            out[section] = values
+    return out
+
+
+def _with_resources(spec: Obj, resources: dict[str, Any] | None) -> Obj:
+    if resources is None:
+        return spec
+    merged = dict(spec)
+    original = dict(spec.get("resources") or {})
+    for section in ("requests", "limits"):
+        others = {
+            k: v for k, v in (original.get(section) or {}).items() if k not in ("cpu", "memory")
+        }
+        values = {**others, **(resources.get(section) or {})}
+        if values:
+            original[section] = values
+        else:
+            original.pop(section, None)
+    merged["resources"] = original
+    return merged
+
+
+def _request(resources: dict[str, Any], name: str) -> float:
+    value = (resources.get("requests") or {}).get(name, (resources.get("limits") or {}).get(name))
+    if value is None:
+        return 0.0
+    try:
+        return cpu_millis(value) if name == "cpu" else memory_bytes(value)
+    except QuantityError:
+        return 0.0
+
+
+def _resize_restart(spec: Obj, name: str) -> str:
+    for entry in spec.get("resizePolicy") or []:
+        if isinstance(entry, dict) and entry.get("resourceName") == name:
+            return str(entry.get("restartPolicy") or "NotRequired")
+    return "NotRequired"
 
 
 def _backoff_from_message(message: str) -> float | None:

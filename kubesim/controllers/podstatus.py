@@ -63,6 +63,14 @@ def container_status(
     if c.container_id and c.phase in ("running", "exited", "done", "backoff"):
         out["containerID"] = c.container_id
     out["started"] = c.phase == "running" and c.run is not None and c.run.started_at <= at
+    if ctx.kube.in_place_resize and not c.init:
+        # 1.33+: what the kubelet admitted, and what the container runs with (or will start
+        # with).
+        allocated = c.allocated or {}
+        if allocated.get("requests"):
+            out["allocatedResources"] = dict(allocated["requests"])
+        actual = c.actual if c.actual is not None else allocated
+        out["resources"] = {k: dict(v) for k, v in actual.items() if v}
     return out
 
 
@@ -117,6 +125,8 @@ def render(ctx: Context, pod: Obj, node: Obj, rt: PodRuntime, at: float) -> dict
         )
     # Bound pods are scheduled (pods created with spec.nodeName never met the scheduler).
     set_condition(conditions, "PodScheduled", "True", stamp, probe_time=True)
+    if ctx.kube.in_place_resize:
+        _resize_conditions(conditions, rt, stamp, at)
     rank = {"Initialized": 0, "Ready": 1, "ContainersReady": 2, "PodScheduled": 3}
     conditions.sort(key=lambda c: rank.get(c["type"], 4))
     pod_phase = phase(pod, runtimes)
@@ -142,6 +152,39 @@ def render(ctx: Context, pod: Obj, node: Obj, rt: PodRuntime, at: float) -> dict
     status["containerStatuses"] = statuses
     status["qosClass"] = old.get("qosClass") or qos(spec)
     return status
+
+
+def _resize_conditions(
+    conditions: list[dict[str, Any]], rt: PodRuntime, stamp: str, at: float
+) -> None:
+    """PodResizePending (Deferred / Infeasible) and PodResizeInProgress, as the 1.33 kubelet
+    reports a resize; absent when there is none."""
+    active: set[str] = set()
+    if rt.resize_pending is not None:
+        reason, message = rt.resize_pending
+        set_condition(
+            conditions, "PodResizePending", "True", stamp, reason, message, probe_time=True
+        )
+        active.add("PodResizePending")
+    if rt.resize_error is not None:
+        set_condition(
+            conditions,
+            "PodResizeInProgress",
+            "True",
+            stamp,
+            "Error",
+            rt.resize_error,
+            probe_time=True,
+        )
+        active.add("PodResizeInProgress")
+    elif rt.resize_until is not None and at < rt.resize_until:
+        set_condition(conditions, "PodResizeInProgress", "True", stamp, probe_time=True)
+        active.add("PodResizeInProgress")
+    conditions[:] = [
+        c
+        for c in conditions
+        if c.get("type") not in ("PodResizePending", "PodResizeInProgress") or c["type"] in active
+    ]
 
 
 def phase(pod: Obj, runtimes: list[ContainerRuntime]) -> str:

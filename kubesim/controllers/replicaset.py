@@ -127,7 +127,7 @@ class ReplicaSetController:
             "spec": template.get("spec") or {},
         }
         if apply_defaults is not None and initial_status is not None:
-            apply_defaults("Pod", pod)
+            apply_defaults("Pod", pod, self.ctx.kube)
             pod["status"] = initial_status("Pod", pod) or {"phase": "Pending"}
         else:
             pod["status"] = {"phase": "Pending"}

@@ -152,6 +152,10 @@ class ContainerRuntime:
     last_repeat: float = -1e18  # last time a repeated back-off event was written
     started_once: bool = False
     init: bool = False  # an init container: runs to completion before the app containers
+    # In-place resize (1.33+): the resources the kubelet admitted, and those the running
+    # container has (its cgroup). None: the spec's, never resized.
+    allocated: dict[str, Any] | None = None
+    actual: dict[str, Any] | None = None
 
     def in_backoff_until(self, finished: float, now: float) -> float | None:
         """When the kubelet will restart a container that finished at `finished`, or None (now)."""
@@ -196,6 +200,9 @@ class PodRuntime:
     metrics_period: float = 15.0
     seen_rv: str = ""  # the pod's resourceVersion when we last synced it
     synced_at: float = -1e18
+    resize_pending: tuple[str, str] | None = None  # (Deferred|Infeasible, message)
+    resize_error: str | None = None  # an admitted resize the node could not apply yet
+    resize_until: float | None = None  # PodResizeInProgress shows until then
 
     def all(self) -> list[ContainerRuntime]:
         return [*self.init.values(), *self.containers.values()]
@@ -205,6 +212,8 @@ class PodRuntime:
         dues = [c.due for c in self.all() if c.due is not None]
         if self.kill_at is not None:
             dues.append(self.kill_at)
+        if self.resize_until is not None:
+            dues.append(self.resize_until)
         for c in self.containers.values():
             if c.phase == "running" and c.run is not None:
                 dues.extend(

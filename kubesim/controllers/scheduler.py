@@ -52,10 +52,17 @@ _REQUESTS: dict[str, tuple[float, float]] = {}
 
 def pod_requests(pod: Obj) -> tuple[float, float]:
     """Effective (cpu millicores, memory bytes) request: max(sum of containers, any init)."""
-    uid = (pod.get("metadata") or {}).get("uid")
-    if uid and uid in _REQUESTS:
-        return _REQUESTS[uid]  # a pod's resources never change
+    meta = pod.get("metadata") or {}
+    uid = meta.get("uid")
+    key = f"{uid}/{meta.get('resourceVersion', '')}"  # resources change only by resize
+    if uid and key in _REQUESTS:
+        return _REQUESTS[key]
     spec = pod.get("spec") or {}
+    # A pod being resized counts with the larger of what it asks and what its node allocated.
+    allocated = {
+        cs.get("name"): cs.get("allocatedResources") or {}
+        for cs in (pod.get("status") or {}).get("containerStatuses") or []
+    }
 
     def req(c: Obj, name: str) -> float:
         res = c.get("resources") or {}
@@ -64,15 +71,23 @@ def pod_requests(pod: Obj) -> tuple[float, float]:
             return 0.0
         return quantity.cpu_millis(value) if name == "cpu" else quantity.memory_bytes(value)
 
-    cpu = sum(req(c, "cpu") for c in spec.get("containers") or [])
-    mem = sum(req(c, "memory") for c in spec.get("containers") or [])
+    def held(c: Obj, name: str) -> float:
+        value = req(c, name)
+        given = allocated.get(c.get("name"), {}).get(name)
+        if given is not None:
+            parse = quantity.cpu_millis if name == "cpu" else quantity.memory_bytes
+            value = max(value, parse(given))
+        return value
+
+    cpu = sum(held(c, "cpu") for c in spec.get("containers") or [])
+    mem = sum(held(c, "memory") for c in spec.get("containers") or [])
     for c in spec.get("initContainers") or []:
         cpu = max(cpu, req(c, "cpu"))
         mem = max(mem, req(c, "memory"))
     if uid:
         if len(_REQUESTS) > 200_000:
             _REQUESTS.clear()
-        _REQUESTS[uid] = (cpu, mem)
+        _REQUESTS[key] = (cpu, mem)
     return cpu, mem
 
 
