@@ -37,6 +37,7 @@ from kubemedic.slack.notifier import SlackMessenger
 from kubemedic.slack.settings import SlackSettings
 
 if TYPE_CHECKING:
+    from kubemedic.agent_runtime import Remote
     from kubemedic.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,11 @@ def slack_routes(
     settings: Settings,
     slack: SlackSettings | None = None,
     *,
+    remote: Remote | None = None,
     clock: Callable[[], float] = time.time,
 ) -> list[Route]:
-    """The interactions route, for the web inbox (or any Starlette app) to mount."""
+    """The interactions route, for the web inbox (or any Starlette app) to mount. `remote`:
+    the MCP server a resumed incident acts through (None: one in this process)."""
     slack = slack if slack is not None else SlackSettings()
     secret = slack.secret()
     if not secret:
@@ -123,7 +126,7 @@ def slack_routes(
 
         async def decide_later() -> None:
             await respond(click.response_url, deciding)
-            await _decide(settings, messenger, click, by)
+            await _decide(settings, messenger, click, by, remote)
 
         return Response(status_code=200, background=BackgroundTask(decide_later))
 
@@ -157,7 +160,9 @@ def parse_click(body: bytes) -> Click | None:
     return None
 
 
-async def _decide(settings: Settings, messenger: SlackMessenger, click: Click, by: str) -> None:
+async def _decide(
+    settings: Settings, messenger: SlackMessenger, click: Click, by: str, remote: Remote | None
+) -> None:
     """Decide (and resume the waiting incident), then show how it went. Never raises."""
     from kubemedic.approval_flow import DecisionRefused, decide
 
@@ -169,6 +174,7 @@ async def _decide(settings: Settings, messenger: SlackMessenger, click: Click, b
             "approve" if click.decision == "approve" else "reject",
             reason=f"rejected in Slack by {by.removesuffix(' via Slack')}",
             resume=True,
+            remote=remote,
         )
     except DecisionRefused as refused:
         await respond(click.response_url, ephemeral(f"Nothing was decided: {refused.message}"))
