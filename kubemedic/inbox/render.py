@@ -94,9 +94,9 @@ def inbox_page(board: Board, identity: Identity, csrf: str, *, poll_ms: int = 30
     )
     rights = "may approve" if identity.can_approve else "view only"
     body = (
-        '<header><h1>kubemedic inbox</h1><p class="who">signed in as '
+        '<header><h1>kubemedic inbox</h1><div class="who">signed in as '
         f'<strong id="identity">{esc(identity.name)}</strong> '
-        f'<span class="muted">({esc(rights)})</span> {signout}</p></header>'
+        f'<span class="muted">({esc(rights)})</span> {signout}</div></header>'
         f'<main id="inbox" data-poll="/api/approvals" data-interval="{poll_ms}">'
         f"{fragment(board, identity, csrf)}</main>"
     )
@@ -158,14 +158,17 @@ def card(row: Row, identity: Identity, csrf: str) -> str:
 
 def _decided(row: Row) -> str:
     approval = row.approval
+    verb = {"granted": "approved", "consumed": "approved", "rejected": "rejected"}.get(
+        approval.status, approval.status
+    )
     who = (
-        f"{esc(approval.status)} by <strong>{esc(approval.decided_by)}</strong> "
-        f"{_when(approval.decided_at)}"
+        f"{esc(verb)} by <strong>{esc(approval.decided_by)}</strong> {_when(approval.decided_at)}"
         if approval.decided_by
         else esc(approval.status)
     )
     note = f' — <span class="note">{esc(approval.note)}</span>' if approval.note else ""
-    return f'<p class="decided">{who}{note}</p>'
+    used = " · the action ran" if approval.status == "consumed" else ""
+    return f'<p class="decided">{who}{note}{esc(used)}</p>'
 
 
 def _preview(preview: ChangePreview) -> str:

@@ -49,6 +49,8 @@ h1 { font-size: 1.4rem; margin: .4rem 0; }
 h2 { font-size: 1.1rem; margin: 1.2rem 0 .4rem; }
 h3 { font-size: 1.05rem; margin: 0 0 .2rem; }
 h4 { font-size: .9rem; margin: .7rem 0 .2rem; text-transform: uppercase; color: var(--muted); }
+h4 code { text-transform: none; }
+.who form.inline { margin-left: .6rem; }
 h5 { font-size: .9rem; margin: .3rem 0; }
 .muted, .meta { color: var(--muted); }
 .meta { margin: 0 0 .4rem; font-size: .9rem; }
