@@ -125,9 +125,11 @@ def final_message(
     *,
     outcome: str | None = None,
     summary: str = "",
+    approver: str | None = None,
 ) -> Message:
     """The message once decided: who granted or rejected it, and how the incident ended; no
-    buttons. The approval record is the truth about the decision (whoever made it, wherever)."""
+    buttons. The approval record is the truth about the decision (whoever made it, wherever);
+    without one, `approver` is who the incident says answered."""
     approval_id = str(approval.id if approval is not None else event.get("approval_id") or "")
     action = action_of(event, approval)
     target = target_of(event, approval)
@@ -149,6 +151,9 @@ def final_message(
     elif status == "pending":
         verdict = ":hourglass_flowing_sand: still pending"
         title = f"Approval needed: {action} on {target}"
+    elif approver:
+        verdict = f"answered by {text(approver, 200)}"
+        title = f"{action} on {target}"
     else:
         verdict = f"approval {text(approval_id, 64)} is no longer on record"
         title = f"{action} on {target}"

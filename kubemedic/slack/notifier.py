@@ -95,7 +95,8 @@ class SlackMessenger:
             if self.channel:
                 await self.client.post(self.channel, notice_message(event))
             return
-        self.store.record_outcome(incident_id, outcome, summary)
+        approver = str(event.get("approver") or "") or None
+        self.store.record_outcome(incident_id, outcome, summary, approver)
         for message in posted:
             await self.refresh(message.approval_id)
 
@@ -111,6 +112,7 @@ class SlackMessenger:
             approval,
             outcome=posted.outcome if posted is not None else None,
             summary=posted.summary if posted is not None else "",
+            approver=posted.approver if posted is not None else None,
         )
         if posted is not None and self.client is not None:
             if await self.client.update(posted.channel, posted.ts, message):

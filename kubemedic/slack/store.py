@@ -33,6 +33,7 @@ CREATE TABLE IF NOT EXISTS slack_messages (
     event TEXT NOT NULL,
     outcome TEXT,
     summary TEXT,
+    approver TEXT,
     posted_at REAL NOT NULL,
     updated_at REAL NOT NULL
 );
@@ -54,6 +55,7 @@ class PostedMessage:
     event: dict[str, Any]
     outcome: str | None
     summary: str
+    approver: str | None = None  # who decided, as the incident reported it
 
 
 class SlackStore:
@@ -106,11 +108,14 @@ class SlackStore:
             ).fetchall()
         return [_message(row) for row in rows]
 
-    def record_outcome(self, incident_id: str, outcome: str, summary: str) -> None:
+    def record_outcome(
+        self, incident_id: str, outcome: str, summary: str, approver: str | None = None
+    ) -> None:
         with write_transaction(self.path, durable=False) as db:
             db.execute(
-                "UPDATE slack_messages SET outcome=?, summary=?, updated_at=? WHERE incident_id=?",
-                (outcome, summary, self._clock(), incident_id),
+                "UPDATE slack_messages SET outcome=?, summary=?, "
+                "approver=COALESCE(?, approver), updated_at=? WHERE incident_id=?",
+                (outcome, summary, approver, self._clock(), incident_id),
             )
 
     # ---------------------------------------------------------------- signatures
@@ -142,4 +147,5 @@ def _message(row: sqlite3.Row) -> PostedMessage:
         event=json.loads(row["event"] or "{}"),
         outcome=row["outcome"],
         summary=row["summary"] or "",
+        approver=row["approver"],
     )

@@ -109,3 +109,26 @@ def test_secrets_and_approvers_come_from_files(tmp_path: Path) -> None:
         "U0ALICE01": "alice",
         "W0GRID001": "grace",
     }
+
+
+async def test_the_incident_graph_posts_then_updates_one_message(
+    standin: SlackStandIn, settings: Settings, slack_settings: SlackSettings
+) -> None:
+    """The events the real graph sends (approval, then incident closed) fit the notifier."""
+    from tests.unit.agent.harness import runner_for
+    from tests.unit.agent.scripted import ScriptedCluster, crashloop_diagnosis
+
+    pod = "web-5d8f7-abcde"
+    cluster = ScriptedCluster(diagnoses={pod: crashloop_diagnosis(pod)})
+    notify = slack_app_notifier(settings, slack_settings)
+    async with runner_for(cluster, settings.checkpoint_db, notify=notify) as runner:
+        await runner.start("inc-s", "default", pod)
+        (post,) = standin.of("chat.postMessage")
+        assert "appr-1" in json.dumps(post.body["blocks"])
+        cluster.grant("appr-1")
+        await runner.resume("inc-s", {"decision": "approve", "approver": "jo"})
+    (update,) = standin.of("chat.update")
+    assert update.body["ts"] == "1700000000.000001"
+    assert "healed" in json.dumps(update.body["blocks"])
+    assert "answered by jo" in json.dumps(update.body["blocks"])
+    assert APPROVE not in json.dumps(update.body["blocks"])
