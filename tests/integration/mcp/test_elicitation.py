@@ -9,6 +9,7 @@ the usual `approval_required`.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
@@ -252,10 +253,38 @@ def test_a_declined_elicitation_rejects_and_writes_nothing(
     assert last["details"]["decided_by"] == "ops-bot via elicitation"
 
 
+class Late(Host):
+    """A host whose user answers only after the server gave up waiting (this SDK's client
+    handles a server request inline, so the tool's answer arrives after the callback's)."""
+
+    def __init__(self, answer: types.ElicitResult) -> None:
+        super().__init__(answer)
+        self.server_gave_up = threading.Event()
+
+    async def __call__(
+        self, context: RequestContext[ClientSession, Any], params: types.ElicitRequestParams
+    ) -> types.ElicitResult | types.ErrorData:
+        self.messages.append(params.message)
+        assert await anyio.to_thread.run_sync(self.server_gave_up.wait, 30)
+        return self.answer
+
+
+class _GaveUp(logging.Handler):
+    def __init__(self, late: Late) -> None:
+        super().__init__()
+        self.late = late
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "no answer through elicitation in time" in record.getMessage():
+            self.late.server_gave_up.set()
+
+
 def test_hosts_that_cannot_answer_get_approval_required(
     sim: KubeSim, tmp_path: Path, looping: str
 ) -> None:
     failing = Host(types.ErrorData(code=types.INVALID_REQUEST, message="no user here"))
+    late = Late(types.ElicitResult(action="accept", content={"approve": True}))
+    watcher = _GaveUp(late)
     seen: list[dict[str, Any]] = []
 
     async def body(session: ClientSession) -> None:
@@ -269,14 +298,21 @@ def test_hosts_that_cannot_answer_get_approval_required(
             )
         )
 
-    with served(sim, tmp_path, ASKING) as (url, state):
+    impatient = ASKING.updated(approval_elicitation_timeout_seconds=1)
+    with served(sim, tmp_path, impatient) as (url, state):
         sim.reset_requests()
         over_http(url, body)  # no elicitation capability declared
         over_http(url, body, failing)  # declared, but the host fails the request
+        logging.getLogger("mcp_server.elicitation").addHandler(watcher)
+        try:
+            over_http(url, body, late)  # declared, but the answer comes too late
+        finally:
+            logging.getLogger("mcp_server.elicitation").removeHandler(watcher)
         approvals = state.approvals.list()
-    assert [answer["error"]["code"] for answer in seen] == ["approval_required"] * 2
-    assert len(failing.messages) == 1
-    # The same pending record both times: it waits for an out-of-band decision.
+    assert [answer["error"]["code"] for answer in seen] == ["approval_required"] * 3
+    assert len(failing.messages) == 1 and len(late.messages) == 1
+    # The same pending record every time (a late "approve" grants nothing): it waits for an
+    # out-of-band decision.
     assert [a.status for a in approvals] == ["pending"]
     assert {answer["error"]["approval_id"] for answer in seen} == {approvals[0].id}
     assert not writes(sim)
