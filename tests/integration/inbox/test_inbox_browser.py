@@ -160,7 +160,8 @@ def test_an_approver_rolls_back_a_bad_rollout_from_the_inbox(
         store = ApprovalStore(state_dir / "state.sqlite")
         record = store.get(approval_id)
         assert record is not None
-        has_preview = bool((record.details or {}).get("preview"))
+        # The server previewed the change with a dry run when it asked for the approval.
+        assert (record.details or {}).get("preview"), record.details
         settings = Settings(state_dir=state_dir, kubeconfig=sim.kubeconfig_path, llm="none")
         app = build_app(settings, InboxConfig(tokens=TOKENS, poll_seconds=1.0))
         with serving(app) as base_url:
@@ -180,9 +181,17 @@ def test_an_approver_rolls_back_a_bad_rollout_from_the_inbox(
             sign_in(browser, base_url, APPROVER)
             text = browser.find_element(By.ID, card).text
             assert "rollback_deployment" in text and "Deployment/default/shop" in text
-            if has_preview:
-                diff = browser.find_element(By.CSS_SELECTOR, f"#{card} table.diff").text
-                assert BAD_IMAGE in diff and GOOD_IMAGE in diff, diff
+            diff = browser.find_element(By.CSS_SELECTOR, f"#{card} table.diff").text
+            assert "spec.template.spec.containers[nginx].image" in diff, diff
+            before = browser.find_element(By.CSS_SELECTOR, f"#{card} table.diff td.before").text
+            after = browser.find_element(By.CSS_SELECTOR, f"#{card} table.diff td.after").text
+            assert (before, after) == (BAD_IMAGE, GOOD_IMAGE), diff
+            assert (
+                "ImagePullBackOff"
+                in browser.find_element(By.CSS_SELECTOR, f"#{card} .evidence").text
+            )
+            rule = browser.find_element(By.CSS_SELECTOR, f"#{card} .rule").text
+            assert "rollback_deployment" in rule
             assert browser.find_elements(By.CSS_SELECTOR, f"#{card} button.approve")
             save_screenshot(browser, tmp_path, "inbox.png")
 
