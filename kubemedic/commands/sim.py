@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import signal
 import threading
+from enum import StrEnum
 from pathlib import Path
 from types import FrameType
 from typing import Annotated
 
 import typer
 from rich.console import Console
+
+
+class KubeVersionChoice(StrEnum):
+    v1_28 = "1.28"
+    v1_33 = "1.33"
+    v1_35 = "1.35"
 
 
 def register(app: typer.Typer) -> None:
@@ -32,12 +39,25 @@ def sim(
     metrics: Annotated[
         bool, typer.Option("--metrics/--no-metrics", help="serve metrics.k8s.io")
     ] = True,
+    kube_version: Annotated[
+        KubeVersionChoice,
+        typer.Option(
+            "--kube-version",
+            help="the Kubernetes version served (from 1.33: pods/resize, in-place resize)",
+        ),
+    ] = KubeVersionChoice.v1_28,
 ) -> None:
     """Start kubesim on 127.0.0.1, apply scenarios, and serve until interrupted."""
     from kubesim import KubeSim, KubeSimError
 
     console = Console()
-    cluster = KubeSim(speed=speed, port=port, kubeconfig_path=kubeconfig, metrics=metrics)
+    cluster = KubeSim(
+        speed=speed,
+        port=port,
+        kubeconfig_path=kubeconfig,
+        metrics=metrics,
+        kube_version=kube_version.value,
+    )
     try:
         cluster.start()
     except OSError as exc:
@@ -52,7 +72,10 @@ def sim(
                 raise typer.Exit(1) from exc
             names = ", ".join(f"{o['kind'].lower()}/{o['metadata']['name']}" for o in applied)
             console.print(f"applied [bold]{path}[/bold]: {names}")
-        console.print(f"kubesim listening on [bold]{cluster.url}[/bold] (speed {speed:g})")
+        console.print(
+            f"kubesim listening on [bold]{cluster.url}[/bold] "
+            f"(Kubernetes {cluster.kube_version.git_version}, speed {speed:g})"
+        )
         console.print(f"kubeconfig: [bold]{cluster.kubeconfig_path}[/bold]")
         console.print(f"  kubectl --kubeconfig {cluster.kubeconfig_path} get pods -A")
         console.print("Ctrl-C to stop")
