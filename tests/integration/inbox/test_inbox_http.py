@@ -312,3 +312,45 @@ def test_extra_routes_share_the_inbox(state_dir: Path) -> None:
         answered = client.post("/slack/interactions")
         assert answered.json() == {"pending": 1}
         assert answered.headers["content-security-policy"] == CSP
+
+
+def test_an_approver_picks_the_milder_action_of_a_waiting_incident(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash-looping pod's delete waits for a human; the inbox offers the rules' milder
+    actions and approving one of them ends the incident without a write."""
+    from agent.incidents import IncidentRegistry
+    from kubesim import KubeSim
+    from tests.integration.agent.conftest import writes
+    from tests.integration.agent.test_approvals_cli import leave_waiting
+
+    monkeypatch.setenv("KUBEMEDIC_LLM", "none")
+    state_dir = tmp_path / "state"
+    with KubeSim() as sim:
+        incident_id, approval_id = leave_waiting(sim, state_dir)
+        sim.reset_requests()
+        settings = Settings(state_dir=state_dir, kubeconfig=sim.kubeconfig_path, llm="none")
+        with serving(build_app(settings, InboxConfig(tokens=TOKENS))) as url:
+            with sign_in(url, APPROVER) as client:
+                page = client.get("/").text
+                assert f"/approvals/{approval_id}/edit" in page
+                assert "Approve investigate_manually instead" in page
+                assert incident_id in page
+                token = csrf_of(page)
+                harsher = client.post(
+                    f"/approvals/{approval_id}/edit",
+                    data={"csrf": token, "action": "rollback_deployment"},
+                )
+                assert harsher.status_code == 400, harsher.text
+                assert status_of(state_dir, approval_id) == "pending"
+                edited = client.post(
+                    f"/approvals/{approval_id}/edit",
+                    data={"csrf": token, "action": "investigate_manually"},
+                )
+                assert edited.status_code == 303, edited.text
+                row = wait_for_job(client, approval_id)
+        assert row["job"]["state"] == "done", row
+        assert row["outcome"] == "handed_to_human"
+        assert not writes(sim)
+    incident = IncidentRegistry(state_dir / "incidents.sqlite").get(incident_id)
+    assert incident is not None and incident.outcome == "handed_to_human"
