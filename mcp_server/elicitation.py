@@ -52,6 +52,7 @@ Rerun = Callable[[dict[str, Any]], Awaitable[Out]]
 
 VIA = "via elicitation"
 _DID = {"decline": "declined", "cancel": "cancelled"}
+NOTE_CHARS = 500
 
 
 class ApprovalAnswer(BaseModel):
@@ -133,10 +134,12 @@ async def settle_approval(ctx: Context[Any, Any, Any], result: Out, rerun: Rerun
         log.warning("approval %s: elicitation failed: %s", approval_id, failure)
         return result
     by = f"{caller.name} {VIA}"
+    # The host's text is untrusted: kept as a bounded note (the audit trail redacts secrets).
+    note = answer.data.reason.strip()[:NOTE_CHARS] if answer.action == "accept" else ""
     if answer.action == "accept" and answer.data.approve:
         try:
             await anyio.to_thread.run_sync(
-                partial(state.approvals.grant, approval_id, by, answer.data.reason or None)
+                partial(state.approvals.grant, approval_id, by, note or None)
             )
         except ApprovalError as refused:
             # Decided elsewhere or expired meanwhile: the retry answers what holds now.
@@ -144,7 +147,7 @@ async def settle_approval(ctx: Context[Any, Any, Any], result: Out, rerun: Rerun
         await anyio.to_thread.run_sync(state.publish_approval_metrics)
         return await rerun({"approval_id": approval_id, "plan_id": asked.get("plan_id")})
     if answer.action == "accept":
-        reason = f"rejected {VIA}" + (f": {answer.data.reason}" if answer.data.reason else "")
+        reason = f"rejected {VIA}" + (f": {note}" if note else "")
     else:
         reason = f"{_DID[answer.action]} {VIA}"
     return await anyio.to_thread.run_sync(
