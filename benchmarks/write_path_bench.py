@@ -5,6 +5,8 @@ incidents keep a fresh one waiting.
    human's grant, execute, verify by status, report) through a real in-memory MCP session
    against kubesim, with the server's pod cache on as in production. Prints the API
    requests the incident sent (the cache's own list and watch excluded) and its wall time.
+   Asking for the approval costs two of them: the approval's preview re-reads the pod and
+   sends the delete with `dryRun=All`.
 2. The watch loop with 15 crash-looping Deployments whose deletes are auto-approved and
    whose replacements keep crashing (so all 15 stay in verification), then a 16th failure:
    prints how long the fresh incident waited from being opened to its write, against the
@@ -147,7 +149,8 @@ async def approved_restart() -> None:
         sent = [r for r in sim.requests if r.verb != "watch"]
         by_kind = Counter(f"{r.verb} {r.resource}" for r in sent)
         print(
-            f"approved pod restart: outcome {done.outcome}, {len(sent)} API requests (goal <= 10)"
+            f"approved pod restart: outcome {done.outcome}, {len(sent)} API requests (goal <= 12: "
+            "10, plus the approval preview's fresh pod read and dry-run delete)"
         )
         for kind, count in sorted(by_kind.items()):
             print(f"    {count:3d}  {kind}")
