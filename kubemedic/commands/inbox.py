@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -53,7 +53,8 @@ def serve(
         typer.echo(f"kubemedic inbox: {error.message}", err=True)
         raise typer.Exit(2) from None
     header = (trusted_user_header or "").strip() or None
-    if not loaded and header is None:
+    extra_routes = _slack_routes(settings)
+    if not loaded and header is None and not extra_routes:
         typer.echo(
             "kubemedic inbox: nobody could sign in: give --tokens FILE (scope approve to "
             "decide) or --trusted-user-header NAME behind an authenticating proxy",
@@ -66,9 +67,27 @@ def serve(
             f"{host}:{port} (a network policy), or anyone can claim any name",
             err=True,
         )
-    app = build_app(settings, InboxConfig(tokens=loaded, trusted_user_header=header))
+    config = InboxConfig(tokens=loaded, trusted_user_header=header)
+    app = build_app(settings, config, extra_routes=extra_routes)
     typer.echo(f"kubemedic inbox on http://{host}:{port}/", err=True)
+    if extra_routes:
+        typer.echo(f"Slack interactions at http://{host}:{port}/slack/interactions", err=True)
     uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=True)
+
+
+def _slack_routes(settings: Any) -> list[Any]:
+    """Slack's interactions endpoint, when a signing secret is configured (KUBEMEDIC_SLACK_*)."""
+    from kubemedic.slack import SlackSettings, slack_routes
+    from kubemedic.slack.settings import SlackSettingsError
+
+    try:
+        slack = SlackSettings()
+        if not slack.secret():
+            return []
+        return slack_routes(settings, slack)
+    except SlackSettingsError as error:
+        typer.echo(f"kubemedic inbox: Slack: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def register(app: typer.Typer) -> None:
