@@ -125,7 +125,12 @@ def _watch(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen[str], Lines
 
 
 def _pod_deletes(sim: KubeSim) -> list[str]:
-    return [r.path for r in sim.requests if r.verb == "delete" and r.resource == "pods"]
+    """Pod deletes sent for real (asking for an approval dry-runs the delete first)."""
+    return [
+        r.path
+        for r in sim.requests
+        if r.verb == "delete" and r.resource == "pods" and "dryRun=All" not in (r.query or "")
+    ]
 
 
 def test_kill_while_waiting_then_approve_runs_the_action_once(
