@@ -576,6 +576,8 @@ def _approval_payload(
         "expires_at": error.get("expires_at"),
         "plan_id": error.get("plan_id"),
         "parameters": error.get("parameters") or {},
+        # The server's dry-run preview of the change (already redacted by the server).
+        "preview": error.get("preview"),
         "requested_at": now_iso(),
     }
 
