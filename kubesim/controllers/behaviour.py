@@ -11,6 +11,7 @@ docs/kubesim.md.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -50,6 +51,9 @@ class Behaviour:
     exit_code: int = 0
     memory: float = 32 * 2**20  # bytes at start
     memory_growth: float = 0.0  # bytes per second (a leak)
+    # With growth: the level usage levels off at (a cache warming up). Growth starts at
+    # `memory_growth` and slows as usage nears it (exponential approach). None: no ceiling.
+    memory_plateau: float | None = None
     cpu: float = 5.0  # millicores
     startup_lines: tuple[tuple[float, str], ...] = ()
     loop: Loop | None = None
@@ -68,7 +72,7 @@ class Behaviour:
 
     def memory_at(self, offset: float, limit: float | None = None) -> float:
         offset = max(offset, 0.0)
-        usage = self.memory + self.memory_growth * offset
+        usage = self._grown(offset)
         if self.oom_at is not None and limit:
             # A forced OOM: usage climbs to the limit by the time of the kill.
             usage = max(
@@ -77,6 +81,27 @@ class Behaviour:
             )
         return min(usage, limit) if limit else usage
 
+    def _grown(self, offset: float) -> float:
+        span = self._plateau_span()
+        if span is None:
+            return self.memory + self.memory_growth * offset
+        return self.memory + span * (1.0 - math.exp(-self.memory_growth * offset / span))
+
+    def _plateau_span(self) -> float | None:
+        if self.memory_plateau is None or self.memory_growth <= 0:
+            return None
+        span = self.memory_plateau - self.memory
+        return span if span > 0 else None
+
+    def _reaches(self, level: float) -> float | None:
+        """Seconds after start at which growing usage reaches `level` (None: never)."""
+        span = self._plateau_span()
+        if span is None:
+            return (level - self.memory) / self.memory_growth
+        if level >= self.memory + span:
+            return None
+        return -span / self.memory_growth * math.log(1.0 - (level - self.memory) / span)
+
     def oom_after(self, limit: float | None) -> float | None:
         """Seconds after start at which usage passes the memory limit (or a forced OOM), if ever."""
         natural: float | None = None
@@ -84,7 +109,8 @@ class Behaviour:
             if self.memory > limit:
                 natural = OOM_AFTER_START
             elif self.memory_growth > 0:
-                natural = max((limit - self.memory) / self.memory_growth, OOM_AFTER_START)
+                reach = self._reaches(limit)
+                natural = None if reach is None else max(reach, OOM_AFTER_START)
         if self.oom_at is not None:
             return self.oom_at if natural is None else min(natural, self.oom_at)
         return natural
@@ -408,6 +434,10 @@ def _overlay(base: Behaviour, annotations: dict[str, str]) -> Behaviour:
             b = replace(b, memory=quantity.memory_bytes(annotations[PREFIX + "memory"]))
         if PREFIX + "memory-growth" in annotations:
             b = replace(b, memory_growth=_rate(annotations[PREFIX + "memory-growth"]))
+        if PREFIX + "memory-plateau" in annotations:
+            b = replace(
+                b, memory_plateau=quantity.memory_bytes(annotations[PREFIX + "memory-plateau"])
+            )
         if PREFIX + "cpu" in annotations:
             b = replace(b, cpu=quantity.cpu_millis(annotations[PREFIX + "cpu"]))
         if PREFIX + "exit-code" in annotations:
