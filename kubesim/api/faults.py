@@ -29,6 +29,9 @@ class Faults:
     _throttle: _Pending | None = None
     _errors: _Pending | None = None
     _conflicts: _Pending | None = None
+    # RBAC-like denials that stay until cleared: (resource[/subresource], verbs; empty: any).
+    _forbidden: dict[str, frozenset[str]] = field(default_factory=dict)
+    _forbidden_user: str = "system:serviceaccount:kubemedic:kubemedic"
     _drop_watches: Callable[[], int] | None = None
     _compact: Callable[[], None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -58,6 +61,20 @@ class Faults:
         with self._lock:
             self._conflicts = _Pending(count, 0, frozenset({"update", "patch"}), resource)
 
+    def forbid(
+        self,
+        resource: str,
+        *,
+        verbs: tuple[str, ...] = (),
+        user: str = "system:serviceaccount:kubemedic:kubemedic",
+    ) -> None:
+        """Every matching request answers 403 Forbidden until `clear()`, as a real API server
+        does for a user whose RBAC lacks the rule. `resource` is a plural, or `plural/subresource`
+        (e.g. "pods/log") to deny only the subresource."""
+        with self._lock:
+            self._forbidden[resource] = frozenset(verbs)
+            self._forbidden_user = user
+
     def drop_watches(self) -> int:
         """End every open watch stream now; returns how many were open."""
         return self._drop_watches() if self._drop_watches else 0
@@ -71,6 +88,7 @@ class Faults:
         with self._lock:
             self.latency = 0.0
             self._throttle = self._errors = self._conflicts = None
+            self._forbidden = {}
 
     def state(self) -> dict[str, Any]:
         def show(p: _Pending | None) -> dict[str, Any] | None:
@@ -89,6 +107,7 @@ class Faults:
                 "throttle": show(self._throttle),
                 "errors": show(self._errors),
                 "conflicts": show(self._conflicts),
+                "forbidden": {r: sorted(v) for r, v in sorted(self._forbidden.items())},
             }
 
     @staticmethod
@@ -102,9 +121,21 @@ class Faults:
         pending.count -= 1
         return True
 
-    def check(self, verb: str, resource: str) -> ApiError | None:
+    def check(
+        self,
+        verb: str,
+        resource: str,
+        *,
+        subresource: str = "",
+        group: str = "",
+        namespace: str = "",
+        name: str | None = None,
+    ) -> ApiError | None:
         """The error this request must fail with, if a fault is armed for it."""
         with self._lock:
+            denied = self._denied(verb, resource, subresource)
+            if denied is not None:
+                return _forbidden(verb, denied, group, namespace, name, self._forbidden_user)
             if self._take(self._throttle, verb, resource):
                 retry = self._throttle.retry_after if self._throttle else 1
                 return too_many_requests(
@@ -128,9 +159,17 @@ class Faults:
                 )
         return None
 
+    def _denied(self, verb: str, resource: str, subresource: str) -> str | None:
+        full = f"{resource}/{subresource}" if subresource else resource
+        verbs = self._forbidden.get(full)
+        if verbs is not None and (not verbs or verb in verbs):
+            return full
+        return None
+
     def configure(self, body: dict[str, Any]) -> None:
         """Admin API body: {"latency": s, "throttle": {"count", "retryAfter", "verbs", "resource"},
-        "errors": {...}, "conflicts": {...}, "dropWatches": true, "expireHistory": true}."""
+        "errors": {...}, "conflicts": {...}, "forbidden": [{"resource", "verbs"}],
+        "dropWatches": true, "expireHistory": true}."""
         if "latency" in body:
             self.add_latency(float(body["latency"] or 0))
         if body.get("throttle"):
@@ -151,7 +190,31 @@ class Faults:
         if body.get("conflicts"):
             c = body["conflicts"]
             self.conflict_on_update(int(c.get("count", 1)), resource=c.get("resource"))
+        for rule in body.get("forbidden") or []:
+            self.forbid(str(rule["resource"]), verbs=tuple(rule.get("verbs") or ()))
         if body.get("dropWatches"):
             self.drop_watches()
         if body.get("expireHistory"):
             self.expire_history()
+
+
+def _forbidden(
+    verb: str, resource: str, group: str, namespace: str, name: str | None, user: str
+) -> ApiError:
+    """The Status a real API server answers when RBAC denies a request (reason Forbidden)."""
+    plural = resource.partition("/")[0]
+    qualified = f"{plural}.{group}" if group else plural
+    subject = f'{qualified} "{name}"' if name else qualified
+    where = f' in the namespace "{namespace}"' if namespace else ""
+    details: dict[str, Any] = {"kind": plural}
+    if name:
+        details["name"] = name
+    if group:
+        details["group"] = group
+    return ApiError(
+        403,
+        "Forbidden",
+        f'{subject} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
+        f'in API group "{group}"{where}',
+        details,
+    )
