@@ -43,6 +43,9 @@ class IssueType:
     NO_RESOURCE_LIMITS = "NoResourceLimits"
     LOG_ERRORS = "LogErrors"
     NOT_READY = "NotReady"
+    # Not killed yet: the working set grows at a pace that reaches the limit within the
+    # policy's `memory.predict_horizon_minutes` (see ContainerResources.memory_trend).
+    PREDICTED_OOM = "PredictedOOM"
 
     ALL: frozenset[str] = frozenset(
         {
@@ -66,6 +69,7 @@ class IssueType:
             NO_RESOURCE_LIMITS,
             LOG_ERRORS,
             NOT_READY,
+            PREDICTED_OOM,
         }
     )
 
@@ -127,6 +131,21 @@ class WorkloadInfo(_Model):
     rollout: RolloutInfo = Field(default_factory=RolloutInfo)
 
 
+class MemoryTrendInfo(_Model):
+    """A container's working set over the server's usage samples (its latest run)."""
+
+    samples: int = Field(default=0, ge=0)
+    span_minutes: float = Field(default=0.0, ge=0)
+    shape: Literal["flat", "linear", "decelerating"] = "flat"
+    rate_mib_per_minute: float = 0.0
+    usage_bytes: int = Field(default=0, ge=0)
+    peak_bytes: int = Field(default=0, ge=0)
+    limit_bytes: int | None = Field(default=None, ge=0)
+    minutes_to_limit: float | None = Field(default=None, ge=0)
+    projected_bytes: int | None = Field(default=None, ge=0)  # usage by the end of the horizon
+    leak: bool = False  # reaches the limit within the horizon at this pace
+
+
 class ContainerResources(_Model):
     """One container's resources; quantities as plain numbers (bytes, millicores)."""
 
@@ -134,7 +153,10 @@ class ContainerResources(_Model):
     memory_request_bytes: int | None = Field(default=None, ge=0)
     memory_limit_bytes: int | None = Field(default=None, ge=0)
     memory_usage_bytes: int | None = Field(default=None, ge=0)  # now, from metrics.k8s.io
-    memory_peak_bytes: int | None = Field(default=None, ge=0)  # highest seen, if known
+    # The highest working set the server's usage samples saw (any run of this pod), if known.
+    memory_peak_bytes: int | None = Field(default=None, ge=0)
+    # The trend of the latest run (before an OOM kill: the run that ended in it), if sampled.
+    memory_trend: MemoryTrendInfo | None = None
     cpu_request_millicores: int | None = Field(default=None, ge=0)
     cpu_limit_millicores: int | None = Field(default=None, ge=0)
     cpu_usage_millicores: int | None = Field(default=None, ge=0)

@@ -73,13 +73,22 @@ class _Strict(BaseModel):
 
 
 class MemoryPolicy(_Strict):
-    """new limit = max(current * factor, current + min_step, peak * factor), capped by max."""
+    """Memory limits sized from evidence (docs/decision-table.md, "The memory formula").
 
-    factor: float = Field(default=1.5, gt=1.0, le=10.0)
-    min_step: MemoryBytes = 64 * 2**20
+    After an OOM kill: new limit = max(peak + oom_min_bump, peak * oom_bump_ratio), the rule
+    the Vertical Pod Autoscaler applies to OOM-killed containers, where peak is the larger of
+    the request, the observed peak and the limit at the kill; capped by `max` (and the
+    namespace's LimitRange).
+    """
+
+    oom_bump_ratio: float = Field(default=1.2, gt=1.0, le=10.0)
+    oom_min_bump: MemoryBytes = 100 * 2**20
     max: MemoryBytes = 4 * 2**30
     # Raising the limit again and again within the escalation window smells like a leak.
     max_increases_per_window: int = Field(default=2, ge=1)
+    # A container whose working set reaches its limit within this many minutes at its current
+    # pace is reported (PredictedOOM) before it is killed.
+    predict_horizon_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
 
 
 class RateLimits(_Strict):

@@ -7,12 +7,18 @@ cannot tell, the answer is `investigate_manually`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from policies.actions import WRITE_ACTIONS, Action, Risk, risk_at_most
+from policies.actions import WRITE_ACTIONS, Action, Risk
 from policies.decision import HAPPENED, ActionRecord, Decision, DecisionContext, ParamValue, Target
-from policies.diagnosis import Diagnosis, IssueType, SchedulingInfo
+from policies.diagnosis import (
+    Diagnosis,
+    IssueType,
+    MemoryTrendInfo,
+    SchedulingInfo,
+)
 from policies.facts import (
     CONFIG_PROBLEM_TYPES,
     IMAGE_PULL_TYPES,
@@ -23,7 +29,7 @@ from policies.facts import (
     Facts,
     facts_of,
 )
-from policies.safety import READ_ONLY_CHECKS, checks_for
+from policies.safety import READ_ONLY_CHECKS, auto_approved, checks_for
 
 
 @dataclass(slots=True)
@@ -48,10 +54,31 @@ def _fmt_bytes(value: int) -> str:
     return f"{value}B"
 
 
-def new_memory_limit(current: int, peak: int | None, factor: float, min_step: int) -> int:
-    """max(current * factor, current + min_step, peak * factor), rounded up to a whole Mi."""
-    wanted = max(int(current * factor), current + min_step, int((peak or 0) * factor))
+def new_memory_limit(peak: int, ratio: float, min_bump: int) -> int:
+    """The Vertical Pod Autoscaler's OOM rule: max(peak + min_bump, peak * ratio), rounded up
+    to a whole Mi (a readable quantity)."""
+    wanted = max(peak + min_bump, math.ceil(peak * ratio))
     return -(-wanted // MI) * MI
+
+
+def _vpa_rule(ratio: float, min_bump: int, limit: int, peak_name: str = "peak") -> str:
+    return (
+        f"VPA rule max({peak_name}+{_fmt_bytes(min_bump)}, {peak_name}×{ratio:g}) = "
+        f"{_fmt_bytes(limit)}"
+    )
+
+
+def _trend_words(trend: MemoryTrendInfo) -> str:
+    """The trend as a reason quotes it: rate, shape, samples, time to the limit."""
+    shape = {"decelerating": "slowing down", "linear": "linearly"}.get(trend.shape, trend.shape)
+    words = (
+        f"working set {_fmt_bytes(trend.usage_bytes)} growing "
+        f"~{trend.rate_mib_per_minute:.1f}Mi/min {shape} "
+        f"({trend.samples} samples over {trend.span_minutes:.0f} min)"
+    )
+    if trend.minutes_to_limit is not None:
+        words += f", limit reached in ~{trend.minutes_to_limit:.0f} min"
+    return words
 
 
 def _investigate(reason: str, issue_type: str | None, confidence: float = 0.9) -> Choice:
@@ -118,6 +145,8 @@ class _Rules:
             return self.config_problem()
         if IssueType.CRASH_LOOP in types:
             return self.crash_loop()
+        if IssueType.PREDICTED_OOM in types:
+            return self.predicted_oom()
         if all(issue.severity == "info" for issue in issues):
             listed = ", ".join(sorted(types))
             return Choice(Action.NONE, f"only advisory findings: {listed}", 0.9, Risk.LOW, None)
@@ -273,31 +302,146 @@ class _Rules:
                 kind,
             )
         policy = self.policy.memory
+        trend = resources.memory_trend
         increases = self.done_recently(Action.INCREASE_MEMORY_LIMIT)
         if increases >= policy.max_increases_per_window:
             return _investigate(
                 f"memory limit of {name} already raised {increases} times recently and it is "
-                "still OOM-killed: likely a leak",
+                "still OOM-killed: likely a leak" + (f"; {_trend_words(trend)}" if trend else ""),
                 kind,
             )
-        peak = max(resources.memory_peak_bytes or 0, resources.memory_usage_bytes or 0)
-        cap = policy.max
-        range_max = d.limit_range_max_memory_bytes
-        if range_max is not None:
-            cap = min(cap, range_max)
+        if increases and (trend is None or trend.shape != "decelerating"):
+            # OOM-killed again at the raised limit: raising again blindly only delays the next
+            # kill. A working set seen levelling off is a bigger need (raised below); anything
+            # else is handed over as a leak candidate.
+            evidence = (
+                _trend_words(trend)
+                if trend is not None
+                else "no usage samples to tell a leak from a larger need"
+            )
+            choice = _investigate(
+                f"container {name} OOM-killed again at {_fmt_bytes(current)} after its limit "
+                f"was raised within the escalation window: leak candidate; {evidence}",
+                kind,
+            )
+            choice.parameters.update(_leak_parameters(name, trend))
+            return choice
+        cap = self.memory_cap()
         if current >= cap:
             return _investigate(
                 f"container {name} is OOM-killed at {_fmt_bytes(current)}, already at the cap "
                 f"of {_fmt_bytes(cap)}",
                 kind,
             )
-        limit = min(new_memory_limit(current, peak, policy.factor, policy.min_step), cap)
-        capped = " (capped)" if limit == cap else ""
+        request = resources.memory_request_bytes
+        # At an OOM kill the working set reached the limit: the limit is the least it needed.
+        peak = max(
+            request or 0,
+            resources.memory_peak_bytes or 0,
+            resources.memory_usage_bytes or 0,
+            current,
+        )
+        if trend is not None and trend.shape == "decelerating" and trend.projected_bytes:
+            peak = max(peak, trend.projected_bytes)
+        wanted = new_memory_limit(peak, policy.oom_bump_ratio, policy.oom_min_bump)
+        limit = min(wanted, cap)
+        capped = f"; capped at {_fmt_bytes(cap)}" if limit < wanted else ""
         choice = Choice(
             Action.INCREASE_MEMORY_LIMIT,
-            f"container {name} OOM-killed at {_fmt_bytes(current)}; raise the limit to "
-            f"{_fmt_bytes(limit)}{capped}",
+            f"container {name} OOM-killed at {_fmt_bytes(current)} (peak {_fmt_bytes(peak)}, "
+            f"request {_fmt_bytes(request) if request else 'none'}); "
+            f"{_vpa_rule(policy.oom_bump_ratio, policy.oom_min_bump, wanted)}{capped}",
             0.85,
+            Risk.MEDIUM,
+            kind,
+            target=self.workload_target(),
+            parameters={
+                "container": name,
+                "memory_limit_bytes": limit,
+                "previous_memory_limit_bytes": current,
+            },
+        )
+        return _with_investigate(choice)
+
+    def memory_cap(self) -> int:
+        """The policy's `memory.max`, lowered by the namespace's LimitRange max if any."""
+        cap = self.policy.memory.max
+        range_max = self.d.limit_range_max_memory_bytes
+        return cap if range_max is None else min(cap, range_max)
+
+    def predicted_oom(self) -> Choice:
+        """Not killed yet, but heading for it: raise a need that levels off; a steady climb is
+        a likely leak for a human. Always behind an approval (see safety.auto_approved)."""
+        kind = IssueType.PREDICTED_OOM
+        issue = next(i for i in self.f.issues if i.type == kind)
+        workload = self.f.workload
+        name = issue.container
+        resources = next((r for r in self.d.resources if r.name == name), None)
+        trend = resources.memory_trend if resources is not None else None
+        if name is None or resources is None or trend is None or not resources.memory_limit_bytes:
+            return _investigate(
+                f"container {name} is predicted to be OOM-killed, but its memory trend or "
+                "limit is not in the diagnosis",
+                kind,
+                0.6,
+            )
+        current = resources.memory_limit_bytes
+        words = _trend_words(trend)
+        if workload is None:
+            return _investigate(
+                f"bare pod predicted to be OOM-killed ({words}): no workload template to raise",
+                kind,
+            )
+        if workload.kind not in MEMORY_PATCHABLE_KINDS:
+            return _investigate(
+                f"predicted OOM kill ({words}), but a {workload.kind} template is not patched",
+                kind,
+            )
+        if trend.shape != "decelerating" or not trend.projected_bytes:
+            choice = _investigate(
+                f"container {name} predicted to be OOM-killed at {_fmt_bytes(current)}: "
+                f"likely leak, {words}; a higher limit would only delay the kill",
+                kind,
+            )
+            choice.parameters.update(_leak_parameters(name, trend))
+            return choice
+        policy = self.policy.memory
+        increases = self.done_recently(Action.INCREASE_MEMORY_LIMIT)
+        if increases >= policy.max_increases_per_window:
+            return _investigate(
+                f"memory limit of {name} already raised {increases} times recently and it is "
+                f"still heading for its limit ({words})",
+                kind,
+            )
+        cap = self.memory_cap()
+        if current >= cap:
+            return _investigate(
+                f"container {name} is predicted to be OOM-killed at {_fmt_bytes(current)}, "
+                f"already at the cap of {_fmt_bytes(cap)} ({words})",
+                kind,
+            )
+        need = max(
+            resources.memory_request_bytes or 0,
+            resources.memory_peak_bytes or 0,
+            trend.peak_bytes,
+            trend.projected_bytes,
+        )
+        wanted = new_memory_limit(need, policy.oom_bump_ratio, policy.oom_min_bump)
+        limit = min(wanted, cap)
+        if limit <= current:
+            return _investigate(
+                f"container {name} is predicted to be OOM-killed ({words}), but the projected "
+                f"need of {_fmt_bytes(need)} fits the current limit",
+                kind,
+                0.6,
+            )
+        capped = f"; capped at {_fmt_bytes(cap)}" if limit < wanted else ""
+        choice = Choice(
+            Action.INCREASE_MEMORY_LIMIT,
+            f"container {name} predicted to be OOM-killed at {_fmt_bytes(current)}: {words}, "
+            f"levelling off near {_fmt_bytes(trend.projected_bytes)}; "
+            f"{_vpa_rule(policy.oom_bump_ratio, policy.oom_min_bump, wanted, 'need')}{capped}",
+            0.7,
             Risk.MEDIUM,
             kind,
             target=self.workload_target(),
@@ -390,6 +534,18 @@ class _Rules:
         return _with_investigate(delete)
 
 
+def _leak_parameters(container: str, trend: MemoryTrendInfo | None) -> dict[str, ParamValue]:
+    """What a leak hand-over carries for the human (and the agent's report)."""
+    params: dict[str, ParamValue] = {"container": container, "leak_candidate": "true"}
+    if trend is not None:
+        params["rate_mib_per_minute"] = f"{trend.rate_mib_per_minute:.2f}"
+        params["trend_shape"] = trend.shape
+        params["trend_samples"] = trend.samples
+        if trend.minutes_to_limit is not None:
+            params["minutes_to_limit"] = f"{trend.minutes_to_limit:.1f}"
+    return params
+
+
 def _describe_request(sched: SchedulingInfo) -> str:
     return f"cpu {sched.request_cpu_millicores}m, memory {_fmt_bytes(sched.request_memory_bytes)}"
 
@@ -448,9 +604,8 @@ def _finish(
             alternatives,
         )
     policy = context.policy
-    requires_approval = not (
-        choice.action in policy.auto_approve
-        and risk_at_most(choice.risk, policy.auto_approve_max_risk)
+    requires_approval = not auto_approved(
+        choice.action, choice.risk, choice.issue_type, policy
     ) and not (context.force and context.caller in policy.trusted_callers)
     target = choice.target or pod
     draft = Decision(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from policies.actions import WORKLOAD_ACTIONS, WRITE_ACTIONS, Action, risk_at_most
+from policies.actions import WORKLOAD_ACTIONS, WRITE_ACTIONS, Action, Risk, risk_at_most
 from policies.decision import COUNTED, HOUR, CheckResult, Decision, DecisionContext
 from policies.diagnosis import Diagnosis, IssueType
 from policies.facts import (
@@ -20,6 +20,7 @@ from policies.facts import (
     Facts,
     facts_of,
 )
+from policies.policy import Policy
 
 Check = Callable[[Decision, Diagnosis, DecisionContext], CheckResult]
 # The checks proper read the facts computed once per diagnosis; the public check_* wrap them.
@@ -98,7 +99,11 @@ def _fits(action: Action, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> st
     if action is Action.DELETE_EVICTED_POD:
         return "pod was evicted" if f.evicted else None
     if action is Action.INCREASE_MEMORY_LIMIT:
-        return "container was OOM-killed" if f.oom else None
+        if f.oom:
+            return "container was OOM-killed"
+        if IssueType.PREDICTED_OOM in types:
+            return "container is predicted to be OOM-killed"
+        return None
     if action is Action.SCALE_DOWN_DEPLOYMENT:
         sched = diag.scheduling
         if IssueType.PENDING in types and sched is not None and sched.insufficient:
@@ -260,14 +265,26 @@ def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) 
     return CheckResult(name, True, "the rolling update keeps within maxUnavailable")
 
 
+# Acting on a prediction (nothing has failed yet) always asks a human, whatever the policy
+# auto-approves.
+NEVER_AUTO_APPROVED_ISSUES = frozenset({IssueType.PREDICTED_OOM})
+
+
+def auto_approved(action: Action, risk: Risk, issue_type: str | None, policy: Policy) -> bool:
+    """The policy auto-approves this action class at this risk, for this issue type."""
+    return (
+        action in policy.auto_approve
+        and risk_at_most(risk, policy.auto_approve_max_risk)
+        and issue_type not in NEVER_AUTO_APPROVED_ISSUES
+    )
+
+
 def _approval(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
     """Destructive actions need a granted approval, unless the policy auto-approves the class
     (up to its risk ceiling) or a trusted caller forces it."""
     name = APPROVAL
     policy = ctx.policy
-    if d.action in policy.auto_approve and risk_at_most(
-        d.estimated_risk, policy.auto_approve_max_risk
-    ):
+    if auto_approved(d.action, d.estimated_risk, d.issue_type, policy):
         return CheckResult(name, True, f"policy {policy.name} auto-approves {d.action}")
     if ctx.force:
         if ctx.caller is not None and ctx.caller in policy.trusted_callers:

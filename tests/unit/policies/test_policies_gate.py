@@ -16,7 +16,7 @@ def crash_decision() -> Decision:
 def oom_decision() -> Decision:
     d = diagnosis(oom(), resources=resources(limit=100 * MI))
     decision = decide(d, context())
-    assert decision.parameters["memory_limit_bytes"] == 164 * MI
+    assert decision.parameters["memory_limit_bytes"] == 200 * MI
     return decision
 
 
@@ -88,7 +88,7 @@ def test_claims_about_checks_or_approval_are_vetoed() -> None:
 def test_higher_memory_limit_is_vetoed() -> None:
     rule = oom_decision()
     result = gate(rule, LLMProposal(action="increase_memory_limit", memory_limit_bytes=8 * 2**30))
-    assert result.vetoed and result.decision.parameters["memory_limit_bytes"] == 164 * MI
+    assert result.vetoed and result.decision.parameters["memory_limit_bytes"] == 200 * MI
 
 
 def test_lower_memory_limit_above_current_is_milder() -> None:
@@ -96,7 +96,7 @@ def test_lower_memory_limit_above_current_is_milder() -> None:
     result = gate(rule, LLMProposal(action="increase_memory_limit", memory_limit_bytes=128 * MI))
     assert not result.vetoed and result.source == "llm_milder"
     assert result.decision.parameters["memory_limit_bytes"] == 128 * MI
-    assert rule.parameters["memory_limit_bytes"] == 164 * MI  # the rule decision is untouched
+    assert rule.parameters["memory_limit_bytes"] == 200 * MI  # the rule decision is untouched
 
 
 def test_memory_limit_not_raising_is_vetoed() -> None:
@@ -108,7 +108,7 @@ def test_memory_limit_not_raising_is_vetoed() -> None:
 
 def test_same_memory_limit_agrees() -> None:
     rule = oom_decision()
-    result = gate(rule, LLMProposal(action="increase_memory_limit", memory_limit_bytes=164 * MI))
+    result = gate(rule, LLMProposal(action="increase_memory_limit", memory_limit_bytes=200 * MI))
     assert result.source == "llm_agreed" and result.decision is rule
 
 

@@ -25,7 +25,8 @@ def test_default_policy_is_conservative() -> None:
     assert policy.auto_approve == frozenset()
     assert policy.trusted_callers == frozenset()
     assert policy.restart_threshold == 3
-    assert policy.memory.min_step == 64 * 2**20 and policy.memory.max == 4 * 2**30
+    assert policy.memory.oom_min_bump == 100 * 2**20 and policy.memory.oom_bump_ratio == 1.2
+    assert policy.memory.max == 4 * 2**30 and policy.memory.predict_horizon_minutes == 30
     assert policy.is_protected("kube-system") and policy.is_protected("kubemedic")
     assert not policy.is_protected("default")
 
@@ -54,7 +55,8 @@ def write(tmp_path: Path, text: str) -> Path:
         ("rate_limits:\n  global_per_hour: lots\n", "rate_limits.global_per_hour"),
         ("rate_limits:\n  per_hour: 3\n", "rate_limits.per_hour"),
         ("memory:\n  max: 12 bananas\n", "memory.max"),
-        ("memory:\n  factor: 0.5\n", "memory.factor"),
+        ("memory:\n  oom_bump_ratio: 0.5\n", "memory.oom_bump_ratio"),
+        ("memory:\n  factor: 1.5\n", "memory.factor"),
         ("auto_approve: [delete_cluster]\n", "auto_approve"),
         ("restart_treshold: 5\n", "restart_treshold"),
     ],

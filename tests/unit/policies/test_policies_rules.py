@@ -206,10 +206,10 @@ def test_oom_raises_the_limit_on_the_workload() -> None:
     decision = decide(d, context())
     assert decision.action is Action.INCREASE_MEMORY_LIMIT
     assert decision.target == Target("Deployment", "default", "web")
-    # max(50*1.5, 50+64, 100*1.5) = 150Mi
+    # peak = max(request, observed peak 100Mi, limit 50Mi); max(100+100, 100*1.2) = 200Mi
     assert decision.parameters == {
         "container": "app",
-        "memory_limit_bytes": 150 * MI,
+        "memory_limit_bytes": 200 * MI,
         "previous_memory_limit_bytes": 50 * MI,
     }
     assert decision.allowed_actions == {Action.INCREASE_MEMORY_LIMIT, Action.INVESTIGATE_MANUALLY}
@@ -221,18 +221,19 @@ def test_oom_as_last_termination_of_crash_loop() -> None:
     )
     decision = decide(d, context())
     assert decision.action is Action.INCREASE_MEMORY_LIMIT
-    assert decision.parameters["memory_limit_bytes"] == 768 * MI
+    # max(512+100, 512*1.2 = 614.4) -> 615Mi (whole Mi, rounded up)
+    assert decision.parameters["memory_limit_bytes"] == 615 * MI
 
 
-def test_memory_min_step_wins_for_small_limits() -> None:
+def test_memory_min_bump_wins_for_small_limits() -> None:
     d = diagnosis(oom(), resources=resources(limit=32 * MI))
-    assert decide(d, context()).parameters["memory_limit_bytes"] == 96 * MI
+    assert decide(d, context()).parameters["memory_limit_bytes"] == 132 * MI
 
 
 def test_memory_capped_by_policy_max() -> None:
-    d = diagnosis(oom(), resources=resources(limit=3 * GI, peak=3 * GI))
+    d = diagnosis(oom(), resources=resources(limit=3584 * MI, peak=3584 * MI))
     decision = decide(d, context())
-    assert decision.parameters["memory_limit_bytes"] == 4 * GI
+    assert decision.parameters["memory_limit_bytes"] == 4 * GI  # not 4301Mi
     assert "capped" in decision.reason
 
 
@@ -284,9 +285,9 @@ def test_repeated_memory_increases_investigate() -> None:
 
 
 def test_new_memory_limit_formula() -> None:
-    assert new_memory_limit(100 * MI, None, 1.5, 64 * MI) == 164 * MI
-    assert new_memory_limit(200 * MI, 400 * MI, 1.5, 64 * MI) == 600 * MI
-    assert new_memory_limit(1000, None, 1.5, 10) % MI == 0  # rounded up to whole Mi
+    assert new_memory_limit(128 * MI, 1.2, 100 * MI) == 228 * MI
+    assert new_memory_limit(1000 * MI, 1.2, 100 * MI) == 1200 * MI
+    assert new_memory_limit(1000, 1.2, 10) % MI == 0  # rounded up to whole Mi
 
 
 # -- image pull -----
