@@ -25,7 +25,7 @@ from mcp_server import metrics
 from mcp_server.approvals import ApprovalError, target_key
 from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
-from mcp_server.cluster_writer import ClusterWriter, Fresh, now_text
+from mcp_server.cluster_writer import ClusterWriter, Fresh, PartialWrite, now_text
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
 from mcp_server.ledger import Intent, Replayed
@@ -228,8 +228,8 @@ class Executor:
             result = self.result(plan, dry_run=True)
             result.verification = Verification(
                 status="not_applicable",
-                message=f"dry run: the API server accepted {plan.action} (dryRun=All); "
-                "nothing was changed",
+                message=f"dry run: the API server accepted {plan.action} (dryRun=All)"
+                f"{_resize_note(written)}; nothing was changed",
             )
             if needs_approval:
                 attempt.details["would_require_approval"] = True
@@ -289,12 +289,16 @@ class Executor:
             )
         try:
             written = self.writer.write(plan, fresh, intent.expected, dry_run=False)
-        except (GatewayError, ToolFailure) as error:
+        except (GatewayError, ToolFailure, PartialWrite) as caught:
+            # A memory raise whose template patch failed after pods were resized in place:
+            # the plan is not applied, and the outcome still lists every write it made.
+            partial = caught.written if isinstance(caught, PartialWrite) else None
+            error = caught.error if isinstance(caught, PartialWrite) else caught
             code, message = _write_error(plan, error)
-            record("not_applied", {"code": str(code), "message": message})
-            state.ledger.finish(
-                intent.action_id, "not_applied", {"error": {"code": str(code), "message": message}}
-            )
+            failure = {"code": str(code), "message": message}
+            extra: JSON = {} if partial is None else {"write": partial}
+            record("not_applied", failure, **extra)
+            state.ledger.finish(intent.action_id, "not_applied", {"error": failure, **extra})
             raise ToolFailure(
                 code,
                 message,
@@ -354,7 +358,7 @@ class Executor:
         result.verification = Verification(
             status="pending",
             action_id=intent.action_id,
-            message="written; ask get_action_status for the verification",
+            message=f"written{_resize_note(written)}; ask get_action_status for the verification",
         )
         return result
 
@@ -403,6 +407,22 @@ class Executor:
         status = Verifier(self.state).status(intent)
         result.verification = Verification.model_validate(status)
         return result
+
+
+def _resize_note(written: JSON) -> str:
+    """How a memory raise's in-place resizes went, for the answer's message."""
+    entries = written.get("resize")
+    if not isinstance(entries, list) or not entries:
+        return ""
+    done = ("accepted", "resized")
+    accepted = [e["pod"] for e in entries if e.get("result") in done]
+    others = [f"{e['pod']} {e.get('result')}" for e in entries if e.get("result") not in done]
+    parts = []
+    if accepted:
+        parts.append(f"resize in place of {', '.join(accepted)}")
+    if others:
+        parts.append(f"not in place: {', '.join(others)}")
+    return f" ({'; '.join(parts)})"
 
 
 def _write_error(plan: Plan, error: Exception) -> tuple[str, str]:

@@ -62,6 +62,11 @@ class Forbidden(GatewayError):
     code = "forbidden"
 
 
+class NotServed(NotFound):
+    """404 for a whole (sub)resource the API server does not serve (e.g. `pods/resize`
+    before Kubernetes 1.33), as opposed to an object that does not exist."""
+
+
 class Invalid(GatewayError):
     code = "invalid_input"
 
@@ -279,6 +284,9 @@ def _resource_of(path: str) -> str:
 
 
 CONNECTION_POOL_SIZE = 32
+# How long what discovery said about a subresource is believed: a cluster upgraded meanwhile
+# is seen again within this time.
+DISCOVERY_TTL_SECONDS = 600.0
 
 
 def load_api_client(kubeconfig: Path | str | None = None, context: str | None = None) -> Any:
@@ -327,6 +335,8 @@ class Gateway:
         self.event_source = event_source
         self.requests_sent = 0
         self._count_lock = threading.Lock()
+        # What discovery said about pods/resize on this gateway's API server: (served, when).
+        self._resize_served: tuple[bool, float] | None = None
         # Per-thread count: a diagnosis' budget must not be spent by other threads' requests.
         self._thread_counts = threading.local()
 
@@ -538,6 +548,40 @@ class Gateway:
         data = json.loads(response.data or b"{}")
         return PodMetrics(True, data if isinstance(data, dict) else None)
 
+    def list_pod_metrics(self, namespace: str | None = None) -> list[JSON]:
+        """Every PodMetrics (metrics.k8s.io/v1beta1), cluster-wide or in one namespace: one
+        request. `MetricsNotServed` when the API group is not served (no metrics-server: 404,
+        or 503 from an unavailable aggregated API); `Forbidden` without the RBAC."""
+        kwargs: dict[str, Any] = {"_preload_content": False, "_request_timeout": self._timeout}
+        try:
+            if namespace is None:
+                data = self._json(
+                    "list",
+                    "pods.metrics.k8s.io",
+                    lambda: self._custom.list_cluster_custom_object(
+                        "metrics.k8s.io", "v1beta1", "pods", **kwargs
+                    ),
+                )
+            else:
+                data = self._json(
+                    "list",
+                    "pods.metrics.k8s.io",
+                    lambda: self._custom.list_namespaced_custom_object(
+                        "metrics.k8s.io", "v1beta1", namespace, "pods", **kwargs
+                    ),
+                )
+        except NotFound as error:
+            raise MetricsNotServed(
+                f"metrics.k8s.io is not served by this cluster: {error.message}", status=404
+            ) from error
+        except ServerError as error:
+            if error.status == 503:
+                raise MetricsNotServed(
+                    f"metrics.k8s.io unavailable: {error.message}", status=503
+                ) from error
+            raise
+        return [item for item in data.get("items") or [] if isinstance(item, dict)]
+
     def list_replicasets(self, namespace: str, *, label_selector: str | None = None) -> list[JSON]:
         kwargs: dict[str, Any] = {"_preload_content": False, "_request_timeout": self._timeout}
         if label_selector:
@@ -595,6 +639,30 @@ class Gateway:
             ),
         )
 
+    # -- discovery -------------------------------------------------------------------------
+
+    def serves_pod_resize(self) -> bool:
+        """Whether the API server serves the `pods/resize` subresource (Kubernetes 1.33+),
+        from the `/api/v1` resource list: one request, then remembered for this server for
+        `DISCOVERY_TTL_SECONDS` (a 404 from the subresource meanwhile also means no).
+        A failed discovery raises (and is not remembered)."""
+        known = self._resize_served
+        if known is not None and time.monotonic() - known[1] < DISCOVERY_TTL_SECONDS:
+            return known[0]
+        data = self._json(
+            "get",
+            "apiresources",
+            lambda: self._core.get_api_resources(
+                _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+        served = any(
+            isinstance(r, dict) and r.get("name") == "pods/resize"
+            for r in data.get("resources") or []
+        )
+        self._resize_served = (served, time.monotonic())
+        return served
+
     # -- writes ----------------------------------------------------------------------------
 
     def delete_pod(
@@ -649,6 +717,34 @@ class Gateway:
             ),
             write=True,
         )
+
+    def patch_pod_resize(
+        self, namespace: str, name: str, patch: JSON, *, dry_run: bool = False
+    ) -> JSON:
+        """A strategic-merge patch of the pod's `resize` subresource, as
+        `kubectl patch pod NAME --subresource resize` sends it. Raises `NotServed` (and
+        remembers it) when the server has no such subresource."""
+        try:
+            return self._json(
+                "patch",
+                "pods/resize",
+                lambda: self._core.patch_namespaced_pod_resize(
+                    name,
+                    namespace,
+                    patch,
+                    dry_run="All" if dry_run else None,
+                    field_manager="kubemedic",
+                    _content_type="application/strategic-merge-patch+json",
+                    _preload_content=False,
+                    _request_timeout=self._timeout,
+                ),
+                write=True,
+            )
+        except NotFound as error:
+            if f'pods "{name}" not found' in error.message:
+                raise  # the pod is gone; the subresource is there
+            self._resize_served = (False, time.monotonic())
+            raise NotServed(error.message, status=error.status, reason="NotFound") from error
 
     def scale_deployment(
         self, namespace: str, name: str, replicas: int, *, dry_run: bool = False

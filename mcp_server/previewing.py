@@ -144,6 +144,7 @@ def _change(
                 after=f"... and {len(diffs) - MAX_CHANGES} more changed fields",
             )
         )
+    resized = _resize_changes(written)
     if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
         summary = (
             f"roll back {where} from revision {written.get('from_revision') or '?'} to "
@@ -158,7 +159,56 @@ def _change(
         summary = f"{plan.action} on {where}"
     count = len(diffs)
     summary += f" ({count} pod template field{' changes' if count == 1 else 's change'})"
-    return changes, [], summary
+    if resized:
+        pods = {c.object for c in resized}
+        in_place = {c.object for c in resized if (c.after or "").endswith("(in place)")}
+        summary += f"; first {len(in_place)} of {len(pods)} running pods resized in place"
+    return [*resized, *changes], [], summary
+
+
+def _resize_changes(written: JSON) -> list[FieldChange]:
+    """A memory raise's in-place resizes (Kubernetes 1.33+), one line per pod and field, as
+    the API server's dry run of each answered: `Pod/default/web-abc resources.limits.memory:
+    128Mi -> 228Mi (in place)`, or why that pod is left to the template rollout."""
+    entries = written.get("resize")
+    if not isinstance(entries, list):
+        return []
+    changes: list[FieldChange] = []
+    for entry in entries[:MAX_CHANGES]:
+        if not isinstance(entry, Mapping):
+            continue
+        where = f"Pod/{entry.get('namespace')}/{entry.get('pod')}"
+        result = entry.get("result")
+        if result == "accepted":
+            tail = "(in place)"
+        elif result == "unchanged":
+            tail = "(in place: already set)"
+        else:
+            why = _bounded(redact(str(entry.get("message") or result)), MAX_VALUE)
+            tail = f"(not in place: {why}; the template rollout replaces this pod)"
+        for field in ("memory_limit", "memory_request"):
+            values = entry.get(field)
+            if not isinstance(values, Mapping):
+                if field == "memory_limit":
+                    changes.append(
+                        FieldChange(object=where, path="resources", before=None, after=tail)
+                    )
+                continue
+            path = (
+                "resources.limits.memory"
+                if field == "memory_limit"
+                else ("resources.requests.memory")
+            )
+            before = values.get("before")
+            changes.append(
+                FieldChange(
+                    object=where,
+                    path=path,
+                    before=None if before is None else readable_quantity(str(before)),
+                    after=f"{readable_quantity(str(values.get('after')))} {tail}",
+                )
+            )
+    return changes
 
 
 def replaced_by(pod: JSON, plan: Plan) -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from mcp_server import metrics
 from mcp_server.diagnosis import classify_pod
+from mcp_server.diagnostics.resources import memory_bytes
 from mcp_server.gateway import GatewayError, NotFound
 from mcp_server.ledger import Intent
 from mcp_server.state import ServerState
@@ -118,6 +119,7 @@ def selector_matches(selector: JSON, labels: JSON) -> bool:
 class Verifier:
     def __init__(self, state: ServerState) -> None:
         self.state = state
+        self._seen: dict[str, list[JSON]] = {}  # one look's pods, by namespace
 
     @property
     def _threshold(self) -> int:
@@ -136,10 +138,12 @@ class Verifier:
             return stored
         now = self.state.clock.now().timestamp()
         started = float(intent.outcome_at or intent.created_at)
+        self._seen = {}
         try:
             look = self._look(intent)
         except GatewayError as error:
             look = {"healthy": False, "message": f"could not observe: {error.reason}"}
+        resize = self._resize_look(intent, stored.get("resize"))
         verification: JSON = {
             **look,
             "status": "pending",
@@ -161,11 +165,20 @@ class Verifier:
                 f"not healthy within {self.state.config.verify_timeout_seconds:.0f}s: "
                 + str(look.get("message") or "")
             )
+        if resize is not None:
+            # Each pod resized in place, as last seen: kept once the rollout replaced it.
+            verification["resize"] = resize
+            verification["evidence"] = [_resize_line(entry) for entry in resize]
+            verification["message"] = (
+                f"{verification.get('message') or ''}; {resize_summary(resize)}"
+            ).lstrip("; ")
         # Stored when something changed that the next look builds on (first healthy moment,
-        # a verdict); a look that only repeats "pending" writes nothing.
+        # a verdict, what a resized pod showed); a look that only repeats "pending" writes
+        # nothing.
         if (
             verification["status"] != "pending"
             or verification.get("healthy_since") != stored.get("healthy_since")
+            or verification.get("resize") != stored.get("resize")
             or not stored
         ):
             self.state.ledger.set_verification(intent.action_id, verification)
@@ -181,10 +194,46 @@ class Verifier:
     # -- one look ----------------------------------------------------------------------------
 
     def _pods(self, namespace: str) -> list[JSON]:
+        if namespace in self._seen:
+            return self._seen[namespace]
         cache = self.state.cache
         if cache is not None and cache.synced:
-            return cache.pods(namespace)
-        return self.state.gateway.list_pods(namespace).items
+            pods = cache.pods(namespace)
+        else:
+            pods = self.state.gateway.list_pods(namespace).items
+        self._seen[namespace] = pods
+        return pods
+
+    def _resize_look(self, intent: Intent, before: Any) -> list[JSON] | None:
+        """Per pod resized in place by a memory raise: what its status shows now (the new
+        limit actuated, or the kubelet's `PodResizePending` with Deferred / Infeasible), or
+        what it showed last once the pod is gone. None: no resize was sent."""
+        write = intent.result.get("write") if isinstance(intent.result, dict) else None
+        entries = write.get("resize") if isinstance(write, dict) else None
+        if intent.action != Action.INCREASE_MEMORY_LIMIT.value or not entries:
+            return None
+        seen = {str(e.get("uid")): e for e in before or [] if isinstance(e, dict)}
+        try:
+            pods = {
+                str((p.get("metadata") or {}).get("uid")): p
+                for p in self._pods(str(intent.target.get("namespace")))
+            }
+        except GatewayError:
+            pods = None
+        looks: list[JSON] = []
+        for entry in entries:
+            if not isinstance(entry, dict):
+                continue
+            uid = str(entry.get("uid"))
+            last = seen.get(uid)
+            pod = None if pods is None else pods.get(uid)
+            if entry.get("result") != "resized":
+                looks.append(_resize_not_sent(entry))
+            elif pod is None or (pod.get("metadata") or {}).get("deletionTimestamp"):
+                looks.append(_resize_gone(entry, last, unknown=pods is None))
+            else:
+                looks.append(resize_state(pod, entry))
+        return looks
 
     def _look(self, intent: Intent) -> JSON:
         action = intent.action
@@ -292,3 +341,130 @@ def _pod_look(pod: JSON, what: str, restart_threshold: int) -> JSON:
         "restart_count": restarts,
         "message": f"{what} {name}: {status}, ready={ready}, restarts={restarts}",
     }
+
+
+# ---------------------------------------------------------------------- in-place resize
+
+
+def _condition(pod: JSON, kind: str) -> JSON | None:
+    for condition in (pod.get("status") or {}).get("conditions") or []:
+        if isinstance(condition, dict) and condition.get("type") == kind:
+            if str(condition.get("status")) == "True":
+                return condition
+    return None
+
+
+def resize_state(pod: JSON, entry: JSON) -> JSON:
+    """One resized pod now: `in_place` (its container runs with the new limit:
+    `status.containerStatuses[].resources`), `pending` (the kubelet's `PodResizePending`:
+    Deferred or Infeasible; the template rollout replaces the pod instead) or `in_progress`."""
+    container = entry.get("container")
+    wanted = memory_bytes((entry.get("memory_limit") or {}).get("after"))
+    status = next(
+        (
+            s
+            for s in (pod.get("status") or {}).get("containerStatuses") or []
+            if isinstance(s, dict) and s.get("name") == container
+        ),
+        {},
+    )
+    running = ((status.get("resources") or {}).get("limits") or {}).get("memory")
+    restarts_then = entry.get("restart_count")
+    restarts = int(status.get("restartCount") or 0)
+    look: JSON = {
+        "pod": entry.get("pod"),
+        "uid": entry.get("uid"),
+        "container": container,
+        "memory_limit": (entry.get("memory_limit") or {}).get("after"),
+        "running_limit": running,
+        "restart_count_at_resize": restarts_then,
+        "restart_count": restarts,
+    }
+    pending = _condition(pod, "PodResizePending")
+    if wanted is not None and memory_bytes(running) == wanted and pending is None:
+        look["state"] = "in_place"
+    elif pending is not None:
+        look["state"] = "pending"
+        look["reason"] = pending.get("reason")
+        look["detail"] = str(pending.get("message") or "")[:300]
+    else:
+        look["state"] = "in_progress"
+        progress = _condition(pod, "PodResizeInProgress")
+        if progress is not None and progress.get("message"):
+            look["detail"] = str(progress.get("message"))[:300]
+    return look
+
+
+def _resize_not_sent(entry: JSON) -> JSON:
+    return {
+        "pod": entry.get("pod"),
+        "uid": entry.get("uid"),
+        "container": entry.get("container"),
+        "memory_limit": (entry.get("memory_limit") or {}).get("after"),
+        "state": str(entry.get("result")),
+        "detail": str(entry.get("message") or "")[:300],
+    }
+
+
+def _resize_gone(entry: JSON, last: JSON | None, *, unknown: bool) -> JSON:
+    if last is not None:
+        return {**last, "pod_gone": not unknown} if not unknown else last
+    return {
+        "pod": entry.get("pod"),
+        "uid": entry.get("uid"),
+        "container": entry.get("container"),
+        "memory_limit": (entry.get("memory_limit") or {}).get("after"),
+        "state": "unknown" if unknown else "replaced",
+        "pod_gone": not unknown,
+    }
+
+
+def _resize_line(look: JSON) -> str:
+    """One pod's resize as a sentence for the verdict's evidence."""
+    pod = look.get("pod")
+    limit = look.get("memory_limit")
+    state = look.get("state")
+    if state == "in_place":
+        then, now = look.get("restart_count_at_resize"), look.get("restart_count")
+        restarts = (
+            f"restart count unchanged at {now}"
+            if then == now
+            else f"restart count {then} at the resize, {now} now"
+        )
+        gone = "; since replaced by the template rollout" if look.get("pod_gone") else ""
+        return f"pod {pod} resized in place to {limit} ({restarts}){gone}"
+    if state == "pending":
+        detail = f": {look.get('detail')}" if look.get("detail") else ""
+        return (
+            f"pod {pod} resize pending: {look.get('reason')}{detail}; fell back to the template "
+            "rollout"
+        )
+    if state == "in_progress":
+        return f"pod {pod} resize to {limit} in progress"
+    if state == "replaced":
+        return f"pod {pod} was replaced by the template rollout before its resize showed"
+    if state == "unchanged":
+        return f"pod {pod} already ran with {limit}"
+    if state == "unknown":
+        return f"pod {pod}: resize not observed"
+    detail = f" ({look.get('detail')})" if look.get("detail") else ""
+    return f"pod {pod} not resized in place: {state}{detail}; left to the template rollout"
+
+
+def resize_summary(looks: list[JSON]) -> str:
+    """The resize part of the verdict's message."""
+    in_place = [str(look.get("pod")) for look in looks if look.get("state") == "in_place"]
+    fell_back = [
+        str(look.get("pod"))
+        for look in looks
+        if look.get("state") not in ("in_place", "in_progress", "unchanged", "unknown")
+    ]
+    parts = []
+    if in_place:
+        parts.append(f"resized in place: {', '.join(in_place)}")
+    if fell_back:
+        parts.append(f"fell back to the template rollout: {', '.join(fell_back)}")
+    waiting = len(looks) - len(in_place) - len(fell_back)
+    if waiting:
+        parts.append(f"{waiting} resize(s) not settled")
+    return "; ".join(parts)

@@ -236,9 +236,14 @@ class MemoryPatch(NamedTuple):
 
 
 def memory_patch(
-    deployment: Mapping[str, Any], container: str | None, limit_bytes: int
+    deployment: Mapping[str, Any],
+    container: str | None,
+    limit_bytes: int,
+    *,
+    request_bytes: int | None = None,
 ) -> MemoryPatch:
-    """A JSON patch setting one container's memory limit in the Deployment's pod template.
+    """A JSON patch setting one container's memory limit (and, with `request_bytes`, its
+    memory request) in the Deployment's pod template.
 
     `container` None means the template's only container. The patch fails whole with 409 if
     the Deployment changed since it was read (resourceVersion), and with 422 if the container
@@ -246,6 +251,10 @@ def memory_patch(
     """
     if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes <= 0:
         raise WriteRefused("safety_check_failed", "the rules computed no memory limit")
+    if request_bytes is not None and not 0 < request_bytes <= limit_bytes:
+        raise WriteRefused(
+            "safety_check_failed", "the planned memory request is not within the new limit"
+        )
     spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
     if container is None and len(containers) > 1:
@@ -261,6 +270,8 @@ def memory_patch(
         resources = found.get("resources")
         resources = resources if isinstance(resources, Mapping) else None
         requested = memory_bytes(((resources or {}).get("requests") or {}).get("memory"))
+        if request_bytes is not None:
+            requested = request_bytes
         if requested is not None and requested > limit_bytes:
             # The API server rejects a limit below the request (422); say why before sending.
             raise WriteRefused(
@@ -279,6 +290,16 @@ def memory_patch(
             ops.append({"op": "add", "path": f"{base}/resources/limits", "value": {}})
         # `add` replaces an existing member and creates a missing one.
         ops.append({"op": "add", "path": f"{base}/resources/limits/memory", "value": value})
+        if request_bytes is not None:
+            if not isinstance((resources or {}).get("requests"), Mapping):
+                ops.append({"op": "add", "path": f"{base}/resources/requests", "value": {}})
+            ops.append(
+                {
+                    "op": "add",
+                    "path": f"{base}/resources/requests/memory",
+                    "value": memory_text(request_bytes),
+                }
+            )
         return MemoryPatch(ops, name, value)
     if not containers:
         raise WriteRefused("not_found", "the deployment's pod template has no containers")
@@ -479,3 +500,123 @@ def is_replacement(
     if old.get("namespace") and meta.get("namespace") not in (None, old.get("namespace")):
         return False
     return not query.same_name or meta.get("name") == old.get("name")
+
+
+# ---------------------------------------------------------------------- in-place resize (1.33+)
+
+
+def current_replicaset(
+    deployment: Mapping[str, Any], replicasets: Collection[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The Deployment's ReplicaSet of its current template: controlled by the Deployment (uid)
+    and at its revision; failing that, the one whose template equals the Deployment's (the
+    hash label aside), as the deployment controller finds it."""
+    uid = _meta(deployment).get("uid")
+    owned = [rs for rs in replicasets if uid and owner_uid(rs, "Deployment") == uid]
+    revision = revision_of(deployment)
+    if revision is not None:
+        for rs in owned:
+            if revision_of(rs) == revision:
+                return rs
+    template = _without_hash((deployment.get("spec") or {}).get("template") or {})
+    for rs in owned:
+        if _without_hash((rs.get("spec") or {}).get("template") or {}) == template:
+            return rs
+    return None
+
+
+def current_template_pods(
+    deployment: Mapping[str, Any],
+    replicasets: Collection[Mapping[str, Any]],
+    pods: Collection[Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    """The running pods of the Deployment's current template: controlled by its current
+    ReplicaSet (uid) and carrying that ReplicaSet's `pod-template-hash`, not being deleted.
+    Pods of older templates are left to the rollout."""
+    rs = current_replicaset(deployment, replicasets)
+    if rs is None:
+        return []
+    rs_uid = _meta(rs).get("uid")
+    template_hash = (_meta(rs).get("labels") or {}).get(POD_TEMPLATE_HASH)
+    found = []
+    for pod in pods:
+        meta = _meta(pod)
+        if owner_uid(pod, "ReplicaSet") != rs_uid or meta.get("deletionTimestamp"):
+            continue
+        if template_hash and (meta.get("labels") or {}).get(POD_TEMPLATE_HASH) != template_hash:
+            continue
+        if (pod.get("status") or {}).get("phase") != "Running":
+            continue
+        found.append(pod)
+    return sorted(found, key=_name_of)
+
+
+class ResizePatch(NamedTuple):
+    body: JSON  # a strategic-merge patch for the pod's `resize` subresource
+    container: str
+    limit_before: str | None  # the pod's memory limit now
+    limit: str  # the limit as written
+    request_before: str | None
+    request: str | None  # None: the request is left as it is
+
+
+def resize_patch(
+    pod: Mapping[str, Any],
+    container: str,
+    limit_bytes: int,
+    *,
+    template_container: Mapping[str, Any] | None = None,
+    request_bytes: int | None = None,
+) -> ResizePatch:
+    """The body of `kubectl patch pod X --subresource resize` that gives one container of a
+    running pod the memory limit the template patch gives new pods, conditional on the pod's
+    resourceVersion (409 if it changed since it was read).
+
+    The request becomes what a new pod of the patched template gets: `request_bytes` when the
+    plan sets one; unchanged when the template names a memory request; the new limit when the
+    pod's request equals its limit and the template names none (the API server defaulted the
+    request from the limit, and does so again for new pods). Raises WriteRefused when the pod
+    has no such container (`not_found`) or no resourceVersion (`invalid_input`).
+    """
+    spec = pod.get("spec") or {}
+    found = next(
+        (
+            c
+            for c in spec.get("containers") or []
+            if isinstance(c, Mapping) and c.get("name") == container
+        ),
+        None,
+    )
+    if found is None:
+        raise WriteRefused("not_found", f"container {container} is not in pod {_name_of(pod)}")
+    resources = found.get("resources") if isinstance(found.get("resources"), Mapping) else {}
+    limit_before = ((resources or {}).get("limits") or {}).get("memory")
+    request_before = ((resources or {}).get("requests") or {}).get("memory")
+    value = memory_text(limit_bytes)
+    template_resources = (template_container or {}).get("resources") or {}
+    template_request = (template_resources.get("requests") or {}).get("memory")
+    request: str | None = None
+    if request_bytes is not None:
+        request = memory_text(request_bytes)
+    elif (
+        template_request is None
+        and request_before is not None
+        and memory_bytes(request_before) == memory_bytes(limit_before)
+    ):
+        request = value
+    wanted: JSON = {"limits": {"memory": value}}
+    if request is not None:
+        wanted["requests"] = {"memory": request}
+    version = _precondition(pod)["value"]
+    body: JSON = {
+        "metadata": {"resourceVersion": version},
+        "spec": {"containers": [{"name": container, "resources": wanted}]},
+    }
+    return ResizePatch(
+        body,
+        container,
+        None if limit_before is None else str(limit_before),
+        value,
+        None if request_before is None else str(request_before),
+        request,
+    )
