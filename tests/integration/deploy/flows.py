@@ -177,7 +177,8 @@ async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
 
 def run_everything(state_dir: Path) -> Run:
     """Seed the failures, drive every tool, record requests and scrape the endpoints."""
-    with KubeSim(speed=0.0, port=0) as sim:
+    # 1.33: a memory raise also resizes the running pods in place (pods/resize).
+    with KubeSim(speed=0.0, port=0, kube_version="1.33") as sim:
         sim.apply(WORKLOADS)
         sim.advance(30)
         # A rollout to an image that does not exist: the new ReplicaSet's pod cannot pull.
