@@ -320,3 +320,49 @@ def test_at_133_a_dry_run_resizes_nothing(sim133: KubeSim, tmp_path: Path) -> No
         limits = pod["spec"]["containers"][0]["resources"]["limits"]
         assert limits["memory"] == "50Mi"
     assert _template_limit(sim, "hog") == "50Mi"
+
+
+# Guaranteed (cpu and memory requests equal to limits, the template names both): raising the
+# limit alone would make the pod Burstable, which a resize may not do.
+GUARANTEED = HOG.replace(
+    "limits: {memory: 50Mi}",
+    "limits: {memory: 50Mi, cpu: 100m}\n          requests: {memory: 50Mi, cpu: 100m}",
+).replace("replicas: 2", "replicas: 1")
+
+
+def test_at_133_a_pod_that_refuses_the_resize_is_left_to_the_rollout(
+    sim133: KubeSim, tmp_path: Path
+) -> None:
+    sim = sim133
+    sim.apply(GUARANTEED)
+    wait_for(sim, lambda: _oom_looping(sim, "hog-", 1))
+    pod = _live(sim, "hog-")[0]
+    assert pod["status"]["qosClass"] == "Guaranteed"
+    name = pod["metadata"]["name"]
+    state = make_state(sim, tmp_path / "state", pod_cache=False)
+    sim.reset_requests()
+
+    async def body(session: ClientSession) -> None:
+        asked, done = await _approved_raise(session, state, name)
+        lines = preview_lines(parse_preview(asked["preview"]))  # type: ignore[arg-type]
+        assert any(
+            line.startswith(f"  Pod/default/{name} resources.limits.memory: 50Mi -> ")
+            and "not in place" in line
+            and "QOS" in line
+            for line in lines
+        ), lines
+        record = next(r for r in state.audit.records() if r.get("result") == "applied")
+        (entry,) = record["details"]["write"]["resize"]
+        assert (entry["result"], entry["status"]) == ("refused", 422), entry
+        check = await verified(session, sim, done["action_id"])
+        assert check["status"] == "healed", check
+        assert "fell back to the template rollout" in check["message"], check
+        assert "left to the template rollout" in check["evidence"][0], check
+
+    try:
+        run_session(state, body)
+    finally:
+        state.close()
+    refused = [r for r in _resize_calls(sim) if "dryRun=All" not in (r.query or "")]
+    assert [r.status for r in refused] == [422]
+    assert _template_limit(sim, "hog") != "50Mi"
