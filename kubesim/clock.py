@@ -65,6 +65,12 @@ class SimClock:
     def on_advance(self, listener: Callable[[float], None]) -> None:
         self._listeners.append(listener)
 
+    def remove_listener(self, listener: Callable[[float], None]) -> None:
+        try:
+            self._listeners.remove(listener)
+        except ValueError:
+            pass
+
     def _notify(self) -> None:
         now = self.seconds()
         for listener in list(self._listeners):

@@ -25,10 +25,11 @@ from kubesim.api import ApiState, Faults, KubeApi, RequestRecord
 from kubesim.api.errors import ApiError
 from kubesim.api.handlers import Handlers
 from kubesim.api.paths import Target
+from kubesim.api.podlogs import KUBELET_UNREACHABLE
 from kubesim.clock import SimClock
 from kubesim.controllers import ControllerManager
 from kubesim.logs import LogStore
-from kubesim.store import NAMESPACES, NODES, RESOURCE_TYPES, ResourceType, Store
+from kubesim.store import NAMESPACES, NODES, RESOURCE_TYPES, ResourceType, Store, StoreError
 from kubesim.version import DEFAULT, KubeVersion, kube_version
 
 log = logging.getLogger("kubesim")
@@ -347,6 +348,25 @@ class KubeSim:
                 )
             self.store.create(rtype, obj, keep_metadata=True)
         self.settle()
+
+    def set_kubelet_reachable(self, node: str, reachable: bool) -> None:
+        """Make the API server unable (or able again) to reach a node's kubelet: while it is
+        unreachable, reading the log of a pod on that node fails with 500 and the dial error
+        (`Get "https://IP:10250/containerLogs/...": dial tcp IP:10250: connect: connection
+        refused`), as for a node whose kubelet is down. The node's pods keep running. Same as
+        the node annotation `kubesim.io/kubelet-unreachable: "true"`."""
+
+        def mark(obj: Obj) -> None:
+            annotations = obj["metadata"].setdefault("annotations", {})
+            if reachable:
+                annotations.pop(KUBELET_UNREACHABLE, None)
+            else:
+                annotations[KUBELET_UNREACHABLE] = "true"
+
+        try:
+            self.store.mutate(NODES, "", node, mark)
+        except StoreError as exc:
+            raise KubeSimError(f'node "{node}" not found') from exc
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> KubeSim:

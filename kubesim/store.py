@@ -115,6 +115,11 @@ class Gone(StoreError):
     reason = "Expired"
 
 
+class TooLarge(StoreError):
+    code = 504
+    reason = "Timeout"
+
+
 @dataclass
 class WatchEvent:
     type: str  # ADDED, MODIFIED, DELETED
@@ -143,12 +148,18 @@ class Store:
     _rv: int = 1000
     _history: deque[WatchEvent] = field(default_factory=deque)
     _watchers: list[_Watcher] = field(default_factory=list)
+    _type_rv: dict[ResourceType, int] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     # -- reads ---------------------------------------------------------------------------
     @property
     def resource_version(self) -> int:
         return self._rv
+
+    def type_resource_version(self, rtype: ResourceType) -> int | None:
+        """The resourceVersion of the last change to an object of this type (None: none yet)."""
+        with self.lock:
+            return self._type_rv.get(rtype)
 
     def get(self, rtype: ResourceType, namespace: str, name: str) -> Obj:
         with self.lock:
@@ -281,9 +292,42 @@ class Store:
             self._by_type.get(rtype, {}).pop(key[1:], None)
             if obj is None:
                 raise NotFound(f'{_qualified(rtype)} "{name}" not found')
+            before = {**obj, "metadata": dict(obj["metadata"])}  # as it was: for snapshots
             self._stamp(obj)
-            self._emit("DELETED", rtype, obj)
+            self._emit("DELETED", rtype, obj, previous=before)
             return copy.deepcopy(obj)
+
+    def snapshot(
+        self, rtype: ResourceType, namespace: str | None, resource_version: int
+    ) -> builtins.list[tuple[tuple[str, str], Obj]]:
+        """The objects of a type as they were at `resource_version` (sorted by key, not
+        copied: do not mutate), rebuilt from the history by undoing later changes. Gone when
+        the history no longer reaches back that far; TooLarge past the current version."""
+        with self.lock:
+            if resource_version > self._rv:
+                raise TooLarge(f"Too large resource version: {resource_version}")
+            oldest = self._history[0].resource_version - 1 if self._history else self._rv
+            if resource_version < oldest:
+                raise Gone("The resourceVersion for the provided list is too old.")
+            objects = {
+                key: obj
+                for key, obj in self._by_type.get(rtype, {}).items()
+                if namespace is None or key[0] == namespace
+            }
+            for event in reversed(self._history):
+                if event.resource_version <= resource_version:
+                    break
+                if event.rtype != rtype:
+                    continue
+                meta = event.object["metadata"]
+                key = (meta.get("namespace", "") if rtype.namespaced else "", meta["name"])
+                if namespace is not None and key[0] != namespace:
+                    continue
+                if event.type == "ADDED":
+                    objects.pop(key, None)
+                elif event.type in ("MODIFIED", "DELETED") and event.previous is not None:
+                    objects[key] = event.previous
+        return sorted(objects.items(), key=lambda pair: pair[0])
 
     # -- watch ---------------------------------------------------------------------------
     def events_since(
@@ -336,6 +380,7 @@ class Store:
 
     def _emit(self, kind: str, rtype: ResourceType, obj: Obj, previous: Obj | None = None) -> None:
         event = WatchEvent(kind, rtype, copy.deepcopy(obj), self._rv, previous)
+        self._type_rv[rtype] = self._rv
         self._history.append(event)
         while len(self._history) > self.history_size:
             self._history.popleft()

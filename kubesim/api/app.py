@@ -361,6 +361,8 @@ class KubeApi:
                 q.get("fieldSelector"),
                 int(errors.query_number(q.get("limit"), "limit")),
                 q.get("continue"),
+                q.get("resourceVersion"),
+                q.get("resourceVersionMatch"),
             )
             if t.subresource == "log":
                 result = await run_in_threadpool(h.log, t, dict(q))

@@ -27,8 +27,9 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         }
+        if self.reason:
+            status["reason"] = self.reason
         if self.details is not None:
             status["details"] = self.details
         status["code"] = self.code
@@ -76,7 +77,7 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
     summary = ", ".join(f"{fld}: {msg}" for _, fld, msg in causes)
     if len(causes) > 1:
         summary = "[" + summary + "]"
-    details: dict[str, Any] = {"name": name}
+    details: dict[str, Any] = {"name": name} if name else {}  # Go drops an empty name
     if group:
         details["group"] = group
     details["kind"] = kind
@@ -89,12 +90,50 @@ def invalid(kind: str, group: str, name: str, causes: list[tuple[str, str, str]]
     )
 
 
+def precondition_failed(kind: str, name: str, what: str, sent: str, stored: str) -> ApiError:
+    """409 for a delete whose preconditions (uid / resourceVersion) do not hold: the message
+    names the Kind (not the resource), as the registry's precondition check words it."""
+    cause = (
+        "The object might have been deleted and then recreated"
+        if what == "UID"
+        else "The object might have been modified"
+    )
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {kind} "{name}": the {what} in the precondition '
+        f"({sent}) does not match the {what} in record ({stored}). {cause}",
+        {"name": name, "kind": kind},
+    )
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 
 
 def gone(message: str) -> ApiError:
     return ApiError(410, "Expired", message)
+
+
+def too_large_resource_version(requested: int, current: int) -> ApiError:
+    """504 for a list at an exact resourceVersion the store has not reached yet."""
+    return ApiError(
+        504,
+        "Timeout",
+        f"Timeout: Too large resource version: {requested}, current: {current}",
+        {
+            "causes": [
+                {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}
+            ],
+            "retryAfterSeconds": 1,
+        },
+    )
+
+
+def kubelet_unreachable(url: str, host: str) -> ApiError:
+    """500 for a request the server proxies to a kubelet that does not answer: the dial error
+    as the message, no reason, no details (as recorded)."""
+    return ApiError(500, "", f'Get "{url}": dial tcp {host}: connect: connection refused')
 
 
 def method_not_allowed(

@@ -7,10 +7,10 @@ requests, streams watches and serialises responses.
 from __future__ import annotations
 
 import base64
-import binascii
 import bisect
 import copy
 import json
+import posixpath
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,18 +32,28 @@ from kubesim.logs import LogStore
 from kubesim.store import (
     DEPLOYMENTS,
     NAMESPACES,
+    NODES,
     POD_METRICS,
     PODS,
     REPLICASETS,
     RESOURCE_TYPES,
+    Gone,
     ResourceType,
     Store,
     StoreError,
+    TooLarge,
 )
 from kubesim.version import DEFAULT, KubeVersion
 
 Obj = dict[str, Any]
 # Kinds whose status is written only through /status (the main resource keeps it).
+CONTINUE_EXPIRED = (
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this response "
+    "to retrieve the remainder of the results. Continuing with the provided token results in an "
+    "inconsistent list - objects that were created, modified, or deleted between the time the "
+    "first chunk was returned and now may show up in the list."
+)
 STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Namespace", "Node", "PodDisruptionBudget"}
 
 
@@ -65,6 +75,8 @@ class ListQuery:
     field_selector: str | None = None
     limit: int = 0
     continue_token: str | None = None
+    resource_version: str | None = None
+    resource_version_match: str | None = None
 
 
 @dataclass
@@ -92,9 +104,7 @@ class Handlers:
         self.reconcile = reconcile
         self.metrics_enabled = metrics_enabled
         # The last sorted listing (by type and namespace) with the resourceVersion it was read at.
-        self._sorted: dict[
-            tuple[ResourceType, str | None], tuple[int, list[tuple[tuple[str, str], Obj]]]
-        ] = {}
+        self._sorted: dict[tuple[ResourceType, str | None, int], list[tuple[str, Obj]]] = {}
 
     # -- reads ---------------------------------------------------------------------------
     def get(self, t: Target) -> Obj:
@@ -110,31 +120,48 @@ class Handlers:
         return lambda obj: matches_labels(labels, obj) and fields(obj)
 
     def list_objects(self, t: Target, q: ListQuery) -> Obj:
-        start_after: tuple[str, str] | None = None
+        """A list as the 1.28 server answers it. `resourceVersion=0` is served from the watch
+        cache: everything, `limit` ignored. Otherwise from "etcd": pages of `limit` with a
+        `continue` token (and `remainingItemCount` when unfiltered), every page at the first
+        page's resourceVersion; `resourceVersionMatch=Exact` at the version asked for."""
+        filtered = bool(q.label_selector or q.field_selector)
+        match = self.matcher(t.rtype, q) if filtered else None  # 400 before 422, as decoded
+        _check_list_options(q)
+        token_rv: int | None = None
+        start_key = ""
         if q.continue_token:
-            start_after = _decode_continue(q.continue_token)
-        with self.store.lock:
-            rv = self.store.resource_version
-            cached = self._sorted.get((t.rtype, t.namespace))
-            if cached is not None and cached[0] == rv:
-                keyed = cached[1]  # pages of an unchanged store: sort once
-            else:
-                keyed = self.store.keyed_refs(t.rtype, t.namespace)
-                self._sorted = {(t.rtype, t.namespace): (rv, keyed)}
-        if start_after is not None:
-            keyed = keyed[bisect.bisect_right(keyed, start_after, key=lambda pair: pair[0]) :]
-        if q.label_selector or q.field_selector:
-            match = self.matcher(t.rtype, q)
-            refs = [o for _, o in keyed if match(o)]
-        else:
-            refs = [o for _, o in keyed]
+            start_key, token_rv = _decode_continue(q.continue_token)
+        wanted = _resource_version(q.resource_version)
+        limit = q.limit
+        at: int | None = None  # a past version to read at (None: now)
+        if token_rv is not None:
+            at = token_rv
+        elif q.resource_version_match == "Exact":
+            at = wanted
+        elif wanted == 0 and q.resource_version is not None and q.resource_version != "":
+            limit = 0  # the watch cache answers RV=0 lists whole
+        keyed = self._keyed(t, at, token=token_rv is not None)
+        rv = at if at is not None else self.store.resource_version
+        if wanted and at is None and wanted > rv:
+            raise errors.too_large_resource_version(wanted, rv)
+        prefix = _key_prefix(t)
+        if start_key:
+            keys = [prefix_key for prefix_key, _ in keyed]
+            keyed = keyed[bisect.bisect_left(keys, prefix + start_key) :]
         meta: Obj = {"resourceVersion": str(rv)}
-        if q.limit and len(refs) > q.limit:
-            remaining = len(refs) - q.limit
-            refs = refs[: q.limit]
-            last = refs[-1]["metadata"]
-            meta["continue"] = _encode_continue(rv, last.get("namespace", ""), last["name"])
-            meta["remainingItemCount"] = remaining
+        refs: list[Obj] = []
+        more = False
+        for index, (key, obj) in enumerate(keyed):
+            if match is not None and not match(obj):
+                continue
+            refs.append(obj)
+            if limit and len(refs) == limit:
+                more = index + 1 < len(keyed)
+                if more:
+                    meta["continue"] = _encode_continue(rv, key[len(prefix) :] + "\x00")
+                    if not filtered:
+                        meta["remainingItemCount"] = len(keyed) - index - 1
+                break
         # Stored objects are never mutated in place (writes replace them), so shallow views are
         # safe to serialise; copying 10,000 pods per list would dominate the request.
         items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in refs]
@@ -144,6 +171,33 @@ class Handlers:
             "metadata": meta,
             "items": items,
         }
+
+    def _keyed(self, t: Target, at: int | None, token: bool) -> list[tuple[str, Obj]]:
+        """(etcd key, object) pairs sorted as etcd sorts its keys, now or at a past version."""
+        with self.store.lock:
+            rv = self.store.resource_version if at is None else at
+            cached = self._sorted.get((t.rtype, t.namespace, rv))
+            if cached is not None:
+                return cached  # pages of an unchanged store: sort once
+            try:
+                pairs = (
+                    self.store.keyed_refs(t.rtype, t.namespace)
+                    if at is None or at == self.store.resource_version
+                    else self.store.snapshot(t.rtype, t.namespace, at)
+                )
+            except Gone as exc:
+                if token:
+                    raise errors.gone(CONTINUE_EXPIRED) from exc
+                raise errors.gone(str(exc)) from exc
+            except TooLarge as exc:
+                raise errors.too_large_resource_version(rv, self.store.resource_version) from exc
+            keyed = [(_etcd_key(ns, name), obj) for (ns, name), obj in pairs]
+            if t.namespace is None and t.rtype.namespaced:
+                keyed.sort(key=lambda pair: pair[0])  # "ns/name" bytes, not (ns, name)
+            if len(self._sorted) > 4:
+                self._sorted.clear()
+            self._sorted[(t.rtype, t.namespace, rv)] = keyed
+            return keyed
 
     # -- writes --------------------------------------------------------------------------
     def _check_namespace(self, rtype: ResourceType, namespace: str | None) -> None:
@@ -409,14 +463,7 @@ class Handlers:
         precondition = options.get("preconditions") or {}
         with self.store.lock:
             current = self.get(t)
-            if precondition.get("uid") and precondition["uid"] != current["metadata"]["uid"]:
-                raise ApiError(
-                    409,
-                    "Conflict",
-                    f"Precondition failed: UID in precondition: {precondition['uid']}, "
-                    f"UID in object meta: {current['metadata']['uid']}",
-                    {"name": t.name, "kind": t.rtype.plural},
-                )
+            _check_preconditions(t.rtype, t.name, precondition, current)
             result = self._delete_object(t.rtype, current, policy, grace, dry_run)
         if not dry_run:
             self.reconcile()
@@ -588,7 +635,10 @@ class Handlers:
 
     # -- pods/log ------------------------------------------------------------------------
     def log(self, t: Target, query: dict[str, str]) -> Response:
-        body = podlogs.read_log(self.get(t), self.logs, self.clock, query)
+        pod = self.get(t)
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        node = self.store.find(NODES, "", node_name) if node_name else None
+        body = podlogs.read_log(pod, self.logs, self.clock, query, node)
         if body is None:
             return Response(204, b"", "text/plain")
         return Response(200, body, "text/plain")
@@ -632,6 +682,15 @@ def _delete_options(options: Obj) -> tuple[str | None, int | None]:
     if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int) or grace < 0):
         raise errors.bad_request(f"invalid gracePeriodSeconds: {grace!r}")
     return policy, grace
+
+
+def _check_preconditions(rtype: ResourceType, name: str, precondition: Obj, current: Obj) -> None:
+    """DeleteOptions.preconditions: uid first, then resourceVersion (409 naming the Kind)."""
+    meta = current["metadata"]
+    for what, key in (("UID", "uid"), ("ResourceVersion", "resourceVersion")):
+        sent = precondition.get(key)
+        if sent and str(sent) != str(meta.get(key, "")):
+            raise errors.precondition_failed(rtype.kind, name, what, str(sent), str(meta.get(key)))
 
 
 def _check_pod_update(current: Obj, new: Obj) -> None:
@@ -683,19 +742,154 @@ def _as_object(body: Any) -> Obj:
     return body
 
 
-def _encode_continue(rv: int, namespace: str, name: str) -> str:
-    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": f"{namespace}/{name}"})
+def _etcd_key(namespace: str, name: str) -> str:
+    return f"{namespace}/{name}" if namespace else name
+
+
+def _key_prefix(t: Target) -> str:
+    """The part of an etcd key a list ranges under, which continue tokens leave out."""
+    return f"{t.namespace}/" if t.rtype.namespaced and t.namespace else ""
+
+
+def _resource_version(text: str | None) -> int:
+    if text in (None, ""):
+        return 0
+    try:
+        value = int(str(text))
+    except ValueError as exc:
+        raise errors.bad_request(f"invalid resource version: {text}") from exc
+    if value < 0:
+        raise errors.bad_request(f"invalid resource version: {text}")
+    return value
+
+
+def _check_list_options(q: ListQuery) -> None:
+    """ValidateListOptions: resourceVersionMatch needs a resourceVersion and no continue."""
+    match = q.resource_version_match
+    if not match:
+        return
+    problems: list[tuple[str, str, str]] = []
+    forbidden = "FieldValueForbidden"
+    if not q.resource_version:
+        problems.append(
+            (
+                forbidden,
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            )
+        )
+    if q.continue_token:
+        problems.append(
+            (
+                forbidden,
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+            )
+        )
+    if match not in ("Exact", "NotOlderThan"):
+        problems.append(
+            (
+                "FieldValueNotSupported",
+                "resourceVersionMatch",
+                f'Unsupported value: "{match}": supported values: "Exact", "NotOlderThan", ""',
+            )
+        )
+    if match == "Exact" and q.resource_version == "0":
+        problems.append(
+            (
+                forbidden,
+                "resourceVersionMatch",
+                'Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"',
+            )
+        )
+    if problems:
+        raise errors.invalid("ListOptions", "meta.k8s.io", "", problems)
+
+
+def _encode_continue(rv: int, start: str) -> str:
+    """storage.EncodeContinue: base64url (no padding) of {"v","rv","start"} as Go marshals it."""
+    raw = json.dumps({"v": "meta.k8s.io/v1", "rv": rv, "start": start}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode_continue(token: str) -> tuple[str, str]:
+_B64URL = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _go_raw_urlsafe_b64decode(token: str) -> bytes:
+    """base64.RawURLEncoding.DecodeString, failing with Go's error text and byte offset."""
+    data = token.encode("latin-1", "replace")
+    kept: list[str] = []
+    for offset, byte in enumerate(data):
+        char = chr(byte)
+        if char in "\r\n":
+            continue
+        if char not in _B64URL:
+            raise ValueError(f"illegal base64 data at input byte {offset}")
+        kept.append(char)
+    if len(kept) % 4 == 1:
+        raise ValueError(f"illegal base64 data at input byte {len(data) - 1}")
+    text = "".join(kept)
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _decode_continue(token: str) -> tuple[str, int]:
+    """storage.DecodeContinue: (start key below the list's prefix, resourceVersion); 400
+    BadRequest `invalid continue token: ...` as the server words each failure."""
+
+    def bad(reason: str) -> ApiError:
+        return errors.bad_request(f"invalid continue token: {reason}")
+
     try:
-        padded = token + "=" * (-len(token) % 4)
-        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        namespace, name = str(data["start"]).split("/", 1)
-        return namespace, name
-    except (ValueError, KeyError, binascii.Error) as exc:
-        raise errors.bad_request(
+        raw = _go_raw_urlsafe_b64decode(token)
+    except ValueError as exc:
+        raise bad(f"continue key is not valid: {exc}") from exc
+    try:
+        data = json.loads(raw)
+    except ValueError as exc:
+        raise bad(f"continue key is not valid: {_go_json_error(raw)}") from exc
+    if not isinstance(data, dict):
+        raise bad(
+            "continue key is not valid: json: cannot unmarshal "
+            f"{_go_json_type(data)} into Go value of type storage.continueToken"
+        )
+    version = data.get("v")
+    if version != "meta.k8s.io/v1":
+        raise bad(
+            "continue key is not valid server does not recognize this encoded version "
+            + json.dumps(version if isinstance(version, str) else "")
+        )
+    rv = data.get("rv")
+    if not isinstance(rv, int) or isinstance(rv, bool) or rv == 0:
+        raise bad(
             "continue key is not valid: incorrect encoded start resourceVersion "
             "(version meta.k8s.io/v1)"
-        ) from exc
+        )
+    start = data.get("start")
+    if not isinstance(start, str) or not start:
+        raise bad("continue key is not valid: encoded start key empty")
+    key = start if start.startswith("/") else "/" + start
+    if posixpath.normpath(key) != key:
+        raise bad(f"continue key is not valid: {start}")
+    return key[1:], rv
+
+
+def _go_json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    if value is None:
+        return "null"
+    return "number"
+
+
+def _go_json_error(raw: bytes) -> str:
+    """encoding/json's syntax error for the first byte it cannot take."""
+    text = raw.decode("utf-8", "replace").lstrip(" \t\r\n")
+    if not text:
+        return "unexpected end of JSON input"
+    first = text[0]
+    shown = repr(first) if first != "'" else "'\\''"
+    return f"invalid character {shown} looking for beginning of value"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from kubesim.api import errors
 from kubesim.clock import SimClock
@@ -11,6 +12,45 @@ from kubesim.logs import LogLine, LogStore
 
 Obj = dict[str, Any]
 TRUE = ("true", "1", "True")
+# On a node: the API server cannot reach its kubelet (port 10250 refuses connections), so
+# everything it proxies there (logs) fails with the dial error, as on a node whose kubelet died.
+KUBELET_UNREACHABLE = "kubesim.io/kubelet-unreachable"
+# kubeadm / kind's --kubelet-preferred-address-types
+ADDRESS_PREFERENCE = ("InternalIP", "ExternalIP", "Hostname")
+
+
+def kubelet_unreachable(node: Obj | None) -> bool:
+    annotations = ((node or {}).get("metadata") or {}).get("annotations") or {}
+    return str(annotations.get(KUBELET_UNREACHABLE, "")).lower() in ("true", "1", "yes")
+
+
+def kubelet_host(node: Obj) -> str:
+    """host:port the API server dials for this node's kubelet."""
+    status = node.get("status") or {}
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    host = next((addresses[t] for t in ADDRESS_PREFERENCE if addresses.get(t)), None)
+    host = host or node["metadata"]["name"]
+    port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port") or 10250
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def kubelet_log_url(pod: Obj, node: Obj, container: str, query: dict[str, str]) -> str:
+    """The URL LogLocation builds: /containerLogs/NS/POD/CONTAINER and the options, sorted."""
+    params: dict[str, str] = {}
+    for flag in ("follow", "previous", "timestamps"):
+        if query.get(flag) in TRUE:
+            params[flag] = "true"
+    for number in ("sinceSeconds", "sinceTime", "tailLines", "limitBytes"):
+        if query.get(number) not in (None, ""):
+            params[number] = str(query[number])
+    meta = pod["metadata"]
+    url = (
+        f"https://{kubelet_host(node)}/containerLogs/"
+        f"{meta.get('namespace', '')}/{meta['name']}/{container}"
+    )
+    if params:
+        url += "?" + urlencode(sorted(params.items()))
+    return url
 
 
 def _int_param(query: dict[str, str], name: str, minimum: int) -> int | None:
@@ -67,14 +107,21 @@ def choose_container(pod: Obj, requested: str | None) -> str:
     return requested
 
 
-def read_log(pod: Obj, logs: LogStore, clock: SimClock, query: dict[str, str]) -> bytes | None:
-    """The log text, or None for a pod no node runs (the server answers 204 with no body)."""
+def read_log(
+    pod: Obj, logs: LogStore, clock: SimClock, query: dict[str, str], node: Obj | None = None
+) -> bytes | None:
+    """The log text, or None for a pod no node runs (the server answers 204 with no body).
+    A node marked `kubesim.io/kubelet-unreachable` fails with the kubelet dial error (500)."""
     container = choose_container(pod, query.get("container"))
     tail = _int_param(query, "tailLines", 0)
     since = _int_param(query, "sinceSeconds", 1)
     limit = _int_param(query, "limitBytes", 1)
     if not (pod.get("spec") or {}).get("nodeName"):
         return None
+    if node is not None and kubelet_unreachable(node):
+        raise errors.kubelet_unreachable(
+            kubelet_log_url(pod, node, container, query), kubelet_host(node)
+        )
     name = pod["metadata"]["name"]
     previous = query.get("previous") in TRUE
     lines = logs.read(pod["metadata"].get("namespace", ""), name, container, previous=previous)
