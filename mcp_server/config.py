@@ -55,6 +55,10 @@ class ServerConfig(BaseModel):
     # The pod cache; off for one-shot uses (the stdio smoke test, benchmarks of single tools).
     pod_cache: bool = True
     watch_timeout_seconds: int = Field(default=300, ge=1)
+    # The usage sampler (with the pod cache): PodMetrics listed cluster-wide this often
+    # (metrics-server's resolution is 15 s; 0: off), kept per container for this long.
+    usage_sample_seconds: float = Field(default=15.0, ge=0)
+    usage_window_seconds: float = Field(default=1800.0, gt=0, le=24 * 3600)
     # Bounds on analyze_logs arguments.
     max_tail_lines: int = Field(default=5000, ge=1)
     max_since_seconds: int = Field(default=7 * 24 * 3600, ge=1)

@@ -7,7 +7,8 @@ one place to ask "what is wrong with this pod".
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mcp_server.diagnostics.diagnose import build_diagnosis, classify_unhealthy
 from mcp_server.diagnostics.logs import LogAnalysis, analyze_log_text
@@ -15,12 +16,21 @@ from mcp_server.diagnostics.pod_status import health_score
 from mcp_server.diagnostics.resources import resource_report as _resource_report
 from mcp_server.gateway import DiagnosisInputs
 from policies import Diagnosis, Policy
+from policies.memory_trend import MemorySample
+
+if TYPE_CHECKING:
+    from mcp_server.usage import UsageSampler
 
 JSON = dict[str, Any]
 
 
-def diagnose_inputs(inputs: DiagnosisInputs, policy: Policy) -> Diagnosis:
-    """The diagnosis of one pod from what `diagnosis_reads.fetch_diagnosis_inputs` read.
+def diagnose_inputs(
+    inputs: DiagnosisInputs,
+    policy: Policy,
+    memory_history: Mapping[str, Sequence[MemorySample]] | None = None,
+) -> Diagnosis:
+    """The diagnosis of one pod from what `diagnosis_reads.fetch_diagnosis_inputs` read, and
+    the usage sampler's memory samples of the pod (container -> samples), when there are any.
 
     The namespaced ReplicaSet list serves twice: as the pod's owners (with the Deployment)
     and as the rollout history.
@@ -43,7 +53,22 @@ def diagnose_inputs(inputs: DiagnosisInputs, policy: Policy) -> Diagnosis:
         nodes=inputs.nodes or None,
         pdbs=inputs.pdbs,
         limit_ranges=inputs.limit_ranges,
+        memory_history=memory_history,
+        predict_horizon_minutes=policy.memory.predict_horizon_minutes,
     )
+
+
+def memory_history_of(
+    usage: UsageSampler | None, inputs: DiagnosisInputs
+) -> dict[str, list[MemorySample]]:
+    """The usage sampler's memory samples of the diagnosed pod (this uid), or none."""
+    if usage is None:
+        return {}
+    meta = inputs.pod.get("metadata") or {}
+    uid = str(meta.get("uid") or "")
+    if not uid:
+        return {}
+    return usage.memory_samples(str(meta.get("namespace") or ""), str(meta.get("name") or ""), uid)
 
 
 def classify_pod(pod: JSON) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from mcp_server import metrics
 from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import diagnose_inputs
+from mcp_server.diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.errors import ErrorCode
 from mcp_server.executor import Attempt, Executor, HealRequest
 from mcp_server.gateway import GatewayError, NotFound
@@ -202,7 +202,9 @@ class Healer:
                 # What a human needs next (the pull errors, the advice), from the diagnosis
                 # the plan was made with (reused while the pod has not changed).
                 inputs = diagnosis_inputs(self.state, request.namespace, request.pod_name)
-                diagnosis = diagnose_inputs(inputs, self.state.policy)
+                diagnosis = diagnose_inputs(
+                    inputs, self.state.policy, memory_history_of(self.state.usage, inputs)
+                )
                 return self._read_only_result(plan, diagnosis, inputs.pod)
             return self.executor.execute(plan, request, attempt)
 
@@ -228,7 +230,9 @@ class Healer:
                 "the diagnosis is about another pod than the one named",
             )
         inputs = diagnosis_inputs(self.state, request.namespace, request.pod_name)
-        diagnosis = diagnose_inputs(inputs, self.state.policy)
+        diagnosis = diagnose_inputs(
+            inputs, self.state.policy, memory_history_of(self.state.usage, inputs)
+        )
         attempt.details["issue_types"] = sorted(diagnosis.issue_types)
         forged = forged_issue_types(request.diagnosis, diagnosis)
         if forged:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from mcp_server import metrics
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import diagnose_inputs
+from mcp_server.diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.diagnosis_reads import fetch_diagnosis_inputs, fetch_guard_rails
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import DiagnosisInputs, NotFound
@@ -185,7 +185,7 @@ def plan_for(
     state: ServerState, namespace: str, pod_name: str, caller: Caller, proposal: str | None
 ) -> Planned:
     inputs = diagnosis_inputs(state, namespace, pod_name)
-    diagnosis = diagnose_inputs(inputs, state.policy)
+    diagnosis = diagnose_inputs(inputs, state.policy, memory_history_of(state.usage, inputs))
     decision = decide_for(state, diagnosis, caller, proposal=proposal)
     if decision.action in WORKLOAD_ACTIONS and decision.target.kind != "Deployment":
         # Say so before anyone is asked to approve what the server cannot do.

@@ -23,6 +23,7 @@ from mcp_server.config import ServerConfig
 from mcp_server.gateway import Gateway
 from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
+from mcp_server.usage import UsageSampler
 from policies import Policy, RateLimitStore, load_policy
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,17 @@ class ServerState:
                 score=pod_health_score,
                 watch_timeout_seconds=config.watch_timeout_seconds,
             )
+        # The usage sampler runs with the pod cache (it tags samples with the cached pods).
+        self.usage: UsageSampler | None = None
+        if self.cache is not None and config.usage_sample_seconds > 0:
+            self.usage = UsageSampler(
+                gateway,
+                self.cache,
+                now=lambda: self.clock.now().timestamp(),
+                interval_seconds=config.usage_sample_seconds,
+                window_seconds=config.usage_window_seconds,
+                horizon_minutes=self.policy.memory.predict_horizon_minutes,
+            )
         self._users = 0
         self._recovered = False
         self._lock = threading.Lock()
@@ -94,6 +106,8 @@ class ServerState:
             self.recover()
         if first and self.cache is not None:
             self.cache.start()
+            if self.usage is not None:
+                self.usage.start()
 
     def recover(self) -> None:
         """On start: every intent a dead process left without an outcome gets one."""
@@ -111,6 +125,8 @@ class ServerState:
         with self._lock:
             self._users -= 1
             last = self._users == 0
+        if last and self.usage is not None:
+            self.usage.stop()
         if last and self.cache is not None:
             self.cache.stop()
 
@@ -133,6 +149,8 @@ class ServerState:
         return True, "ok"
 
     def close(self) -> None:
+        if self.usage is not None:
+            self.usage.stop()
         if self.cache is not None:
             self.cache.stop()
         self.ratelimits.close()

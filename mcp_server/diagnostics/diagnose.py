@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from policies.diagnosis import Diagnosis, ImagePullInfo, Issue, IssueType, SchedulingInfo
+from policies.memory_trend import MemorySample
 
 from ..redaction import redact
 from . import advice
@@ -33,7 +34,13 @@ from .pod_status import (
     health_score,
     pod_issues,
 )
-from .resources import container_resources, format_cpu, format_memory, usage_issues
+from .resources import (
+    apply_memory_history,
+    container_resources,
+    format_cpu,
+    format_memory,
+    usage_issues,
+)
 
 MAX_LOG_ENTRIES = 50
 
@@ -190,6 +197,8 @@ def build_diagnosis(
     config: ConfigExistence | None = None,
     limit_ranges: Sequence[Obj] = (),
     pods: Sequence[Obj] = (),
+    memory_history: Mapping[str, Sequence[MemorySample]] | None = None,
+    predict_horizon_minutes: float = 30.0,
 ) -> Diagnosis:
     """The full diagnosis of one pod from the objects the caller fetched.
 
@@ -198,6 +207,8 @@ def build_diagnosis(
     ReplicaSet, Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout
     history). pods: sibling pods of the workload (to tell whether an old revision ran). nodes:
     for whether a Pending pod could fit anywhere. config: which ConfigMaps/Secrets/PVCs exist.
+    memory_history: {container: memory samples of this pod} from the server's usage sampler
+    (observed peaks, memory trends, PredictedOOM within `predict_horizon_minutes`).
     """
     name = s(pod, "metadata", "name") or ""
     namespace = s(pod, "metadata", "namespace") or ""
@@ -211,6 +222,9 @@ def build_diagnosis(
     usable_metrics = pod_metrics if metrics_available else None
     resources = container_resources(pod, usable_metrics)
     issues.extend(usage_issues(resources))
+    issues.extend(
+        apply_memory_history(resources, memory_history, horizon_minutes=predict_horizon_minutes)
+    )
 
     log_section, log_issues, log_advice = _log_section(pod, logs_current, logs_previous)
     issues.extend(log_issues)

@@ -8,14 +8,15 @@ the report says so: a missing number is never shown as zero.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import cast
 
 from kubernetes.utils import parse_quantity as _untyped_parse_quantity
 from pydantic import BaseModel, Field
 
-from policies.diagnosis import ContainerResources, Issue, IssueType
+from policies.diagnosis import ContainerResources, Issue, IssueType, MemoryTrendInfo
+from policies.memory_trend import MemorySample, last_full_trend, predict_oom
 
 from ._obj import Obj, lst, m, s
 
@@ -252,6 +253,62 @@ def resource_report(
             "Install metrics-server to compare live usage with requests and limits"
         )
     return report
+
+
+# The trend quoted for a container needs at least this many samples of one run.
+TREND_MIN_SAMPLES = 4
+
+
+def apply_memory_history(
+    resources: list[ContainerResources],
+    history: Mapping[str, Sequence[MemorySample]] | None,
+    *,
+    horizon_minutes: float,
+) -> list[Issue]:
+    """Fill each container's observed peak and memory trend from the server's usage samples
+    (plain data: container -> samples of this pod, oldest first), and return a PredictedOOM
+    issue for each container whose working set reaches its limit within the horizon."""
+    if not history:
+        return []
+    issues: list[Issue] = []
+    for r in resources:
+        samples = list(history.get(r.name) or ())
+        if not samples:
+            continue
+        r.memory_peak_bytes = max(
+            r.memory_peak_bytes or 0, max(sample.usage_bytes for sample in samples)
+        )
+        predicted = predict_oom(samples, horizon_minutes=horizon_minutes)
+        found = predicted or last_full_trend(
+            samples, horizon_minutes=horizon_minutes, min_samples=TREND_MIN_SAMPLES
+        )
+        if found is None:
+            continue
+        r.memory_trend = MemoryTrendInfo.model_validate(found.to_dict())
+        if predicted is None or predicted.minutes_to_limit is None:
+            continue
+        trend = r.memory_trend
+        issues.append(
+            Issue.model_validate(
+                {
+                    "severity": "warning",
+                    "type": IssueType.PREDICTED_OOM,
+                    "container": r.name,
+                    "message": (
+                        f"container {r.name} is predicted to be OOM-killed in "
+                        f"~{predicted.minutes_to_limit:.0f} min: working set "
+                        f"{format_memory(predicted.usage_bytes)} of its "
+                        f"{format_memory(predicted.limit_bytes)} limit, growing "
+                        f"~{trend.rate_mib_per_minute:.1f}Mi/min ({trend.shape}, "
+                        f"{trend.samples} samples over {trend.span_minutes:.0f} min)"
+                    ),
+                    # Extra fields (the spec allows them), for people and reports.
+                    "minutes_to_limit": trend.minutes_to_limit,
+                    "trend": trend.model_dump(mode="json"),
+                }
+            )
+        )
+    return issues
 
 
 def pod_requests(pod: Obj) -> tuple[int, int]:

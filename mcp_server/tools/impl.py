@@ -10,7 +10,13 @@ from typing import Any
 
 from mcp_server import metrics
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import analyze_log, classify_pod, diagnose_inputs, resource_report
+from mcp_server.diagnosis import (
+    analyze_log,
+    classify_pod,
+    diagnose_inputs,
+    memory_history_of,
+    resource_report,
+)
 from mcp_server.diagnosis_reads import fetch_diagnosis_inputs
 from mcp_server.errors import ErrorCode
 from mcp_server.executor import HealRequest
@@ -41,7 +47,7 @@ from mcp_server.tools.models import (
     Verification,
 )
 from mcp_server.verifier import Verifier
-from policies import WRITE_ACTIONS
+from policies import WRITE_ACTIONS, IssueType
 
 CACHE_SYNC_WAIT_SECONDS = 10.0
 
@@ -67,7 +73,7 @@ def diagnose_pod(state: ServerState, args: DiagnoseInput, caller: Caller) -> Dia
     if args.check_logs and args.check_events:
         # A plan for this pod version moments later reuses these reads.
         state.memo.put(inputs, state.clock.monotonic())
-    diagnosis = diagnose_inputs(inputs, state.policy)
+    diagnosis = diagnose_inputs(inputs, state.policy, memory_history_of(state.usage, inputs))
     for issue_type in diagnosis.issue_types:
         metrics.issues_detected_total.labels(issue_type=issue_type).inc()
     body = diagnosis.model_dump(mode="json")
@@ -241,20 +247,66 @@ def list_unhealthy_pods(
             + (f" ({cache.last_error})" if cache.last_error else ""),
             retryable=True,
         )
+    found = [
+        UnhealthyPodInfo(
+            namespace=p.namespace,
+            pod_name=p.name,
+            issue_type=p.issue_type,
+            phase=p.phase,
+            restart_count=p.restart_count,
+            owner_kind=p.owner_kind,
+            owner_name=p.owner_name,
+        )
+        for p in cache.unhealthy(args.namespace)
+    ]
+    found.extend(_predicted_ooms(state, args.namespace, {(p.namespace, p.pod_name) for p in found}))
     return ListUnhealthyResult(
         namespace=args.namespace,
         synced=True,
         pods_monitored=len(cache.pods(args.namespace)),
-        pods=[
-            UnhealthyPodInfo(
-                namespace=p.namespace,
-                pod_name=p.name,
-                issue_type=p.issue_type,
-                phase=p.phase,
-                restart_count=p.restart_count,
-                owner_kind=p.owner_kind,
-                owner_name=p.owner_name,
-            )
-            for p in cache.unhealthy(args.namespace)
-        ],
+        pods=found,
     )
+
+
+def _predicted_ooms(
+    state: ServerState, namespace: str | None, already: set[tuple[str, str]]
+) -> list[UnhealthyPodInfo]:
+    """Running pods the usage sampler predicts an OOM kill for (not unhealthy otherwise)."""
+    if state.usage is None or state.cache is None:
+        return []
+    out: list[UnhealthyPodInfo] = []
+    for prediction in state.usage.predicted(namespace):
+        key = prediction.key
+        if (key.namespace, key.pod) in already:
+            continue
+        pod = state.cache.get(key.namespace, key.pod)
+        meta = (pod or {}).get("metadata") or {}
+        if pod is None or str(meta.get("uid") or "") != key.pod_uid:
+            continue
+        if meta.get("deletionTimestamp"):
+            continue
+        already.add((key.namespace, key.pod))
+        trend = prediction.trend
+        minutes = trend.minutes_to_limit
+        owners = meta.get("ownerReferences") or [{}]
+        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        out.append(
+            UnhealthyPodInfo(
+                namespace=key.namespace,
+                pod_name=key.pod,
+                issue_type=IssueType.PREDICTED_OOM,
+                phase=(pod.get("status") or {}).get("phase"),
+                restart_count=sum(int(s.get("restartCount") or 0) for s in statuses),
+                owner_kind=owners[0].get("kind"),
+                owner_name=owners[0].get("name"),
+                reason=(
+                    f"PredictedOOM: container {key.container} reaches its memory limit in "
+                    f"~{minutes:.0f} min ({trend.describe()})"
+                    if minutes is not None
+                    else f"PredictedOOM: {trend.describe()}"
+                ),
+                container=key.container,
+                minutes_to_limit=None if minutes is None else round(minutes, 1),
+            )
+        )
+    return out

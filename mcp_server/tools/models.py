@@ -304,6 +304,11 @@ class UnhealthyPodInfo(BaseModel):
     restart_count: int = 0
     owner_kind: str | None = None
     owner_name: str | None = None
+    # Why, in a few words (e.g. a PredictedOOM's trend), and for a prediction: which container
+    # and in how many minutes its working set reaches its limit at the current pace.
+    reason: str | None = None
+    container: str | None = None
+    minutes_to_limit: float | None = None
 
 
 class ListUnhealthyResult(ToolResult):
