@@ -193,6 +193,7 @@ async def mcp_session(
         state_dir=settings.state_dir,
         local_caller=settings.caller,
         pod_cache=pod_cache,
+        usage_sample_seconds=settings.usage_sample_seconds,
         # The agent's own namespace is protected from its actions in every mode.
         agent_namespace=settings.namespace,
     )

@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     caller: str = Field(default="kubemedic-agent", description="who this process is to the server")
     namespace: str = Field(default="kubemedic", description="the agent's own namespace (protected)")
+    usage_sample_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="the MCP server's usage sampler: PodMetrics listed this often (0: off)",
+    )
 
     @property
     def audit_path(self) -> Path:

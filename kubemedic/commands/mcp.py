@@ -51,6 +51,7 @@ def serve(
         agent_namespace=settings.namespace,
         tokens=_load_tokens(tokens),
         pod_cache=not no_cache,
+        usage_sample_seconds=settings.usage_sample_seconds,
     )
     if http and not config.tokens:
         typer.echo(
