@@ -48,14 +48,40 @@ class Target(_Strict):
     pod: str
 
 
+class ReadFailure(_Strict):
+    """A read the recording asked for and the API server refused or failed (HTTP status and
+    the Status reason, e.g. 403 Forbidden, 400 BadRequest for a container not yet started)."""
+
+    status: int | None = None  # None: no HTTP answer (network error)
+    reason: str = ""
+    message: str = ""
+
+
 class ContainerLogs(_Strict):
-    """One container's log lines, oldest first; `previous` is the last terminated instance."""
+    """One container's log lines, oldest first; `previous` is the last terminated instance.
+
+    A log that could not be read is recorded as its failure (`current_error` /
+    `previous_error`), never as an empty log: "no lines" and "not readable" differ."""
 
     pod: str
     container: str
     namespace: str | None = None  # default: the target's namespace
     current: list[str] = Field(default_factory=list)
     previous: list[str] = Field(default_factory=list)
+    current_error: ReadFailure | None = None
+    previous_error: ReadFailure | None = None
+
+
+class RecordingNote(_Strict):
+    """Something `kubemedic record` could not read (its credentials may not, or the API
+    failed): the object is missing from `cluster.objects`, and this says why."""
+
+    kind: str  # Secret, ConfigMap, PodDisruptionBudget, PodMetrics, Namespace, ...
+    name: str | None = None  # None: a list of that kind
+    namespace: str | None = None
+    status: int | None = None
+    reason: str = ""
+    message: str = ""
 
 
 class ContainerUsage(_Strict):
@@ -168,6 +194,7 @@ class Scenario(_Strict):
     name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     tags: list[str] = Field(default_factory=list)
     description: str = ""
+    notes: list[RecordingNote] = Field(default_factory=list)  # what a recording could not read
     target: Target
     policy: str = "default"  # a shipped policy name or a path
     cluster: Cluster
@@ -240,6 +267,7 @@ _DUMP_ORDER = (
     "name",
     "tags",
     "description",
+    "notes",
     "target",
     "policy",
     "expect",

@@ -162,7 +162,8 @@ class Prepared:
     recorded_at: datetime
     nodes: list[Obj]
     objects: list[Obj]  # everything else, behaviour annotations applied
-    logs: list[tuple[str, str, str, list[str], list[str]]]  # ns, pod, container, prev, current
+    # ns, pod, container, prev, current; a log recorded as a failed read seeds no lines
+    logs: list[tuple[str, str, str, list[str], list[str]]]
     pullable: set[str] = field(default_factory=set)
     missing: set[str] = field(default_factory=set)
 
@@ -235,6 +236,7 @@ def prepare(scenario: Scenario) -> Prepared:
             if (claim.get("status") or {}).get("phase") == "Pending":
                 _set(claim.setdefault("metadata", {}), {PREFIX + "unbound": "true"})
     pullable -= missing
+    objects += unreadable_placeholders(scenario, objects)
     nodes = [o for o in objects if o.get("kind") == "Node"]
     rest = [o for o in objects if o.get("kind") != "Node"]
     logs = []
@@ -244,6 +246,58 @@ def prepare(scenario: Scenario) -> Prepared:
     recorded = scenario.cluster.recorded_at
     recorded_at = parse_stamp(recorded) if recorded else datetime.now(UTC).replace(microsecond=0)
     return Prepared(recorded_at, nodes, rest, logs, pullable, missing)
+
+
+def _refused_names(scenario: Scenario, kind: str) -> set[str]:
+    return {
+        note.name
+        for note in scenario.notes
+        if note.kind == kind and note.name and note.status in (401, 403)
+    }
+
+
+def unreadable_placeholders(scenario: Scenario, objects: list[Obj]) -> list[Obj]:
+    """Stand-ins for the ConfigMaps and Secrets a recording was not allowed to read.
+
+    A pod that ran had them (the kubelet would have refused to start it otherwise), so the
+    replay must not diagnose them as missing: each gets an empty object with the keys the pods
+    refer to, marked `kubemedic.io/placeholder`. One a pod's status reports missing (a
+    CreateContainerConfigError naming it) gets none."""
+    present = {(o.get("kind"), (o.get("metadata") or {}).get("name")) for o in objects}
+    pods = [o for o in objects if o.get("kind") == "Pod"]
+    waiting = " ".join(
+        str(((status.get("state") or {}).get("waiting") or {}).get("message", ""))
+        for pod in pods
+        for status in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+    out: list[Obj] = []
+    for kind, ref_key in (("Secret", "secretKeyRef"), ("ConfigMap", "configMapKeyRef")):
+        for name in sorted(_refused_names(scenario, kind)):
+            if (kind, name) in present or f'"{name}" not found' in waiting:
+                continue
+            keys = sorted(
+                {
+                    str(ref.get("key"))
+                    for pod in pods
+                    for c in (pod.get("spec") or {}).get("containers") or []
+                    for env in c.get("env") or []
+                    for ref in [((env.get("valueFrom") or {}).get(ref_key)) or {}]
+                    if ref.get("name") == name and ref.get("key")
+                }
+            )
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": kind,
+                    "metadata": {
+                        "name": name,
+                        "namespace": scenario.target.namespace,
+                        "annotations": {"kubemedic.io/placeholder": "not readable when recorded"},
+                    },
+                    "data": {key: "" for key in keys},
+                }
+            )
+    return out
 
 
 def _inferred(behaviour: Behaviour) -> Behaviour:

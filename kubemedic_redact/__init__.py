@@ -44,7 +44,7 @@ SECRET_KEYS = (
     r"api[_-]?key|apikey|private[_-]?key|access[_-]?key|account[_-]?key|"
     r"credentials?|session[_-]?(?:id|token|key|secret)|sessionid|session(?=\"?\s*[=:])|"
     r"signature|authorization|set-cookie|cookie|dsn|connection[_-]?string|"
-    r"auth(?=\"?\s*[=:])"
+    r"auth(?=\"?\s*[=:])|[_\-]key(?=\"?\s*[=:])"
 )
 
 # Keys that name or point at a secret rather than hold one (`secretName: db-creds`,
@@ -53,12 +53,12 @@ _REFERENCE_KEY = re.compile(
     r"(?i).*(?:name|names|ref|refs|path|file|type|kind|mode|count|ttl|seconds|expiry|"
     r"expiration|expiresat|expires_at|enabled|length)"
 )
-_SECRET_KEY = re.compile(r"(?i)[\w.\-/]*(?:" + SECRET_KEYS + r")[\w.\-/]*")
+_SECRET_KEY = re.compile(r"(?i)[\w.\-/]*(?:" + SECRET_KEYS + r")[\w.\-/]*|.+[_\-.]keys?")
 
 
 def is_secret_key(name: str) -> bool:
-    """Whether a key or variable name says its value is a secret (`DB_PASSWORD`: yes;
-    `secretName`, `restart_count`: no)."""
+    """Whether a key or variable name says its value is a secret (`DB_PASSWORD`, `STRIPE_KEY`:
+    yes; `secretName`, `restart_count`, a reference's `key`: no)."""
     return bool(_SECRET_KEY.fullmatch(name)) and not _REFERENCE_KEY.fullmatch(name)
 
 
@@ -156,7 +156,7 @@ RULES: tuple[Rule, ...] = (
         "url_credentials",
         ("://",),
         re.compile(
-            r"(?i)\b([a-z][a-z0-9+.\-]{1,20}://)([^\s:/@\"'<>]{0,256}):([^\s\"'<>]{1,512})@"
+            r"(?i)\b([a-z][a-z0-9+.\-]{0,20}://)([^\s:/@\"'<>]{0,256}):([^\s\"'<>]{1,512})@"
         ),
         lambda m: f"{m.group(1)}{m.group(2)}:{MASK}@",
     ),

@@ -1,4 +1,4 @@
-"""`kubemedic record`: capture a live incident as an eval scenario, secrets scrubbed."""
+"""`kubemedic record`: capture a live incident as an eval scenario that is safe to share."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ def record_command(
     context: Annotated[str | None, typer.Option("--context")] = None,
 ) -> None:
     """Record the pod, its owners, nodes, events, PDBs, LimitRanges, referenced ConfigMaps /
-    Secrets / PVCs, logs and metrics. Secret values, env values and credentials in logs are
-    scrubbed. Review `behaviour` and `expect` before adding it to an eval set."""
+    Secrets / PVCs, logs and metrics, safe to share: Secret values, secret-looking env values,
+    annotations, arguments and credentials anywhere (logs as whole texts) are redacted. What the
+    credentials may not read is skipped with a note; only the pod is required. Review
+    `behaviour` and `expect` before adding it to an eval set."""
     from evals.format import dump_scenario
     from evals.record import RecordError, record
 
@@ -44,6 +46,9 @@ def record_command(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     typer.echo(f"wrote {out} ({len(scenario.cluster.objects)} objects, {len(scenario.logs)} logs)")
+    for note in scenario.notes:
+        what = f"{note.kind} {note.name}" if note.name else f"{note.kind} (list)"
+        typer.echo(f"not recorded: {what}: HTTP {note.status} {note.reason}", err=True)
 
 
 def register(app: typer.Typer) -> None:

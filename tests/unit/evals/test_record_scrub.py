@@ -52,15 +52,17 @@ def test_templates_are_scrubbed_like_pods() -> None:
     assert "tmpl-secret-1" not in str(scrub_object(deploy))
 
 
-def test_secret_values_and_configmap_values_go_keys_stay() -> None:
+def test_secret_values_go_keys_stay_configmap_values_are_scanned() -> None:
     secret = {"kind": "Secret", "metadata": {"name": "s"}, "data": {"password": "aHVudGVyMg=="},
               "stringData": {"token": "plain"}}  # fmt: skip
     out = scrub_object(secret)
     assert out["data"] == {"password": ""} and out["stringData"] == {"token": ""}
     cm = scrub_object(
-        {"kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"url": "x://u:p@h"}}
-    )
-    assert cm["data"] == {"url": SCRUBBED}
+        {"kind": "ConfigMap", "metadata": {"name": "c"},
+         "data": {"url": "x://u:p@h", "api_token": "t0k3n", "mode": "prod"}}
+    )  # fmt: skip
+    # Secret-looking keys lose their value; every other value is scanned, its context kept.
+    assert cm["data"] == {"url": f"x://u:{MASK}@h", "api_token": SCRUBBED, "mode": "prod"}
 
 
 def test_event_messages_and_log_lines_lose_credentials() -> None:

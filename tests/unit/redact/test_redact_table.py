@@ -126,7 +126,7 @@ def test_mapping_keys_decide_and_values_are_scanned() -> None:
     [("DB_PASSWORD", True), ("x-api-key", True), ("AccountKey", True), ("cookie", True),
      ("authorization", True), ("signature", True), ("SESSION_ID", True), ("GITHUB_TOKEN", True),
      ("secretName", False), ("token_type", False), ("restart_count", False), ("MODE", False),
-     ("PASSWORD_FILE", False)],
+     ("PASSWORD_FILE", False), ("STRIPE_KEY", True), ("key", False), ("monkey", False)],
 )  # fmt: skip
 def test_secret_key_names(name: str, secret: bool) -> None:
     assert is_secret_key(name) is secret
