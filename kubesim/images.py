@@ -167,6 +167,8 @@ def _default_tags() -> dict[str, set[str]]:
         ),
         "docker.io/library/mysql": {"latest", "5.7", "8", "8.0", "8.4"},
         "docker.io/curlimages/curl": {"latest", "8.4.0", "8.5.0", "8.10.1"},
+        # the Kubernetes docs' probe examples (liveness exec)
+        "registry.k8s.io/busybox": {"latest", "1.24", "1.27", "1.27.2", "1.28"},
         "registry.k8s.io/pause": {"3.6", "3.7", "3.8", "3.9", "3.10", "latest"},
         "registry.k8s.io/e2e-test-images/agnhost": {"2.39", "2.40", "2.43", "2.45", "2.47", "2.52"},
         "gcr.io/google-samples/hello-app": {"1.0", "2.0"},

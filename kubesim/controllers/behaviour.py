@@ -19,7 +19,7 @@ from typing import Any
 
 from kubesim.controllers import quantity
 from kubesim.controllers.shell import FOREVER as FOREVER
-from kubesim.controllers.shell import SHELLS, run_shell
+from kubesim.controllers.shell import SHELLS, FileTimeline, run_shell
 from kubesim.images import PullOutcome, parse_image
 
 Obj = dict[str, Any]
@@ -66,6 +66,12 @@ class Behaviour:
     startup_fails: bool = False  # the startup probe never passes
     startup_after: float = 0.0  # the startup probe passes from then on
     ignore_sigterm: bool = False
+    # The files the command creates and removes (a shell script); None: the image's program,
+    # whose files kubesim does not know (any path exists).
+    files: FileTimeline | None = None
+    # Probe kinds ("Liveness", "Readiness", "Startup") set by kubesim.io annotations: these
+    # win over what an exec probe would find in the files.
+    probe_overrides: frozenset[str] = frozenset()
     oom_at: float | None = None  # forced OOM kill this long after start
     pull: PullOutcome | None = None  # forced pull result
     pull_seconds: float | None = None
@@ -195,6 +201,7 @@ _REDIS_STARTUP = (
 
 _SHELL_IMAGES = {
     "library/busybox",
+    "busybox",  # registry.k8s.io/busybox
     "library/alpine",
     "library/ubuntu",
     "library/debian",
@@ -274,7 +281,7 @@ def _image_default(container: Obj) -> Behaviour:
             argv = ["bash"] if repo in ("library/ubuntu", "library/debian") else ["sh"]
         return _shell(argv)
     if argv and argv[0].rsplit("/", 1)[-1] in SHELLS and "-c" in argv:
-        return _shell(argv)  # a shell script: most images have a shell
+        return _shell(argv, known_image=False)  # a shell script: most images have a shell
     # Any other image runs its own program (which we cannot see into): it keeps running.
     return Behaviour()
 
@@ -282,7 +289,9 @@ def _image_default(container: Obj) -> Behaviour:
 def _interpreter(name: str, argv: list[str]) -> Behaviour:
     """python / node images: no program (no TTY) exits at once; a missing one fails."""
     if not argv or argv[0].rsplit("/", 1)[-1] not in (name, "python3", "nodejs"):
-        return _shell(argv) if argv else Behaviour(runs_for=0.0, memory=9 * 2**20, cpu=0.0)
+        if argv:
+            return _shell(argv, known_image=False)
+        return Behaviour(runs_for=0.0, memory=9 * 2**20, cpu=0.0)
     args = argv[1:]
     if not args:
         return Behaviour(runs_for=0.0, memory=9 * 2**20, cpu=0.0)
@@ -349,7 +358,9 @@ def _stress(args: list[str]) -> Behaviour:
     )
 
 
-def _shell(argv: list[str]) -> Behaviour:
+def _shell(argv: list[str], known_image: bool = True) -> Behaviour:
+    """A shell script's behaviour. known_image: the image holds only a shell's files (busybox,
+    alpine, ...), so a path the script never created does not exist."""
     run = run_shell(argv)
     memory = 512 * 2**10
     if run.loop is not None or run.clock == FOREVER:
@@ -360,10 +371,16 @@ def _shell(argv: list[str]) -> Behaviour:
             startup_lines=tuple(run.lines),
             loop=loop,
             loop_starts=run.loop_starts,
+            files=run.timeline(known_image=known_image),
         )
     code = run.exit_code if run.exit_code is not None else run.last_status
     return Behaviour(
-        runs_for=run.clock, exit_code=code, memory=memory, cpu=0.0, startup_lines=tuple(run.lines)
+        runs_for=run.clock,
+        exit_code=code,
+        memory=memory,
+        cpu=0.0,
+        startup_lines=tuple(run.lines),
+        files=run.timeline(known_image=known_image),
     )
 
 
@@ -463,6 +480,13 @@ def _overlay(base: Behaviour, annotations: dict[str, str]) -> Behaviour:
     exit_lines = _lines(annotations.get(PREFIX + "log-exit"))
     if exit_lines:
         b = replace(b, exit_lines=exit_lines)
+    overrides = {
+        kind
+        for kind in ("Liveness", "Readiness", "Startup")
+        if PREFIX + kind.lower() in annotations
+    }
+    if overrides:
+        b = replace(b, probe_overrides=frozenset(overrides))
     if PREFIX + "liveness" in annotations:
         fails, after = _probe_setting(annotations[PREFIX + "liveness"], "liveness")
         b = replace(b, liveness_fails_after=after if fails else None)

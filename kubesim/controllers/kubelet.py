@@ -14,7 +14,7 @@ import hashlib
 import logging
 from typing import Any
 
-from kubesim.controllers import events
+from kubesim.controllers import events, probes
 from kubesim.controllers.base import Context
 from kubesim.controllers.behaviour import FOREVER, Behaviour, BehaviourError, container_behaviour
 from kubesim.controllers.eviction import NodePressure, pod_usage
@@ -746,7 +746,17 @@ class Kubelet:
             end, code, reason = oom, 137, "OOMKilled"
         started_at = start
         startup = probe_of(spec, "startupProbe", "Startup")
-        if startup is not None:
+        startup_exec = probes.exec_schedule(startup, b, spec, start, start)
+        if startup_exec is not None:
+            plan.exec_probes["Startup"] = startup_exec
+            plan.startup_first_failure = startup_exec.first_failure()
+            passes = startup_exec.passes_at()
+            started_at = FOREVER if passes is None else passes
+            kill = startup_exec.kill_at() if passes is None else None
+            if kill is not None and kill - start < end:
+                end, code, reason = kill - start, 137, "Error"
+                plan.startup_kill = True
+        elif startup is not None:
             if b.startup_fails:
                 first = startup.first_at_or_after(start, start)
                 plan.startup_first_failure = first
@@ -759,7 +769,15 @@ class Kubelet:
                 started_at = startup.first_at_or_after(start, start + b.startup_after)
         plan.started_at = started_at
         liveness = probe_of(spec, "livenessProbe", "Liveness")
-        if liveness is not None and b.liveness_fails_after is not None and started_at < FOREVER:
+        liveness_exec = probes.exec_schedule(liveness, b, spec, start, started_at)
+        if liveness_exec is not None:
+            plan.exec_probes["Liveness"] = liveness_exec
+            plan.liveness_first_failure = liveness_exec.first_failure()
+            kill = liveness_exec.kill_at()
+            if kill is not None and kill - start < end:
+                end, code, reason = kill - start, 137, "Error"
+                plan.liveness_kill = True
+        elif liveness is not None and b.liveness_fails_after is not None and started_at < FOREVER:
             # Liveness probes run only once the startup probe passed.
             first = liveness.first_at_or_after(
                 start, max(start + b.liveness_fails_after, started_at)
@@ -772,8 +790,12 @@ class Kubelet:
         plan.end_at = start + end if end != FOREVER else FOREVER
         plan.exit_code, plan.reason = code, reason
         readiness = probe_of(spec, "readinessProbe", "Readiness")
+        readiness_exec = probes.exec_schedule(readiness, b, spec, start, started_at)
         if readiness is None:
             plan.ready_at = started_at
+        elif readiness_exec is not None:
+            plan.exec_probes["Readiness"] = readiness_exec  # ready as its results say
+            plan.readiness_first_failure = readiness_exec.first_failure()
         else:
             if b.readiness_fails_after != 0.0:
                 plan.ready_at = readiness.first_at_or_after(start, start + b.ready_after)
@@ -922,6 +944,23 @@ class Kubelet:
         ):
             probe = probe_of(spec, field_name, kind)
             if probe is None or first == FOREVER or until < first:
+                continue
+            schedule = plan.exec_probes.get(kind)
+            if schedule is not None:  # each failed run, with what its command printed
+                failures = schedule.failures_until(until)
+                for at, output, times in probes.grouped(failures[getattr(c, attr) :]):
+                    self.ctx.events.emit(
+                        pod,
+                        "Warning",
+                        "Unhealthy",
+                        probe.failure_message(rt.pod_ip, output),
+                        source,
+                        at,
+                        _field(c.name, c.init),
+                        times=times,
+                    )
+                    changed = True
+                setattr(c, attr, len(failures))
                 continue
             total = probe.times_from(plan.start, first, until)
             if (kind == "Liveness" and plan.liveness_kill) or (

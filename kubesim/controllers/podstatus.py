@@ -25,7 +25,7 @@ def container_status(
     ready = False
     if c.phase == "running" and c.run is not None:
         out["state"] = {"running": {"startedAt": ctx.stamp(c.run.start)}}
-        ready = c.run.ready_at <= at < c.run.unready_at
+        ready = c.run.is_ready(at)
     elif c.phase in ("exited", "done") and c.terminated is not None:
         out["state"] = {"terminated": dict(c.terminated)}
     elif (

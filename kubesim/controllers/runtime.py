@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubesim.controllers.behaviour import FOREVER, Behaviour
+from kubesim.controllers.probes import ProbeSchedule
 
 # Kubelet container restart back-off (pkg/kubelet: backOffPeriod, MaxContainerBackOff).
 BACKOFF_INITIAL = 10.0
@@ -57,6 +58,9 @@ class Probe:
     failure_threshold: int
     handler: str  # httpGet | tcpSocket | exec | grpc
     port: str
+    success_threshold: int = 1
+    timeout: float = 1.0
+    command: tuple[str, ...] = ()  # an exec probe's command
 
     def times_from(self, start: float, first: float, until: float) -> int:
         """How many probe runs fall in [first, until], for probes at start+delay+k*period."""
@@ -97,6 +101,7 @@ def probe_of(container: dict[str, Any], field_name: str, kind: str) -> Probe | N
             handler = name
             port = str(spec[name].get("port", ""))
             break
+    command = (spec.get("exec") or {}).get("command") if handler == "exec" else None
     return Probe(
         kind=kind,
         initial_delay=float(spec.get("initialDelaySeconds") or 0),
@@ -104,6 +109,9 @@ def probe_of(container: dict[str, Any], field_name: str, kind: str) -> Probe | N
         failure_threshold=int(spec.get("failureThreshold") or 3),
         handler=handler,
         port=port,
+        success_threshold=int(spec.get("successThreshold") or 1),
+        timeout=float(spec.get("timeoutSeconds") or 1),
+        command=tuple(str(c) for c in command or ()),
     )
 
 
@@ -124,6 +132,20 @@ class RunPlan:
     unready_at: float = FOREVER
     liveness_first_failure: float = FOREVER
     readiness_first_failure: float = FOREVER
+    # Exec probes run against the container's files (kubesim.controllers.probes), by kind.
+    exec_probes: dict[str, ProbeSchedule] = field(default_factory=dict)
+
+    def is_ready(self, at: float) -> bool:
+        readiness = self.exec_probes.get("Readiness")
+        if readiness is not None:
+            return at >= self.started_at and readiness.ready_at(at)
+        return self.ready_at <= at < self.unready_at
+
+    def next_ready_change(self, after: float) -> float | None:
+        readiness = self.exec_probes.get("Readiness")
+        if readiness is not None:
+            return readiness.next_flip_after(after)
+        return None
 
 
 @dataclass
@@ -221,4 +243,7 @@ class PodRuntime:
                     for t in (c.run.ready_at, c.run.unready_at, c.run.started_at)
                     if self.synced_at < t < FOREVER
                 )
+                flip = c.run.next_ready_change(self.synced_at)
+                if flip is not None:
+                    dues.append(flip)
         return min(dues, default=None)
