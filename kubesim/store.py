@@ -64,6 +64,7 @@ REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet", short_name
 PDBS = ResourceType(
     "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)
 )
+LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "Lease")
 POD_METRICS = ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=("get", "list"))
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
@@ -79,6 +80,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     DEPLOYMENTS,
     REPLICASETS,
     PDBS,
+    LEASES,
     POD_METRICS,
 )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kubesim.api import leases
 from kubesim.version import DEFAULT, KubeVersion
 
 Obj = dict[str, Any]
@@ -161,6 +162,8 @@ def apply_defaults(kind: str, obj: Obj, kube: KubeVersion = DEFAULT) -> None:
         obj.setdefault("reportingInstance", "")
     elif kind == "Secret":
         obj.setdefault("type", "Opaque")
+    elif kind == "Lease":
+        leases.normalise(obj)
 
 
 def initial_status(kind: str, obj: Obj) -> Obj | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 
+from kubesim.api.leases import COLUMNS_HOLDER_DOC
 from kubesim.api.selectors import label_selector_from_dict
 from kubesim.clock import SimClock
 from kubesim.store import ResourceType
@@ -516,6 +517,22 @@ def _default_row(obj: Obj, ages: _Ages) -> tuple[list[Any], None]:
     return [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp")], None
 
 
+LEASE_COLUMNS: list[Column] = [
+    ("Name", "string", "name", 0, _NAME_DOC),
+    ("Holder", "string", "", 0, COLUMNS_HOLDER_DOC),
+    ("Age", "string", "", 0, _AGE_DOC),
+]
+
+
+def _lease_row(lease: Obj, ages: _Ages) -> tuple[list[Any], None]:
+    holder = (lease.get("spec") or {}).get("holderIdentity") or ""
+    return [
+        lease["metadata"]["name"],
+        holder,
+        ages.since(lease["metadata"].get("creationTimestamp")),
+    ], None
+
+
 Row = Callable[[Obj, _Ages], tuple[list[Any], list[Obj] | None]]
 PRINTERS: dict[str, tuple[list[Column], Row]] = {
     "Pod": (POD_COLUMNS, _pod_row),
@@ -524,6 +541,7 @@ PRINTERS: dict[str, tuple[list[Column], Row]] = {
     "Event": (EVENT_COLUMNS, _event_row),
     "Node": (NODE_COLUMNS, _node_row),
     "Namespace": (NAMESPACE_COLUMNS, _namespace_row),
+    "Lease": (LEASE_COLUMNS, _lease_row),
 }
 
 

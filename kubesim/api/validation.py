@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kubesim.api import leases
 from kubesim.api.errors import ApiError, invalid
 from kubesim.api.openapi import definition_for, definitions
 from kubesim.api.selectors import label_selector_from_dict, matches_labels
@@ -169,6 +170,8 @@ def validate(rtype: ResourceType, obj: Obj, kube: KubeVersion = DEFAULT) -> None
             )
     elif rtype.kind == "Event":
         causes += _event_causes(obj, str(meta.get("namespace") or ""))
+    elif rtype.kind == "Lease":
+        causes += leases.causes(obj)
     if causes:
         raise invalid(
             rtype.kind, rtype.group, str(meta.get("name") or meta.get("generateName") or ""), causes

@@ -104,7 +104,7 @@ SEQUENCES = sorted(
 
 
 # Recordings of kinds and subresources kubesim does not serve yet (StatefulSets, DaemonSets,
-# Jobs, CronJobs, EndpointSlices, Leases, node cordon/drain, ServiceAccount tokens). Strict:
+# Jobs, CronJobs, EndpointSlices, node cordon/drain, ServiceAccount tokens). Strict:
 # each one fails the suite the moment kubesim starts answering it like the reference.
 NOT_SERVED_YET = {
     "cordon": "node PATCH (spec.unschedulable) with a strategic merge",
@@ -114,7 +114,6 @@ NOT_SERVED_YET = {
     "get-cronjobs": "batch/v1 CronJobs",
     "get-endpointslices": "discovery.k8s.io/v1 EndpointSlices",
     "get-jobs": "batch/v1 Jobs",
-    "get-leases": "coordination.k8s.io/v1 Leases",
     "get-statefulsets": "apps/v1 StatefulSets",
     "rollout-history-daemonset": "apps/v1 DaemonSets and ControllerRevisions",
     "rollout-history-statefulset": "apps/v1 StatefulSets and ControllerRevisions",
