@@ -91,6 +91,27 @@ class MemoryPolicy(_Strict):
     predict_horizon_minutes: float = Field(default=30.0, gt=0, le=24 * 60)
 
 
+class RightsizingPolicy(_Strict):
+    """Right-sizing recommendations from observed usage (docs/rightsizing.md), VPA-style.
+
+    Requests: p95 of the window x (1 + safety_margin) (VPA's recommender adds 15 %,
+    `--recommendation-margin-fraction`); memory limit: the peak x (1 + safety_margin), raised
+    to the OOM rule (`memory.oom_bump_ratio` / `oom_min_bump`) when the container restarted in
+    the window or its peak reached 90 % of its limit; CPU limits are not recommended. Never
+    below the minimums (per container). A container with fewer than `min_samples` samples, or
+    samples spanning less than `min_span_seconds`, has not enough data.
+    """
+
+    safety_margin: float = Field(default=0.15, ge=0.0, le=2.0)
+    min_cpu_millicores: int = Field(default=10, ge=1)
+    min_memory: MemoryBytes = 16 * 2**20
+    min_samples: int = Field(default=8, ge=2)
+    min_span_seconds: float = Field(default=105.0, ge=0)
+    # A request more than this far above the recommendation (and by more than 16Mi / 10m) is
+    # over-provisioned.
+    over_provisioned_ratio: float = Field(default=1.3, gt=1.0, le=100.0)
+
+
 class RateLimits(_Strict):
     global_per_hour: int = Field(default=10, ge=0)
     per_workload_per_hour: int = Field(default=3, ge=0)
@@ -104,6 +125,7 @@ class Policy(_Strict):
     name: str = "default"
     restart_threshold: int = Field(default=3, ge=0)
     memory: MemoryPolicy = Field(default_factory=MemoryPolicy)
+    rightsizing: RightsizingPolicy = Field(default_factory=RightsizingPolicy)
     min_replicas: int = Field(default=1, ge=0)
     protected_namespaces: tuple[str, ...] = ALWAYS_PROTECTED
     agent_namespace: str = "kubemedic"  # always protected as well
