@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent.prompt import fence
-from agent.tools import Toolbox, result_of, tool_is_read_only
+from agent.tools import Toolbox, result_of, timeout_result, tool_is_read_only
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +108,14 @@ async def _run_call(toolbox: Toolbox, call: Mapping[str, Any], io: ChatIO) -> To
             )
     else:
         io.write(f"· {name} {_brief(args)}")
-    message = await tool.ainvoke({"type": "tool_call", "id": call_id, "name": name, "args": args})
-    result = result_of(message)
+    try:
+        message = await toolbox.invoke(
+            {"type": "tool_call", "id": call_id, "name": name, "args": args}
+        )
+    except TimeoutError:
+        result = timeout_result(name, toolbox.timeout_seconds)
+    else:
+        result = result_of(message)
     return ToolMessage(content=fence(result).text, tool_call_id=call_id)
 
 

@@ -6,12 +6,12 @@ tool's structured result as a plain dict (`{"success": ..., ...}`), whatever the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import anyio
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
 
@@ -24,6 +24,12 @@ ROLLBACK_DEPLOYMENT = "rollback_deployment"
 LIST_UNHEALTHY_PODS = "list_unhealthy_pods"
 PLAN_HEALING = "plan_healing"
 GET_ACTION_STATUS = "get_action_status"
+
+
+# How long one MCP tool call may take before the agent gives up on it (a hung server must not
+# hold an incident, or a write slot, forever). The composition root sets it from
+# KUBEMEDIC_TOOL_TIMEOUT_SECONDS.
+DEFAULT_TOOL_TIMEOUT_SECONDS = 120.0
 
 
 class ToolboxError(RuntimeError):
@@ -39,20 +45,30 @@ def tool_is_read_only(tool: BaseTool) -> bool:
 class Toolbox:
     """Named access to the MCP tools with dict results."""
 
-    def __init__(self, tools: Iterable[BaseTool], *, timeout_seconds: float = 120.0) -> None:
+    def __init__(
+        self,
+        tools: Iterable[BaseTool],
+        *,
+        timeout_seconds: float = DEFAULT_TOOL_TIMEOUT_SECONDS,
+    ) -> None:
         self.tools: dict[str, BaseTool] = {tool.name: tool for tool in tools}
         # A hung server must not hold an incident (or a write slot) forever.
         self.timeout_seconds = timeout_seconds
 
     @classmethod
-    async def from_session(cls, session: Any) -> Toolbox:
-        """Load the tools of an initialised `mcp.ClientSession` (stdio, HTTP or in memory)."""
+    async def from_session(
+        cls, session: Any, *, timeout_seconds: float = DEFAULT_TOOL_TIMEOUT_SECONDS
+    ) -> Toolbox:
+        """Load the tools of an initialised `mcp.ClientSession` (stdio, HTTP or in memory);
+        every call through the toolbox gives up after `timeout_seconds`."""
         from langchain_mcp_adapters.tools import load_mcp_tools
 
         from agent.fastschema import cache_output_validation
 
         cache_output_validation(session)
-        return cls(await load_mcp_tools(session))
+        with anyio.fail_after(timeout_seconds):
+            tools = await load_mcp_tools(session)
+        return cls(tools, timeout_seconds=timeout_seconds)
 
     def has(self, name: str) -> bool:
         return name in self.tools
@@ -80,18 +96,28 @@ class Toolbox:
             "args": args,
         }
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                message = await self.tools[name].ainvoke(call)
+            message = await self.invoke(call)
         except TimeoutError:
             # A write may still have happened: the caller's idempotency key finds out.
-            return {
-                "success": False,
-                "error": {
-                    "code": "tool_timeout",
-                    "message": f"{name} did not answer within {self.timeout_seconds:.0f}s",
-                },
-            }
+            return timeout_result(name, self.timeout_seconds)
         return result_of(message)
+
+    async def invoke(self, call: Mapping[str, Any]) -> Any:
+        """Send one tool call (a LangChain `tool_call` dict) within the deadline; the
+        ToolMessage. Raises `TimeoutError` after `timeout_seconds`. Every MCP call of the agent
+        (the graph, the watch loop, the chat) goes through here."""
+        name = str(call.get("name"))
+        self.require(name)
+        with anyio.fail_after(self.timeout_seconds):
+            return await self.tools[name].ainvoke(dict(call))
+
+
+def timeout_result(name: str, seconds: float) -> dict[str, Any]:
+    """The failed result of a call that did not answer in time (`tool_timeout`)."""
+    return {
+        "success": False,
+        "error": {"code": "tool_timeout", "message": f"{name} did not answer within {seconds:g}s"},
+    }
 
 
 def result_of(message: Any) -> dict[str, Any]:

@@ -189,6 +189,7 @@ async def mcp_session(
 
     config = ServerConfig(
         kubeconfig=settings.kubeconfig,
+        context=settings.context,
         policy_path=settings.policy,
         state_dir=settings.state_dir,
         local_caller=settings.caller,
@@ -203,6 +204,11 @@ async def mcp_session(
             yield session
     finally:
         state.close()
+
+
+async def toolbox_of(settings: Settings, session: ClientSession) -> Toolbox:
+    """The session's tools, each call bounded by KUBEMEDIC_TOOL_TIMEOUT_SECONDS."""
+    return await Toolbox.from_session(session, timeout_seconds=settings.tool_timeout_seconds)
 
 
 @asynccontextmanager

@@ -176,7 +176,7 @@ async def _resume(
     progress: Progress | None,
 ) -> None:
     from agent.tools import Toolbox
-    from kubemedic.agent_runtime import incident_registry, incident_runner, mcp_session
+    from kubemedic.agent_runtime import incident_registry, incident_runner, mcp_session, toolbox_of
 
     incident_id = str(result.incident_id)
 
@@ -194,7 +194,7 @@ async def _resume(
 
     if needs_cluster:
         async with mcp_session(settings, remote, pod_cache=False) as session:
-            status = await run(await Toolbox.from_session(session))
+            status = await run(await toolbox_of(settings, session))
     else:
         status = await run(Toolbox([]))  # a rejection ends without touching the cluster
     if status.done:

@@ -20,7 +20,11 @@ class Settings(BaseSettings):
     )
 
     kubeconfig: Path | None = Field(
-        default=None, description="kubeconfig to use; default: KUBECONFIG or in-cluster"
+        default=None,
+        description="kubeconfig to use; default: KUBECONFIG, in-cluster in a pod, ~/.kube/config",
+    )
+    context: str | None = Field(
+        default=None, description="kubeconfig context; default: the kubeconfig's current-context"
     )
     state_dir: Path = Field(
         default=Path("var"),
@@ -33,6 +37,8 @@ class Settings(BaseSettings):
         default="none", description="chat model, e.g. openai:gpt-4o-mini, anthropic:…, or none"
     )
     llm_timeout_seconds: float = Field(default=30.0, gt=0)
+    # One MCP tool call of the agent (graph, watch loop, chat): past this, `tool_timeout`.
+    tool_timeout_seconds: float = Field(default=120.0, gt=0, le=3600)
     log_format: str = Field(default="auto", pattern="^(auto|json|text)$")
     log_level: str = Field(default="INFO")
     caller: str = Field(default="kubemedic-agent", description="who this process is to the server")

@@ -1,7 +1,8 @@
 """Bearer tokens for kubemedic's HTTP endpoints (`kubemedic mcp --http`, `kubemedic inbox`).
 
 One file format for both: a YAML list of `{caller, token, scopes}` (`TokenConfig`); scopes are
-`read` (diagnose, view approvals), `heal` (ask for writes) and `approve` (decide approvals).
+`read` (diagnose, view approvals), `heal` (ask for writes), `approve` (decide approvals) and
+`metrics` (scrape `/metrics` of `kubemedic mcp --http`; give Prometheus a token with only it).
 """
 
 from __future__ import annotations

@@ -7,8 +7,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-# read: diagnose; heal: ask for writes; approve: decide approvals (the web inbox).
-Scope = Literal["read", "heal", "approve"]
+# read: diagnose; heal: ask for writes; approve: decide approvals (the web inbox);
+# metrics: scrape /metrics on the HTTP MCP server (when it asks for a token, see metrics_auth).
+Scope = Literal["read", "heal", "approve", "metrics"]
+# /metrics on the HTTP MCP server: "required" (a bearer token with the `metrics` scope),
+# "open" (no token: only behind a network policy that limits who reaches the port).
+MetricsAuth = Literal["required", "open"]
 
 # The state directory's database (see `ServerConfig.store_path`).
 STATE_DB = "state.sqlite"
@@ -59,6 +63,13 @@ class ServerConfig(BaseModel):
     # (metrics-server's resolution is 15 s; 0: off), kept per container for this long.
     usage_sample_seconds: float = Field(default=15.0, ge=0)
     usage_window_seconds: float = Field(default=1800.0, gt=0, le=24 * 3600)
+    # A diagnosis' budget: every API request it sends (retries, back-off and each request's
+    # time) within this many seconds; what is left unread once it is spent is listed as skipped.
+    diagnosis_budget_seconds: float = Field(default=20.0, gt=0, le=600)
+    # At most this much of one container log is read (the API's `limitBytes`).
+    log_limit_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # /metrics on the HTTP transport: a `metrics`-scope bearer token (default), or open.
+    metrics_auth: MetricsAuth = "required"
     # Bounds on analyze_logs arguments.
     max_tail_lines: int = Field(default=5000, ge=1)
     max_since_seconds: int = Field(default=7 * 24 * 3600, ge=1)

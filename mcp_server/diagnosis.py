@@ -15,6 +15,7 @@ from mcp_server.diagnostics.logs import LogAnalysis, analyze_log_text
 from mcp_server.diagnostics.pod_status import health_score
 from mcp_server.diagnostics.resources import resource_report as _resource_report
 from mcp_server.gateway import DiagnosisInputs
+from mcp_server.redaction import redact
 from policies import Diagnosis, Policy
 from policies.memory_trend import MemorySample
 
@@ -41,7 +42,7 @@ def diagnose_inputs(
     owners = list(inputs.replicasets)
     if inputs.deployment is not None:
         owners.append(inputs.deployment)
-    return build_diagnosis(
+    diagnosis = build_diagnosis(
         inputs.pod,
         events=inputs.events,
         logs_current=current or None,
@@ -56,6 +57,22 @@ def diagnose_inputs(
         memory_history=memory_history,
         predict_horizon_minutes=policy.memory.predict_horizon_minutes,
     )
+    unavailable = [
+        f"{e.container} ({'previous' if e.previous else 'current'}): {redact(e.error or '')}"
+        for e in inputs.logs
+        if e.unavailable
+    ]
+    if unavailable:
+        # No error lines is then no evidence of a clean log: the rules and the LLM are told.
+        diagnosis.logs["unavailable"] = unavailable
+        diagnosis.recommendations.append(
+            "The pod's logs are unavailable (the API server could not reach its node's "
+            "kubelet): check the node before trusting a diagnosis without log evidence"
+        )
+    truncated = [e.container for e in inputs.logs if e.truncated]
+    if truncated:
+        diagnosis.logs["cut_at_limit_bytes"] = truncated
+    return diagnosis
 
 
 def memory_history_of(

@@ -8,11 +8,16 @@ from dataclasses import dataclass
 from mcp_server.gateway import (
     JSON,
     MAX_DIAGNOSIS_REQUESTS,
+    BudgetExhausted,
     DiagnosisInputs,
+    EventsCut,
     Forbidden,
     Gateway,
+    GatewayError,
+    LogText,
     NotFound,
 )
+from mcp_server.redaction import redact
 
 
 def fetch_diagnosis_inputs(
@@ -23,14 +28,33 @@ def fetch_diagnosis_inputs(
     check_logs: bool = True,
     check_events: bool = True,
     budget: int = MAX_DIAGNOSIS_REQUESTS,
+    seconds: float | None = None,
 ) -> DiagnosisInputs:
-    """Everything a diagnosis reads, in at most `budget` requests.
+    """Everything a diagnosis reads, in at most `budget` requests (retries count) and
+    `seconds` of wall time (default: the gateway's `diagnosis_budget_seconds`).
 
     One namespaced list of ReplicaSets serves both the owner chain and the rollout
     history; the Deployment is read for its strategy and replicas; nodes only for a pod
     that does not schedule; metrics only for a pod with a running container; one log
-    (the previous instance of a restarted container, else the current one).
+    (the previous instance of a restarted container, else the current one). What the budget
+    leaves unread is listed in `skipped` ("<read>: skipped: ..."); a log the server could not
+    give (its node's kubelet unreachable) is "log <container> (<instance>): logs unavailable:
+    <reason>" there, and the pod's other logs are not asked for.
     """
+    limit = gateway.diagnosis_budget_seconds if seconds is None else seconds
+    with gateway.budget(requests=budget, seconds=limit):
+        return _fetch(gateway, namespace, pod_name, check_logs, check_events, budget, limit)
+
+
+def _fetch(
+    gateway: Gateway,
+    namespace: str,
+    pod_name: str,
+    check_logs: bool,
+    check_events: bool,
+    budget: int,
+    seconds: float,
+) -> DiagnosisInputs:
     start = gateway.requests_sent_by_this_thread
 
     def used() -> int:
@@ -39,15 +63,28 @@ def fetch_diagnosis_inputs(
     pod = gateway.get_pod(namespace, pod_name)
     inputs = DiagnosisInputs(pod=pod)
     plan = _plan_reads(pod, check_logs=check_logs, check_events=check_events)
+    logs_unavailable = False
     for step in plan:
-        if used() >= budget:
-            inputs.skipped.append(f"{step.what}: request budget of {budget} reached")
+        label = _label(step)
+        requests_left, seconds_left = gateway.budget_left()
+        if requests_left is not None and requests_left <= 0:
+            inputs.skipped.append(f"{label}: skipped: request budget of {budget} reached")
+            continue
+        if seconds_left is not None and seconds_left <= 0:
+            inputs.skipped.append(f"{label}: skipped: time budget of {seconds:g}s spent")
+            continue
+        if step.what == "log" and logs_unavailable:
+            inputs.skipped.append(f"{label}: skipped: the pod's logs are unavailable")
             continue
         try:
             if step.what == "events":
-                inputs.events = gateway.list_events_for(
-                    namespace, pod_name, uid=(pod.get("metadata") or {}).get("uid")
-                )
+                try:
+                    inputs.events = gateway.list_events_for(
+                        namespace, pod_name, uid=(pod.get("metadata") or {}).get("uid")
+                    )
+                except EventsCut as cut:
+                    inputs.events = cut.items
+                    inputs.skipped.append(f"events: cut: {cut.message}")
             elif step.what == "replicasets":
                 inputs.replicasets = gateway.list_replicasets(namespace)
             elif step.what == "deployment":
@@ -62,20 +99,75 @@ def fetch_diagnosis_inputs(
             elif step.what == "metrics":
                 inputs.metrics = gateway.get_pod_metrics(namespace, pod_name)
             elif step.what == "log" and step.container is not None:
-                inputs.logs.append(
-                    gateway.read_log(
-                        namespace,
-                        pod_name,
-                        step.container,
-                        previous=step.previous,
-                        tail_lines=200,
-                    )
+                log = gateway.read_log(
+                    namespace,
+                    pod_name,
+                    step.container,
+                    previous=step.previous,
+                    tail_lines=200,
                 )
+                inputs.logs.append(log)
+                if log.unavailable:
+                    logs_unavailable = True
+                    inputs.skipped.append(f"{label}: {redact(log.error or 'logs unavailable')}")
+        except BudgetExhausted as error:
+            inputs.skipped.append(f"{label}: skipped: {error.message}")
         except (NotFound, Forbidden) as error:
             # The pod was read; a missing owner or a forbidden side read is a finding.
             inputs.skipped.append(f"{step.what}: {error.reason}: {error.message}")
+        except GatewayError as error:
+            _, seconds_left = gateway.budget_left()
+            if not error.retryable or seconds_left is None or seconds_left > 0:
+                raise
+            # It failed because the time budget ran out under it (the request's timeout is
+            # what was left): a skipped read, not a failed diagnosis.
+            inputs.skipped.append(
+                f"{label}: skipped: time budget of {seconds:g}s spent ({error.reason})"
+            )
     inputs.requests_used = used()
     return inputs
+
+
+def fetch_logs(
+    gateway: Gateway,
+    namespace: str,
+    pod_name: str,
+    container: str,
+    *,
+    restarted: bool,
+    tail_lines: int | None,
+    since_seconds: int | None,
+    seconds: float | None = None,
+) -> list[LogText]:
+    """What `analyze_logs` reads: the current log and, for a restarted container, the previous
+    one (no time window: the crash is where it is), within the gateway's diagnosis time budget.
+    When the current log is unavailable (the node's kubelet unreachable), the previous one is
+    not asked for: the same kubelet serves it. At most two requests for an unreachable node."""
+    limit = gateway.diagnosis_budget_seconds if seconds is None else seconds
+    with gateway.budget(seconds=limit):
+        current = gateway.read_log(
+            namespace, pod_name, container, tail_lines=tail_lines, since_seconds=since_seconds
+        )
+        logs = [current]
+        if restarted and not current.unavailable:
+            try:
+                logs.append(
+                    gateway.read_log(
+                        namespace, pod_name, container, previous=True, tail_lines=tail_lines
+                    )
+                )
+            except BudgetExhausted as error:
+                logs.append(LogText(container, True, None, f"skipped: {error.message}"))
+    for log in logs:
+        if log.error:
+            log.error = redact(log.error)
+    return logs
+
+
+def _label(step: _Read) -> str:
+    if step.what != "log":
+        return step.what
+    return f"log {step.container} ({'previous' if step.previous else 'current'})"
 
 
 def fetch_guard_rails(gateway: Gateway, inputs: DiagnosisInputs) -> None:

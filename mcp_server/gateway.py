@@ -4,20 +4,27 @@ Everything comes back as plain JSON dicts, exactly as the API server sent it (th
 are pure functions over those), and every failure as a typed `GatewayError`, split into
 retryable and permanent, so callers can branch on the class rather than on status codes.
 Requests are counted (Prometheus, and `requests_sent` for budgets in tests), and retried a
-bounded number of times, honouring `Retry-After`.
+bounded number of times with exponential back-off and full jitter, honouring `Retry-After`.
+A caller can bound a whole sequence of reads (`with gateway.budget(requests=5, seconds=20)`):
+retries count, each request's timeout shrinks to the time left, and once the budget is spent
+the next request is not sent (`BudgetExhausted`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import urllib3
 from kubernetes import client as k8s
@@ -25,6 +32,9 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from mcp_server import metrics
+
+if TYPE_CHECKING:
+    from mcp_server.config import ServerConfig
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +108,22 @@ class Unavailable(GatewayError):
 
 
 class ConfigurationError(GatewayError):
-    """No kubeconfig or in-cluster credentials to build a client from."""
+    """No kubeconfig or in-cluster credentials to build a client from, or a kubeconfig that
+    kubemedic refuses (impersonation the client would silently ignore)."""
+
+
+class BudgetExhausted(GatewayError):
+    """The caller's request or time budget is spent: the request was not sent."""
+
+    code = "api_error"
+
+
+class EventsCut(BudgetExhausted):
+    """The budget ran out between pages of events: `items` is what was read."""
+
+    def __init__(self, items: list[JSON], cause: BudgetExhausted) -> None:
+        super().__init__(f"events cut after {len(items)}: {cause.message}", reason=cause.reason)
+        self.items = items
 
 
 class MetricsNotServed(GatewayError):
@@ -159,14 +184,47 @@ def classify(exc: ApiException) -> GatewayError:
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """Bounded retries: exponential back-off with full jitter (a random delay between 0 and
+    `base_delay * 2**(attempt-1)`, capped at `max_delay`), so that many callers failing
+    together do not come back together; a server's `Retry-After` is honoured as given (capped).
+    A pods/log 500 (the API server could not reach the node's kubelet) is tried at most
+    `log_max_attempts` times: a dead kubelet does not come back within a tool call."""
+
     max_attempts: int = 4
     base_delay: float = 0.2
     max_delay: float = 10.0  # also caps a server's Retry-After, so a tool call stays bounded
+    log_max_attempts: int = 2
+    jitter: Callable[[], float] = random.random  # uniform in [0, 1)
 
     def delay(self, attempt: int, error: GatewayError) -> float:
         if isinstance(error, TooManyRequests) and error.retry_after is not None:
             return min(float(error.retry_after), self.max_delay)
-        return float(min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay))
+        ceiling = min(self.base_delay * 2.0 ** (attempt - 1), self.max_delay)
+        return float(ceiling * self.jitter())
+
+
+@dataclass
+class RequestBudget:
+    """What a sequence of requests (a diagnosis) may still spend: requests and wall time."""
+
+    requests: int | None
+    seconds: float | None
+    started_count: int
+    started_at: float
+    monotonic: Callable[[], float]
+
+    def deadline_left(self) -> float | None:
+        if self.seconds is None:
+            return None
+        return self.seconds - (self.monotonic() - self.started_at)
+
+    def describe(self) -> str:
+        parts = []
+        if self.requests is not None:
+            parts.append(f"{self.requests} requests")
+        if self.seconds is not None:
+            parts.append(f"{self.seconds:g}s")
+        return " / ".join(parts) or "unbounded"
 
 
 # --------------------------------------------------------------------------------------------
@@ -191,6 +249,11 @@ class LogText:
     previous: bool
     text: str | None  # None: unavailable (never ran, no previous instance, node unreachable)
     error: str | None = None
+    # The read failed on the server's side (a pods/log 500: the API server could not reach the
+    # node's kubelet; or no answer in time): no other log of this pod is worth a request now.
+    unavailable: bool = False
+    # The log reached `limitBytes`: the server cut it there (the newest lines may be missing).
+    truncated: bool = False
 
 
 @dataclass
@@ -220,6 +283,9 @@ class DiagnosisInputs:
 
 
 MAX_DIAGNOSIS_REQUESTS = 5
+DIAGNOSIS_BUDGET_SECONDS = 20.0
+LOG_LIMIT_BYTES = 256 * 1024
+EVENT_PAGE_SIZE = 500
 
 
 class PodWatch:
@@ -289,27 +355,95 @@ CONNECTION_POOL_SIZE = 32
 DISCOVERY_TTL_SECONDS = 600.0
 
 
+# A kubeconfig user's impersonation fields (kubectl's --as, --as-group, --as-uid). The official
+# Python client ignores them all: it would act with the user's own, usually wider, credentials.
+IMPERSONATION_FIELDS = ("as", "as-groups", "as-uid", "as-user-extra")
+
+
 def load_api_client(kubeconfig: Path | str | None = None, context: str | None = None) -> Any:
-    """An ApiClient from a kubeconfig file, else in-cluster service-account credentials."""
+    """An ApiClient, as client-go's loading rules pick the credentials:
+
+    - `kubeconfig` given: that file (with `context`, that context);
+    - else `KUBECONFIG` set: those files (merged, as kubectl merges them);
+    - else inside a pod (`KUBERNETES_SERVICE_HOST` set) and no `context` asked for: the pod's
+      service account (in-cluster);
+    - else `~/.kube/config`.
+
+    A kubeconfig whose user impersonates someone (`as`, `as-groups`, `as-uid`,
+    `as-user-extra`) is refused with `ConfigurationError`: the client would silently ignore
+    the impersonation and kubemedic would run with the full credentials instead.
+    """
     configuration = k8s.Configuration()
     # Tools run in worker threads; the default pool of 10 would churn connections under load.
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
-    load_file: Callable[..., None] = k8s_config.load_kube_config
-    in_cluster: Callable[..., None] = k8s_config.load_incluster_config
+    env_files = os.environ.get("KUBECONFIG", "").strip()
+    in_pod = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    where = "in-cluster service account"
     try:
-        if kubeconfig is not None:
-            load_file(
-                config_file=str(kubeconfig), context=context, client_configuration=configuration
-            )
-            return k8s.ApiClient(configuration)
-        try:
-            load_file(context=context, client_configuration=configuration)
-        except (k8s_config.ConfigException, OSError, TypeError):
+        if kubeconfig is None and not env_files and in_pod and context is None:
+            in_cluster: Callable[..., None] = k8s_config.load_incluster_config
             in_cluster(client_configuration=configuration)
-    except (k8s_config.ConfigException, OSError, TypeError, ValueError) as error:
-        where = str(kubeconfig) if kubeconfig is not None else "KUBECONFIG, ~/.kube or in-cluster"
+            return k8s.ApiClient(configuration)
+        if kubeconfig is not None:
+            where = str(kubeconfig)
+        elif env_files:
+            where = f"KUBECONFIG={env_files}"
+        else:
+            where = "~/.kube/config"
+        files = str(kubeconfig) if kubeconfig is not None else env_files or "~/.kube/config"
+        loader = _kubeconfig_loader(files, context)
+        loader.load_and_set(configuration)
+    except ConfigurationError as error:
+        raise ConfigurationError(
+            f"no usable cluster credentials ({where}): {error.message}"
+        ) from None
+    except (k8s_config.ConfigException, OSError, TypeError, ValueError, KeyError) as error:
         raise ConfigurationError(f"no usable cluster credentials ({where}): {error}") from error
     return k8s.ApiClient(configuration)
+
+
+def _kubeconfig_loader(files: str, context: str | None) -> Any:
+    """The client's kubeconfig loader for `files` (':'-separated), its context checked and its
+    user checked for impersonation."""
+    from kubernetes.config import kube_config
+
+    merger: Any = kube_config.KubeConfigMerger  # untyped
+    loader: Any = kube_config.KubeConfigLoader
+    merged = merger(files)
+    if merged.config is None:
+        raise ConfigurationError("no kubeconfig found")
+    data = _plain(merged.config)
+    contexts = {
+        str(_plain(c).get("name")): _plain(_plain(c).get("context")) or {}
+        for c in data.get("contexts") or []
+    }
+    name = context or data.get("current-context")
+    if not name:
+        raise ConfigurationError("the kubeconfig names no current-context; pass --context")
+    if str(name) not in contexts:
+        known = ", ".join(sorted(contexts)) or "none"
+        raise ConfigurationError(f'context "{name}" is not in the kubeconfig (contexts: {known})')
+    user_name = (contexts[str(name)] or {}).get("user")
+    for entry in data.get("users") or []:
+        entry = _plain(entry)
+        if user_name is None or entry.get("name") != user_name:
+            continue
+        user = _plain(entry.get("user")) or {}
+        used = [key for key in IMPERSONATION_FIELDS if key in user and user[key]]
+        if used:
+            raise ConfigurationError(
+                f'user "{user_name}" of context "{name}" impersonates ({", ".join(used)}), '
+                "which the Kubernetes Python client ignores: kubemedic would act with the "
+                "user's own credentials instead. Refused: give kubemedic a kubeconfig whose "
+                "user is the identity it should act as (e.g. a ServiceAccount token), "
+                "without as / as-groups / as-uid"
+            )
+    return loader(config_dict=merged.config, active_context=str(name), config_base_path=None)
+
+
+def _plain(node: Any) -> Any:
+    """The value under the client's `ConfigNode` wrapper (merged kubeconfigs mix both)."""
+    return getattr(node, "value", node) if node is not None else None
 
 
 class Gateway:
@@ -321,18 +455,23 @@ class Gateway:
         *,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         request_timeout: float = 30.0,
         event_source: str = "kubemedic",
+        diagnosis_budget_seconds: float = DIAGNOSIS_BUDGET_SECONDS,
+        log_limit_bytes: int = LOG_LIMIT_BYTES,
+        event_page_size: int = EVENT_PAGE_SIZE,
     ) -> None:
         self._api = api_client
-        self._core = k8s.CoreV1Api(api_client)
-        self._apps = k8s.AppsV1Api(api_client)
-        self._policy = k8s.PolicyV1Api(api_client)
-        self._custom = k8s.CustomObjectsApi(api_client)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._timeout = request_timeout
+        self._monotonic = monotonic
+        self._request_timeout = request_timeout
         self.event_source = event_source
+        # A diagnosis' wall-time budget (retries and back-off included); see `budget`.
+        self.diagnosis_budget_seconds = diagnosis_budget_seconds
+        self.log_limit_bytes = log_limit_bytes
+        self.event_page_size = event_page_size
         self.requests_sent = 0
         self._count_lock = threading.Lock()
         # What discovery said about pods/resize on this gateway's API server: (served, when).
@@ -346,12 +485,92 @@ class Gateway:
     ) -> Gateway:
         return cls(load_api_client(kubeconfig, context), **kwargs)
 
+    @classmethod
+    def from_config(cls, config: ServerConfig, **kwargs: Any) -> Gateway:
+        """The gateway a server configuration describes (credentials, budgets, bounds)."""
+        options: dict[str, Any] = {
+            "diagnosis_budget_seconds": config.diagnosis_budget_seconds,
+            "log_limit_bytes": config.log_limit_bytes,
+            **kwargs,
+        }
+        return cls.from_kubeconfig(config.kubeconfig, config.context, **options)
+
+    # The client's API classes are built on first use: importing them (core_v1_api alone is
+    # 30,000 lines) would cost an MCP server's start about a second before its first answer.
+    @cached_property
+    def _core(self) -> Any:
+        return k8s.CoreV1Api(self._api)
+
+    @cached_property
+    def _apps(self) -> Any:
+        return k8s.AppsV1Api(self._api)
+
+    @cached_property
+    def _policy(self) -> Any:
+        return k8s.PolicyV1Api(self._api)
+
+    @cached_property
+    def _custom(self) -> Any:
+        return k8s.CustomObjectsApi(self._api)
+
     def close(self) -> None:
         self._api.close()
 
     @property
     def requests_sent_by_this_thread(self) -> int:
         return int(getattr(self._thread_counts, "sent", 0))
+
+    @contextmanager
+    def budget(
+        self, *, requests: int | None = None, seconds: float | None = None
+    ) -> Iterator[RequestBudget]:
+        """Bound every request this thread sends inside the block: at most `requests` (retries
+        count) within `seconds` of wall time (back-off included; each request's timeout is cut
+        to the time left). Once spent, a request is not sent: `BudgetExhausted`. Nested
+        budgets: the inner one applies."""
+        outer = getattr(self._thread_counts, "budget", None)
+        current = RequestBudget(
+            requests, seconds, self.requests_sent_by_this_thread, self._monotonic(), self._monotonic
+        )
+        self._thread_counts.budget = current
+        try:
+            yield current
+        finally:
+            self._thread_counts.budget = outer
+
+    def budget_left(self) -> tuple[int | None, float | None]:
+        """(requests, seconds) this thread's budget still allows; None: unbounded."""
+        budget: RequestBudget | None = getattr(self._thread_counts, "budget", None)
+        if budget is None:
+            return None, None
+        requests = None
+        if budget.requests is not None:
+            used = self.requests_sent_by_this_thread - budget.started_count
+            requests = max(0, budget.requests - used)
+        return requests, budget.deadline_left()
+
+    @property
+    def _timeout(self) -> float:
+        """A request's timeout: the configured one, cut to what this thread's budget leaves."""
+        _, seconds = self.budget_left()
+        if seconds is None:
+            return self._request_timeout
+        return max(0.05, min(self._request_timeout, seconds))
+
+    def _check_budget(self, verb: str, resource: str) -> None:
+        requests, seconds = self.budget_left()
+        if requests is not None and requests <= 0:
+            budget: RequestBudget = self._thread_counts.budget
+            raise BudgetExhausted(
+                f"request budget of {budget.requests} spent before {verb} {resource}",
+                reason="RequestBudget",
+            )
+        if seconds is not None and seconds <= 0:
+            budget = self._thread_counts.budget
+            raise BudgetExhausted(
+                f"time budget of {budget.seconds:g}s spent before {verb} {resource}",
+                reason="TimeBudget",
+            )
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -375,20 +594,33 @@ class Gateway:
         return response
 
     def _with_retries(
-        self, verb: str, resource: str, call: Callable[[], Any], *, write: bool = False
+        self,
+        verb: str,
+        resource: str,
+        call: Callable[[], Any],
+        *,
+        write: bool = False,
+        max_attempts: int | None = None,
     ) -> Any:
+        limit = max_attempts or self._retry.max_attempts
         attempt = 0
         while True:
             attempt += 1
+            self._check_budget(verb, resource)
             try:
                 return self._send(verb, resource, call)
             except GatewayError as error:
                 # A write that reached a failing server may have been applied: only retry
                 # writes the server did not process (429). A 409 is a failed precondition.
                 may_retry = error.retryable and (not write or isinstance(error, TooManyRequests))
-                if not may_retry or attempt >= self._retry.max_attempts:
+                if not may_retry or attempt >= limit:
                     raise
                 delay = self._retry.delay(attempt, error)
+                requests, seconds = self.budget_left()
+                if requests is not None and requests <= 0:
+                    raise  # the retry would go over the caller's request budget
+                if seconds is not None and delay >= seconds:
+                    raise  # the back-off alone would outlast the caller's time budget
                 log.info("retrying %s %s after %s in %.2fs", verb, resource, error.reason, delay)
                 self._sleep(delay)
 
@@ -462,23 +694,39 @@ class Gateway:
     def list_events_for(
         self, namespace: str, name: str, *, uid: str | None = None, kind: str | None = None
     ) -> list[JSON]:
+        """The events about one object, by field selector (its name and namespace, and its uid
+        when known, so a namesake's events are left out), read whole in pages of
+        `event_page_size` (`limit` + `continue`). Each page is a request of its own: under a
+        budget, a page the budget does not allow ends the list: `EventsCut` carries the events
+        read so far (a first page the budget does not allow is `BudgetExhausted`)."""
         selector = f"involvedObject.name={name},involvedObject.namespace={namespace}"
         if uid:
             selector += f",involvedObject.uid={uid}"
         if kind:
             selector += f",involvedObject.kind={kind}"
-        data = self._json(
-            "list",
-            "events",
-            lambda: self._core.list_namespaced_event(
-                namespace,
-                field_selector=selector,
-                limit=500,
-                _preload_content=False,
-                _request_timeout=self._timeout,
-            ),
-        )
-        return list(data.get("items") or [])
+        items: list[JSON] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {
+                "field_selector": selector,
+                "limit": self.event_page_size,
+                "_preload_content": False,
+            }
+            if token:
+                kwargs["_continue"] = token
+            try:
+                data = self._json("list", "events", partial(self._events_page, namespace, kwargs))
+            except BudgetExhausted as error:
+                if not items:
+                    raise
+                raise EventsCut(items, error) from error
+            items.extend(item for item in data.get("items") or [] if isinstance(item, dict))
+            token = str((data.get("metadata") or {}).get("continue") or "") or None
+            if token is None:
+                return items
+
+    def _events_page(self, namespace: str, kwargs: dict[str, Any]) -> Any:
+        return self._core.list_namespaced_event(namespace, _request_timeout=self._timeout, **kwargs)
 
     def read_log(
         self,
@@ -491,13 +739,16 @@ class Gateway:
         since_seconds: int | None = None,
         timestamps: bool = True,
     ) -> LogText:
-        """A container's log; unavailable logs are a result, not an error (kubectl goes on)."""
+        """A container's log, at most `log_limit_bytes` of it (`limitBytes`); unavailable logs
+        are a result, not an error (kubectl goes on). A 500 — the API server could not reach
+        the node's kubelet — is tried again at most once (`RetryPolicy.log_max_attempts`, and
+        only within the caller's budget) and then answered as "logs unavailable"."""
         kwargs: dict[str, Any] = {
             "container": container,
             "previous": previous,
             "timestamps": timestamps,
+            "limit_bytes": self.log_limit_bytes,
             "_preload_content": False,
-            "_request_timeout": self._timeout,
         }
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
@@ -507,18 +758,35 @@ class Gateway:
             response = self._with_retries(
                 "get",
                 "pods/log",
-                lambda: self._core.read_namespaced_pod_log(pod, namespace, **kwargs),
+                lambda: self._core.read_namespaced_pod_log(
+                    pod, namespace, _request_timeout=self._timeout, **kwargs
+                ),
+                max_attempts=self._retry.log_max_attempts,
             )
-        except (Invalid, ServerError) as error:
-            # 400: no previous instance / container not started; 500: the kubelet is
-            # unreachable. Both mean "no logs here", which the diagnosis reports.
+        except Invalid as error:
+            # 400: no previous instance / container not started: "no logs here".
             return LogText(container, previous, None, error.message)
+        except (ServerError, Unavailable) as error:
+            # 500: the API server could not reach the kubelet (connection refused, timed out)
+            # — no log of this pod can be read now; the diagnosis reports it as such.
+            return LogText(
+                container,
+                previous,
+                None,
+                f"logs unavailable: {error.message}",
+                unavailable=True,
+            )
         except NotFound as error:
             if "pods" in error.message and pod in error.message:
                 raise
             return LogText(container, previous, None, error.message)
         raw = response.data or b""
-        return LogText(container, previous, raw.decode("utf-8", "replace"))
+        return LogText(
+            container,
+            previous,
+            raw.decode("utf-8", "replace"),
+            truncated=len(raw) >= self.log_limit_bytes,
+        )
 
     def get_pod_metrics(self, namespace: str, name: str) -> PodMetrics:
         try:

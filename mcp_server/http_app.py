@@ -1,7 +1,11 @@
 """Streamable HTTP: `/mcp` behind bearer tokens, plus `/healthz`, `/readyz` and `/metrics`.
 
-The probes and `/metrics` are open (kubelet and Prometheus scrape them without a token); every
-MCP request needs a token with the `read` scope, and writing tools also check `heal`.
+The probes are open (the kubelet asks them without a token). `/metrics` names every namespace
+and pod kubemedic has seen, so by default (`metrics_auth: required`) it asks for a bearer token
+with the `metrics` scope (401 without a valid token, 403 with a token lacking the scope), as
+Prometheus sends one from a `bearerTokenSecret`/`authorization` scrape setting;
+`metrics_auth: open` serves it to anyone who reaches the port. Every MCP request needs a token
+with the `read` scope, and writing tools also check `heal`.
 Behind the token check, a POST body that is not UTF-8 JSON is answered 400 with a JSON-RPC
 parse error, and a client that goes away is logged at DEBUG, not as an error (see
 `mcp_server.http_guard`).
@@ -13,10 +17,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from mcp.server.auth.middleware.bearer_auth import RequireAuthMiddleware
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import request_response
 
 from mcp_server.auth import StaticTokenVerifier
 from mcp_server.http_guard import guard_route, install_disconnect_filter
@@ -52,10 +58,17 @@ def create_http_app(state: ServerState, *, host: str = "127.0.0.1", port: int = 
         state.publish_approval_metrics()  # approvals are granted out of band: look now
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
+    metrics_endpoint: Any = prometheus_metrics
+    if state.config.metrics_auth == "required":
+        # The SDK's bearer middleware (the same check as /mcp's): 401 / 403 with
+        # WWW-Authenticate, for a token without the `metrics` scope.
+        metrics_endpoint = RequireAuthMiddleware(
+            request_response(prometheus_metrics), ["metrics"], None
+        )
     for path, handler in (
         ("/healthz", healthz),
         ("/readyz", readyz),
-        ("/metrics", prometheus_metrics),
+        ("/metrics", metrics_endpoint),
     ):
         route: Callable[[Handler], Any] = mcp.custom_route(path, methods=["GET"])
         route(handler)

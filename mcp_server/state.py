@@ -161,5 +161,5 @@ def build_state(
     config: ServerConfig, *, policy: Policy | None = None, clock: Clock | None = None
 ) -> ServerState:
     """The state for a real cluster: a gateway from the configured kubeconfig / in-cluster."""
-    gateway = Gateway.from_kubeconfig(config.kubeconfig, config.context)
+    gateway = Gateway.from_config(config)
     return ServerState(config, gateway, policy=policy, clock=clock)

@@ -14,7 +14,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 import yaml
@@ -22,9 +22,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from kubemedic.approval_flow import DecisionKind, DecisionRefused, decide, waiting_incidents
-from mcp_server.approvals import Approval
-from mcp_server.preview import ChangePreview, parse_preview, preview_lines
+if TYPE_CHECKING:  # loaded when a sub-command runs, not for every `kubemedic` start
+    from kubemedic.approval_flow import DecisionKind
+    from mcp_server.approvals import Approval
+    from mcp_server.preview import ChangePreview
 
 console = Console()
 app = typer.Typer(help="List, approve or reject pending destructive actions.", no_args_is_help=True)
@@ -87,6 +88,8 @@ def list_approvals(
     settings = _settings(state_dir)
     store = approval_store(settings)
     approvals = store.list() if all_ else store.list("pending")
+    from kubemedic.approval_flow import waiting_incidents
+
     waiting = asyncio.run(waiting_incidents(settings))
     if fmt in ("json", "yaml"):
         _dump([_row(a, waiting.get(a.id)) for a in approvals], fmt)
@@ -117,6 +120,8 @@ def show(
     approval = approval_store(settings).get(approval_id)
     if approval is None:
         _fail(f"no approval {approval_id}", 1)
+    from kubemedic.approval_flow import waiting_incidents
+
     incident = asyncio.run(waiting_incidents(settings)).get(approval.id)
     if output in ("json", "yaml"):
         _dump(_row(approval, incident), output)
@@ -130,6 +135,8 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 def _preview_of(approval: Approval) -> ChangePreview | None:
+    from mcp_server.preview import parse_preview
+
     return parse_preview((approval.details or {}).get("preview"))
 
 
@@ -217,6 +224,8 @@ def _plain(approval: Approval, incident: dict[str, Any] | None, *, full: bool) -
     if preview is None:
         field("preview", "none (asked for before previews, or by an older server)")
         return lines
+    from mcp_server.preview import preview_lines
+
     text = preview_lines(preview)
     if not full:
         # The change itself; `show` adds the dry run, the evidence and the rule decision.
@@ -276,11 +285,17 @@ def approve(
     ] = False,
     mcp_url: McpUrl = None,
     token: Token = None,
+    context: Annotated[
+        str | None,
+        typer.Option("--context", help="kubeconfig context the resumed incident acts in"),
+    ] = None,
 ) -> None:
     """Grant an approval and resume the incident that waits on it."""
     from kubemedic.agent_runtime import Remote
 
     settings = _settings(state_dir)
+    if context is not None:
+        settings = settings.model_copy(update={"context": context})
     remote = Remote(mcp_url, token) if mcp_url else None
     code = asyncio.run(
         _decide(
@@ -326,6 +341,8 @@ async def _decide(
     resume: bool,
     remote: Any = None,
 ) -> int:
+    from kubemedic.approval_flow import DecisionRefused, decide
+
     def progress(line: str) -> None:
         node, _, rest = line.partition(" ")
         console.print(f"  [dim]{node}[/] {rest}")

@@ -25,6 +25,9 @@ def chat(
     token: Annotated[
         str | None, typer.Option(envvar="KUBEMEDIC_MCP_TOKEN", help="bearer token for --mcp-url")
     ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="kubeconfig context (default: current)")
+    ] = None,
 ) -> None:
     """Ask questions about the cluster; writes wait for your yes."""
     from agent.chat import NO_MODEL
@@ -34,6 +37,8 @@ def chat(
     settings = load_settings()
     if state_dir is not None:
         settings = settings.model_copy(update={"state_dir": state_dir})
+    if context is not None:
+        settings = settings.model_copy(update={"context": context})
     try:
         model = resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds)
     except LLMConfigError as error:
@@ -47,8 +52,7 @@ def chat(
 
 async def _run(settings: Any, model: Any, mcp_url: str | None, token: str | None) -> int:
     from agent.chat import ChatIO, run_chat
-    from agent.tools import Toolbox
-    from kubemedic.agent_runtime import Remote, mcp_session
+    from kubemedic.agent_runtime import Remote, mcp_session, toolbox_of
 
     async def read() -> str | None:
         try:
@@ -66,7 +70,7 @@ async def _run(settings: Any, model: Any, mcp_url: str | None, token: str | None
     remote = Remote(mcp_url, token) if mcp_url else None
     console.print("kubemedic chat · type your question; 'exit' or Ctrl-D ends")
     async with mcp_session(settings, remote, pod_cache=False) as session:
-        toolbox = await Toolbox.from_session(session)
+        toolbox = await toolbox_of(settings, session)
         return await run_chat(toolbox, model, ChatIO(read, write, confirm))
 
 

@@ -18,14 +18,14 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from kubemedic.demo_cluster import DemoCluster, DemoResult
-from kubemedic.metrics_http import MetricsEndpoint
+if TYPE_CHECKING:  # the cluster, the agent and the server load only when the demo runs
+    from kubemedic.demo_cluster import DemoCluster, DemoResult
 
 # Wide enough for the report when output goes to a file or a CI log.
 console = Console(width=None if sys.stdout.isatty() else 140)
@@ -95,6 +95,9 @@ async def _run(
     if state_dir.exists():
         shutil.rmtree(state_dir)
     state_dir.mkdir(parents=True)
+
+    from kubemedic.demo_cluster import DemoCluster
+    from kubemedic.metrics_http import MetricsEndpoint
 
     endpoint = MetricsEndpoint.start(port=metrics_port)
     console.print(f"[bold]kubemedic demo[/] · metrics at [cyan]{endpoint.url}[/]")

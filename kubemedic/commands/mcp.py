@@ -23,7 +23,11 @@ def serve(
     host: Annotated[str, typer.Option(help="HTTP listen address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="HTTP port")] = 8080,
     kubeconfig: Annotated[
-        Path | None, typer.Option(help="kubeconfig; default: settings, KUBECONFIG, in-cluster")
+        Path | None,
+        typer.Option(help="kubeconfig; default: settings, KUBECONFIG, in-cluster, ~/.kube/config"),
+    ] = None,
+    context: Annotated[
+        str | None, typer.Option("--context", help="kubeconfig context (default: current)")
     ] = None,
     policy: Annotated[Path | None, typer.Option(help="policy YAML")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="audit, approvals, rate limits")] = None,
@@ -34,6 +38,13 @@ def serve(
         list[str] | None, typer.Option("--trust", help="a caller allowed to use force")
     ] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="no watch-backed pod cache")] = False,
+    metrics_auth: Annotated[
+        str,
+        typer.Option(
+            "--metrics-auth",
+            help="/metrics with --http: 'required' (a token with the metrics scope) or 'open'",
+        ),
+    ] = "required",
 ) -> None:
     """Serve kubemedic's MCP tools (stdio by default, --http for streamable HTTP)."""
     from kubemedic.settings import load_settings
@@ -42,8 +53,12 @@ def serve(
     from mcp_server.state import build_state
 
     settings = load_settings()  # logging is configured by the CLI root (stderr: stdout is MCP's)
+    if metrics_auth not in ("required", "open"):
+        raise typer.BadParameter("'required' or 'open'", param_hint="--metrics-auth")
     config = ServerConfig(
         kubeconfig=kubeconfig or settings.kubeconfig,
+        context=context or settings.context,
+        metrics_auth=metrics_auth,  # type: ignore[arg-type]  # checked above
         policy_path=policy or settings.policy,
         state_dir=state_dir or settings.state_dir,
         trusted_callers=frozenset(trust or ()),

@@ -49,6 +49,9 @@ def watch(
     metrics_host: Annotated[
         str, typer.Option(help="listen address for /metrics (0.0.0.0 in a pod)")
     ] = "127.0.0.1",
+    context: Annotated[
+        str | None, typer.Option("--context", help="kubeconfig context (default: current)")
+    ] = None,
 ) -> None:
     """Watch for unhealthy pods and heal them, pausing for approvals."""
     from agent.llm import LLMConfigError
@@ -57,6 +60,8 @@ def watch(
     settings = load_settings()
     if state_dir is not None:
         settings = settings.model_copy(update={"state_dir": state_dir})
+    if context is not None:
+        settings = settings.model_copy(update={"context": context})
     try:
         code = asyncio.run(
             _run(
@@ -91,7 +96,13 @@ async def _run(
     metrics_host: str = "127.0.0.1",
 ) -> int:
     from agent.watch import run_watch
-    from kubemedic.agent_runtime import Remote, approval_store, mcp_session, watch_settings
+    from kubemedic.agent_runtime import (
+        Remote,
+        approval_store,
+        mcp_session,
+        toolbox_of,
+        watch_settings,
+    )
 
     endpoint = None
     if metrics_port is not None:
@@ -124,7 +135,11 @@ async def _run(
     try:
         async with mcp_session(settings, remote) as session:
             summary = await run_watch(
-                session, config, on_event=print_event, approve=approve if ask else None, stop=stop
+                await toolbox_of(settings, session),
+                config,
+                on_event=print_event,
+                approve=approve if ask else None,
+                stop=stop,
             )
     finally:
         if endpoint is not None:

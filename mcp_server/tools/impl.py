@@ -17,7 +17,7 @@ from mcp_server.diagnosis import (
     memory_history_of,
     resource_report,
 )
-from mcp_server.diagnosis_reads import fetch_diagnosis_inputs
+from mcp_server.diagnosis_reads import fetch_diagnosis_inputs, fetch_logs
 from mcp_server.errors import ErrorCode
 from mcp_server.executor import HealRequest
 from mcp_server.gateway import NotFound
@@ -97,32 +97,39 @@ def analyze_logs(state: ServerState, args: AnalyzeLogsInput, caller: Caller) -> 
     container = args.container or (names[0] if names else None)
     if container is None:
         raise ToolFailure("not_found", "the pod has no containers")
-    current = state.gateway.read_log(
+    restarted = int((statuses.get(container) or {}).get("restartCount") or 0) > 0
+    # The current log, and the crashed instance's for a restarted container (where the error
+    # is); not the previous one when the node's kubelet did not answer for the current one.
+    logs = fetch_logs(
+        state.gateway,
         args.namespace,
         args.pod_name,
         container,
+        restarted=restarted,
         tail_lines=args.tail_lines,
         since_seconds=args.since_seconds,
     )
+    current = logs[0]
     texts = [current.text or ""]
     notes = [current.error] if current.error else []
-    restarted = int((statuses.get(container) or {}).get("restartCount") or 0) > 0
-    if restarted:
-        # The instance that crashed is where the error is; its log has no time window.
-        previous = state.gateway.read_log(
-            args.namespace, args.pod_name, container, previous=True, tail_lines=args.tail_lines
-        )
+    for previous in logs[1:]:
         if previous.text:
             texts.insert(0, previous.text)
         elif previous.error:
             notes.append(f"previous: {previous.error}")
+    notes += [
+        f"{'previous' if e.previous else 'current'} log cut at {state.gateway.log_limit_bytes} "
+        "bytes (limitBytes): the newest lines may be missing; ask for fewer tail_lines"
+        for e in logs
+        if e.truncated
+    ]
     analysis = analyze_log("\n".join(t for t in texts if t), container=container)
     body = analysis.model_dump(mode="json")
     body.update(
         pod_name=args.pod_name,
         namespace=args.namespace,
         container=container,
-        read_previous=restarted,
+        read_previous=len(logs) > 1,
         notes=notes,
     )
     return AnalyzeLogsResult.model_validate(body)

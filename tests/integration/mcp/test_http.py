@@ -25,6 +25,7 @@ from tests.integration.mcp.conftest import make_state, writes
 
 READ_TOKEN = "read-token-0123456789abcdef"
 HEAL_TOKEN = "heal-token-0123456789abcdef"
+METRICS_TOKEN = "metrics-token-0123456789abcdef"
 
 BARE = """
 apiVersion: v1
@@ -44,7 +45,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def served(sim: KubeSim, tmp_path: Path) -> Iterator[tuple[str, ServerState]]:
+def served(
+    sim: KubeSim, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[str, ServerState]]:
     sim.apply(BARE)
     sim.advance(10)
     state = make_state(sim, tmp_path / "state", pod_cache=True)
@@ -53,7 +56,11 @@ def served(sim: KubeSim, tmp_path: Path) -> Iterator[tuple[str, ServerState]]:
         TokenConfig(
             caller="ops-bot", token=SecretStr(HEAL_TOKEN), scopes=frozenset({"read", "heal"})
         ),
+        TokenConfig(
+            caller="prometheus", token=SecretStr(METRICS_TOKEN), scopes=frozenset({"metrics"})
+        ),
     )
+    state.config.metrics_auth = getattr(request, "param", "required")
     port = _free_port()
     app = create_http_app(state, port=port)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
@@ -84,13 +91,24 @@ def _session(url: str, token: str, body: Any) -> None:
     anyio.run(main)
 
 
-def test_probes_and_metrics_are_open(served: tuple[str, ServerState]) -> None:
+def test_probes_are_open_and_metrics_need_the_metrics_scope(
+    served: tuple[str, ServerState],
+) -> None:
     url, state = served
     assert httpx.get(f"{url}/healthz").status_code == 200
     assert state.cache is not None and state.cache.wait_synced(10)
     ready = httpx.get(f"{url}/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    text = httpx.get(f"{url}/metrics").text
+    anonymous = httpx.get(f"{url}/metrics")
+    assert anonymous.status_code == 401 and "pod_health_score" not in anonymous.text
+    assert anonymous.headers["www-authenticate"].startswith("Bearer")
+    forged = httpx.get(f"{url}/metrics", headers={"Authorization": "Bearer not-a-token-xxxxxxxx"})
+    assert forged.status_code == 401
+    read_only = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {READ_TOKEN}"})
+    assert read_only.status_code == 403 and "pod_health_score" not in read_only.text
+    scraped = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+    assert scraped.status_code == 200
+    text = scraped.text
     for name in (
         "kubemedic_pods_monitored",
         "healing_attempts_total",
@@ -99,6 +117,20 @@ def test_probes_and_metrics_are_open(served: tuple[str, ServerState]) -> None:
     ):
         assert name in text
     assert 'pod_health_score{namespace="default",pod="lonely"}' in text
+
+
+@pytest.mark.parametrize("served", ["open"], indirect=True)
+def test_metrics_can_be_served_open(served: tuple[str, ServerState]) -> None:
+    url, _ = served
+    answer = httpx.get(f"{url}/metrics")
+    assert answer.status_code == 200 and "kubemedic_k8s_api_requests_total" in answer.text
+    # /mcp still needs its token.
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+    accept = {"Accept": "application/json, text/event-stream"}
+    assert httpx.post(f"{url}/mcp", json=hello, headers=accept).status_code == 401
+    # A metrics-only token is no MCP token.
+    scoped = {**accept, "Authorization": f"Bearer {METRICS_TOKEN}"}
+    assert httpx.post(f"{url}/mcp", json=hello, headers=scoped).status_code == 403
 
 
 def test_mcp_needs_a_valid_token(served: tuple[str, ServerState]) -> None:

@@ -61,7 +61,9 @@ def test_retry_after_is_read_and_capped() -> None:
     assert isinstance(error, TooManyRequests) and error.retry_after == 3.0
     policy = RetryPolicy(max_delay=2.0)
     assert policy.delay(1, error) == 2.0
-    assert RetryPolicy().delay(1, ServerError("x")) == pytest.approx(0.2)
+    # Full jitter: anywhere between 0 and the exponential ceiling.
+    assert RetryPolicy(jitter=lambda: 1.0).delay(1, ServerError("x")) == pytest.approx(0.2)
+    assert RetryPolicy(jitter=lambda: 0.5).delay(3, ServerError("x")) == pytest.approx(0.4)
 
 
 class _Response:
@@ -79,7 +81,7 @@ def _gateway(sleeps: list[float], **kwargs: Any) -> Gateway:
 
 def test_reads_retry_on_429_then_succeed() -> None:
     sleeps: list[float] = []
-    gw = _gateway(sleeps)
+    gw = _gateway(sleeps, retry=RetryPolicy(jitter=lambda: 1.0))
     answers: list[Any] = [_exc(429, "", {"Retry-After": "1"}), _exc(500, "boom"), _Response()]
 
     def call() -> Any:
