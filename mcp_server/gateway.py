@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cached_property, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -1042,6 +1043,75 @@ class Gateway:
             ),
             write=True,
         )
+
+    # -- coordination.k8s.io/v1 Leases (leader election) --------------------------------------
+    # One attempt each: the elector retries on its own period, and a request may not outlast
+    # its renew deadline (`timeout`). A stale resourceVersion or a lost create race: Conflict.
+
+    @cached_property
+    def _coordination(self) -> Any:
+        return k8s.CoordinationV1Api(self._api)
+
+    @staticmethod
+    def _lease_body(lease: JSON) -> Any:
+        """The client turns a dict body into its model and writes datetimes with isoformat(),
+        which drops the fraction at whole seconds; the server wants MicroTime (six digits)."""
+        spec = dict(lease.get("spec") or {})
+        for key in ("acquireTime", "renewTime"):
+            value = spec.get(key)
+            if isinstance(value, str):
+                spec[key] = _MicroTime.fromisoformat(value.replace("Z", "+00:00"))
+        return cast(Any, {**lease, "spec": spec})
+
+    def _lease_call(self, verb: str, call: Callable[[], Any]) -> JSON:
+        response = self._with_retries(verb, "leases", call, write=verb != "get", max_attempts=1)
+        data = json.loads(response.data or b"{}")
+        if not isinstance(data, dict):
+            raise GatewayError(f"unexpected response for {verb} leases")
+        return data
+
+    def get_lease(self, namespace: str, name: str, *, timeout: float | None = None) -> JSON:
+        return self._lease_call(
+            "get",
+            lambda: self._coordination.read_namespaced_lease(
+                name, namespace, _preload_content=False, _request_timeout=timeout or self._timeout
+            ),
+        )
+
+    def create_lease(self, namespace: str, lease: JSON, *, timeout: float | None = None) -> JSON:
+        return self._lease_call(
+            "create",
+            lambda: self._coordination.create_namespaced_lease(
+                namespace,
+                self._lease_body(lease),
+                field_manager="kubemedic",
+                _preload_content=False,
+                _request_timeout=timeout or self._timeout,
+            ),
+        )
+
+    def replace_lease(
+        self, namespace: str, name: str, lease: JSON, *, timeout: float | None = None
+    ) -> JSON:
+        """PUT the whole Lease; its metadata.resourceVersion makes it conditional."""
+        return self._lease_call(
+            "update",
+            lambda: self._coordination.replace_namespaced_lease(
+                name,
+                namespace,
+                self._lease_body(lease),
+                field_manager="kubemedic",
+                _preload_content=False,
+                _request_timeout=timeout or self._timeout,
+            ),
+        )
+
+
+class _MicroTime(datetime):
+    """A datetime the client serialises as MicroTime: `2026-12-07T10:00:00.000000Z`."""
+
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return self.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _object_list(data: JSON) -> ObjectList:
