@@ -95,12 +95,17 @@ def test_servicemonitor_has_the_operator_shape() -> None:
         "metricRelabelings",
         "tlsConfig",
         "params",
+        "authorization",
     }
     for endpoint in spec["endpoints"]:
         assert set(endpoint) <= allowed
         assert isinstance(endpoint["port"], str)
         # The metrics' own namespace/pod labels must win over the target's.
         assert endpoint["honorLabels"] is True
+    # The MCP server's /metrics asks for a metrics-scope token (kubemedic mcp --metrics-auth).
+    (server,) = [e for e in spec["endpoints"] if e["port"] == "http"]
+    assert server["authorization"]["type"] == "Bearer"
+    assert set(server["authorization"]["credentials"]) == {"name", "key"}
     assert "jobLabel" not in spec, "the alert rules expect job=<service name>"
 
 
