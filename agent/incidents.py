@@ -1,8 +1,10 @@
-"""Open incidents, one per workload at a time, persisted in SQLite, each held by one process.
+"""Open incidents, one per workload at a time, in the state store, each held by one process.
 
 A partial unique index (`workload` where `status = 'open'`) makes "at most one open incident
 per workload" a property of the database, so it holds across restarts and between two watch
-processes that share a state directory.
+processes that share a state directory (SQLite `incidents.sqlite`) or replicas that share a
+PostgreSQL database (every write takes the incidents domain's lock, as SQLite's `BEGIN
+IMMEDIATE` does).
 
 An open incident is driven by the process that holds it: `owner` (see `new_owner_id`) with a
 lease until `lease_expires_at` (epoch seconds of the registry's clock). The holder renews the
@@ -16,13 +18,14 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+
+from kubemedic_store import Database, Migration, Row, Tx, open_database
 
 DEFAULT_LEASE_SECONDS = 30.0
 
@@ -40,15 +43,28 @@ CREATE TABLE IF NOT EXISTS incidents (
     opened_at TEXT NOT NULL,
     closed_at TEXT,
     owner TEXT,
-    lease_expires_at REAL
+    lease_expires_at DOUBLE PRECISION
 );
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_one_open_per_workload
     ON incidents(workload) WHERE status = 'open';
-CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status);
+CREATE INDEX IF NOT EXISTS incidents_status ON incidents(status)
 """
 
-# Columns added after the first release; databases made before get them on open.
-_ADDED_COLUMNS = {"owner": "TEXT", "lease_expires_at": "REAL"}
+# Columns added after the first release; files made before get them in migration 2.
+_ADDED_COLUMNS = {"owner": "TEXT", "lease_expires_at": "DOUBLE PRECISION"}
+
+
+def _add_lease_columns(tx: Tx) -> None:
+    present = tx.columns("incidents")
+    for column, kind in _ADDED_COLUMNS.items():
+        if column not in present:
+            tx.execute(f"ALTER TABLE incidents ADD COLUMN {column} {kind}")
+
+
+MIGRATIONS = (
+    Migration(1, "incidents", _SCHEMA),
+    Migration(2, "incident owners and leases", run=_add_lease_columns),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,43 +95,31 @@ def new_owner_id() -> str:
 class IncidentRegistry:
     def __init__(
         self,
-        path: Path | str,
+        target: Database | Path | str,
         *,
         lease_seconds: float = DEFAULT_LEASE_SECONDS,
         clock: Clock = time.time,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
-        self.path = Path(path)
+        self.db = open_database(target)
         self.lease_seconds = float(lease_seconds)
         self.clock = clock
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            db.executescript(_SCHEMA)  # commits on its own; not inside _tx
-        finally:
-            db.close()
-        with self._tx() as db:  # one process adds the columns; the others then see them
-            present = {row["name"] for row in db.execute("PRAGMA table_info(incidents)")}
-            for column, kind in _ADDED_COLUMNS.items():
-                if column not in present:
-                    db.execute(f"ALTER TABLE incidents ADD COLUMN {column} {kind}")
+        # The SQLite file (None on PostgreSQL).
+        self.path: Path | None = getattr(self.db, "path", None)
+        self.db.migrate("incidents", MIGRATIONS)
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        # A short connection per operation: usable from any thread or process.
-        db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-        finally:
-            db.close()
+    def _tx(self) -> Iterator[Tx]:
+        # A short transaction per operation (SQLite: a connection each), usable from any
+        # thread or process; leases are ordered like the writes that grant them.
+        with self.db.write("incidents") as db:
+            yield db
+
+    @contextmanager
+    def _read(self) -> Iterator[Tx]:
+        with self.db.read() as db:
+            yield db
 
     def open(
         self,
@@ -132,7 +136,7 @@ class IncidentRegistry:
         with self._tx() as db:
             row = db.execute(
                 "SELECT * FROM incidents WHERE workload = ? AND status = 'open'", (workload,)
-            ).fetchone()
+            ).one()
             if row is not None:
                 return _incident(row), False
             # Read inside the transaction: leases are ordered like the writes that grant them.
@@ -199,7 +203,7 @@ class IncidentRegistry:
             )
             rows = db.execute(
                 "SELECT id FROM incidents WHERE status = 'open' AND owner = ?", (owner,)
-            ).fetchall()
+            ).all()
         return {row["id"] for row in rows}
 
     def release(self, incident_id: str, owner: str) -> bool:
@@ -232,31 +236,31 @@ class IncidentRegistry:
             return cursor.rowcount == 1
 
     def last_closed(self, workload: str) -> Incident | None:
-        with self._tx() as db:
+        with self._read() as db:
             row = db.execute(
                 "SELECT * FROM incidents WHERE workload = ? AND status = 'closed' "
                 "ORDER BY closed_at DESC LIMIT 1",
                 (workload,),
-            ).fetchone()
+            ).one()
         return None if row is None else _incident(row)
 
     def get(self, incident_id: str) -> Incident | None:
-        with self._tx() as db:
-            row = db.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        with self._read() as db:
+            row = db.execute("SELECT * FROM incidents WHERE id = ?", (incident_id,)).one()
         return None if row is None else _incident(row)
 
     def open_incidents(self) -> list[Incident]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM incidents WHERE status = 'open' ORDER BY opened_at"
-            ).fetchall()
+            ).all()
         return [_incident(row) for row in rows]
 
     def all(self, limit: int = 200) -> list[Incident]:
-        with self._tx() as db:
+        with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM incidents ORDER BY opened_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            ).all()
         return [_incident(row) for row in rows]
 
 
@@ -264,7 +268,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _incident(row: sqlite3.Row) -> Incident:
+def _incident(row: Row) -> Incident:
     return Incident(
         id=row["id"],
         workload=row["workload"],

@@ -1,7 +1,8 @@
 """Run incidents on the compiled graph: start, resume after an approval, continue after a crash.
 
 One LangGraph thread per incident (`thread_id` = incident id), checkpointed in SQLite
-(langgraph-checkpoint-sqlite) with `durability="sync"`: each step is on disk before the next one
+(langgraph-checkpoint-sqlite) or, with a `postgresql://` URL, in PostgreSQL
+(langgraph-checkpoint-postgres) with `durability="sync"`: each step is on disk before the next one
 starts, so a process killed while an approval is pending resumes exactly there.
 """
 
@@ -20,6 +21,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
 
 from agent.graph import GraphDeps, build_graph
+from kubemedic_store import is_postgres_url
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +31,18 @@ OnUpdate = Callable[[str, str, Mapping[str, Any]], Awaitable[None] | None]
 
 
 @asynccontextmanager
-async def open_checkpointer(path: Path | str) -> AsyncIterator[AsyncSqliteSaver]:
-    """An AsyncSqliteSaver on `path` (created with its parent directory)."""
-    file = Path(path)
+async def open_checkpointer(target: Path | str) -> AsyncIterator[BaseCheckpointSaver[Any]]:
+    """A checkpointer on `target`: a `postgresql://` URL (AsyncPostgresSaver, its tables set
+    up on first use), else a SQLite file (AsyncSqliteSaver; created with its parent
+    directory). The composition root decides which."""
+    if is_postgres_url(target):
+        from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+
+        async with AsyncPostgresSaver.from_conn_string(str(target)) as postgres:
+            await postgres.setup()
+            yield postgres
+        return
+    file = Path(target)
     file.parent.mkdir(parents=True, exist_ok=True)
     async with AsyncSqliteSaver.from_conn_string(str(file)) as saver:
         await saver.setup()

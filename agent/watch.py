@@ -95,6 +95,9 @@ class WatchSettings:
     notify: Notifier | None = None
     # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
     shutdown_grace_seconds: float = 20.0
+    # postgresql://…: incidents and checkpoints in that database (shared by every replica);
+    # None: incidents.sqlite and checkpoints.sqlite in state_dir.
+    database_url: str | None = None
 
     @property
     def checkpoint_db(self) -> Path:
@@ -479,8 +482,10 @@ async def run_watch(
     `stop_when_idle`) nothing is left to do. Returns what happened to each incident."""
     toolbox = session if isinstance(session, Toolbox) else await Toolbox.from_session(session)
     toolbox.require(LIST_UNHEALTHY_PODS)
-    registry = IncidentRegistry(settings.incidents_db, lease_seconds=settings.lease_seconds)
-    async with open_checkpointer(settings.checkpoint_db) as saver:
+    registry = IncidentRegistry(
+        settings.database_url or settings.incidents_db, lease_seconds=settings.lease_seconds
+    )
+    async with open_checkpointer(settings.database_url or settings.checkpoint_db) as saver:
         deps = GraphDeps(
             toolbox=toolbox,
             policy=settings.policy,

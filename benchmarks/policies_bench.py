@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from mcp_server.ratelimit_store import RateLimitStore
 from policies import (
     CHECK_NAMES,
     DEMO_POLICY_PATH,
@@ -28,7 +29,6 @@ from policies import (
     LLMProposal,
     Outcome,
     Policy,
-    RateLimitStore,
     Risk,
     Target,
     decide,

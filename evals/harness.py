@@ -166,7 +166,7 @@ def _target_workload(scenario: Scenario) -> str:
 
 
 def _seed_rate_limits(scenario: Scenario, path: Path, now: Any) -> None:
-    from policies import RateLimitStore
+    from mcp_server.ratelimit_store import RateLimitStore
 
     if not scenario.rate_limits:
         return

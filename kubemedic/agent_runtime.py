@@ -71,7 +71,7 @@ def policy_of(settings: Settings) -> Policy:
     return policy.model_copy(update={"agent_namespace": settings.namespace})
 
 
-def veto_audit_sink(audit_path: Path, initiator: str) -> AuditSink:
+def veto_audit_sink(audit_path: Path | str, initiator: str) -> AuditSink:
     """The graph's non-write audit events (an LLM veto, a human's rejection), written to the
     server's hash-chained audit trail; neither wrote anything to the cluster."""
     log = AuditLog(audit_path)
@@ -126,7 +126,7 @@ def audit_rejection(settings: Settings, approval: Any, by: str, reason: str) -> 
     """A human's rejection, as an audit record next to the refused attempt that asked."""
     kind, _, rest = str(approval.target).partition("/")
     namespace, _, name = rest.partition("/")
-    AuditLog(settings.audit_path).append(
+    AuditLog(settings.audit_target).append(
         action=str(approval.action),
         target=AuditTarget(kind, namespace, name),
         reason=f"approval {approval.id} rejected by {by}" + (f": {reason}" if reason else ""),
@@ -142,11 +142,11 @@ def audit_rejection(settings: Settings, approval: Any, by: str, reason: str) -> 
 
 def approval_store(settings: Settings) -> ApprovalStore:
     policy = policy_of(settings)
-    return ApprovalStore(settings.approvals_db, ttl_seconds=float(policy.approval_ttl_seconds))
+    return ApprovalStore(settings.store_target, ttl_seconds=float(policy.approval_ttl_seconds))
 
 
 def incident_registry(settings: Settings) -> IncidentRegistry:
-    return IncidentRegistry(settings.state_dir / "incidents.sqlite")
+    return IncidentRegistry(settings.incidents_target)
 
 
 def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
@@ -158,8 +158,9 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "model": model,
         "llm_timeout_seconds": settings.llm_timeout_seconds,
         "caller": settings.caller,
-        "audit": veto_audit_sink(settings.audit_path, settings.caller),
+        "audit": veto_audit_sink(settings.audit_target, settings.caller),
         "lease_seconds": tuning.incident_lease_seconds,
+        "database_url": settings.database(),
         **tuning.deps(settings),
     }
     options.update(overrides)
@@ -192,6 +193,7 @@ async def mcp_session(
         context=settings.context,
         policy_path=settings.policy,
         state_dir=settings.state_dir,
+        database_url=settings.database_secret(),
         local_caller=settings.caller,
         pod_cache=pod_cache,
         usage_sample_seconds=settings.usage_sample_seconds,
@@ -216,12 +218,12 @@ async def incident_runner(
     settings: Settings, toolbox: Toolbox, **deps: Any
 ) -> AsyncIterator[IncidentRunner]:
     """A runner on the state directory's checkpoints, with this process's settings."""
-    async with open_checkpointer(settings.checkpoint_db) as saver:
+    async with open_checkpointer(settings.checkpoint_target) as saver:
         options: dict[str, Any] = {
             "model": resolve_chat_model(settings.llm, timeout_seconds=settings.llm_timeout_seconds),
             "llm_timeout_seconds": settings.llm_timeout_seconds,
             "caller": settings.caller,
-            "audit": veto_audit_sink(settings.audit_path, settings.caller),
+            "audit": veto_audit_sink(settings.audit_target, settings.caller),
             **AgentTuning().deps(settings),
         }
         options.update(deps)

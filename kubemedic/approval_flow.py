@@ -56,10 +56,10 @@ async def waiting_incidents(settings: Settings) -> dict[str, dict[str, Any]]:
     from kubemedic.agent_runtime import incident_registry, policy_of
 
     found: dict[str, dict[str, Any]] = {}
-    if not settings.checkpoint_db.exists():
+    if settings.database() is None and not settings.checkpoint_db.exists():
         return found
     registry = incident_registry(settings)
-    async with open_checkpointer(settings.checkpoint_db) as saver:
+    async with open_checkpointer(settings.checkpoint_target) as saver:
         runner = IncidentRunner(GraphDeps(toolbox=Toolbox([]), policy=policy_of(settings)), saver)
         for incident in registry.open_incidents():
             status = await runner.status(incident.id)

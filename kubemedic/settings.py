@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mcp_server.config import STATE_DB
@@ -33,6 +33,16 @@ class Settings(BaseSettings):
     policy: Path | None = Field(
         default=None, description="policy YAML; default: the shipped policies/default.yaml"
     )
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://… : all state (approvals, plans, intents, rate limits, "
+        "incidents, the audit chain, checkpoints) in that database, shared by several replicas; "
+        "unset: SQLite files in state_dir (one replica)",
+    )
+    database_url_file: Path | None = Field(
+        default=None,
+        description="a file holding the database URL (a mounted Kubernetes Secret)",
+    )
     llm: str = Field(
         default="none", description="chat model, e.g. openai:gpt-4o-mini, anthropic:…, or none"
     )
@@ -52,6 +62,39 @@ class Settings(BaseSettings):
     @property
     def audit_path(self) -> Path:
         return self.state_dir / "audit.jsonl"
+
+    def database(self) -> str | None:
+        """The PostgreSQL URL (KUBEMEDIC_DATABASE_URL, else the file named by
+        KUBEMEDIC_DATABASE_URL_FILE), or None for SQLite in the state directory."""
+        if self.database_url is not None and self.database_url.get_secret_value().strip():
+            return self.database_url.get_secret_value().strip()
+        if self.database_url_file is not None:
+            return self.database_url_file.read_text(encoding="utf-8").strip() or None
+        return None
+
+    def database_secret(self) -> SecretStr | None:
+        """`database()` as a secret, for configurations that are logged or printed."""
+        url = self.database()
+        return None if url is None else SecretStr(url)
+
+    @property
+    def store_target(self) -> Path | str:
+        """Approvals, plans, intents and rate limits: the database, or state.sqlite."""
+        return self.database() or self.state_dir / STATE_DB
+
+    @property
+    def incidents_target(self) -> Path | str:
+        return self.database() or self.state_dir / "incidents.sqlite"
+
+    @property
+    def audit_target(self) -> Path | str:
+        """The audit chain: the database's audit_records table, or audit.jsonl."""
+        return self.database() or self.audit_path
+
+    @property
+    def checkpoint_target(self) -> Path | str:
+        """LangGraph's checkpoints: the database, or checkpoints.sqlite."""
+        return self.database() or self.checkpoint_db
 
     @property
     def approvals_db(self) -> Path:

@@ -1,9 +1,9 @@
-"""Single-use approvals for destructive actions, kept in SQLite.
+"""Single-use approvals for destructive actions, kept in the state store (SQLite or PostgreSQL).
 
 Lifecycle: `request` -> pending (with an id) -> a human `grant`s or `reject`s it, by name, out
 of band -> the server `consume`s a granted one exactly once, for exactly the action and target
-it was requested for, before it expires. Every step is one SQLite transaction, so two server
-processes cannot both consume the same approval.
+it was requested for, before it expires. Every step is one write transaction under the state
+domain's lock, so two server processes (or replicas) cannot both consume the same approval.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 import builtins
 import json
 import secrets
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -19,32 +18,42 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mcp_server.sqlite_tx import write_transaction
+from kubemedic_store import Database, Migration, Row, Tx, open_database
 
 Status = Literal["pending", "granted", "rejected", "consumed", "expired"]
 STATUSES: tuple[Status, ...] = ("pending", "granted", "rejected", "consumed", "expired")
 
 DEFAULT_TTL_SECONDS = 3600.0
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS approvals (
-    id TEXT PRIMARY KEY,
-    action TEXT NOT NULL,
-    target TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    risk TEXT NOT NULL,
-    requested_by TEXT NOT NULL,
-    requested_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    status TEXT NOT NULL,
-    decided_by TEXT,
-    decided_at REAL,
-    note TEXT,
-    consumed_at REAL,
-    details TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status);
-"""
+MIGRATIONS = (
+    Migration(
+        1,
+        "approvals",
+        """
+        CREATE TABLE IF NOT EXISTS approvals (
+            id TEXT PRIMARY KEY,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            risk TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            requested_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            status TEXT NOT NULL,
+            decided_by TEXT,
+            decided_at DOUBLE PRECISION,
+            note TEXT,
+            consumed_at DOUBLE PRECISION,
+            details TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX IF NOT EXISTS approvals_status ON approvals(status)
+        """,
+    ),
+)
+
+
+def migrate(db: Database) -> None:
+    db.migrate("approvals", MIGRATIONS)
 
 
 # The values an approval binds besides the action and the target (when no plan binds it all).
@@ -111,28 +120,23 @@ class Approval:
 class ApprovalStore:
     def __init__(
         self,
-        path: Path | str,
+        target: Database | Path | str,
         *,
         ttl_seconds: float = DEFAULT_TTL_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = open_database(target)
         self.ttl_seconds = ttl_seconds
         self._clock = clock
-        db = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            db.executescript(_SCHEMA)  # executescript commits on its own
-        finally:
-            db.close()
+        migrate(self.db)
 
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Tx]:
         # An approval's grant and use must survive a power cut: durable commits.
-        with write_transaction(self.path) as db:
+        with self.db.write("state") as db:
             yield db
 
-    def _expire(self, db: sqlite3.Connection) -> None:
+    def _expire(self, db: Tx) -> None:
         db.execute(
             "UPDATE approvals SET status='expired' WHERE status IN ('pending','granted') "
             "AND expires_at <= ?",
@@ -161,7 +165,7 @@ class ApprovalStore:
                 "SELECT * FROM approvals WHERE action=? AND target=? AND status='pending' "
                 "ORDER BY requested_at DESC",
                 (action, target),
-            ).fetchall()
+            ).all()
             for row in rows:
                 if plan_id is None or json.loads(row["details"] or "{}").get("plan_id") == plan_id:
                     return _approval(row)
@@ -204,7 +208,7 @@ class ApprovalStore:
             raise ApprovalError("a decision needs the name of the person who made it", approval_id)
         with self._tx() as db:
             self._expire(db)
-            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).one()
             if row is None:
                 raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
             if row["status"] == "expired":
@@ -217,9 +221,7 @@ class ApprovalStore:
                 "UPDATE approvals SET status=?, decided_by=?, decided_at=?, note=? WHERE id=?",
                 (status, by, self._clock(), note, approval_id),
             )
-            return _approval(
-                db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
-            )
+            return _approval(_row(db, approval_id))
 
     def grant(self, approval_id: str, by: str, note: str | None = None) -> Approval:
         return self._decide(approval_id, by, "granted", note)
@@ -230,18 +232,18 @@ class ApprovalStore:
     def get(self, approval_id: str) -> Approval | None:
         with self._tx() as db:
             self._expire(db)
-            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+            row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).one()
             return _approval(row) if row is not None else None
 
     def list(self, status: Status | None = None) -> builtins.list[Approval]:
         with self._tx() as db:
             self._expire(db)
             if status is None:
-                rows = db.execute("SELECT * FROM approvals ORDER BY requested_at").fetchall()
+                rows = db.execute("SELECT * FROM approvals ORDER BY requested_at").all()
             else:
                 rows = db.execute(
                     "SELECT * FROM approvals WHERE status=? ORDER BY requested_at", (status,)
-                ).fetchall()
+                ).all()
             return [_approval(row) for row in rows]
 
     def consume(
@@ -262,7 +264,7 @@ class ApprovalStore:
 
 
 def consume_in(
-    db: sqlite3.Connection,
+    db: Tx,
     approval_id: str,
     action: str,
     target: str,
@@ -273,8 +275,7 @@ def consume_in(
 ) -> Approval:
     """Consume inside the caller's transaction (the write path reserves, consumes and records
     its intent in one). Raises an ApprovalError subclass; the caller rolls back."""
-    db.row_factory = sqlite3.Row
-    row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone()
+    row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).one()
     if row is None:
         raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
     if row["action"] != action or row["target"] != target:
@@ -311,10 +312,17 @@ def consume_in(
     db.execute(
         "UPDATE approvals SET status='consumed', consumed_at=? WHERE id=?", (now, approval_id)
     )
-    return _approval(db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).fetchone())
+    return _approval(_row(db, approval_id))
 
 
-def _approval(row: sqlite3.Row) -> Approval:
+def _row(db: Tx, approval_id: str) -> Row:
+    row = db.execute("SELECT * FROM approvals WHERE id=?", (approval_id,)).one()
+    if row is None:
+        raise ApprovalNotFound(f"no approval {approval_id}", approval_id)
+    return row
+
+
+def _approval(row: Row) -> Approval:
     return Approval(
         id=row["id"],
         action=row["action"],

@@ -4,6 +4,12 @@ Each record carries the SHA-256 of the record before it (`prev_hash`) and its ow
 over its canonical JSON, so an edited, removed or reordered line breaks the chain at that
 line; `verify(path)` names the first broken record. Appends take an exclusive file lock, so
 several server processes can share one trail, and are fsynced before the tool answers.
+
+With a shared PostgreSQL database (`KUBEMEDIC_DATABASE_URL`) the trail is the `audit_records`
+table instead: an append takes the audit domain's advisory lock, reads the head's hash and
+inserts the next record in one committed transaction (synchronous commit: on disk before the
+tool answers), so the chain stays one line across replicas. `verify_database` walks it and
+`export_jsonl` writes it in the file's exact format.
 """
 
 from __future__ import annotations
@@ -13,15 +19,30 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from kubemedic_store import Database, Migration, is_postgres_url, open_database
 from mcp_server.redaction import redact as redact_secrets
 
 GENESIS = "0" * 64
+
+MIGRATIONS = (
+    Migration(
+        1,
+        "audit records",
+        """
+        CREATE TABLE IF NOT EXISTS audit_records (
+            seq BIGINT PRIMARY KEY,
+            hash TEXT NOT NULL,
+            record TEXT NOT NULL
+        )
+        """,
+    ),
+)
 
 # A write is two records: `intent` (phase "intent", before the write) and its outcome
 # (phase "outcome": applied / not_applied), linked by `details.action_id`. A call that writes
@@ -62,18 +83,30 @@ class AuditTarget:
         return {"kind": self.kind, "namespace": self.namespace, "name": self.name}
 
 
+def audit_database(target: Database | str) -> Database:
+    db = open_database(target)
+    db.migrate("audit", MIGRATIONS)
+    return db
+
+
 class AuditLog:
-    """Append-only JSONL trail; `append` returns the record as written (with its hash)."""
+    """Append-only trail; `append` returns the record as written (with its hash). A path: the
+    JSONL file; a `Database` or a `postgresql://` URL: the `audit_records` table."""
 
     def __init__(
         self,
-        path: Path | str,
+        target: Database | Path | str,
         *,
         redact: Redactor | None = redact_secrets,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db: Database | None = None
+        if isinstance(target, Database) or is_postgres_url(target):
+            self.db = audit_database(target)  # type: ignore[arg-type]
+            self.path = Path(self.db.describe())
+        else:
+            self.path = Path(target)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._redact = redact
         self._now = now
         self._lock = threading.Lock()
@@ -110,6 +143,8 @@ class AuditLog:
             fields["phase"] = phase
         if self._redact is not None:
             fields = _redact_value(fields, self._redact)
+        if self.db is not None:
+            return self._append_row(fields)
         with self._lock, open(self.path, "a+b") as handle:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             try:
@@ -124,7 +159,22 @@ class AuditLog:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
         return record
 
+    def _append_row(self, fields: dict[str, Any]) -> dict[str, Any]:
+        assert self.db is not None
+        with self.db.write("audit") as tx:
+            head = tx.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").one()
+            seq, prev = (0, GENESIS) if head is None else (int(head["seq"]), str(head["hash"]))
+            record = {"seq": seq + 1, **fields, "prev_hash": prev}
+            record["hash"] = record_hash(record)
+            tx.execute(
+                "INSERT INTO audit_records (seq, hash, record) VALUES (?, ?, ?)",
+                (record["seq"], record["hash"], _canonical(record).decode()),
+            )
+        return record
+
     def records(self) -> list[dict[str, Any]]:
+        if self.db is not None:
+            return [json.loads(line) for line in _database_lines(self.db)]
         if not self.path.exists():
             return []
         with open(self.path, encoding="utf-8") as handle:
@@ -206,30 +256,55 @@ def verify(path: Path | str) -> Verification:
     path = Path(path)
     if not path.exists():
         return Verification(False, 0, None, f"{path} does not exist")
+    with open(path, encoding="utf-8") as handle:
+        return verify_lines(handle)
+
+
+def _database_lines(db: Database) -> list[str]:
+    with db.read() as tx:
+        return [
+            row["record"]
+            for row in tx.execute("SELECT record FROM audit_records ORDER BY seq").all()
+        ]
+
+
+def verify_database(target: Database | str) -> Verification:
+    """The same walk over the `audit_records` table (`first_broken`: the row's position)."""
+    return verify_lines(_database_lines(audit_database(target)))
+
+
+def export_jsonl(target: Database | str, out: Path | str) -> int:
+    """Write the table's chain as JSONL, byte for byte the file trail's format; the count."""
+    lines = _database_lines(audit_database(target))
+    with open(out, "w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    return len(lines)
+
+
+def verify_lines(lines: Iterable[str]) -> Verification:
+    """Walk a chain given as its JSON lines, in order."""
     prev = GENESIS
     count = 0
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                return Verification(False, count, number, "not valid JSON")
-            if not isinstance(record, dict):
-                return Verification(False, count, number, "not a JSON object")
-            if record.get("prev_hash") != prev:
-                return Verification(
-                    False, count, number, "prev_hash does not match the record before it"
-                )
-            if record.get("hash") != record_hash(record):
-                return Verification(
-                    False, count, number, "hash does not match the record's content"
-                )
-            if record.get("seq") != count + 1:
-                return Verification(
-                    False, count, number, f"seq {record.get('seq')} is out of order"
-                )
-            prev = str(record["hash"])
-            count += 1
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return Verification(False, count, number, "not valid JSON")
+        if not isinstance(record, dict):
+            return Verification(False, count, number, "not a JSON object")
+        if record.get("prev_hash") != prev:
+            return Verification(
+                False, count, number, "prev_hash does not match the record before it"
+            )
+        if record.get("hash") != record_hash(record):
+            return Verification(False, count, number, "hash does not match the record's content")
+        if record.get("seq") != count + 1:
+            return Verification(False, count, number, f"seq {record.get('seq')} is out of order")
+        prev = str(record["hash"])
+        count += 1
     return Verification(True, count)

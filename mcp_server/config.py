@@ -44,6 +44,9 @@ class ServerConfig(BaseModel):
     context: str | None = None
     policy_path: Path | None = Field(default=None, description="None: the shipped default policy")
     state_dir: Path = Field(default=Path("var"), description="audit log, approvals, rate limits")
+    # `postgresql://...`: approvals, plans, intents, rate limits and the audit chain in that
+    # database, shared by every replica; None: SQLite files (and audit.jsonl) in state_dir.
+    database_url: SecretStr | None = None
     # kubemedic's own namespace: always protected from its actions (None: the policy's).
     agent_namespace: str | None = None
     # Callers allowed to send `force: true` (skip the approval; never the other checks).
@@ -83,6 +86,13 @@ class ServerConfig(BaseModel):
         """One SQLite file for approvals, rate limits, plans and intents, so that the write
         path reserves, consumes and records its intent in one transaction."""
         return self.state_dir / STATE_DB
+
+    @property
+    def store_target(self) -> Path | str:
+        """The state store: the database URL when one is set, else `store_path`."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return self.store_path
 
     @property
     def approvals_path(self) -> Path:

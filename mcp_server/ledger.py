@@ -2,7 +2,9 @@
 
 `begin` is the one transaction before any write: it replays an idempotency key (or a plan)
 seen before, reserves the rate-limit slots, consumes the approval and inserts the intent, all
-under SQLite's write lock, so two processes on one state directory cannot both pass. `finish`
+under the state domain's write lock (SQLite: `BEGIN IMMEDIATE` on `state.sqlite`; PostgreSQL:
+`pg_advisory_xact_lock` on the state key), so two processes on one state directory, or two
+replicas on one database, cannot both pass. `finish`
 records the outcome exactly once. An intent whose outcome is missing and whose owner is gone
 (a dead process on this host, or an expired lease) is an orphan for reconciliation.
 """
@@ -13,7 +15,6 @@ import json
 import os
 import secrets
 import socket
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,19 +22,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from mcp_server.approvals import _SCHEMA as APPROVALS_SCHEMA
+from kubemedic_store import Database, Migration, Row, SqliteDatabase, Tx, open_database
+from mcp_server import approvals as approvals_store
+from mcp_server import ratelimit_store
 from mcp_server.approvals import Approval, consume_in
 from mcp_server.plans import Plan
-from mcp_server.sqlite_tx import reading, write_transaction
-from policies import Outcome, RateLimits, create_schema, reserve_in
+from mcp_server.ratelimit_store import reserve_in
+from policies import Outcome, RateLimits
 
 JSON = dict[str, Any]
 IntentOutcome = Literal["applied", "not_applied"]
 
-_SCHEMA = """
+MIGRATIONS = (
+    Migration(
+        1,
+        "plans and intents",
+        """
 CREATE TABLE IF NOT EXISTS plans (
     plan_id TEXT PRIMARY KEY,
-    created_at REAL NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
     body TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS intents (
@@ -45,19 +52,29 @@ CREATE TABLE IF NOT EXISTS intents (
     initiator TEXT NOT NULL,
     approver TEXT,
     approval_id TEXT,
-    reservation_id INTEGER,
+    reservation_id BIGINT,
     owner TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    lease_expires_at REAL NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    lease_expires_at DOUBLE PRECISION NOT NULL,
     outcome TEXT CHECK (outcome IN ('applied', 'not_applied')),
-    outcome_at REAL,
+    outcome_at DOUBLE PRECISION,
     result TEXT NOT NULL DEFAULT '{}',
     expected TEXT NOT NULL DEFAULT '{}',
     verification TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS intents_plan ON intents(plan_id);
-CREATE INDEX IF NOT EXISTS intents_open ON intents(outcome, lease_expires_at);
-"""
+CREATE INDEX IF NOT EXISTS intents_open ON intents(outcome, lease_expires_at)
+""",
+    ),
+)
+
+
+def migrate(db: Database) -> None:
+    """Every table of the state database: approvals, action records, plans and intents."""
+    approvals_store.migrate(db)
+    ratelimit_store.migrate(db)
+    db.migrate("ledger", MIGRATIONS)
+
 
 # How long an intent's owner may take from the intent to its outcome record before another
 # process may reconcile it. The write in between is bounded far below this by the API timeouts.
@@ -131,34 +148,26 @@ class Replayed:
 class Ledger:
     def __init__(
         self,
-        path: Path | str,
+        target: Database | Path | str,
         *,
         clock: Callable[[], float] = time.time,
         owner: str | None = None,
         write_lease_seconds: float = DEFAULT_WRITE_LEASE_SECONDS,
     ) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = open_database(target)
         self._clock = clock
         self.owner = owner or process_owner()
         self.write_lease_seconds = write_lease_seconds
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-            db.executescript(APPROVALS_SCHEMA)
-            create_schema(db)
-        finally:
-            db.close()
+        migrate(self.db)
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with reading(self.path) as db:
+    def _read(self) -> Iterator[Tx]:
+        with self.db.read() as db:
             yield db
 
     @contextmanager
-    def _tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
-        with write_transaction(self.path, durable=durable) as db:
+    def _tx(self, *, durable: bool = True, lock: str | None = "state") -> Iterator[Tx]:
+        with self.db.write(lock, durable=durable) as db:
             yield db
 
     # -- plans -------------------------------------------------------------------------------
@@ -166,18 +175,21 @@ class Ledger:
     def save_plan(self, plan: Plan) -> str:
         plan_id = plan.plan_id
         # Not fsynced: a plan lost in a power cut is planned again; intents are what must last.
-        with self._tx(durable=False) as db:
+        # One upsert needs no domain lock: it serialises on its row alone.
+        with self._tx(durable=False, lock=None) as db:
             db.execute(
                 # The same digest may be planned again with fresher checks (a rate limit
                 # that now passes): the latest look is what execution refuses on.
-                "INSERT OR REPLACE INTO plans (plan_id, created_at, body) VALUES (?, ?, ?)",
+                "INSERT INTO plans (plan_id, created_at, body) VALUES (?, ?, ?) "
+                "ON CONFLICT (plan_id) DO UPDATE SET created_at = excluded.created_at, "
+                "body = excluded.body",
                 (plan_id, plan.created_at or self._clock(), json.dumps(plan.to_dict())),
             )
         return plan_id
 
     def plan(self, plan_id: str) -> Plan | None:
         with self._read() as db:
-            row = db.execute("SELECT body FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
+            row = db.execute("SELECT body FROM plans WHERE plan_id = ?", (plan_id,)).one()
         return None if row is None else Plan.from_dict(json.loads(row["body"]))
 
     # -- intents -----------------------------------------------------------------------------
@@ -199,7 +211,7 @@ class Ledger:
         with self._tx() as db:
             seen = db.execute(
                 "SELECT * FROM intents WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchone()
+            ).one()
             if seen is None:
                 # A plan is applied at most once, whatever key the caller sends.
                 seen = _open_or_applied(db, plan.plan_id)
@@ -251,7 +263,7 @@ class Ledger:
         write) the consumed approval is granted again, so the approved change can still run."""
         now = self._clock()
         with self._tx() as db:
-            row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).fetchone()
+            row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).one()
             if row is None or row["outcome"] is not None or row["owner"] != self.owner:
                 return False
             db.execute(
@@ -275,7 +287,7 @@ class Ledger:
         with self._tx(durable=False) as db:
             row = db.execute(
                 "SELECT reservation_id FROM intents WHERE action_id = ?", (action_id,)
-            ).fetchone()
+            ).one()
             if row is None:
                 return
             db.execute(
@@ -291,7 +303,7 @@ class Ledger:
 
     def intent(self, action_id: str) -> Intent | None:
         with self._read() as db:
-            row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).fetchone()
+            row = db.execute("SELECT * FROM intents WHERE action_id = ?", (action_id,)).one()
         return None if row is None else _intent(row)
 
     def intent_of_plan(self, plan_id: str) -> Intent | None:
@@ -316,14 +328,14 @@ class Ledger:
         with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM intents WHERE idempotency_key = ?", (idempotency_key,)
-            ).fetchall()
+            ).all()
         return [_intent(row) for row in rows]
 
     def intents(self, *, limit: int = 1000) -> list[Intent]:
         with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM intents ORDER BY created_at DESC LIMIT ?", (limit,)
-            ).fetchall()
+            ).all()
         return [_intent(row) for row in rows]
 
     def orphans(self) -> list[Intent]:
@@ -333,7 +345,7 @@ class Ledger:
         with self._read() as db:
             rows = db.execute(
                 "SELECT * FROM intents WHERE outcome IS NULL ORDER BY created_at"
-            ).fetchall()
+            ).all()
         found = []
         for row in rows:
             intent = _intent(row)
@@ -362,16 +374,15 @@ class Ledger:
         return alive is False or (alive is None and intent.lease_expires_at <= self._clock())
 
 
-def _open_or_applied(db: sqlite3.Connection, plan_id: str) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = db.execute(
+def _open_or_applied(db: Tx, plan_id: str) -> Row | None:
+    return db.execute(
         "SELECT * FROM intents WHERE plan_id = ? AND (outcome IS NULL OR outcome = 'applied') "
         "ORDER BY created_at LIMIT 1",
         (plan_id,),
-    ).fetchone()
-    return row
+    ).one()
 
 
-def _insert(db: sqlite3.Connection, intent: Intent) -> None:
+def _insert(db: Tx, intent: Intent) -> None:
     db.execute(
         "INSERT INTO intents (action_id, idempotency_key, plan_id, action, target, initiator, "
         "approver, approval_id, reservation_id, owner, created_at, lease_expires_at, expected) "
@@ -394,7 +405,7 @@ def _insert(db: sqlite3.Connection, intent: Intent) -> None:
     )
 
 
-def _intent(row: sqlite3.Row) -> Intent:
+def _intent(row: Row) -> Intent:
     return Intent(
         action_id=row["action_id"],
         idempotency_key=row["idempotency_key"],
@@ -426,8 +437,9 @@ def migrate_legacy_state(state_dir: Path, store_path: Path) -> None:
     found = {table: path for table, path in legacy.items() if path.exists()}
     if not found:
         return
-    Ledger(store_path, owner="migration")  # creates every table
-    db = sqlite3.connect(store_path, timeout=30.0, isolation_level=None)
+    store = SqliteDatabase(store_path)
+    migrate(store)  # creates every table
+    db = store.connection()
     try:
         for table, path in found.items():
             db.execute("ATTACH DATABASE ? AS legacy", (str(path),))
@@ -438,7 +450,7 @@ def migrate_legacy_state(state_dir: Path, store_path: Path) -> None:
                 ).fetchone()
                 if exists:
                     columns = ",".join(
-                        row[1] for row in db.execute(f"PRAGMA legacy.table_info({table})")
+                        row["name"] for row in db.execute(f"PRAGMA legacy.table_info({table})")
                     )
                     db.execute(
                         f"INSERT OR IGNORE INTO main.{table} ({columns}) "

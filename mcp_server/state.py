@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from kubemedic_store import open_database
 from mcp_server import metrics
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog
@@ -23,8 +24,9 @@ from mcp_server.config import ServerConfig
 from mcp_server.gateway import Gateway
 from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
+from mcp_server.ratelimit_store import RateLimitStore
 from mcp_server.usage import UsageSampler
-from policies import Policy, RateLimitStore, load_policy
+from policies import Policy, load_policy
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +65,20 @@ class ServerState:
             update["agent_namespace"] = config.agent_namespace
         self.policy = base.model_copy(update=update)
         config.state_dir.mkdir(parents=True, exist_ok=True)
-        migrate_legacy_state(config.state_dir, config.store_path)
-        self.ratelimits = RateLimitStore(config.ratelimit_path)
+        if config.database_url is None:
+            migrate_legacy_state(config.state_dir, config.store_path)
+        # One database for approvals, action records, plans and intents (the write path's
+        # one transaction spans them); the audit chain joins it on PostgreSQL.
+        self.database = open_database(config.store_target)
+        self.ratelimits = RateLimitStore(self.database)
         self.approvals = ApprovalStore(
-            config.approvals_path,
+            self.database,
             ttl_seconds=float(self.policy.approval_ttl_seconds),
             clock=lambda: self.clock.now().timestamp(),
         )
-        self.audit = AuditLog(config.audit_path, now=self.clock.now)
-        self.ledger = Ledger(config.store_path, clock=lambda: self.clock.now().timestamp())
+        audit_target = config.audit_path if config.database_url is None else self.database
+        self.audit = AuditLog(audit_target, now=self.clock.now)
+        self.ledger = Ledger(self.database, clock=lambda: self.clock.now().timestamp())
         self.memo = DiagnosisMemo()
         self.cache = pod_cache
         if self.cache is None and config.pod_cache:

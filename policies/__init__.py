@@ -30,10 +30,12 @@ Public API (everything below is importable from `policies`):
   `check_action_fits_issue`, `check_namespace_not_protected`, `check_rate_limit`,
   `check_blast_radius`, `check_approval`, each `(decision, diagnosis, context) ->
   CheckResult`; `run_safety_checks(decision, diagnosis, context) -> list[CheckResult]`.
-- `RateLimitStore(path)`: SQLite action history (`record`, `update_outcome`, `count_since`,
-  `last_action`, `recent_actions`, and `reserve(namespace, workload, action, policy.rate_limits)`
-  which checks the limits and records in one transaction or raises `RateLimitExceeded(scope)`,
-  so two concurrent writers cannot both take the last slot); `workload_key(diagnosis)` (also
+- `check_rate_limits(limits, total_last_hour=, workload_last_hour=, last_same_action_at=,
+  now=, action=, workload=)`: the pure rate-limit rule over the counts, raising
+  `RateLimitExceeded(scope)`; the records live in the server's state store
+  (`mcp_server.ratelimit_store.RateLimitStore`, which counts and inserts in one transaction so
+  two concurrent writers cannot both take the last slot). `ActionHistory` is the read
+  interface `DecisionContext.from_store` takes; `workload_key(diagnosis)` (also
   `Decision.workload`) is its per-workload key; `Outcome` the record outcomes (dry_run never
   counts, failed does).
 
@@ -83,13 +85,7 @@ from policies.policy import (
     parse_memory_quantity,
     policy_from_dict,
 )
-from policies.ratelimit import (
-    RateLimitExceeded,
-    RateLimitStore,
-    RateLimitStoreError,
-    create_schema,
-    reserve_in,
-)
+from policies.ratelimit import ActionHistory, RateLimitExceeded, check_rate_limits
 from policies.rules import allowed_actions, decide, new_memory_limit
 from policies.safety import (
     CHECK_NAMES,
@@ -124,12 +120,10 @@ __all__ = [
     "Outcome",
     "Policy",
     "PolicyError",
+    "ActionHistory",
     "RateLimitExceeded",
-    "RateLimitStore",
-    "RateLimitStoreError",
     "RateLimits",
-    "create_schema",
-    "reserve_in",
+    "check_rate_limits",
     "Risk",
     "Target",
     "allowed_actions",

@@ -20,7 +20,7 @@ from policies.policy import Policy
 
 if TYPE_CHECKING:
     from policies.diagnosis import Diagnosis
-    from policies.ratelimit import RateLimitStore
+    from policies.ratelimit import ActionHistory
 
 ParamValue = int | str
 HOUR = timedelta(hours=1)
@@ -210,7 +210,7 @@ class DecisionContext:
     @classmethod
     def from_store(
         cls,
-        store: RateLimitStore,
+        store: ActionHistory,
         diagnosis: Diagnosis,
         policy: Policy,
         *,

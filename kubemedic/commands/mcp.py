@@ -61,6 +61,7 @@ def serve(
         metrics_auth=metrics_auth,  # type: ignore[arg-type]  # checked above
         policy_path=policy or settings.policy,
         state_dir=state_dir or settings.state_dir,
+        database_url=settings.database_secret(),
         trusted_callers=frozenset(trust or ()),
         local_caller=settings.caller,
         agent_namespace=settings.namespace,

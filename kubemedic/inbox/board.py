@@ -70,7 +70,7 @@ class BoardSource:
         self.settings = settings
         self.store = store
         self.decisions = decisions
-        self.ledger = Ledger(settings.approvals_db)
+        self.ledger = Ledger(settings.store_target)
         self._waiting: dict[str, dict[str, Any]] = {}
         self._waiting_key: frozenset[str] | None = None
         self._waiting_at = 0.0

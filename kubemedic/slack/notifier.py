@@ -33,7 +33,7 @@ class SlackMessenger:
     def __init__(
         self,
         state_dir: Path,
-        approvals_db: Path,
+        approvals_db: Path | str,
         client: SlackClient | None,
         channel: str | None,
     ) -> None:
@@ -50,7 +50,7 @@ class SlackMessenger:
             if token
             else None
         )
-        return cls(settings.state_dir, settings.approvals_db, client, slack.channel)
+        return cls(settings.state_dir, settings.store_target, client, slack.channel)
 
     def approval(self, approval_id: str) -> Approval | None:
         try:

@@ -7,20 +7,19 @@
   for as long as its timestamp would pass the freshness check (pruned after that); it
   survives a restart.
 
-Short transactions through `mcp_server.sqlite_tx`, a connection per transaction.
+Short transactions through `kubemedic_store.SqliteDatabase`, a connection per transaction.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcp_server.sqlite_tx import reading, write_transaction
+from kubemedic_store import Migration, Row, SqliteDatabase
 
 SLACK_DB = "slack.sqlite"
 
@@ -63,12 +62,8 @@ class SlackStore:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / SLACK_DB
         self._clock = clock
-        db = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
-        finally:
-            db.close()
+        self._db = SqliteDatabase(self.path)
+        self._db.migrate("slack", (Migration(1, "slack messages and signatures", _SCHEMA),))
 
     # ------------------------------------------------------------------ messages
 
@@ -76,7 +71,7 @@ class SlackStore:
         self, approval_id: str, channel: str, ts: str, event: Mapping[str, Any]
     ) -> None:
         now = self._clock()
-        with write_transaction(self.path, durable=False) as db:
+        with self._db.write(None, durable=False) as db:
             db.execute(
                 "INSERT INTO slack_messages (approval_id, incident_id, channel, ts, event, "
                 "posted_at, updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(approval_id) DO "
@@ -94,24 +89,24 @@ class SlackStore:
             )
 
     def message(self, approval_id: str) -> PostedMessage | None:
-        with reading(self.path) as db:
+        with self._db.read() as db:
             row = db.execute(
                 "SELECT * FROM slack_messages WHERE approval_id=?", (approval_id,)
-            ).fetchone()
+            ).one()
         return _message(row) if row is not None else None
 
     def messages_of_incident(self, incident_id: str) -> list[PostedMessage]:
-        with reading(self.path) as db:
+        with self._db.read() as db:
             rows = db.execute(
                 "SELECT * FROM slack_messages WHERE incident_id=? ORDER BY posted_at",
                 (incident_id,),
-            ).fetchall()
+            ).all()
         return [_message(row) for row in rows]
 
     def record_outcome(
         self, incident_id: str, outcome: str, summary: str, approver: str | None = None
     ) -> None:
-        with write_transaction(self.path, durable=False) as db:
+        with self._db.write(None, durable=False) as db:
             db.execute(
                 "UPDATE slack_messages SET outcome=?, summary=?, "
                 "approver=COALESCE(?, approver), updated_at=? WHERE incident_id=?",
@@ -124,7 +119,7 @@ class SlackStore:
         """Remember `signature`; False when it was already seen inside the window (a replay).
         Signatures older than the window are forgotten in the same transaction."""
         now = self._clock()
-        with write_transaction(self.path) as db:
+        with self._db.write(None) as db:
             db.execute("DELETE FROM slack_signatures WHERE seen_at < ?", (now - window_seconds,))
             seen = db.execute(
                 "INSERT INTO slack_signatures (signature, seen_at) VALUES (?, ?) "
@@ -138,7 +133,7 @@ def _or_none(value: Any) -> str | None:
     return str(value) if value else None
 
 
-def _message(row: sqlite3.Row) -> PostedMessage:
+def _message(row: Row) -> PostedMessage:
     return PostedMessage(
         approval_id=row["approval_id"],
         incident_id=row["incident_id"],

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -43,8 +44,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def registry(tmp_path: Path, clock: Clock) -> IncidentRegistry:
-    return IncidentRegistry(tmp_path / "incidents.sqlite", lease_seconds=LEASE, clock=clock)
+def registry(store_target: Path | str, clock: Clock) -> IncidentRegistry:
+    """The registry on SQLite and on PostgreSQL: every registry test runs on both."""
+    return IncidentRegistry(store_target, lease_seconds=LEASE, clock=clock)
 
 
 # -- the registry ------------------------------------------------------------------------------
@@ -159,16 +161,13 @@ def test_one_open_incident_per_workload_still_holds(
     assert registry.close(first.id, "healed", "b")
     third, created = registry.open(WEB, "default", "web-3", owner="a")
     assert created and third.id != first.id
-    db = sqlite3.connect(registry.path)
-    try:
-        with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
+        with registry.db.write("incidents") as db:
             db.execute(
                 "INSERT INTO incidents (id, workload, namespace, pod_name, status, opened_at) "
                 "VALUES ('x', ?, 'default', 'web-4', 'open', '2024-01-01T00:00:00Z')",
                 (WEB,),
             )
-    finally:
-        db.close()
 
 
 def test_claimable_says_what_claim_would_do(registry: IncidentRegistry, clock: Clock) -> None:
@@ -318,7 +317,8 @@ def _pod(name: str = "web-5d8f7-aaaaa") -> dict[str, Any]:
 def make_watch(
     registry: IncidentRegistry, runner: FakeRunner, events: list[WatchEvent], owner: str = "me"
 ) -> _Watch:
-    settings = WatchSettings(state_dir=registry.path.parent, policy=policy_from_dict({}))
+    state_dir = registry.path.parent if registry.path is not None else Path(tempfile.gettempdir())
+    settings = WatchSettings(state_dir=state_dir, policy=policy_from_dict({}))
     return _Watch(
         FakeToolbox([_pod()]),  # type: ignore[arg-type]
         settings,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from mcp_server.approvals import ApprovalStore
 from mcp_server.config import STATE_DB
-from mcp_server.ledger import migrate_legacy_state
-from policies import RateLimitStore
+from mcp_server.ledger import Ledger, migrate_legacy_state
+from mcp_server.ratelimit_store import RateLimitStore
 
 
 def test_old_approvals_and_rate_limits_move_into_the_state_database(tmp_path: Path) -> None:
@@ -38,3 +38,28 @@ def test_old_approvals_and_rate_limits_move_into_the_state_database(tmp_path: Pa
     with closing(sqlite3.connect(tmp_path / STATE_DB)) as db:
         (count,) = db.execute("SELECT COUNT(*) FROM approvals").fetchone()
     assert count == 1
+
+
+def test_a_state_database_from_before_versioned_migrations_is_adopted_in_place(
+    tmp_path: Path,
+) -> None:
+    """A `state.sqlite` written by a release without `schema_migrations` keeps its rows; the
+    stores record their migrations on it and a second start applies nothing again."""
+    path = tmp_path / STATE_DB
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(
+            """
+            CREATE TABLE actions (id INTEGER PRIMARY KEY AUTOINCREMENT, at REAL NOT NULL,
+                namespace TEXT NOT NULL, workload TEXT NOT NULL, action TEXT NOT NULL,
+                outcome TEXT NOT NULL);
+            INSERT INTO actions (at, namespace, workload, action, outcome)
+                VALUES (4102444800.0, 'default', 'Deployment/web', 'delete_pod', 'executed');
+            """
+        )
+    ledger = Ledger(path)
+    with RateLimitStore(path) as limits:
+        assert limits.count_since(datetime(2000, 1, 1, tzinfo=UTC)) == 1
+    applied = {(row["domain"], row["version"]) for row in ledger.db.migrations()}
+    assert applied == {("approvals", 1), ("ratelimits", 1), ("ledger", 1)}
+    Ledger(path)  # a second start
+    assert len(ledger.db.migrations()) == 3

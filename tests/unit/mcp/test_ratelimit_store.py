@@ -1,4 +1,5 @@
-"""The SQLite action history: counts, cooldowns, reopen after a restart, threads."""
+"""The action history on SQLite and PostgreSQL: counts, cooldowns, reopen after a restart,
+threads, racing writers."""
 
 from __future__ import annotations
 
@@ -7,23 +8,31 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from policies_builders import NOW, context, crash, diagnosis
 
+from kubemedic_store import Database, open_database
+from kubemedic_store.postgres import PostgresDatabase
+from mcp_server.ratelimit_store import RateLimitStore
 from policies import (
     Action,
     DecisionContext,
     Outcome,
     RateLimitExceeded,
     RateLimits,
-    RateLimitStore,
     decide,
     load_policy,
     workload_key,
 )
+from tests.unit.policies.policies_builders import NOW, context, crash, diagnosis
 
 
-def test_record_and_count(tmp_path: Path) -> None:
-    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+def _separate(target: Path | str) -> Database:
+    if isinstance(target, str):
+        return PostgresDatabase(target, min_size=0, max_size=4)
+    return open_database(target)
+
+
+def test_record_and_count(store_target: Path | str) -> None:
+    with RateLimitStore(store_target) as store:
         store.record("default", "Deployment/web", "delete_pod", at=NOW - timedelta(minutes=90))
         store.record("default", "Deployment/web", "delete_pod", at=NOW - timedelta(minutes=30))
         store.record("default", "Deployment/api", "rollback_deployment", at=NOW)
@@ -35,8 +44,8 @@ def test_record_and_count(tmp_path: Path) -> None:
         assert store.count_since(hour_ago, "other", "Deployment/web") == 0
 
 
-def test_last_and_recent_actions(tmp_path: Path) -> None:
-    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+def test_last_and_recent_actions(store_target: Path | str) -> None:
+    with RateLimitStore(store_target) as store:
         first = store.record("ns", "Deployment/web", "delete_pod", at=NOW - timedelta(minutes=9))
         store.record("ns", "Deployment/web", "increase_memory_limit", at=NOW - timedelta(minutes=3))
         store.record("ns", "Deployment/web", "delete_pod", Outcome.DRY_RUN, at=NOW)
@@ -50,8 +59,8 @@ def test_last_and_recent_actions(tmp_path: Path) -> None:
         assert store.last_action("ns", "Deployment/none") is None
 
 
-def test_update_outcome(tmp_path: Path) -> None:
-    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+def test_update_outcome(store_target: Path | str) -> None:
+    with RateLimitStore(store_target) as store:
         rec = store.record("ns", "Deployment/web", "delete_pod", at=NOW)
         assert rec.id is not None
         assert store.update_outcome(rec.id, Outcome.NOT_HEALED)
@@ -60,9 +69,9 @@ def test_update_outcome(tmp_path: Path) -> None:
         assert row.outcome == "not_healed"
 
 
-def test_limits_survive_a_restart(tmp_path: Path) -> None:
+def test_limits_survive_a_restart(store_target: Path | str) -> None:
     """A new process (a new store on the same file) sees the same history and refuses."""
-    path = tmp_path / "state" / "ratelimits.sqlite"
+    path = store_target
     policy = load_policy()
     d = diagnosis(crash(restarts=6))
     store = RateLimitStore(path)
@@ -92,8 +101,8 @@ def test_limits_survive_a_restart(tmp_path: Path) -> None:
         reopened.close()
 
 
-def test_global_limit_from_store_after_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "rl.sqlite"
+def test_global_limit_from_store_after_reopen(store_target: Path | str) -> None:
+    path = store_target
     with RateLimitStore(path) as store:
         for i in range(10):
             store.record(
@@ -109,8 +118,8 @@ def test_global_limit_from_store_after_reopen(tmp_path: Path) -> None:
     assert check is not None and check.scope == "global"
 
 
-def test_concurrent_threads(tmp_path: Path) -> None:
-    store = RateLimitStore(tmp_path / "rl.sqlite")
+def test_concurrent_threads(store_target: Path | str) -> None:
+    store = RateLimitStore(store_target)
     errors: list[BaseException] = []
 
     def work(n: int) -> None:
@@ -132,15 +141,15 @@ def test_concurrent_threads(tmp_path: Path) -> None:
     store.close()
 
 
-def test_two_stores_on_one_file(tmp_path: Path) -> None:
-    path = tmp_path / "rl.sqlite"
+def test_two_stores_on_one_file(store_target: Path | str) -> None:
+    path = store_target
     with RateLimitStore(path) as server, RateLimitStore(path) as cli:
         server.record("ns", "Deployment/web", "delete_pod", at=NOW)
         assert cli.count_since(NOW - timedelta(minutes=1)) == 1
 
 
-def test_naive_datetimes_are_utc(tmp_path: Path) -> None:
-    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+def test_naive_datetimes_are_utc(store_target: Path | str) -> None:
+    with RateLimitStore(store_target) as store:
         store.record("ns", "Deployment/web", "delete_pod", at=NOW.replace(tzinfo=None))
         assert store.count_since(NOW) == 1
 
@@ -154,8 +163,8 @@ def test_memory_store() -> None:
 LIMITS = RateLimits(global_per_hour=4, per_workload_per_hour=2, cooldown_per_workload_seconds=60)
 
 
-def test_reserve_enforces_each_scope(tmp_path: Path) -> None:
-    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+def test_reserve_enforces_each_scope(store_target: Path | str) -> None:
+    with RateLimitStore(store_target) as store:
         store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
         with pytest.raises(RateLimitExceeded) as cooldown:
             store.reserve(
@@ -179,8 +188,8 @@ def test_reserve_enforces_each_scope(tmp_path: Path) -> None:
         assert rec.outcome == Outcome.EXECUTED and rec.id is not None
 
 
-def test_reserve_dry_runs_do_not_count_but_failures_do(tmp_path: Path) -> None:
-    with RateLimitStore(tmp_path / "rl.sqlite") as store:
+def test_reserve_dry_runs_do_not_count_but_failures_do(store_target: Path | str) -> None:
+    with RateLimitStore(store_target) as store:
         for _ in range(5):
             store.record("ns", "Deployment/web", "delete_pod", Outcome.DRY_RUN, at=NOW)
         rec = store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
@@ -190,18 +199,19 @@ def test_reserve_dry_runs_do_not_count_but_failures_do(tmp_path: Path) -> None:
             store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
 
 
-def test_reserve_survives_reopen(tmp_path: Path) -> None:
-    path = tmp_path / "rl.sqlite"
+def test_reserve_survives_reopen(store_target: Path | str) -> None:
+    path = store_target
     with RateLimitStore(path) as store:
         store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW)
     with RateLimitStore(path) as store, pytest.raises(RateLimitExceeded):
         store.reserve("ns", "Deployment/web", "delete_pod", LIMITS, at=NOW + timedelta(seconds=1))
 
 
-def test_racing_writers_cannot_both_take_the_last_slot(tmp_path: Path) -> None:
+def test_racing_writers_cannot_both_take_the_last_slot(store_target: Path | str) -> None:
     """Sixteen writers on four connections (as four processes would) race for two slots."""
-    path = tmp_path / "rl.sqlite"
-    stores = [RateLimitStore(path) for _ in range(4)]
+    path = store_target
+    # Four databases (four pools on PostgreSQL), as four processes would have.
+    stores = [RateLimitStore(_separate(path)) for _ in range(4)]
     limits = RateLimits(
         global_per_hour=100, per_workload_per_hour=2, cooldown_per_workload_seconds=0
     )
@@ -223,6 +233,6 @@ def test_racing_writers_cannot_both_take_the_last_slot(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     for store in stores:
-        store.close()
+        store.db.close()
     assert len(won) == 2
     assert refused == ["workload"] * 14
