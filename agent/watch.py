@@ -32,6 +32,7 @@ from langchain_core.language_models import BaseChatModel
 from agent import metrics
 from agent.graph import AuditSink, GraphDeps, Sleep
 from agent.incidents import Incident, IncidentRegistry, new_owner_id
+from agent.leadership import Leadership
 from agent.notify import Notifier
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
@@ -51,6 +52,7 @@ EventKind = Literal[
     "closed",
     "error",
     "stopped",
+    "leadership",
 ]
 # Outcomes after which the same workload is not reopened until `reopen_after_seconds` passed:
 # a human has it (or refused it); opening it again every poll would only repeat the question.
@@ -95,6 +97,9 @@ class WatchSettings:
     notify: Notifier | None = None
     # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
     shutdown_grace_seconds: float = 20.0
+    # With several replicas: open, adopt and act on incidents only while this gate is open
+    # (the leader Lease is held); closing it cancels this process's incident work at once.
+    leadership: Leadership | None = None
     # postgresql://…: incidents and checkpoints in that database (shared by every replica);
     # None: incidents.sqlite and checkpoints.sqlite in state_dir.
     database_url: str | None = None
@@ -175,6 +180,7 @@ class _Watch:
         self.held: dict[str, Incident] = {}
         # Workloads whose open incident another process held at the last look: not reopened.
         self.elsewhere: set[str] = set()
+        self.tasks_of_events: set[asyncio.Future[None]] = set()
 
     async def emit(self, event: WatchEvent) -> None:
         if self.on_event is None:
@@ -188,8 +194,31 @@ class _Watch:
 
     # -- one incident ------------------------------------------------------------------------
 
+    def may_lead(self) -> bool:
+        gate = self.settings.leadership
+        return gate is None or gate.leading
+
+    def leadership_changed(self, leading: bool, reason: str) -> None:
+        """The gate moved. Lost: cancel every incident task of this process now, write
+        nothing, stop renewing their leases (the next leader adopts them once they expire)."""
+        cancelled = []
+        if not leading:
+            for incident_id, task in self.tasks.items():
+                if not task.done():
+                    task.cancel()
+                    cancelled.append(incident_id)
+            self.held.clear()
+            self.waiting.clear()
+            self.elsewhere.clear()
+        data = {"leader": leading, "reason": reason, "cancelled": sorted(cancelled)}
+        task = asyncio.ensure_future(self.emit(WatchEvent("leadership", data=data)))
+        self.tasks_of_events.add(task)
+        task.add_done_callback(self.tasks_of_events.discard)
+
     def spawn(self, incident: Incident, *, fresh: bool) -> None:
         if incident.id in self.tasks and not self.tasks[incident.id].done():
+            return
+        if not self.may_lead():
             return
         self.seen.add(incident.id)
         self.tasks[incident.id] = asyncio.create_task(
@@ -290,6 +319,8 @@ class _Watch:
     async def adopt(self) -> None:
         """Take over the open incidents nobody keeps alive: released by a process that
         stopped, or held by one whose lease ran out (killed). Others' incidents are left."""
+        if not self.may_lead():
+            return
         elsewhere: set[str] = set()
         for incident in await asyncio.to_thread(self.registry.open_incidents):
             if incident.id in self.held:
@@ -366,6 +397,8 @@ class _Watch:
 
     async def check_waiting(self) -> None:
         """Incidents answered from another process (`kubemedic approvals`) end there."""
+        if not self.may_lead():
+            return
         for incident_id in list(self.waiting):
             status = await self.runner.status(incident_id)
             if status.reported:
@@ -383,6 +416,8 @@ class _Watch:
     async def poll(self) -> int | None:
         """One look at the unhealthy pods; how many incidents it opened (None: no answer)."""
         settings = self.settings
+        if not self.may_lead():
+            return None  # a follower: the leader opens incidents
         result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace)
         code = error_code(result)
         if code == "not_ready":
@@ -501,6 +536,8 @@ async def run_watch(
         )
         watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
         await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))
+        if settings.leadership is not None:
+            unsubscribe = settings.leadership.subscribe(watch.leadership_changed)
         heartbeat = asyncio.create_task(watch.heartbeat(), name="incident-leases")
         polls = 0
         try:
@@ -534,8 +571,11 @@ async def run_watch(
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
-            with contextlib.suppress(Exception):
-                await watch.release()
+            if settings.leadership is not None:
+                unsubscribe()
+            if watch.may_lead():
+                with contextlib.suppress(Exception):
+                    await watch.release()
         summary = await watch.summary(polls)
         await watch.emit(WatchEvent("stopped", data={"polls": polls}))
         return summary

@@ -8,7 +8,7 @@ The agent reaches the cluster only through MCP. By default the MCP server runs i
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,9 +169,14 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
 
 @asynccontextmanager
 async def mcp_session(
-    settings: Settings, remote: Remote | None = None, *, pod_cache: bool = True
+    settings: Settings,
+    remote: Remote | None = None,
+    *,
+    pod_cache: bool = True,
+    on_state: Callable[[Any], None] | None = None,
 ) -> AsyncIterator[ClientSession]:
-    """An initialised MCP client session: to `remote`, or to a server in this process."""
+    """An initialised MCP client session: to `remote`, or to a server in this process
+    (`on_state` is handed that server's state: its gateway, its readiness)."""
     if remote is not None:
         from mcp.client.streamable_http import streamablehttp_client
 
@@ -201,6 +206,8 @@ async def mcp_session(
         agent_namespace=settings.namespace,
     )
     state = build_state(config)
+    if on_state is not None:
+        on_state(state)
     try:
         async with create_connected_server_and_client_session(create_server(state)) as session:
             yield session

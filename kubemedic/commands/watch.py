@@ -52,6 +52,26 @@ def watch(
     context: Annotated[
         str | None, typer.Option("--context", help="kubeconfig context (default: current)")
     ] = None,
+    leader_elect: Annotated[
+        bool,
+        typer.Option(
+            "--leader-elect",
+            help="with several replicas: act only while holding the leader Lease",
+        ),
+    ] = False,
+    lease_name: Annotated[str, typer.Option(help="the leader Lease")] = "kubemedic-leader",
+    lease_namespace: Annotated[
+        str | None, typer.Option(help="the Lease's namespace (default: KUBEMEDIC_NAMESPACE)")
+    ] = None,
+    lease_duration: Annotated[
+        float, typer.Option(min=1, help="seconds a Lease is valid without renewal")
+    ] = 15.0,
+    renew_deadline: Annotated[
+        float, typer.Option(min=0.5, help="a leader that cannot renew this long steps down")
+    ] = 10.0,
+    retry_period: Annotated[
+        float, typer.Option(min=0.1, help="seconds between Lease attempts")
+    ] = 2.0,
 ) -> None:
     """Watch for unhealthy pods and heal them, pausing for approvals."""
     from agent.llm import LLMConfigError
@@ -62,6 +82,17 @@ def watch(
         settings = settings.model_copy(update={"state_dir": state_dir})
     if context is not None:
         settings = settings.model_copy(update={"context": context})
+    election = None
+    if leader_elect:
+        from kubemedic.leader_election import ElectionOptions
+
+        election = ElectionOptions(
+            name=lease_name,
+            namespace=lease_namespace,
+            lease_duration=lease_duration,
+            renew_deadline=renew_deadline,
+            retry_period=retry_period,
+        )
     try:
         code = asyncio.run(
             _run(
@@ -75,6 +106,7 @@ def watch(
                 token,
                 metrics_port,
                 metrics_host,
+                election,
             )
         )
     except LLMConfigError as error:
@@ -94,6 +126,7 @@ async def _run(
     token: str | None,
     metrics_port: int | None,
     metrics_host: str = "127.0.0.1",
+    election: Any = None,
 ) -> int:
     from agent.watch import run_watch
     from kubemedic.agent_runtime import (
@@ -103,12 +136,16 @@ async def _run(
         toolbox_of,
         watch_settings,
     )
+    from kubemedic.leader_election import HealthEndpoint, watch_leadership
+
+    states: list[Any] = []  # the in-process MCP server's state, once built
+
+    def ready() -> tuple[bool, str]:
+        return states[0].ready() if states else (mcp_url is not None, "starting")
 
     endpoint = None
     if metrics_port is not None:
-        from kubemedic.metrics_http import MetricsEndpoint
-
-        endpoint = MetricsEndpoint.start(port=metrics_port, host=metrics_host)
+        endpoint = HealthEndpoint.start(port=metrics_port, host=metrics_host, ready=ready)
         console.print(f"metrics at {endpoint.url}")
     config = watch_settings(
         settings,
@@ -133,7 +170,13 @@ async def _run(
         f"policy {config.policy.name}"
     )
     try:
-        async with mcp_session(settings, remote) as session:
+        async with (
+            mcp_session(settings, remote, on_state=states.append) as session,
+            watch_leadership(
+                settings, election, states[0] if states else None, say=console.print
+            ) as gate,
+        ):
+            config.leadership = gate
             summary = await run_watch(
                 await toolbox_of(settings, session),
                 config,
@@ -172,6 +215,8 @@ def print_event(event: Any) -> None:
             f"closed {event.incident_id} {who}: [bold]{data.get('outcome')}[/] "
             f"{data.get('summary') or ''}"
         )
+    elif event.kind == "leadership" and not data.get("leader") and data.get("cancelled"):
+        console.print(f"  cancelled incident work: {', '.join(data['cancelled'])}")
     elif event.kind == "error":
         console.print(f"[red]error[/] {event.incident_id or ''}: {data.get('error')}")
 
