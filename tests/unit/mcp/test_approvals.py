@@ -34,8 +34,9 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path, clock: Clock) -> ApprovalStore:
-    return ApprovalStore(tmp_path / "approvals.sqlite", ttl_seconds=600, clock=clock)
+def store(store_target: Path | str, clock: Clock) -> ApprovalStore:
+    """On SQLite and on PostgreSQL: every store test runs on both."""
+    return ApprovalStore(store_target, ttl_seconds=600, clock=clock)
 
 
 def test_request_grant_consume_once(store: ApprovalStore) -> None:
@@ -101,8 +102,8 @@ def test_decisions_need_a_name(store: ApprovalStore) -> None:
         store.grant(a.id, by=" ")
 
 
-def test_state_survives_reopening(tmp_path: Path, clock: Clock) -> None:
-    path = tmp_path / "a.sqlite"
+def test_state_survives_reopening(store_target: Path | str, clock: Clock) -> None:
+    path = store_target
     a = ApprovalStore(path, clock=clock).request("delete_pod", POD, reason="r", requested_by="x")
     ApprovalStore(path, clock=clock).grant(a.id, by="alice")
     assert ApprovalStore(path, clock=clock).consume(a.id, "delete_pod", POD).status == "consumed"
@@ -113,3 +114,44 @@ def test_pending_stats(store: ApprovalStore, clock: Clock) -> None:
     store.request("delete_pod", POD, reason="r", requested_by="agent")
     clock.now += 30
     assert store.pending_stats() == (1, 30.0)
+
+
+def test_racing_consumers_use_an_approval_once(store_target: Path | str, clock: Clock) -> None:
+    """Eight threads on four databases (four pools on PostgreSQL: as four replicas) consume one
+    granted approval: exactly one gets it."""
+    import threading
+
+    from kubemedic_store import open_database
+    from kubemedic_store.postgres import PostgresDatabase
+
+    def separate() -> ApprovalStore:
+        db = (
+            PostgresDatabase(store_target, min_size=0, max_size=2)
+            if isinstance(store_target, str)
+            else open_database(store_target)
+        )
+        return ApprovalStore(db, clock=clock)
+
+    stores = [separate() for _ in range(4)]
+    approval = stores[0].request("delete_pod", POD, reason="r", requested_by="agent")
+    stores[0].grant(approval.id, by="alice")
+    won: list[int] = []
+    used: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def race(n: int) -> None:
+        barrier.wait()
+        try:
+            stores[n % 4].consume(approval.id, "delete_pod", POD)
+            won.append(n)
+        except ApprovalAlreadyUsed as error:
+            used.append(error.code)
+
+    threads = [threading.Thread(target=race, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for one in stores:
+        one.db.close()
+    assert len(won) == 1 and used == ["approval_used"] * 7

@@ -11,10 +11,8 @@ every step the database must agree with it and keep the promises of the write pa
 from __future__ import annotations
 
 import os
-import sqlite3
 import tempfile
 from collections import Counter
-from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -30,6 +28,8 @@ from hypothesis.stateful import (
     rule,
 )
 
+from kubemedic_store import Row, open_database
+from mcp_server import ledger as ledger_module
 from mcp_server.approvals import (
     ApprovalAlreadyUsed,
     ApprovalError,
@@ -146,7 +146,7 @@ class LedgerMachine(RuleBasedStateMachine):
             # Memory-backed when there is one: every commit fsyncs, which is slow on disk.
             dir="/dev/shm" if os.path.isdir("/dev/shm") else None
         )
-        self.path = Path(self._dir.name) / STATE_DB
+        self.path: Path | str = self._target()
         self.now = START
         self.generation = {"A": 1, "B": 1}
         self.alive = {"A": True, "B": True}
@@ -155,6 +155,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.intents: dict[str, ModelIntent] = {}
         self.model_approvals: dict[str, ModelApproval] = {}
         self.plan_bodies: dict[str, Plan] = {}
+
+    def _target(self) -> Path | str:
+        return Path(self._dir.name) / STATE_DB
 
     def teardown(self) -> None:
         self._dir.cleanup()
@@ -432,17 +435,16 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def the_database_keeps_the_promises(self) -> None:
         # One read of the three tables per step, checked against the model.
-        with closing(sqlite3.connect(self.path)) as db:
-            db.row_factory = sqlite3.Row
-            intents = db.execute("SELECT * FROM intents").fetchall()
-            approvals = db.execute("SELECT * FROM approvals").fetchall()
-            actions = db.execute("SELECT * FROM actions").fetchall()
+        with open_database(self.path).read() as db:
+            intents = db.execute("SELECT * FROM intents").all()
+            approvals = db.execute("SELECT * FROM approvals").all()
+            actions = db.execute("SELECT * FROM actions").all()
         self._intents_match_the_model(intents)
         self._a_plan_is_applied_at_most_once(intents)
         self._an_approval_backs_at_most_one_write(intents, approvals)
         self._reservations_are_the_writes_that_may_have_happened(intents, actions)
 
-    def _intents_match_the_model(self, intents: list[sqlite3.Row]) -> None:
+    def _intents_match_the_model(self, intents: list[Row]) -> None:
         assert {row["action_id"]: row["outcome"] for row in intents} == {
             a: m.outcome for a, m in self.intents.items()
         }
@@ -457,7 +459,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 model.owner,
             )
 
-    def _a_plan_is_applied_at_most_once(self, intents: list[sqlite3.Row]) -> None:
+    def _a_plan_is_applied_at_most_once(self, intents: list[Row]) -> None:
         applied = Counter(row["plan_id"] for row in intents if row["outcome"] == "applied")
         assert all(n <= 1 for n in applied.values()), applied
         live = Counter(row["plan_id"] for row in intents if row["outcome"] != "not_applied")
@@ -467,7 +469,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert all(n <= 1 for n in happened.values()), happened
 
     def _an_approval_backs_at_most_one_write(
-        self, intents: list[sqlite3.Row], approvals: list[sqlite3.Row]
+        self, intents: list[Row], approvals: list[Row]
     ) -> None:
         backing = Counter(
             row["approval_id"]
@@ -487,7 +489,7 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert row["id"] not in backing
 
     def _reservations_are_the_writes_that_may_have_happened(
-        self, intents: list[sqlite3.Row], actions: list[sqlite3.Row]
+        self, intents: list[Row], actions: list[Row]
     ) -> None:
         assert {row["outcome"] for row in actions} <= {"executed"}
         slots = {row["id"] for row in actions}
@@ -517,6 +519,27 @@ class LedgerMachine(RuleBasedStateMachine):
 
 LedgerMachine.TestCase.settings = settings(max_examples=50, stateful_step_count=30, deadline=None)
 TestLedgerStateMachine = LedgerMachine.TestCase
+
+# The same machine on PostgreSQL: one database for the test, emptied before each example.
+_POSTGRES: dict[str, str] = {}
+
+
+class PostgresLedgerMachine(LedgerMachine):
+    def _target(self) -> Path | str:
+        url = _POSTGRES["url"]
+        db = open_database(url)
+        for module in (ledger_module,):
+            module.migrate(db)
+        with db.write("state") as tx:
+            tx.execute("TRUNCATE intents, plans, approvals, actions")
+        return url
+
+
+def test_the_ledger_state_machine_on_postgresql(postgres_url: str) -> None:
+    _POSTGRES["url"] = postgres_url
+    machine = PostgresLedgerMachine.TestCase
+    machine.settings = settings(max_examples=15, stateful_step_count=30, deadline=None)
+    machine("runTest").runTest()
 
 
 def test_a_stalled_owner_may_not_write_or_finish_after_a_takeover(tmp_path: Path) -> None:
