@@ -35,8 +35,10 @@ def _all() -> list[dict[str, Any]]:
     return [doc for path in MANIFESTS for doc in _docs(path)]
 
 
-def _one(kind: str) -> dict[str, Any]:
-    (doc,) = [d for d in _all() if d["kind"] == kind]
+def _one(kind: str, name: str | None = None) -> dict[str, Any]:
+    (doc,) = [
+        d for d in _all() if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)
+    ]
     return doc
 
 
@@ -170,7 +172,7 @@ def test_probes_resources_and_writable_paths() -> None:
     assert server["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert server["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert server["readinessProbe"]["httpGet"]["path"] == "/readyz"
-    pvc = _one("PersistentVolumeClaim")
+    state_volumes = set()
     for name, c in _containers().items():
         assert "livenessProbe" in c, name
         for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -180,18 +182,33 @@ def test_probes_resources_and_writable_paths() -> None:
         assert "memory" in c["resources"]["limits"], name
         mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
         # With a read-only root, everything written goes to a volume: state and /tmp, and
-        # both processes share the same state (approvals, rate limits, checkpoints, audit).
+        # both processes of a pod share the same state directory.
         state = mounts[_env(c)["KUBEMEDIC_STATE_DIR"]["value"]]
-        claim = _volumes()[state["name"]]["persistentVolumeClaim"]["claimName"]
-        assert claim == pvc["metadata"]["name"], name
+        state_volumes.add(state["name"])
         assert "emptyDir" in _volumes()[mounts["/tmp"]["name"]], name
+    (state_volume,) = state_volumes
+    assert "emptyDir" in _volumes()[state_volume]
+    agent = _containers()["agent"]
+    assert agent["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert agent["readinessProbe"]["httpGet"]["path"] == "/readyz"
 
 
-def test_state_survives_restarts_and_is_never_shared() -> None:
+def test_two_replicas_elect_a_leader_and_share_state_through_the_database() -> None:
     deployment = _one("Deployment")
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
-    assert _one("PersistentVolumeClaim")["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    agent = _containers()["agent"]
+    assert "--leader-elect" in agent["args"]
+    identity = _env(agent)["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"]
+    assert identity == "metadata.name"
+    # The shared store is optional: a missing Secret leaves each pod on its own SQLite.
+    for name, c in _containers().items():
+        ref = _env(c)["KUBEMEDIC_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+        assert ref == {"name": "kubemedic-database", "key": "url", "optional": True}, name
+    pdb = _one("PodDisruptionBudget")
+    assert pdb["spec"]["minAvailable"] == 1
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
 
 
 @pytest.mark.parametrize("name", ["server", "agent"])
@@ -295,7 +312,7 @@ def test_service_servicemonitor_and_networkpolicy_select_the_pod() -> None:
 
 
 def test_the_service_account_is_bound_to_the_cluster_role() -> None:
-    sa = _one("ServiceAccount")
+    sa = _one("ServiceAccount", "kubemedic")
     binding = _one("ClusterRoleBinding")
     role = _one("ClusterRole")
     assert binding["roleRef"] == {
@@ -326,12 +343,15 @@ def test_only_the_server_container_holds_kubernetes_credentials() -> None:
     the MCP server, so it must not hold the ServiceAccount token."""
     sa_dir = "/var/run/secrets/kubernetes.io/serviceaccount"
     assert _pod()["automountServiceAccountToken"] is False
-    assert _one("ServiceAccount")["automountServiceAccountToken"] is False
+    assert _one("ServiceAccount", "kubemedic")["automountServiceAccountToken"] is False
     mounts = {
         name: {m["mountPath"]: m["name"] for m in c["volumeMounts"]}
         for name, c in _containers().items()
     }
-    assert sa_dir not in mounts["agent"]
+    # The agent holds one credential: the leader-election ServiceAccount's token, whose only
+    # binding is the Role on the Lease (test_the_agent_token_is_good_for_the_lease_alone).
+    agent_token = _volumes()[mounts["agent"].pop(sa_dir)]["secret"]["secretName"]
+    assert agent_token == "kubemedic-leader-election-token"
     volume = _volumes()[mounts["server"][sa_dir]]
     sources = volume["projected"]["sources"]
     token = next(s["serviceAccountToken"] for s in sources if "serviceAccountToken" in s)
@@ -340,3 +360,26 @@ def test_only_the_server_container_holds_kubernetes_credentials() -> None:
     projected_volumes = {n for n, v in _volumes().items() if "projected" in v or "secret" in v}
     for mount_name in mounts["agent"].values():
         assert mount_name not in projected_volumes, mount_name
+
+
+def test_the_agent_token_is_good_for_the_lease_alone() -> None:
+    secret = _one("Secret", "kubemedic-leader-election-token")
+    assert secret["type"] == "kubernetes.io/service-account-token"
+    account = secret["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+    assert _one("ServiceAccount", account)["automountServiceAccountToken"] is False
+    bindings = [
+        d
+        for d in _all()
+        if d["kind"] in ("RoleBinding", "ClusterRoleBinding")
+        and any(s.get("name") == account for s in d["subjects"])
+    ]
+    assert [b["roleRef"]["kind"] for b in bindings] == ["Role"]
+    role = _one("Role", bindings[0]["roleRef"]["name"])
+    assert role["metadata"]["namespace"] == NAMESPACE
+    targets = {
+        (g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
+    }
+    assert targets == {("coordination.k8s.io", "leases")}
+    lease_name = next(r["resourceNames"] for r in role["rules"] if "update" in r["verbs"])
+    agent = _containers()["agent"]
+    assert "--lease-name" not in agent["args"] and lease_name == ["kubemedic-leader"]

@@ -10,9 +10,12 @@ using, or a call the role does not cover, fails this test.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+
+from kubesim.store import LEASES
 
 from .flows import WRITE_ACTIONS, Permission, Run
 
@@ -20,9 +23,14 @@ ROOT = Path(__file__).resolve().parents[3]
 pytestmark = pytest.mark.slow  # one full pass over every tool and action against kubesim
 
 
-def _granted() -> set[Permission]:
-    role = yaml.safe_load((ROOT / "k8s" / "rbac.yaml").read_text(encoding="utf-8"))
-    assert role["kind"] == "ClusterRole"
+def _role(kind: str) -> dict[str, Any]:
+    docs = yaml.safe_load_all((ROOT / "k8s" / "rbac.yaml").read_text(encoding="utf-8"))
+    (role,) = [d for d in docs if d and d["kind"] == kind]
+    return dict(role)
+
+
+def _granted(kind: str = "ClusterRole") -> set[Permission]:
+    role = _role(kind)
     return {
         (group, resource, verb)
         for rule in role["rules"]
@@ -55,3 +63,55 @@ def test_the_original_specs_mistakes_are_not_copied() -> None:
     assert ("apps", "deployments", "patch") in granted
     assert ("", "events", "create") in granted
     assert not any(resource == "secrets" for _, resource, _ in granted)
+
+
+def test_leader_election_role_grants_exactly_what_a_leader_elect_run_calls(
+    tmp_path: Path,
+) -> None:
+    """`kubemedic watch --leader-elect` as the agent container runs it: it creates the Lease,
+    renews it and releases it on SIGTERM. Its Lease requests must equal the Role's grants."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from kubesim import KubeSim
+
+    env = dict(os.environ)
+    env.pop("KUBECONFIG", None)
+    with KubeSim() as sim:
+        sim.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kubemedic"}})
+        env.update(
+            {
+                "KUBEMEDIC_KUBECONFIG": str(sim.kubeconfig_path),
+                "KUBEMEDIC_STATE_DIR": str(tmp_path / "state"),
+                "KUBEMEDIC_LLM": "none",
+                "KUBEMEDIC_NAMESPACE": "kubemedic",
+            }
+        )
+        args = ["--lease-duration", "3", "--renew-deadline", "2", "--retry-period", "0.3"]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "kubemedic", "watch", "--leader-elect", *args],
+            env=env,
+            cwd=tmp_path,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            while sum(1 for r in sim.requests if r.group == "coordination.k8s.io") < 4:
+                assert proc.poll() is None and time.monotonic() < deadline
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=120) == 0
+        called = {
+            (r.group, r.resource, r.verb) for r in sim.requests if r.group == "coordination.k8s.io"
+        }
+        lease = sim.store.get(LEASES, "kubemedic", "kubemedic-leader")
+    assert lease["spec"]["holderIdentity"] == ""  # released on SIGTERM
+    assert called == _granted("Role")
+    role = _role("Role")
+    assert role["metadata"]["namespace"] == "kubemedic"
