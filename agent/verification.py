@@ -7,7 +7,7 @@ healed / not_healed) from its watch cache, and this node only asks for it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from agent.memtrend import MemorySample, MemoryTrend, sample_of, trend
@@ -104,6 +104,8 @@ def _verdict(
     )
     if memory is not None:
         timeline += _tl("verify", "leak" if leak else "memory_trend", memory.describe())
+        if memory_note:
+            timeline += _tl("verify", "warming_up", memory_note[:300])
     elif memory_note:
         timeline += _tl("verify", "memory_unverified", memory_note[:300])
     update: dict[str, Any] = {
@@ -135,6 +137,9 @@ async def verify_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
             horizon_minutes=deps.leak_horizon_minutes,
             min_samples=deps.leak_min_samples,
         )
+        warming = _warming_up(state, memory) if memory is not None and memory.leak else None
+        if memory is not None and warming is not None:
+            memory, memory_note = replace(memory, leak=False), warming
         if memory is None:
             memory_note = (
                 f"memory of {watch.pod} not sampled enough for a trend "
@@ -143,6 +148,37 @@ async def verify_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
                 + "): verified on pod health alone"
             )
     return _verdict(state, seen, watch, memory, memory_note, deps)
+
+
+def _sized_for_plateau(state: IncidentState) -> int | None:
+    """The working set a raise decided on a levelling-off trend was sized for: the projected
+    level of the diagnosis's decelerating trend for the raised container (None otherwise)."""
+    name = _raised_container(state)
+    for resources in (state.get("diagnosis") or {}).get("resources") or []:
+        if not isinstance(resources, dict) or resources.get("name") != name:
+            continue
+        found = resources.get("memory_trend") or {}
+        projected = found.get("projected_bytes")
+        if found.get("shape") == "decelerating" and isinstance(projected, int) and projected > 0:
+            return projected
+    return None
+
+
+def _warming_up(state: IncidentState, memory: MemoryTrend) -> str | None:
+    """A rolled-out pod still rising below the level the raise was sized for is the warm-up
+    the decision predicted (a cache filling), not a leak: a few looks cannot show it level
+    off. Why, or None when it is not that."""
+    plateau = _sized_for_plateau(state)
+    decision = (state.get("gate") or {}).get("decision") or {}
+    limit = (decision.get("parameters") or {}).get("memory_limit_bytes")
+    if plateau is None or not isinstance(limit, int) or plateau >= limit:
+        return None
+    if memory.usage_bytes > plateau:
+        return None  # past the predicted level: that is no warm-up any more
+    return (
+        f"still rising ({memory.describe()}), below the {plateau // 2**20}Mi the raise was "
+        "sized for (a levelling-off trend): the predicted warm-up, not a leak"
+    )
 
 
 async def _ask_verifier(

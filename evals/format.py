@@ -33,6 +33,7 @@ ACTIONS: frozenset[str] = WRITE_ACTIONS | READ_ACTIONS
 ANY_WRITE = "any_write"
 
 Outcome = Literal["healed", "handed_to_human", "healthy"]
+DEFAULT_KUBE_VERSION = "1.28"
 Answer = Literal["approve", "reject", "none"]
 PodBehaviour = Literal["healthy", "crash", "oom", "probe_failure"]
 
@@ -111,6 +112,8 @@ class Behaviour(_Strict):
     after_rollback: PodBehaviour = "crash"
     memory_needed: str | None = None
     memory_leak_per_minute: str | None = None
+    # With a leak rate: growth slows as usage nears this level (a cache warming up).
+    memory_plateau: str | None = None
     crash_after_seconds: float = Field(default=3.0, ge=0)
     exit_code: int = 1
     log_lines: list[str] = Field(default_factory=list)  # what failing fresh pods print
@@ -156,6 +159,17 @@ class Expect(_Strict):
     forbidden: list[str] = Field(default_factory=list)  # never written ("any_write": nothing)
     outcome: list[Outcome]
     secrets: list[str] = Field(default_factory=list)  # must never reach the LLM or the audit
+    # Write actions a human was asked to approve, in order (None: not checked).
+    approvals: list[str] | None = None
+    # A subset of the first gated decision's parameters; memory figures as quantities ("228Mi").
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    # Phrases the agent's report must contain: its summary or the verifier's verdict.
+    says: list[str] = Field(default_factory=list)
+    # True: the pods resized through pods/resize run on the new limit, no restart since the
+    # resize; False: resizes were asked but none took effect in place (Infeasible / Deferred).
+    resized_in_place: bool | None = None
+    # Container restarts of the workload's pods when the incident opened (0: before any kill).
+    restarts_at_open: int | None = None
 
     @field_validator("action", "outcome", mode="before")
     @classmethod
@@ -176,6 +190,8 @@ class Expect(_Strict):
             raise ValueError(f"expect: actions both expected and forbidden: {sorted(clash)}")
         if set(self.writes) - WRITE_ACTIONS:
             raise ValueError("expect.writes lists only write actions")
+        if set(self.approvals or []) - WRITE_ACTIONS:
+            raise ValueError("expect.approvals lists only write actions")
         return self
 
     @property
@@ -184,10 +200,49 @@ class Expect(_Strict):
 
 
 class Cluster(_Strict):
-    """The recorded objects; `recorded_at` anchors their timestamps on the simulated clock."""
+    """The recorded objects; `recorded_at` anchors their timestamps on the simulated clock;
+    `kube_version` is the Kubernetes version the simulated cluster serves (the recording's)."""
 
     recorded_at: str | None = None  # RFC 3339
+    kube_version: str = DEFAULT_KUBE_VERSION
     objects: list[dict[str, Any]]
+
+    @field_validator("kube_version", mode="before")
+    @classmethod
+    def _served_version(cls, value: Any) -> Any:
+        from kubesim.version import VERSIONS
+
+        text = str(value) if isinstance(value, (str, int, float)) else value
+        if not isinstance(text, str) or text not in VERSIONS:
+            raise ValueError(
+                f"cluster.kube_version {value!r}: kubesim serves Kubernetes "
+                f'{", ".join(VERSIONS)} (written as "1.33", quoted)'
+            )
+        return text
+
+
+class Replay(_Strict):
+    """How the harness drives the run (default: the incident graph for `target`, at once).
+
+    `open_by: watch` runs the autonomous loop (`agent.watch.run_watch`) instead: it polls
+    `list_unhealthy_pods` every `usage_sample_seconds` of simulated time and must open the
+    incident itself, within `observe_seconds`. `usage_sample_seconds` > 0 runs the MCP server's
+    usage sampler (with its pod cache), one round per that many simulated seconds, as in
+    production; with `open_by: target`, `observe_seconds` of simulated time pass (sampled)
+    before the incident opens."""
+
+    open_by: Literal["target", "watch"] = "target"
+    usage_sample_seconds: float = Field(default=0.0, ge=0)
+    observe_seconds: float = Field(default=0.0, ge=0, le=24 * 3600)
+
+    @model_validator(mode="after")
+    def _sampled_watch(self) -> Replay:
+        if self.open_by == "watch" and (not self.usage_sample_seconds or not self.observe_seconds):
+            raise ValueError(
+                "replay: open_by watch needs usage_sample_seconds (the poll pace) and "
+                "observe_seconds (how long the loop may look)"
+            )
+        return self
 
 
 class Scenario(_Strict):
@@ -197,6 +252,9 @@ class Scenario(_Strict):
     notes: list[RecordingNote] = Field(default_factory=list)  # what a recording could not read
     target: Target
     policy: str = "default"  # a shipped policy name or a path
+    # Merged over the policy's own fields (nested mappings merged), e.g. {memory: {max: 2Gi}}.
+    policy_overrides: dict[str, Any] = Field(default_factory=dict)
+    replay: Replay = Field(default_factory=Replay)
     cluster: Cluster
     logs: list[ContainerLogs] = Field(default_factory=list)
     metrics: list[PodMetrics] = Field(default_factory=list)
@@ -270,6 +328,8 @@ _DUMP_ORDER = (
     "notes",
     "target",
     "policy",
+    "policy_overrides",
+    "replay",
     "expect",
     "behaviour",
     "approvals",

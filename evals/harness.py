@@ -59,7 +59,12 @@ class _Trace:
     rule_actions: list[str] = field(default_factory=list)
     vetoes: int = 0
     approvals: list[str] = field(default_factory=list)
-    healed_at: float | None = None
+    healed_at: float | None = None  # simulated seconds from the incident's opening
+    opened_at: float | None = None  # simulated clock when the incident opened
+    parameters: dict[str, Any] | None = None
+    verdict: str = ""
+    restarts_at_open: int | None = None
+    incident_pod: str | None = None
 
 
 class _SharedServer:
@@ -126,8 +131,106 @@ def _policy_named(name: str) -> Any:
     return load_policy(Path(name))
 
 
+def _merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _policy_overridden(name: str, overrides_json: str) -> Any:
+    import json
+
+    import yaml
+
+    from policies import DEFAULT_POLICY_PATH, DEMO_POLICY_PATH, policy_from_dict
+
+    path = {"default": DEFAULT_POLICY_PATH, "demo": DEMO_POLICY_PATH}.get(name, Path(name))
+    base = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    data = _merged(base, json.loads(overrides_json))
+    return policy_from_dict(data, f"{path} with the scenario's policy_overrides")
+
+
 def _policy_for(scenario: Scenario) -> Any:
+    if scenario.policy_overrides:
+        import json
+
+        return _policy_overridden(
+            scenario.policy, json.dumps(scenario.policy_overrides, sort_keys=True)
+        )
     return _policy_named(scenario.policy)
+
+
+class _SimTime:
+    """Every wait of the run (the server's, the agent's, the watch loop's, the harness's own)
+    advances kubesim's clock through here. With usage sampling on, time goes in steps of the
+    sampling interval: after each, the pod cache is let catch up with the cluster (so what the
+    server sees after a wait is deterministic) and the sampler does one round, reading the
+    PodMetrics kubesim wrote at that simulated moment."""
+
+    def __init__(self, sim: Any, every: float) -> None:
+        self.sim = sim
+        self.every = every
+        self.state: Any = None  # ServerState, once built
+        self.next_at = sim.clock.seconds() + every if every else 0.0
+
+    def advance(self, seconds: float) -> None:
+        sim = self.sim
+        if seconds <= 0:
+            return
+        if not self.every:
+            sim.advance(seconds, step=max(seconds, 1.0))
+            return
+        end = sim.clock.seconds() + seconds
+        while self.next_at <= end + 1e-9:
+            delta = self.next_at - sim.clock.seconds()
+            if delta > 0:
+                sim.advance(delta, step=max(delta, 1.0))
+            self.next_at += self.every
+            self.sample()
+        delta = end - sim.clock.seconds()
+        if delta > 0:
+            sim.advance(delta, step=max(delta, 1.0))
+        self.caught_up()
+
+    def caught_up(self, timeout: float = 5.0) -> bool:
+        """Wait (wall time) until the server's pod cache holds every pod as the cluster does."""
+        from kubesim.store import PODS
+
+        cache = getattr(self.state, "cache", None)
+        if cache is None or not cache.wait_synced(timeout):
+            return False
+        deadline = time.monotonic() + timeout
+        while True:
+            want = {
+                (p["metadata"].get("namespace"), p["metadata"]["name"]): p["metadata"].get(
+                    "resourceVersion"
+                )
+                for p in self.sim.store.list(PODS)
+            }
+            have = {
+                (p["metadata"].get("namespace"), p["metadata"].get("name")): p["metadata"].get(
+                    "resourceVersion"
+                )
+                for p in cache.pods()
+            }
+            if want == have:
+                return True
+            if time.monotonic() > deadline:
+                log.warning("the pod cache did not catch up with kubesim within %.0fs", timeout)
+                return False
+            time.sleep(0.002)
+
+    def sample(self) -> None:
+        usage = getattr(self.state, "usage", None)
+        if usage is None:
+            return
+        self.caught_up()
+        usage.sample_once()
 
 
 def _target_workload(scenario: Scenario) -> str:
@@ -231,34 +334,44 @@ async def _drive(
     recorder: PromptRecorder,
     result: RunResult,
 ) -> None:
-    from langgraph.checkpoint.memory import InMemorySaver
     from mcp.shared.memory import create_connected_server_and_client_session
 
-    from agent.graph import GraphDeps
-    from agent.runner import IncidentRunner
     from agent.tools import Toolbox
     from mcp_server.config import ServerConfig
     from mcp_server.gateway import Gateway
     from mcp_server.server import create_server
     from mcp_server.state import Clock, ServerState
+    from mcp_server.usage import UsageSampler
 
     policy = _policy_for(scenario)
+    replay = scenario.replay
+    sampling = replay.usage_sample_seconds > 0
     config = ServerConfig(
         kubeconfig=sim.kubeconfig_path,
         state_dir=state_dir,
-        pod_cache=options.pod_cache,
+        # The usage sampler tags samples with the cached pods: sampling needs the pod cache.
+        pod_cache=options.pod_cache or sampling,
+        usage_sample_seconds=0.0,  # the harness runs the sampler's rounds itself (_SimTime)
         verify_poll_seconds=2.0,
     )
     _seed_rate_limits(scenario, config.ratelimit_path, sim.clock.now())
     # kubesim fires every timer at its exact time within one advance: one step per wait.
-    clock = Clock(
-        now=sim.clock.now,
-        monotonic=sim.clock.seconds,
-        sleep=lambda s: sim.advance(s, step=max(s, 1.0)),
-    )
+    simtime = _SimTime(sim, replay.usage_sample_seconds)
+    clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=simtime.advance)
     state = ServerState(
         config, Gateway.from_kubeconfig(sim.kubeconfig_path), policy=policy, clock=clock
     )
+    simtime.state = state
+    if sampling and state.cache is not None:
+        # Rounds driven by simulated time, not a thread on the wall clock (interval 0).
+        state.usage = UsageSampler(
+            state.gateway,
+            state.cache,
+            now=lambda: sim.clock.now().timestamp(),
+            interval_seconds=0.0,
+            window_seconds=config.usage_window_seconds,
+            horizon_minutes=policy.memory.predict_horizon_minutes,
+        )
     server = _SHARED.server(create_server)
     model = eval_model(options.llm, scenario)
     if model is not None:
@@ -270,7 +383,7 @@ async def _drive(
     trace = _Trace()
 
     async def sleep(seconds: float) -> None:
-        sim.advance(seconds, step=max(seconds, 1.0))
+        simtime.advance(seconds)
 
     def on_update(_: str, node: str, update: Mapping[str, Any]) -> None:
         if node == "diagnose" and update.get("diagnosis") and not trace.detected:
@@ -284,8 +397,13 @@ async def _drive(
             rule = update.get("rule_decision") or {}
             if rule.get("action"):
                 trace.rule_actions.append(str(rule["action"]))
+            if trace.parameters is None and gate_state.get("action"):
+                trace.parameters = dict((gate_state.get("decision") or {}).get("parameters") or {})
+        verification = update.get("verification") if node == "verify" else None
+        if isinstance(verification, Mapping) and not trace.verdict:
+            trace.verdict = _verdict_of(verification)
         if node == "verify" and update.get("outcome") == "healed" and trace.healed_at is None:
-            trace.healed_at = sim.clock.seconds() - t0
+            trace.healed_at = sim.clock.seconds() - (trace.opened_at or t0)
 
     try:
         async with (
@@ -295,54 +413,18 @@ async def _drive(
             ) as session,
         ):
             toolbox = await Toolbox.from_session(session)
-            runner = _SHARED.runner(
-                lambda deps: IncidentRunner(deps, InMemorySaver()),
-                GraphDeps(
-                    toolbox=toolbox,
-                    policy=policy,
-                    model=model,
-                    sleep=sleep,
-                    verify_interval_seconds=options.verify_interval_seconds,
-                    verify_max_checks=options.verify_max_checks,
-                    audit=None,
-                ),
-            )
-            incident = _SHARED.incident_id(scenario.name)
-            status = await runner.start(
-                incident, scenario.target.namespace, scenario.target.pod, on_update=on_update
-            )
-            rounds = 0
-            while status.waiting_for_approval and rounds < MAX_APPROVAL_ROUNDS:
-                rounds += 1
-                pending = status.pending or {}
-                action = str(pending.get("action") or "")
-                approval_id = str(pending.get("approval_id") or "")
-                trace.approvals.append(action)
-                answer = scenario.approvals.answer_for(action)
-                if answer == "none":
-                    break
-                approver = scenario.approvals.approver
-                if answer == "approve":
-                    if approval_id:
-                        state.approvals.grant(approval_id, by=approver)
-                    reply = {
-                        "decision": "approve",
-                        "approver": approver,
-                        "approval_id": approval_id,
-                    }
-                else:
-                    if approval_id:
-                        state.approvals.reject(approval_id, by=approver, reason="eval: rejected")
-                    reply = {"decision": "reject", "approver": approver, "reason": "rejected"}
-                status = await runner.resume(incident, reply, on_update=on_update)
-            values = status.values
-            if status.waiting_for_approval:
-                result.agent_outcome = "awaiting_approval"
+            if replay.open_by == "watch":
+                await _watch(
+                    scenario, options, sim, simtime, state, toolbox, model, policy, trace, result
+                )
             else:
-                result.agent_outcome = str(values.get("outcome") or "failed")
-            result.summary = str(values.get("summary") or "")[:500]
-            if not trace.detected:
-                trace.detected = _issue_types(values.get("diagnosis"))
+                if replay.observe_seconds:
+                    simtime.caught_up()
+                    simtime.advance(replay.observe_seconds)
+                await _incident(
+                    scenario, options, sim, state, toolbox, model, policy, sleep, on_update, trace,
+                    result,
+                )  # fmt: skip
     finally:
         state.close()
     end_of_run = sim.clock.seconds()
@@ -367,6 +449,211 @@ async def _drive(
     result.api_requests = api_requests
     result.sim_seconds = round(end_of_run - t0, 1)
     result.time_to_heal = trace.healed_at
+    result.parameters = trace.parameters or {}
+    result.verdict = trace.verdict[:1000]
+    result.resizes = classified.resizes
+    result.restarts_at_open = trace.restarts_at_open
+    result.incident_pod = trace.incident_pod
+
+
+def _verdict_of(verification: Mapping[str, Any]) -> str:
+    """The server verifier's message in the verify node's record."""
+    server = verification.get("server") or verification.get("last") or {}
+    return str(server.get("message") or "") if isinstance(server, Mapping) else ""
+
+
+def _workload_restarts(sim: Any, scenario: Scenario) -> int:
+    """Container restarts of the target workload's pods now (kubesim's store)."""
+    from kubesim.store import PODS, REPLICASETS
+
+    kind, _, name = _target_workload(scenario).partition("/")
+    ns = scenario.target.namespace
+    owners = {(kind, name)}
+    if kind == "Deployment":
+        owners |= {
+            ("ReplicaSet", rs["metadata"]["name"])
+            for rs in sim.store.list(REPLICASETS, ns)
+            for ref in rs["metadata"].get("ownerReferences") or []
+            if ref.get("controller") and (ref.get("kind"), ref.get("name")) == (kind, name)
+        }
+    total = 0
+    for pod in sim.store.list(PODS, ns):
+        meta = pod["metadata"]
+        refs = [r for r in meta.get("ownerReferences") or [] if r.get("controller")]
+        mine = (
+            (refs[0].get("kind"), refs[0].get("name")) in owners
+            if refs
+            else (kind, name) == ("Pod", meta["name"])
+        )
+        if mine:
+            total += sum(
+                int(s.get("restartCount") or 0)
+                for s in (pod.get("status") or {}).get("containerStatuses") or []
+            )
+    return total
+
+
+def _answer(scenario: Scenario, state: Any, pending: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The scenario's human answers an approval request: grant or reject the server's record
+    (as `kubemedic approvals` does) and the reply that resumes the thread; None: nobody."""
+    action = str(pending.get("action") or "")
+    approval_id = str(pending.get("approval_id") or "")
+    answer = scenario.approvals.answer_for(action)
+    if answer == "none":
+        return None
+    approver = scenario.approvals.approver
+    if answer == "approve":
+        if approval_id:
+            state.approvals.grant(approval_id, by=approver)
+        return {"decision": "approve", "approver": approver, "approval_id": approval_id}
+    if approval_id:
+        state.approvals.reject(approval_id, by=approver, reason="eval: rejected")
+    return {"decision": "reject", "approver": approver, "reason": "rejected"}
+
+
+async def _incident(
+    scenario: Scenario,
+    options: HarnessOptions,
+    sim: Any,
+    state: Any,
+    toolbox: Any,
+    model: Any,
+    policy: Any,
+    sleep: Callable[[float], Any],
+    on_update: Callable[[str, str, Mapping[str, Any]], None],
+    trace: _Trace,
+    result: RunResult,
+) -> None:
+    """The incident graph for the scenario's target pod, the human answering its approvals."""
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    from agent.graph import GraphDeps
+    from agent.runner import IncidentRunner
+
+    trace.incident_pod = scenario.target.pod
+    trace.restarts_at_open = _workload_restarts(sim, scenario)
+    trace.opened_at = sim.clock.seconds()
+    runner = _SHARED.runner(
+        lambda deps: IncidentRunner(deps, InMemorySaver()),
+        GraphDeps(
+            toolbox=toolbox,
+            policy=policy,
+            model=model,
+            sleep=sleep,
+            verify_interval_seconds=options.verify_interval_seconds,
+            verify_max_checks=options.verify_max_checks,
+            audit=None,
+        ),
+    )
+    incident = _SHARED.incident_id(scenario.name)
+    status = await runner.start(
+        incident, scenario.target.namespace, scenario.target.pod, on_update=on_update
+    )
+    rounds = 0
+    while status.waiting_for_approval and rounds < MAX_APPROVAL_ROUNDS:
+        rounds += 1
+        pending = status.pending or {}
+        trace.approvals.append(str(pending.get("action") or ""))
+        reply = _answer(scenario, state, pending)
+        if reply is None:
+            break
+        status = await runner.resume(incident, reply, on_update=on_update)
+    values = status.values
+    if status.waiting_for_approval:
+        result.agent_outcome = "awaiting_approval"
+    else:
+        result.agent_outcome = str(values.get("outcome") or "failed")
+    result.summary = str(values.get("summary") or "")[:500]
+    if not trace.detected:
+        trace.detected = _issue_types(values.get("diagnosis"))
+
+
+async def _watch(
+    scenario: Scenario,
+    options: HarnessOptions,
+    sim: Any,
+    simtime: _SimTime,
+    state: Any,
+    toolbox: Any,
+    model: Any,
+    policy: Any,
+    trace: _Trace,
+    result: RunResult,
+) -> None:
+    """The autonomous loop (`agent.watch.run_watch`) over the namespace: it polls
+    `list_unhealthy_pods` every sampling interval of simulated time and must open the incident
+    itself. The first incident it opens is the one scored; the loop stops polling then (so
+    only that incident moves the clock) and lets it finish, the scenario's human answering."""
+    from agent.graph import GraphDeps
+    from agent.runner import IncidentRunner, open_checkpointer
+    from agent.watch import WatchEvent, WatchSettings, run_watch
+
+    replay = scenario.replay
+    stop = asyncio.Event()
+    opened: dict[str, Any] = {}
+    closed: dict[str, Any] = {}
+
+    async def sleep(seconds: float) -> None:
+        simtime.advance(seconds)
+
+    async def approve(payload: dict[str, Any]) -> Mapping[str, Any] | None:
+        trace.approvals.append(str(payload.get("action") or ""))
+        return _answer(scenario, state, payload)
+
+    def on_event(event: WatchEvent) -> None:
+        if event.kind == "opened" and not opened:
+            opened.update(event.data, id=event.incident_id, workload=event.workload)
+            trace.opened_at = sim.clock.seconds()
+            trace.restarts_at_open = _workload_restarts(sim, scenario)
+            trace.incident_pod = str(event.data.get("pod") or "")
+            stop.set()  # no more polls: the scored incident alone moves the clock
+        elif event.kind == "closed" and event.incident_id == opened.get("id"):
+            closed.update(event.data)
+            if event.data.get("outcome") == "healed" and trace.opened_at is not None:
+                trace.healed_at = sim.clock.seconds() - trace.opened_at
+
+    poll = replay.usage_sample_seconds
+    settings = WatchSettings(
+        state_dir=Path(state.config.state_dir) / "watch",
+        policy=policy,
+        model=model,
+        namespace=scenario.target.namespace,
+        poll_interval_seconds=poll,
+        verify_interval_seconds=options.verify_interval_seconds,
+        verify_max_checks=options.verify_max_checks,
+        sleep=sleep,
+        max_polls=int(replay.observe_seconds // poll) + 1,
+        shutdown_grace_seconds=300.0,
+    )
+    summary = await run_watch(toolbox, settings, on_event=on_event, approve=approve, stop=stop)
+    incident_id = opened.get("id")
+    if incident_id is None:
+        result.agent_outcome = "resolved"  # the loop saw nothing to open
+        result.summary = f"no incident opened in {replay.observe_seconds:g}s of watching"
+        return
+    async with open_checkpointer(settings.checkpoint_db) as saver:
+        status = await IncidentRunner(GraphDeps(toolbox=toolbox, policy=policy), saver).status(
+            str(incident_id)
+        )
+    values = status.values
+    report = next((r for r in summary.incidents if r.incident_id == incident_id), None)
+    if status.waiting_for_approval:
+        result.agent_outcome = "awaiting_approval"
+    else:
+        outcome = closed.get("outcome") or (report.outcome if report else None)
+        result.agent_outcome = str(outcome or values.get("outcome") or "failed")
+    result.summary = str(values.get("summary") or "")[:500]
+    trace.detected = _issue_types(values.get("diagnosis"))
+    trace.verdict = _verdict_of(values.get("verification") or {})
+    gate_state = values.get("gate") or {}
+    if gate_state.get("action"):
+        trace.decisions.append(str(gate_state["action"]))
+        trace.parameters = dict((gate_state.get("decision") or {}).get("parameters") or {})
+    if gate_state.get("vetoed"):
+        trace.vetoes += 1
+    rule = values.get("rule_decision") or {}
+    if rule.get("action"):
+        trace.rule_actions.append(str(rule["action"]))
 
 
 def run_scenarios(

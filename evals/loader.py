@@ -9,8 +9,8 @@ A recording says how the cluster looked; `behaviour` says how it goes on. Behavi
 - on the current revision's pod template (the ReplicaSet and the Deployment, identically, so
   the deployment controller still sees one template), how a *fresh* pod behaves: `after_delete`;
 - on older ReplicaSets' templates, how the previous revision behaves: `after_rollback`;
-- `memory_needed` / `memory_leak_per_minute` on every template, so a raised limit helps exactly
-  when it is at least what the workload needs.
+- `memory_needed` / `memory_leak_per_minute` / `memory_plateau` on every template, so a raised
+  limit helps exactly when it is at least what the workload needs.
 
 Objects that already carry `kubesim.io/*` annotations (a kubesim incident recorded with
 `kubemedic record`) keep them: the recording is the behaviour.
@@ -69,6 +69,8 @@ def behaviour_annotations(
     if behaviour.memory_leak_per_minute:
         out.setdefault(PREFIX + "memory", "64Mi")
         out[PREFIX + "memory-growth"] = f"{behaviour.memory_leak_per_minute}/min"
+        if behaviour.memory_plateau:
+            out[PREFIX + "memory-plateau"] = behaviour.memory_plateau
     lines = "\n".join(line for line in behaviour.log_lines if line.strip())
     if kind == "healthy":
         return out
@@ -344,10 +346,12 @@ def install(sim: Any, prepared: Prepared) -> None:
 
 
 def start_sim(scenario: Scenario, **kwargs: Any) -> Any:
-    """A fresh, started KubeSim (manual clock) holding the scenario."""
+    """A fresh, started KubeSim (manual clock, the scenario's Kubernetes version) holding the
+    scenario."""
     from kubesim import KubeSim
 
     prepared = prepare(scenario)
+    kwargs.setdefault("kube_version", scenario.cluster.kube_version)
     sim = KubeSim(
         speed=0.0,
         nodes=prepared.nodes or None,

@@ -39,6 +39,12 @@ class WriteWatcher:
     replicasets: dict[tuple[str, str], Obj] = field(default_factory=dict)
     deployments: dict[tuple[str, str], Obj] = field(default_factory=dict)
     rs_seen: dict[tuple[str, str], int] = field(default_factory=dict)  # when first seen
+    # Pods whose container resources changed in place (pods/resize), in order, and what the
+    # kubelet made of it: see `ResizeSeen`.
+    resized: dict[tuple[str, str], list[ResizeSeen]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    _pod_limits: dict[tuple[str, str], dict[str, float | None]] = field(default_factory=dict)
     _seq: int = 0
     _specs: dict[tuple[str, str], Obj] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -54,6 +60,7 @@ class WriteWatcher:
             self.deployments[key] = obj
         for obj in store.list(PODS):
             self.pods[_key(obj)] = obj
+            self._pod_limits[_key(obj)] = _limits(obj)
         for obj in store.list(REPLICASETS):
             self.replicasets[_key(obj)] = obj
             self.rs_seen[_key(obj)] = 0
@@ -85,9 +92,31 @@ class WriteWatcher:
             self.deployments.setdefault(key, obj)
 
     def _on_pod(self, event: Any) -> None:
-        if event.type == "ADDED":
-            with self._lock:
-                self.pods.setdefault(_key(event.object), event.object)
+        obj = event.object
+        key = _key(obj)
+        with self._lock:
+            if event.type == "ADDED":
+                self.pods.setdefault(key, obj)
+                self._pod_limits[key] = _limits(obj)
+                return
+            if event.type == "DELETED":
+                self._pod_limits.pop(key, None)
+                return
+            limits = _limits(obj)
+            before = self._pod_limits.get(key)
+            self._pod_limits[key] = limits
+            if before is not None and before != limits:
+                self.resized[key].append(
+                    ResizeSeen(
+                        key[1],
+                        before,
+                        limits,
+                        _restarts(obj),
+                        _running(obj),
+                    )
+                )
+            for seen in self.resized.get(key) or []:
+                seen.observe(obj)
 
     def _on_rs(self, event: Any) -> None:
         if event.type != "DELETED":
@@ -96,6 +125,87 @@ class WriteWatcher:
                 key = _key(event.object)
                 self.replicasets[key] = event.object
                 self.rs_seen.setdefault(key, self._seq)
+
+
+@dataclass
+class ResizeSeen:
+    """One in-place change of a pod's container memory limits, and what followed: the limits
+    the kubelet reports running (`status.containerStatuses[].resources`) and the restarts."""
+
+    pod: str
+    before: dict[str, float | None]  # container -> memory limit (bytes)
+    after: dict[str, float | None]
+    restarts_at_resize: int
+    running_at_resize: bool  # every container was running when the resize came
+    restarts_after: int = 0
+    running_limits: dict[str, float | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.restarts_after = self.restarts_at_resize
+
+    def observe(self, pod: Obj) -> None:
+        self.restarts_after = _restarts(pod)
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            limit = ((status.get("resources") or {}).get("limits") or {}).get("memory")
+            self.running_limits[str(status.get("name"))] = _bytes(limit)
+
+    @property
+    def raised(self) -> bool:
+        """Only memory limits changed, and none went down or away."""
+        return set(self.before) == set(self.after) and all(
+            old is None or (new is not None and new >= old)
+            for name, old in self.before.items()
+            for new in [self.after.get(name)]
+        )
+
+    @property
+    def in_place(self) -> bool:
+        """The kubelet runs the new limits, and the resize restarted nothing (a container in
+        back-off when it came may start later: that restart is the back-off's)."""
+        actuated = all(
+            self.running_limits.get(name) == limit
+            for name, limit in self.after.items()
+            if limit != self.before.get(name)
+        )
+        restarted = self.running_at_resize and self.restarts_after > self.restarts_at_resize
+        return actuated and not restarted
+
+    def to_dict(self) -> dict[str, Any]:
+        changed = [n for n, v in self.after.items() if v != self.before.get(n)]
+        name = changed[0] if changed else next(iter(self.after), "")
+        return {
+            "pod": self.pod,
+            "container": name,
+            "limit": _fmt_mi(self.after.get(name)),
+            "previous_limit": _fmt_mi(self.before.get(name)),
+            "running_limit": _fmt_mi(self.running_limits.get(name)),
+            "restarts_at_resize": self.restarts_at_resize,
+            "restarts_after": self.restarts_after,
+            "in_place": self.in_place,
+        }
+
+
+def _fmt_mi(value: float | None) -> str | None:
+    return None if value is None else f"{value / 2**20:g}Mi"
+
+
+def _limits(pod: Obj) -> dict[str, float | None]:
+    return {
+        str(c.get("name")): _bytes(((c.get("resources") or {}).get("limits") or {}).get("memory"))
+        for c in (pod.get("spec") or {}).get("containers") or []
+    }
+
+
+def _restarts(pod: Obj) -> int:
+    return sum(
+        int(s.get("restartCount") or 0)
+        for s in (pod.get("status") or {}).get("containerStatuses") or []
+    )
+
+
+def _running(pod: Obj) -> bool:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return bool(statuses) and all("running" in (s.get("state") or {}) for s in statuses)
 
 
 def _key(obj: Obj) -> tuple[str, str]:
@@ -238,6 +348,7 @@ class Classified:
     writes: list[ObservedWrite]
     failed: list[str]
     metadata_only: list[str]
+    resizes: list[dict[str, Any]] = field(default_factory=list)
 
 
 def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload: str) -> Classified:
@@ -246,6 +357,8 @@ def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload:
     failed: list[str] = []
     metadata_only: list[str] = []
     pending = {key: list(items) for key, items in watcher.changes.items()}
+    resizes = {key: list(items) for key, items in watcher.resized.items()}
+    resized: list[dict[str, Any]] = []
     for record in requests:
         if record.method not in WRITE_METHODS or record.resource == "events":
             continue
@@ -261,6 +374,14 @@ def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload:
             workload = workload_of_pod(watcher, ns, name)
             if record.subresource == "eviction":
                 action = "delete_pod"
+            elif record.subresource == "resize" and record.method in ("PATCH", "PUT"):
+                seen_queue = resizes.get((ns, name)) or []
+                if not seen_queue:
+                    metadata_only.append(line)  # served, changed nothing
+                    continue
+                seen = seen_queue.pop(0)
+                resized.append(seen.to_dict())
+                action = "increase_memory_limit" if seen.raised else "other_write"
             elif record.method == "DELETE" and not record.subresource:
                 action = (
                     "delete_evicted_pod"
@@ -301,7 +422,7 @@ def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload:
         writes.append(
             ObservedWrite(action, kind, ns, name, line, f"{record.method} on {record.resource}")
         )
-    return Classified(writes, failed, metadata_only)
+    return Classified(writes, failed, metadata_only, resized)
 
 
 def restart_counts(sim: Any, namespace: str) -> dict[str, int]:

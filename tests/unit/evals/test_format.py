@@ -183,3 +183,29 @@ def test_the_set_spreads_over_outcomes_and_actions() -> None:
     assert {"delete_pod", "increase_memory_limit", "rollback_deployment",
             "check_image_availability", "investigate_manually", "delete_evicted_pod",
             "scale_down_deployment", "none"} <= decided  # fmt: skip
+
+
+def test_kube_version_defaults_to_1_28_and_names_what_kubesim_serves() -> None:
+    assert Scenario.model_validate(_minimal()).cluster.kube_version == "1.28"
+    data = _minimal()
+    data["cluster"]["kube_version"] = "1.33"
+    assert Scenario.model_validate(data).cluster.kube_version == "1.33"
+    for bad in ("1.30", 1.3, "v1.33", "latest"):
+        data["cluster"]["kube_version"] = bad
+        with pytest.raises(ValueError, match=r"kube_version .*serves Kubernetes 1\.28, 1\.33"):
+            Scenario.model_validate(data)
+
+
+def test_watch_replay_needs_a_pace_and_a_window() -> None:
+    with pytest.raises(ValueError, match="open_by watch needs"):
+        Scenario.model_validate(_minimal(replay={"open_by": "watch"}))
+    ok = Scenario.model_validate(
+        _minimal(replay={"open_by": "watch", "usage_sample_seconds": 15, "observe_seconds": 600})
+    )
+    assert ok.replay.open_by == "watch"
+
+
+def test_expected_approvals_are_write_actions() -> None:
+    expect = {"action": "none", "outcome": "healthy", "approvals": ["investigate_manually"]}
+    with pytest.raises(ValueError, match="expect.approvals"):
+        Scenario.model_validate(_minimal(expect=expect))

@@ -164,3 +164,77 @@ def test_percentile_is_one_of_the_values_and_monotone(values: list[float], q: fl
     p = percentile(values, q)
     assert p in values
     assert p is not None and p <= (percentile(values, 100) or 0)
+
+
+def _memory_scenario(**expect: Any) -> Scenario:
+    return Scenario.model_validate(
+        {
+            "name": "m",
+            "target": {"namespace": "shop", "pod": "web-1"},
+            "cluster": {
+                "objects": [
+                    {"apiVersion": "v1", "kind": "Pod",
+                     "metadata": {"name": "web-1", "namespace": "shop"}}
+                ]
+            },
+            "expect": {
+                "action": "increase_memory_limit",
+                "writes": ["increase_memory_limit"],
+                "outcome": "healed",
+                **expect,
+            },
+        }
+    )  # fmt: skip
+
+
+def _memory_run(**fields: Any) -> RunResult:
+    base: dict[str, Any] = {
+        "scenario": "m",
+        "tags": [],
+        "decisions": ["increase_memory_limit"],
+        "agent_outcome": "healed",
+        "workload_healthy": True,
+        "writes": [write("increase_memory_limit", kind="Deployment", name="web")],
+        "approvals_asked": ["increase_memory_limit"],
+        "parameters": {"memory_limit_bytes": 228 * 2**20, "leak_candidate": "true"},
+        "verdict": "rolled-out pod web-2: Running; fell back to the template rollout: web-1",
+        "resizes": [{"pod": "web-1", "in_place": False}],
+        "restarts_at_open": 0,
+    }
+    base.update(fields)
+    return RunResult(**base)
+
+
+def test_the_finer_expectations_hold_and_each_miss_is_named() -> None:
+    sc = _memory_scenario(
+        approvals=["increase_memory_limit"],
+        parameters={"memory_limit_bytes": "228Mi", "leak_candidate": "true"},
+        says=["fell back to the template rollout"],
+        resized_in_place=False,
+        restarts_at_open=0,
+    )
+    assert score(sc, _memory_run()).correct
+    missed = score(
+        sc,
+        _memory_run(
+            approvals_asked=[],
+            parameters={"memory_limit_bytes": 200 * 2**20},
+            verdict="healed",
+            resizes=[{"pod": "web-1", "in_place": True}],
+            restarts_at_open=2,
+        ),
+    )
+    assert not missed.correct
+    text = " | ".join(missed.misses())
+    for phrase in (
+        "approvals asked none",
+        "parameter memory_limit_bytes",
+        "parameter leak_candidate",
+        "does not say 'fell back to the template rollout'",
+        "resized in place, expected a fallback: web-1",
+        "restarts at open 2",
+    ):
+        assert phrase in text
+    assert "no pods/resize write" in " ".join(
+        score(_memory_scenario(resized_in_place=True), _memory_run(resizes=[])).misses()
+    )
