@@ -40,6 +40,7 @@ class SqliteDatabase(Database):
         super().__init__()
         self.path = Path(path) if str(path) != ":memory:" else None
         self._memory: sqlite3.Connection | None = None
+        self._anchor: sqlite3.Connection | None = None
         self._memory_lock = threading.RLock()
         if self.path is None:
             self._memory = sqlite3.connect(
@@ -70,9 +71,15 @@ class SqliteDatabase(Database):
             db.close()
 
     def _prepare(self) -> None:
-        if self._memory is None:
-            with self._connect() as db:
-                db.execute("PRAGMA journal_mode=WAL")
+        if self._memory is None and self._anchor is None:
+            # WAL, and one idle connection held open for the life of this object: closing the
+            # last connection to a WAL file checkpoints it (with fsyncs) — without the anchor,
+            # every short transaction would pay that on its close.
+            anchor = sqlite3.connect(
+                self.path or ":memory:", timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
+            )
+            anchor.execute("PRAGMA journal_mode=WAL")
+            self._anchor = anchor
 
     @contextmanager
     def write(self, lock: str | None = "state", *, durable: bool = True) -> Iterator[Tx]:
@@ -108,3 +115,6 @@ class SqliteDatabase(Database):
     def close(self) -> None:
         if self._memory is not None:
             self._memory.close()
+        if self._anchor is not None:
+            self._anchor.close()
+            self._anchor = None
