@@ -454,17 +454,24 @@ def _resize_line(look: JSON) -> str:
 def resize_summary(looks: list[JSON]) -> str:
     """The resize part of the verdict's message."""
     in_place = [str(look.get("pod")) for look in looks if look.get("state") == "in_place"]
+    # Replaced by a fast rollout before a look saw the resize: nothing fell back, we only
+    # did not see it.
+    replaced = [str(look.get("pod")) for look in looks if look.get("state") == "replaced"]
     fell_back = [
         str(look.get("pod"))
         for look in looks
-        if look.get("state") not in ("in_place", "in_progress", "unchanged", "unknown")
+        if look.get("state") not in ("in_place", "in_progress", "unchanged", "unknown", "replaced")
     ]
     parts = []
     if in_place:
         parts.append(f"resized in place: {', '.join(in_place)}")
+    if replaced:
+        parts.append(
+            f"replaced by the template rollout before the resize showed: {', '.join(replaced)}"
+        )
     if fell_back:
         parts.append(f"fell back to the template rollout: {', '.join(fell_back)}")
-    waiting = len(looks) - len(in_place) - len(fell_back)
+    waiting = len(looks) - len(in_place) - len(replaced) - len(fell_back)
     if waiting:
         parts.append(f"{waiting} resize(s) not settled")
     return "; ".join(parts)

@@ -144,3 +144,13 @@ def test_a_resized_pod_is_in_place_pending_or_in_progress() -> None:
     assert (pending["state"], pending["reason"]) == ("pending", "Infeasible")
     summary = resize_summary([done, pending])
     assert summary == "resized in place: web-1; fell back to the template rollout: web-1"
+
+
+def test_a_pod_replaced_before_its_resize_showed_did_not_fall_back() -> None:
+    replaced = {"pod": "web-1", "state": "replaced", "pod_gone": True}
+    pending = {"pod": "web-2", "state": "pending", "reason": "Deferred"}
+    summary = resize_summary([replaced, pending])
+    assert summary == (
+        "replaced by the template rollout before the resize showed: web-1; "
+        "fell back to the template rollout: web-2"
+    )
