@@ -179,16 +179,20 @@ class IncidentRegistry:
             or incident.lease_expires_at <= self.clock()
         )
 
-    def claim(self, incident_id: str, owner: str) -> bool:
+    def claim(self, incident_id: str, owner: str, *, leader: bool = False) -> bool:
         """Take the open incident for `owner` with a fresh lease if nobody holds it, `owner`
-        already does, or its holder's lease ran out. False: it is closed or held by another."""
+        already does, or its holder's lease ran out. False: it is closed or held by another.
+
+        `leader`: the caller has just become the holder of the leader Lease, so every other
+        process has stopped acting (a leader that cannot renew steps down before its Lease
+        expires); it takes the incident whatever its lease says."""
         with self._tx() as db:
             now = self.clock()
             cursor = db.execute(
                 "UPDATE incidents SET owner = ?, lease_expires_at = ? "
-                "WHERE id = ? AND status = 'open' AND (owner IS NULL OR owner = ? "
+                "WHERE id = ? AND status = 'open' AND (? OR owner IS NULL OR owner = ? "
                 "OR lease_expires_at IS NULL OR lease_expires_at <= ?)",
-                (owner, now + self.lease_seconds, incident_id, owner, now),
+                (owner, now + self.lease_seconds, incident_id, leader, owner, now),
             )
             return cursor.rowcount == 1
 

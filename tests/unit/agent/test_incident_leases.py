@@ -90,6 +90,20 @@ def test_a_second_owner_claims_only_after_the_lease_expired(
     assert not registry.close(incident.id, "healed", "a")
 
 
+def test_a_new_leader_takes_a_live_incident_at_once(
+    registry: IncidentRegistry, clock: Clock
+) -> None:
+    incident, _ = registry.open(WEB, "default", "web-1", owner="old-leader")
+    clock.advance(1.0)
+    assert not registry.claim(incident.id, "new-leader")  # its lease still runs
+    assert registry.claim(incident.id, "new-leader", leader=True)
+    stored = registry.get(incident.id)
+    assert stored is not None and stored.owner == "new-leader"
+    assert registry.renew("old-leader") == set()
+    registry.close(incident.id, "healed", "new-leader")
+    assert not registry.claim(incident.id, "other", leader=True)  # closed stays closed
+
+
 def test_the_holder_claims_again_and_an_unowned_incident_goes_to_the_first_claimer(
     registry: IncidentRegistry, clock: Clock
 ) -> None:
