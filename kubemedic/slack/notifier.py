@@ -37,7 +37,8 @@ class SlackMessenger:
         client: SlackClient | None,
         channel: str | None,
     ) -> None:
-        self.store = SlackStore(state_dir)
+        shared = approvals_db if isinstance(approvals_db, str) else None
+        self.store = SlackStore(state_dir, database_url=shared)
         self._approvals_db = approvals_db
         self.client = client
         self.channel = channel

@@ -1,4 +1,6 @@
-"""What Slack needs remembered, in `slack.sqlite` in the state directory.
+"""What Slack needs remembered: in `slack.sqlite` in the state directory, or in the shared
+PostgreSQL database when one is configured (so every replica refuses the same replays and
+updates the same messages).
 
 - `slack_messages`: where each approval's message went (channel and ts), with the approval
   event it showed and the incident's outcome once known, so the interactions endpoint and a
@@ -7,7 +9,7 @@
   for as long as its timestamp would pass the freshness check (pruned after that); it
   survives a restart.
 
-Short transactions through `kubemedic_store.SqliteDatabase`, a connection per transaction.
+Short transactions through `kubemedic_store`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubemedic_store import Migration, Row, SqliteDatabase
+from kubemedic_store import Migration, Row, is_postgres_url, open_database
 
 SLACK_DB = "slack.sqlite"
 
@@ -33,13 +35,13 @@ CREATE TABLE IF NOT EXISTS slack_messages (
     outcome TEXT,
     summary TEXT,
     approver TEXT,
-    posted_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    posted_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS slack_messages_incident ON slack_messages(incident_id);
 CREATE TABLE IF NOT EXISTS slack_signatures (
     signature TEXT PRIMARY KEY,
-    seen_at REAL NOT NULL
+    seen_at DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS slack_signatures_seen ON slack_signatures(seen_at);
 """
@@ -58,11 +60,23 @@ class PostedMessage:
 
 
 class SlackStore:
-    def __init__(self, state_dir: Path, *, clock: Callable[[], float] = time.time) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / SLACK_DB
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        database_url: str | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """`database_url`: the shared PostgreSQL database (None, or a path: `slack.sqlite`
+        in `state_dir`)."""
         self._clock = clock
-        self._db = SqliteDatabase(self.path)
+        if database_url is not None and is_postgres_url(database_url):
+            self.path: Path | None = None
+            self._db = open_database(database_url)
+        else:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            self.path = state_dir / SLACK_DB
+            self._db = open_database(self.path)
         self._db.migrate("slack", (Migration(1, "slack messages and signatures", _SCHEMA),))
 
     # ------------------------------------------------------------------ messages
@@ -71,7 +85,7 @@ class SlackStore:
         self, approval_id: str, channel: str, ts: str, event: Mapping[str, Any]
     ) -> None:
         now = self._clock()
-        with self._db.write(None, durable=False) as db:
+        with self._db.write("slack", durable=False) as db:
             db.execute(
                 "INSERT INTO slack_messages (approval_id, incident_id, channel, ts, event, "
                 "posted_at, updated_at) VALUES (?,?,?,?,?,?,?) ON CONFLICT(approval_id) DO "
@@ -106,7 +120,7 @@ class SlackStore:
     def record_outcome(
         self, incident_id: str, outcome: str, summary: str, approver: str | None = None
     ) -> None:
-        with self._db.write(None, durable=False) as db:
+        with self._db.write("slack", durable=False) as db:
             db.execute(
                 "UPDATE slack_messages SET outcome=?, summary=?, "
                 "approver=COALESCE(?, approver), updated_at=? WHERE incident_id=?",
@@ -119,7 +133,7 @@ class SlackStore:
         """Remember `signature`; False when it was already seen inside the window (a replay).
         Signatures older than the window are forgotten in the same transaction."""
         now = self._clock()
-        with self._db.write(None) as db:
+        with self._db.write("slack") as db:
             db.execute("DELETE FROM slack_signatures WHERE seen_at < ?", (now - window_seconds,))
             seen = db.execute(
                 "INSERT INTO slack_signatures (signature, seen_at) VALUES (?, ?) "
