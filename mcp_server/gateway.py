@@ -236,6 +236,7 @@ class RequestBudget:
 class ObjectList:
     items: list[JSON]
     resource_version: str
+    continue_token: str = ""  # set when a `limit`ed list has more pages
 
 
 @dataclass
@@ -651,12 +652,25 @@ class Gateway:
         *,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+        timeout: float | None = None,
     ) -> ObjectList:
-        kwargs: dict[str, Any] = {"_preload_content": False, "_request_timeout": self._timeout}
+        """Pods, cluster-wide or in one namespace. With `limit`, one page: pass the answer's
+        `continue_token` back for the next (a 410 `Gone` on a continued page means the token
+        expired: list again from the start). `timeout` bounds this one request."""
+        kwargs: dict[str, Any] = {
+            "_preload_content": False,
+            "_request_timeout": self._timeout if timeout is None else timeout,
+        }
         if label_selector:
             kwargs["label_selector"] = label_selector
         if field_selector:
             kwargs["field_selector"] = field_selector
+        if limit:
+            kwargs["limit"] = limit
+        if continue_token:
+            kwargs["_continue"] = continue_token
         if namespace is None:
             data = self._json(
                 "list", "pods", lambda: self._core.list_pod_for_all_namespaces(**kwargs)
@@ -668,19 +682,28 @@ class Gateway:
         return _object_list(data)
 
     def watch_pods(
-        self, resource_version: str, *, namespace: str | None = None, timeout_seconds: int = 300
+        self,
+        resource_version: str,
+        *,
+        namespace: str | None = None,
+        timeout_seconds: int = 300,
+        read_timeout: float | None = None,
     ) -> PodWatch:
-        """A stream of pod events after `resource_version`; `close()` ends it from any thread.
+        """A stream of pod events after `resource_version`, with bookmarks; `close()` ends it
+        from any thread. The server ends it after `timeout_seconds`; the client gives up on a
+        silent connection after `read_timeout` (default: `timeout_seconds` + 30).
 
-        Iterating raises `Gone` when that resourceVersion is too old (re-list, start again).
+        Iterating raises `Gone` when that resourceVersion is too old (re-list, start again),
+        whether the server answers 410 or sends an ERROR frame with code 410.
         """
+        read = float(timeout_seconds + 30) if read_timeout is None else read_timeout
         kwargs: dict[str, Any] = {
             "watch": True,
             "resource_version": resource_version,
             "allow_watch_bookmarks": True,
             "timeout_seconds": timeout_seconds,
             "_preload_content": False,
-            "_request_timeout": (self._timeout, timeout_seconds + 30),
+            "_request_timeout": (self._timeout, read),
         }
         if namespace is None:
             response = self._send(
@@ -1115,18 +1138,23 @@ class _MicroTime(datetime):
 
 
 def _object_list(data: JSON) -> ObjectList:
+    meta = data.get("metadata") or {}
     return ObjectList(
         items=list(data.get("items") or []),
-        resource_version=str((data.get("metadata") or {}).get("resourceVersion") or ""),
+        resource_version=str(meta.get("resourceVersion") or ""),
+        continue_token=str(meta.get("continue") or ""),
     )
 
 
 def _watch_lines(response: Any) -> Iterator[WatchEvent]:
     buffer = b""
     for chunk in response.stream(amt=65536, decode_content=True):
-        buffer += chunk
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
+        if b"\n" not in chunk:
+            buffer += chunk
+            continue
+        lines = (buffer + chunk).split(b"\n")
+        buffer = lines.pop()  # the part of a line still to come
+        for line in lines:
             event = _watch_event(line)
             if event is not None:
                 yield event

@@ -307,8 +307,48 @@ def _pod_level_issues(pod: Obj) -> list[Issue]:
     return out
 
 
+def plainly_running(status: object) -> bool:
+    """A Running pod whose containers all run, ready, never restarted, with no last
+    termination, and no init containers: nothing in `pod_issues` can come out of it. The
+    watch cache classifies every pod on every change; this is its fast path (the common
+    case), and `_all_pod_issues` agrees with it (tests/unit/diagnostics)."""
+    if not isinstance(status, dict) or status.get("phase") != "Running":
+        return False
+    if status.get("initContainerStatuses"):
+        return False
+    conditions = status.get("conditions") or []
+    if not isinstance(conditions, list):
+        return False
+    for cond in conditions:
+        if not isinstance(cond, dict):
+            return False
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
+            return False
+    statuses = status.get("containerStatuses")
+    if not isinstance(statuses, list):
+        return False
+    for cs in statuses:
+        if not isinstance(cs, dict) or cs.get("ready") is not True:
+            return False
+        if cs.get("restartCount") not in (0, None):
+            return False
+        state = cs.get("state")
+        if not isinstance(state, dict) or len(state) != 1 or "running" not in state:
+            return False
+        last = cs.get("lastState")
+        if last and (not isinstance(last, dict) or "terminated" in last):
+            return False
+    return True
+
+
 def pod_issues(pod: Obj, *, restart_threshold: int = HIGH_RESTART_THRESHOLD) -> list[Issue]:
     """Every issue visible in the pod's status, pod-level first, then per container."""
+    if restart_threshold > 0 and plainly_running(m(pod, "status")):
+        return []
+    return _all_pod_issues(pod, restart_threshold=restart_threshold)
+
+
+def _all_pod_issues(pod: Obj, *, restart_threshold: int) -> list[Issue]:
     status = m(pod, "status")
     out = _pod_level_issues(pod)
     if s(status, "phase") == "Failed" and s(status, "reason") in _EVICTION_REASONS:
@@ -340,6 +380,8 @@ _PENALTY: dict[str, int] = {"critical": 50, "warning": 20, "info": 0}
 
 def health_score(pod: Obj, issues: Iterable[Issue] | None = None) -> int:
     """0 (dead) to 100 (healthy): phase, readiness, restarts and the issues found."""
+    if issues is None and plainly_running(m(pod, "status")):
+        return 60 if _ready(pod) is False else 100  # what the steps below come to
     phase = s(pod, "status", "phase")
     if phase == "Succeeded":
         return 100
