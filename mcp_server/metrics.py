@@ -88,3 +88,77 @@ def forget_pod(namespace: str, pod: str) -> None:
 def scored_pods() -> set[tuple[str, str]]:
     with _lock:
         return set(_scored_pods)
+
+
+# -- right-sizing (docs/rightsizing.md) ------------------------------------------------------
+# namespace/workload/container: one series per workload's container (workload is "Kind/name",
+# never a pod: rollouts and restarts do not add series), only for containers with enough usage
+# data, at most MAX_RIGHTSIZING_CONTAINERS of them (the largest differences first); a container
+# whose workload is gone (or that has no data any more) is removed at the next update.
+_RIGHTSIZING_LABELS = ["namespace", "workload", "container"]
+MAX_RIGHTSIZING_CONTAINERS = 1000
+rightsizing_requested_bytes = Gauge(
+    "kubemedic_rightsizing_requested_bytes",
+    "Memory request of the container now (per replica)",
+    _RIGHTSIZING_LABELS,
+)
+rightsizing_recommended_bytes = Gauge(
+    "kubemedic_rightsizing_recommended_bytes",
+    "Recommended memory request (observed p95 plus the safety margin, per replica)",
+    _RIGHTSIZING_LABELS,
+)
+rightsizing_freed_bytes = Gauge(
+    "kubemedic_rightsizing_freed_bytes",
+    "Memory requests the recommendation frees over all replicas (negative: needed)",
+    _RIGHTSIZING_LABELS,
+)
+rightsizing_requested_millicores = Gauge(
+    "kubemedic_rightsizing_requested_millicores",
+    "CPU request of the container now (per replica)",
+    _RIGHTSIZING_LABELS,
+)
+rightsizing_recommended_millicores = Gauge(
+    "kubemedic_rightsizing_recommended_millicores",
+    "Recommended CPU request (observed p95 plus the safety margin, per replica)",
+    _RIGHTSIZING_LABELS,
+)
+rightsizing_freed_millicores = Gauge(
+    "kubemedic_rightsizing_freed_millicores",
+    "CPU requests the recommendation frees over all replicas (negative: needed)",
+    _RIGHTSIZING_LABELS,
+)
+# verdict: the closed set over_provisioned / under_provisioned / fits / not_enough_data.
+rightsizing_containers = Gauge(
+    "kubemedic_rightsizing_containers", "Workload containers by right-sizing verdict", ["verdict"]
+)
+_RIGHTSIZING_GAUGES = (
+    rightsizing_requested_bytes,
+    rightsizing_recommended_bytes,
+    rightsizing_freed_bytes,
+    rightsizing_requested_millicores,
+    rightsizing_recommended_millicores,
+    rightsizing_freed_millicores,
+)
+_rightsized: set[tuple[str, str, str]] = set()
+
+
+def set_rightsizing(
+    rows: list[tuple[tuple[str, str, str], tuple[float, float, float, float, float, float]]],
+    by_verdict: dict[str, int],
+) -> None:
+    """Replace the right-sizing series: rows of ((namespace, workload, container), (requested,
+    recommended, freed bytes, requested, recommended, freed millicores)); at most
+    MAX_RIGHTSIZING_CONTAINERS rows are kept (the caller orders them, largest first)."""
+    rows = rows[:MAX_RIGHTSIZING_CONTAINERS]
+    with _lock:
+        keep = {labels for labels, _ in rows}
+        for labels in _rightsized - keep:
+            for gauge in _RIGHTSIZING_GAUGES:
+                gauge.remove(*labels)
+        for labels, values in rows:
+            for gauge, value in zip(_RIGHTSIZING_GAUGES, values, strict=True):
+                gauge.labels(*labels).set(value)
+        _rightsized.clear()
+        _rightsized.update(keep)
+        for verdict, count in by_verdict.items():
+            rightsizing_containers.labels(verdict=verdict).set(count)

@@ -22,7 +22,8 @@ from mcp_server.tools.registry import build_tools
 SERVER_NAME = "kubemedic"
 INSTRUCTIONS = (
     "kubemedic diagnoses and heals Kubernetes pods. Read-only tools: diagnose_pod, analyze_logs, "
-    "check_resource_usage, list_unhealthy_pods. Writing tools (auto_heal_pod, "
+    "check_resource_usage, list_unhealthy_pods, plan_healing, get_action_status, get_rightsizing "
+    "(requests and limits against the observed usage). Writing tools (auto_heal_pod, "
     "rollback_deployment) re-diagnose the pod, decide with the server's rule engine, run safety "
     "checks, and need a human approval for destructive actions: on `approval_required`, a "
     "person runs `kubemedic approvals approve ID --by NAME`, then call again with approval_id. "

@@ -26,6 +26,7 @@ from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
 from mcp_server.ratelimit_store import RateLimitStore
 from mcp_server.usage import UsageSampler
+from mcp_server.usage.rightsizing import RightsizingPublisher
 from policies import Policy, load_policy
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,15 @@ class ServerState:
                 interval_seconds=config.usage_sample_seconds,
                 window_seconds=config.usage_window_seconds,
                 horizon_minutes=self.policy.memory.predict_horizon_minutes,
+            )
+            # The kubemedic_rightsizing_* gauges, refreshed after a round (once a minute).
+            self.usage.add_listener(
+                RightsizingPublisher(
+                    self.cache.pods,
+                    self.usage,
+                    lambda: self.policy,
+                    monotonic=self.clock.monotonic,
+                )
             )
         self._users = 0
         self._recovered = False

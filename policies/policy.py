@@ -95,9 +95,9 @@ class RightsizingPolicy(_Strict):
     """Right-sizing recommendations from observed usage (docs/rightsizing.md), VPA-style.
 
     Requests: p95 of the window x (1 + safety_margin) (VPA's recommender adds 15 %,
-    `--recommendation-margin-fraction`); memory limit: the peak x (1 + safety_margin), raised
-    to the OOM rule (`memory.oom_bump_ratio` / `oom_min_bump`) when the container restarted in
-    the window or its peak reached 90 % of its limit; CPU limits are not recommended. Never
+    `--recommendation-margin-fraction`); memory limit: the peak x (1 + safety_margin), at
+    least the OOM rule's max(peak + `memory.oom_min_bump`, peak x `memory.oom_bump_ratio`);
+    CPU limits are not recommended. Never
     below the minimums (per container). A container with fewer than `min_samples` samples, or
     samples spanning less than `min_span_seconds`, has not enough data.
     """

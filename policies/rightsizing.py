@@ -6,10 +6,10 @@ workload's container asks for now, the usage samples of all its pods, and the po
 reads a clock or the cluster. The rules, VPA-style (docs/rightsizing.md):
 
 - memory request = p95 x (1 + safety_margin), rounded up to a whole Mi;
-- memory limit = peak x (1 + safety_margin), at least the recommended request; when the
-  container restarted within the window or its peak reached 90 % of its limit (the working set
-  cannot pass the limit, so the real need is unknown), the OOM rule's max(peak + oom_min_bump,
-  peak x oom_bump_ratio) as well;
+- memory limit = peak x (1 + safety_margin), and at least the VPA OOM rule's
+  max(peak + oom_min_bump, peak x oom_bump_ratio) (a 30-minute window has not seen every
+  spike, an OOM kill costs far more than an unused limit, and limits reserve nothing on the
+  node), and at least the recommended request;
 - CPU request = p95 x (1 + safety_margin), rounded up to 5m (10m from 100m);
 - CPU limit: not recommended (a CPU limit throttles rather than protects); kept as it is, unless
   it is below the recommended request (a request above the limit is invalid), then raised to it;
@@ -261,20 +261,15 @@ def _observed(values: Sequence[float]) -> Observed:
 
 
 def recommend_memory(
-    observed: Observed,
-    policy: RightsizingPolicy,
-    memory: MemoryPolicy,
-    *,
-    oom_rule: bool,
+    observed: Observed, policy: RightsizingPolicy, memory: MemoryPolicy
 ) -> tuple[int, int]:
     """(request, limit) in bytes from the observed p95 and peak."""
     assert observed.p95 is not None and observed.max is not None
     margin = 1.0 + policy.safety_margin
     request = max(round_memory_up(observed.p95 * margin), round_memory_up(policy.min_memory))
-    limit = max(round_memory_up(observed.max * margin), request)
-    if oom_rule:
-        peak = math.ceil(observed.max)
-        limit = max(limit, new_memory_limit(peak, memory.oom_bump_ratio, memory.oom_min_bump))
+    peak = math.ceil(observed.max)
+    oom_floor = new_memory_limit(peak, memory.oom_bump_ratio, memory.oom_min_bump)
+    limit = max(round_memory_up(observed.max * margin), oom_floor, request)
     return request, limit
 
 
@@ -361,9 +356,7 @@ def recommend(
     # -- memory
     limits = [r.memory_limit for r in replicas if r.memory_limit]
     near_limit = bool(limits) and mem_obs.max >= NEAR_LIMIT * min(limits)
-    mem_request, mem_limit = recommend_memory(
-        mem_obs, policy, memory, oom_rule=near_limit or restarts_seen > 0
-    )
+    mem_request, mem_limit = recommend_memory(mem_obs, policy, memory)
     under: list[str] = []
     over: list[str] = []
     if mem_request_now is None:

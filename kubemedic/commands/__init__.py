@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "inbox",
     "eval",
     "record",
+    "rightsize",
     "audit",
 )
 

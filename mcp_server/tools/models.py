@@ -317,3 +317,61 @@ class ListUnhealthyResult(ToolResult):
     pods_monitored: int = 0
     pods: list[UnhealthyPodInfo] = Field(default_factory=list)
     source: str = "cache"
+
+
+# --------------------------------------------------------------------------------------------
+# Right-sizing (get_rightsizing; docs/rightsizing.md)
+
+
+class RightsizingInput(_Input):
+    namespace: Label | None = None
+
+
+class ResourceRightsizing(BaseModel):
+    """One resource of a container: bytes for memory, millicores for CPU."""
+
+    model_config = ConfigDict(extra="allow")
+
+    unit: Literal["bytes", "millicores"]
+    request: int | None = None  # now (the most common value among the replicas)
+    limit: int | None = None
+    p50: int | None = None  # observed over the window (all replicas' samples)
+    p95: int | None = None
+    max: int | None = None
+    recommended_request: int | None = None
+    recommended_limit: int | None = None
+    freed: int = 0  # sum over the replicas of (request - recommended); negative: needed
+    verdict: str
+    reasons: list[str] = Field(default_factory=list)
+    quantities: dict[str, str] = Field(default_factory=dict)  # the same, readable (96Mi, 15m)
+
+
+class ContainerRightsizing(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    namespace: str
+    workload: str  # Kind/name
+    workload_kind: str
+    workload_name: str
+    container: str
+    replicas: int
+    pods: list[str] = Field(default_factory=list)
+    samples: int = 0
+    span_seconds: float = 0.0
+    restarts_seen: int = 0
+    # over_provisioned / under_provisioned / fits / not_enough_data
+    verdict: str
+    reasons: list[str] = Field(default_factory=list)
+    memory: ResourceRightsizing
+    cpu: ResourceRightsizing
+    suggested_command: str | None = None
+
+
+class RightsizingResult(ToolResult):
+    namespace: str | None = None
+    # The usage sampler: running, available, interval_seconds, window_seconds, rounds, message.
+    sampler: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)  # the policy's rightsizing settings
+    containers: list[ContainerRightsizing] = Field(default_factory=list)
+    totals: dict[str, Any] = Field(default_factory=dict)
+    source: str = "cache"  # cache, or list (no pod cache: one pod list, no usage)

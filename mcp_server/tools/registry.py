@@ -44,12 +44,15 @@ from mcp_server.tools.models import (
     PlanResult,
     ResourceUsageInput,
     ResourceUsageResult,
+    RightsizingInput,
+    RightsizingResult,
     RollbackInput,
     RollbackResult,
     ToolFailure,
     ToolResult,
     invalid_input,
 )
+from mcp_server.tools.rightsizing import get_rightsizing as rightsizing_work
 
 log = logging.getLogger(__name__)
 
@@ -238,6 +241,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "get_action_status": ("action_id",),
     "rollback_deployment": ("namespace", "deployment_name"),
     "list_unhealthy_pods": (),
+    "get_rightsizing": (),
 }
 
 # The defaults the input models apply (tools.models), shown in the published schema.
@@ -261,6 +265,7 @@ _SPECS: dict[str, tuple[type[BaseModel], Callable[..., Any], type[ToolResult]]] 
     "list_unhealthy_pods": (ListUnhealthyInput, impl.list_unhealthy_pods, ListUnhealthyResult),
     "plan_healing": (PlanInput, impl.plan_healing, PlanResult),
     "get_action_status": (ActionStatusInput, impl.get_action_status, ActionStatusResult),
+    "get_rightsizing": (RightsizingInput, rightsizing_work, RightsizingResult),
 }
 
 
@@ -349,6 +354,12 @@ async def get_action_status(
     return await _call("get_action_status", locals())
 
 
+async def get_rightsizing(
+    ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
+) -> Annotated[CallToolResult, RightsizingResult]:
+    return await _call("get_rightsizing", locals())
+
+
 # (name, function, annotations, description): what build_tools publishes.
 _TOOLS: tuple[tuple[str, Callable[..., Any], ToolAnnotations, str], ...] = (
     (
@@ -410,6 +421,17 @@ _TOOLS: tuple[tuple[str, Callable[..., Any], ToolAnnotations, str], ...] = (
         READ_ONLY,
         "An action's outcome (applied / not_applied) and its verification: "
         "pending, healed or not_healed, with the evidence (the replacement pod, the rollout).",
+    ),
+    (
+        "get_rightsizing",
+        get_rightsizing,
+        READ_ONLY,
+        "Right-sizing recommendations from the usage observed over the sampler's window: per "
+        "workload and container, requests and limits now against the observed p50/p95/max of "
+        "memory and CPU, the recommended requests and memory limit (p95 / peak plus a 15% "
+        "safety margin), a verdict (over_provisioned, under_provisioned, fits, "
+        "not_enough_data), and what the recommendations would free or need in total. "
+        "Writes nothing.",
     ),
 )
 

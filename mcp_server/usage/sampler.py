@@ -146,6 +146,12 @@ class UsageSampler:
         self.last_error: str | None = None
         self.rounds = 0
         self._failures = 0
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every recorded round (on the sampler's thread; an exception
+        is logged and the sampler goes on), e.g. to publish what the new samples change."""
+        self._listeners.append(listener)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -266,6 +272,11 @@ class UsageSampler:
             self._forget(pods, now)
             self.rounds += 1
         self._refresh_predictions()
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # noqa: BLE001 - a listener must never stop the sampling
+                log.exception("usage sampler: a listener failed")
         return added
 
     def _forget(self, pods: dict[tuple[str, str], JSON], now: float) -> None:

@@ -152,6 +152,8 @@ async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
         with anyio.fail_after(120):
             listed = await call(session, run, "list_unhealthy_pods")
             await call(session, run, "list_unhealthy_pods", namespace=NS)
+            # Answered from the pod cache and the usage sampler: no request of its own.
+            await call(session, run, "get_rightsizing")
         assert listed["success"], listed
         # One pod per workload: healing one replica is what the loop does too.
         by_owner: dict[str, dict[str, Any]] = {}

@@ -52,6 +52,7 @@ def test_kubemedic_mcp_over_stdio(sim: KubeSim, tmp_path: Path) -> None:
                     "check_resource_usage",
                     "diagnose_pod",
                     "get_action_status",
+                    "get_rightsizing",
                     "list_unhealthy_pods",
                     "plan_healing",
                     "rollback_deployment",

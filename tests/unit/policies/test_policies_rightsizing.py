@@ -78,12 +78,13 @@ def test_an_over_provisioned_container() -> None:
     rec = recommend(usage([60 * MI] * 10, request=512 * MI, limit=1024 * MI, replicas=3), POLICY)
     assert rec.verdict == OVER
     assert rec.memory.recommended_request == round_memory_up(60 * MI * 1.15) == 69 * MI
-    assert rec.memory.recommended_limit == 69 * MI  # peak x 1.15, never below the request
+    # peak x 1.15 = 69Mi, but at least the OOM rule's max(60 + 100, 60 x 1.2) Mi
+    assert rec.memory.recommended_limit == 160 * MI
     assert rec.memory.freed == 3 * (512 - 69) * MI
     assert rec.memory.verdict == OVER
     assert rec.suggested_command() == (
         "kubectl -n shop set resources deployment/web -c app "
-        "--requests=memory=69Mi,cpu=25m --limits=memory=69Mi"
+        "--requests=memory=69Mi,cpu=25m --limits=memory=160Mi"
     )
 
 
@@ -92,10 +93,11 @@ def test_an_under_provisioned_container() -> None:
     assert rec.verdict == UNDER
     assert rec.memory.recommended_request == 230 * MI
     assert rec.memory.freed == (64 - 230) * MI
+    assert rec.memory.recommended_limit == 300 * MI  # max(200 + 100, 200 x 1.2, 200 x 1.15)
     assert "below the observed p95" in rec.reasons[0]
 
 
-def test_a_peak_near_the_limit_or_a_restart_applies_the_oom_rule() -> None:
+def test_a_peak_near_the_limit_or_a_restart_is_under_provisioned() -> None:
     near = recommend(usage([120 * MI] * 10, request=128 * MI, limit=128 * MI), POLICY)
     assert near.verdict == UNDER
     assert near.memory.recommended_limit == 220 * MI  # max(120 + 100, 120 x 1.2) Mi
@@ -118,6 +120,12 @@ def test_not_enough_data_for_few_samples_or_a_short_span() -> None:
     assert "10 sample(s) over 9s" in short.reasons[0]
     assert short.memory.recommended_request is None and short.memory.freed == 0
     assert short.memory.request == 128 * MI
+
+
+def test_a_big_peak_takes_the_ratio_and_the_margin() -> None:
+    rec = recommend(usage([2048 * MI] * 10, request=2048 * MI, limit=4096 * MI), POLICY)
+    assert rec.memory.recommended_limit == round_memory_up(2048 * MI * 1.2)  # ratio > margin
+    assert rec.memory.verdict == FITS  # the request covers the p95, within the margin
 
 
 def test_minimums_and_a_cpu_limit_below_the_request() -> None:
@@ -193,8 +201,9 @@ def test_recommendations_cover_what_was_observed(
     assert rec.memory.recommended_request >= policy.min_memory
     assert rec.cpu.recommended_request >= policy.min_cpu_millicores
     assert rec.memory.freed == (request or 0) - rec.memory.recommended_request
+    assert rec.memory.recommended_limit >= max(memory) + MemoryPolicy().oom_min_bump
     if restarted:
-        assert rec.memory.recommended_limit >= max(memory) + MemoryPolicy().oom_min_bump
+        assert rec.verdict == UNDER
 
 
 @pytest.mark.parametrize("value", [0.0, 0.4, 5.0, 99.9, 100.0, 101.0, 1234.5])
