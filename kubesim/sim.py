@@ -38,7 +38,17 @@ Obj = dict[str, Any]
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Order in which recorded objects are loaded, so owners exist before what they own.
-_LOAD_ORDER = ("Namespace", "Node", "Deployment", "ReplicaSet", "Pod")
+_LOAD_ORDER = (
+    "Namespace",
+    "Node",
+    "Deployment",
+    "ReplicaSet",
+    "StatefulSet",
+    "DaemonSet",
+    "ControllerRevision",
+    "PersistentVolumeClaim",
+    "Pod",
+)
 
 
 class KubeSimError(Exception):

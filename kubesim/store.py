@@ -61,6 +61,9 @@ LIMITRANGES = ResourceType("", "v1", "limitranges", "LimitRange", short_names=("
 SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",))
 DEPLOYMENTS = ResourceType("apps", "v1", "deployments", "Deployment", short_names=("deploy",))
 REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",))
+STATEFULSETS = ResourceType("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",))
+DAEMONSETS = ResourceType("apps", "v1", "daemonsets", "DaemonSet", short_names=("ds",))
+CONTROLLERREVISIONS = ResourceType("apps", "v1", "controllerrevisions", "ControllerRevision")
 PDBS = ResourceType(
     "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)
 )
@@ -79,6 +82,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     SERVICEACCOUNTS,
     DEPLOYMENTS,
     REPLICASETS,
+    STATEFULSETS,
+    DAEMONSETS,
+    CONTROLLERREVISIONS,
     PDBS,
     LEASES,
     POD_METRICS,
@@ -239,6 +245,10 @@ class Store:
             if "spec" in obj and rtype in (DEPLOYMENTS, REPLICASETS):
                 if not (keep_metadata and meta.get("generation")):
                     meta["generation"] = 1
+            if rtype in (STATEFULSETS, DAEMONSETS) and not (
+                keep_metadata and meta.get("generation")
+            ):
+                meta["generation"] = 1
             self._stamp(obj)
             self._objects[key] = obj
             self._by_type.setdefault(rtype, {})[key[1:]] = obj

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesim.api import leases
+from kubesim.api import apps_workloads, leases
 from kubesim.version import DEFAULT, KubeVersion
 
 Obj = dict[str, Any]
@@ -150,6 +150,9 @@ def apply_defaults(kind: str, obj: Obj, kube: KubeVersion = DEFAULT) -> None:
         spec.setdefault("revisionHistoryLimit", 10)
         spec.setdefault("progressDeadlineSeconds", 600)
         _template(spec.setdefault("template", {}), kube)
+    elif kind in apps_workloads.DEFAULTED_KINDS and isinstance(spec, dict):
+        apps_workloads.apply_defaults(kind, obj)
+        _template(spec.setdefault("template", {}), kube)
     elif kind == "ReplicaSet" and isinstance(spec, dict):
         spec.setdefault("replicas", 1)
         _template(spec.setdefault("template", {}), kube)
@@ -172,6 +175,8 @@ def initial_status(kind: str, obj: Obj) -> Obj | None:
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
     if kind == "Namespace":
         return {"phase": "Active"}
+    if kind in apps_workloads.DEFAULTED_KINDS:
+        return apps_workloads.initial_status(kind)
     if kind in ("Deployment", "ReplicaSet", "PodDisruptionBudget"):
         if kind == "ReplicaSet":
             return {"replicas": 0}

@@ -26,8 +26,11 @@ SUBRESOURCES: tuple[tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]
     ("replicasets", "scale", ("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
     ("replicasets", "status", None, ("get", "patch", "update")),
     ("poddisruptionbudgets", "status", None, ("get", "patch", "update")),
+    ("statefulsets", "scale", ("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
+    ("statefulsets", "status", None, ("get", "patch", "update")),
+    ("daemonsets", "status", None, ("get", "patch", "update")),
 )
-_ALL_CATEGORY = {"pods", "deployments", "replicasets"}
+_ALL_CATEGORY = {"pods", "deployments", "replicasets", "statefulsets", "daemonsets"}
 
 
 Subresource = tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]]

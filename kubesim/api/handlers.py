@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from kubesim.api import defaults, disruption, errors, patch, podlogs, resize, validation
+from kubesim.api import (
+    apps_workloads,
+    defaults,
+    disruption,
+    errors,
+    patch,
+    podlogs,
+    resize,
+    validation,
+)
 from kubesim.api.errors import ApiError
 from kubesim.api.openapi import definition_for
 from kubesim.api.paths import Target
@@ -55,6 +64,7 @@ CONTINUE_EXPIRED = (
     "first chunk was returned and now may show up in the list."
 )
 STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Namespace", "Node", "PodDisruptionBudget"}
+STATUS_SUBRESOURCE |= apps_workloads.STATUS_KINDS
 
 
 def store_error(exc: StoreError, rtype: ResourceType, name: str) -> ApiError:
@@ -302,6 +312,7 @@ class Handlers:
                 new.pop("status", None)
         validation.validate(t.rtype, new, self.kube)
         defaults.apply_defaults(t.rtype.kind, new, self.kube)
+        apps_workloads.prepare_update(t.rtype.kind, current, new)
         if t.rtype is PODS:
             _check_pod_update(current, new)
         return new

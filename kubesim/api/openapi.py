@@ -315,6 +315,8 @@ def _paths(gv_types: list[ResourceType], v2: bool) -> dict[str, Schema]:
             "Node",
             "Namespace",
             "PodDisruptionBudget",
+            "StatefulSet",
+            "DaemonSet",
         ):
             paths[f"{item}/status"] = {
                 "get": _op("get", f"read{op_base}Status", gvk, ref, [], v2),
@@ -332,7 +334,7 @@ def _paths(gv_types: list[ResourceType], v2: bool) -> dict[str, Schema]:
                     patch=True,
                 ),
             }
-        if rt.kind in ("Deployment", "ReplicaSet"):
+        if rt.kind in ("Deployment", "ReplicaSet", "StatefulSet"):
             scale_gvk = {"group": "autoscaling", "version": "v1", "kind": "Scale", "tag": tag}
             scale_ref = prefix + "io.k8s.api.autoscaling.v1.Scale"
             paths[f"{item}/scale"] = {

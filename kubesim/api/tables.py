@@ -545,6 +545,15 @@ PRINTERS: dict[str, tuple[list[Column], Row]] = {
 }
 
 
+def _register_apps_printers() -> None:
+    from kubesim.api import apps_tables  # it builds on the helpers above
+
+    PRINTERS.update(apps_tables.PRINTERS)
+
+
+_register_apps_printers()
+
+
 def _include_object(request: Request | None) -> str:
     if request is None:
         return "Metadata"

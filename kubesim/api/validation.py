@@ -141,7 +141,9 @@ def validate(rtype: ResourceType, obj: Obj, kube: KubeVersion = DEFAULT) -> None
     spec = obj.get("spec")
     if rtype.kind == "Pod":
         causes += _pod_spec_causes(spec, "spec", kube)
-    elif rtype.kind in ("Deployment", "ReplicaSet") and isinstance(spec, dict):
+    elif rtype.kind in ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet") and isinstance(
+        spec, dict
+    ):
         selector = spec.get("selector")
         template = spec.get("template") or {}
         if not selector:

@@ -9,6 +9,7 @@ import threading
 
 from kubesim.clock import SimClock
 from kubesim.controllers.base import Context, Controller
+from kubesim.controllers.daemonset import DaemonSetController
 from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.disruption import DisruptionController
 from kubesim.controllers.events import EventRecorder
@@ -16,6 +17,7 @@ from kubesim.controllers.gc import GarbageCollector
 from kubesim.controllers.kubelet import Kubelet
 from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.scheduler import Scheduler
+from kubesim.controllers.statefulset import StatefulSetController
 from kubesim.controllers.volumes import VolumeBinder
 from kubesim.images import ImageCatalog
 from kubesim.logs import LogStore
@@ -68,6 +70,8 @@ class ControllerManager:
         )
         self.deployments = DeploymentController(self.ctx)
         self.replicasets = ReplicaSetController(self.ctx)
+        self.statefulsets = StatefulSetController(self.ctx)
+        self.daemonsets = DaemonSetController(self.ctx)
         self.gc = GarbageCollector(self.ctx)
         self.volumes = VolumeBinder(self.ctx)
         self.scheduler = Scheduler(self.ctx)
@@ -76,6 +80,8 @@ class ControllerManager:
         self.controllers: list[Controller] = [
             self.deployments,
             self.replicasets,
+            self.statefulsets,
+            self.daemonsets,
             self.gc,
             self.volumes,
             self.scheduler,

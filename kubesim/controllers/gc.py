@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from kubesim.controllers.base import Context, controller_ref, delete_pod, is_terminating
 from kubesim.store import (
+    DAEMONSETS,
     DEPLOYMENTS,
     EVENTS,
     NODES,
     PODS,
     REPLICASETS,
+    STATEFULSETS,
     NotFound,
     Obj,
     ResourceType,
@@ -19,7 +21,12 @@ from kubesim.store import (
 EVENT_TTL = 3600.0
 EVENT_SWEEP = 60.0
 
-_OWNER_TYPES: dict[str, ResourceType] = {"Deployment": DEPLOYMENTS, "ReplicaSet": REPLICASETS}
+_OWNER_TYPES: dict[str, ResourceType] = {
+    "Deployment": DEPLOYMENTS,
+    "ReplicaSet": REPLICASETS,
+    "StatefulSet": STATEFULSETS,
+    "DaemonSet": DAEMONSETS,
+}
 
 
 class GarbageCollector:

@@ -133,6 +133,10 @@ def _node_affinity_ok(pod: Obj, node: Obj) -> bool:
                 ok &= key in labels
             elif op == "DoesNotExist":
                 ok &= key not in labels
+        for expr in term.get("matchFields") or []:
+            field = node["metadata"].get("name") if expr.get("key") == "metadata.name" else None
+            inside = field in (expr.get("values") or [])
+            ok &= inside if expr.get("operator") == "In" else not inside
         if ok:
             return True
     return False
@@ -272,7 +276,9 @@ class Scheduler:
             node = info.node
             node_reasons: list[str] = []
             resource_failure = False
-            if (node.get("spec") or {}).get("unschedulable"):
+            if (node.get("spec") or {}).get("unschedulable") and not _tolerates(
+                tolerations, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+            ):
                 node_reasons = ["node(s) were unschedulable"]
             else:
                 untolerated = [

@@ -19,6 +19,7 @@ import pytest
 
 from kubesim import KubeSim
 from kubesim.store import DEPLOYMENTS, PODS, REPLICASETS
+from tests.integration.kubesim.apps_workloads import setup_apps
 from tests.integration.kubesim.conftest import REFERENCE
 
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"  # noqa: E501
@@ -82,6 +83,7 @@ def _setup(name: str, sim: KubeSim) -> None:
         second["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26"
         sim.apply(second)
         sim.advance(5)
+    setup_apps(name, sim)
 
 
 def _body(name: str, method: str, path: str) -> tuple[Any, str]:
@@ -95,6 +97,10 @@ def _body(name: str, method: str, path: str) -> tuple[Any, str]:
         return _ref_json("kubectl", "rollout-undo.patch-body.json"), "application/json-patch+json"
     if name == "scale":
         return {"spec": {"replicas": 3}}, "application/merge-patch+json"
+    if name in ("rollout-undo-statefulset", "rollout-undo-daemonset"):
+        return _ref_json(
+            "kubectl", f"{name}.patch-body.json"
+        ), "application/strategic-merge-patch+json"
     return None, ""
 
 
@@ -114,11 +120,6 @@ NOT_SERVED_YET = {
     "get-cronjobs": "batch/v1 CronJobs",
     "get-endpointslices": "discovery.k8s.io/v1 EndpointSlices",
     "get-jobs": "batch/v1 Jobs",
-    "get-statefulsets": "apps/v1 StatefulSets",
-    "rollout-history-daemonset": "apps/v1 DaemonSets and ControllerRevisions",
-    "rollout-history-statefulset": "apps/v1 StatefulSets and ControllerRevisions",
-    "rollout-undo-daemonset": "apps/v1 DaemonSets and ControllerRevisions",
-    "rollout-undo-statefulset": "apps/v1 StatefulSets and ControllerRevisions",
     "uncordon": "node PATCH (spec.unschedulable) with a strategic merge",
 }
 
@@ -480,6 +481,11 @@ KUBECTL_COMMANDS = {
     "set-image": ["set", "image", "deploy/web", "nginx=nginx:1.26"],
     "apply-pod": ["apply", "-f", "-"],
     "apply-deploy": ["apply", "-f", "-"],
+    "get-statefulsets": ["get", "statefulsets"],
+    "rollout-history-statefulset": ["rollout", "history", "statefulset/db"],
+    "rollout-undo-statefulset": ["rollout", "undo", "statefulset/db"],
+    "rollout-history-daemonset": ["rollout", "history", "daemonset/node-agent"],
+    "rollout-undo-daemonset": ["rollout", "undo", "daemonset/node-agent"],
 }
 
 
