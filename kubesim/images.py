@@ -166,6 +166,9 @@ def _default_tags() -> dict[str, set[str]]:
             _versions("", range(16, 23), range(0, 3)) | {"latest", "lts"}, ("alpine", "slim")
         ),
         "docker.io/library/mysql": {"latest", "5.7", "8", "8.0", "8.4"},
+        "docker.io/library/perl": _with_variants(
+            {"latest", "5", "5.34", "5.36", "5.38", "5.40", "5.34.0", "5.36.0"}, ("slim",)
+        ),
         "docker.io/curlimages/curl": {"latest", "8.4.0", "8.5.0", "8.10.1"},
         # the Kubernetes docs' probe examples (liveness exec)
         "registry.k8s.io/busybox": {"latest", "1.24", "1.27", "1.27.2", "1.28"},

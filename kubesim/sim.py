@@ -26,10 +26,19 @@ from kubesim.api.errors import ApiError
 from kubesim.api.handlers import Handlers
 from kubesim.api.paths import Target
 from kubesim.api.podlogs import KUBELET_UNREACHABLE
+from kubesim.api.services import kubernetes_service
 from kubesim.clock import SimClock
 from kubesim.controllers import ControllerManager
 from kubesim.logs import LogStore
-from kubesim.store import NAMESPACES, NODES, RESOURCE_TYPES, ResourceType, Store, StoreError
+from kubesim.store import (
+    NAMESPACES,
+    NODES,
+    RESOURCE_TYPES,
+    SERVICES,
+    ResourceType,
+    Store,
+    StoreError,
+)
 from kubesim.version import DEFAULT, KubeVersion, kube_version
 
 log = logging.getLogger("kubesim")
@@ -237,6 +246,7 @@ class KubeSim:
             self._handlers.create(
                 Target(NAMESPACES, None, None), {"metadata": {"name": name}}, False
             )
+        self._handlers.create(Target(SERVICES, "default", None), kubernetes_service(), False)
         specs = list(nodes) if nodes is not None else ["kubesim-node-1", "kubesim-node-2"]
         for i, spec in enumerate(specs, start=1):
             # registered and Ready

@@ -59,6 +59,8 @@ PVCS = ResourceType(
 )
 LIMITRANGES = ResourceType("", "v1", "limitranges", "LimitRange", short_names=("limits",))
 SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",))
+SERVICES = ResourceType("", "v1", "services", "Service", short_names=("svc",))
+ENDPOINTS = ResourceType("", "v1", "endpoints", "Endpoints", short_names=("ep",))
 DEPLOYMENTS = ResourceType("apps", "v1", "deployments", "Deployment", short_names=("deploy",))
 REPLICASETS = ResourceType("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",))
 STATEFULSETS = ResourceType("apps", "v1", "statefulsets", "StatefulSet", short_names=("sts",))
@@ -68,6 +70,9 @@ PDBS = ResourceType(
     "policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)
 )
 LEASES = ResourceType("coordination.k8s.io", "v1", "leases", "Lease")
+JOBS = ResourceType("batch", "v1", "jobs", "Job")
+CRONJOBS = ResourceType("batch", "v1", "cronjobs", "CronJob", short_names=("cj",))
+ENDPOINTSLICES = ResourceType("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
 POD_METRICS = ResourceType("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", verbs=("get", "list"))
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
@@ -80,6 +85,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     PVCS,
     LIMITRANGES,
     SERVICEACCOUNTS,
+    SERVICES,
+    ENDPOINTS,
     DEPLOYMENTS,
     REPLICASETS,
     STATEFULSETS,
@@ -87,8 +94,25 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     CONTROLLERREVISIONS,
     PDBS,
     LEASES,
+    JOBS,
+    CRONJOBS,
+    ENDPOINTSLICES,
     POD_METRICS,
 )
+
+
+# Kinds with a generation besides Deployments and ReplicaSets. An EndpointSlice has no spec: its
+# generation counts every change but to metadata (labels excepted), as its registry strategy does.
+_GENERATED = {JOBS, CRONJOBS, ENDPOINTSLICES}
+
+
+def _slice_changed(rtype: ResourceType, obj: Obj, current: Obj) -> bool:
+    if rtype is not ENDPOINTSLICES:
+        return False
+    body = {k: v for k, v in obj.items() if k != "metadata"}
+    if body != {k: v for k, v in current.items() if k != "metadata"}:
+        return True
+    return bool(obj["metadata"].get("labels") != current["metadata"].get("labels"))
 
 
 def _qualified(rtype: ResourceType) -> str:
@@ -242,7 +266,7 @@ class Store:
                 meta["uid"] = str(uuid.uuid4())
             if not (keep_metadata and meta.get("creationTimestamp")):
                 meta["creationTimestamp"] = self.clock.rfc3339()
-            if "spec" in obj and rtype in (DEPLOYMENTS, REPLICASETS):
+            if ("spec" in obj and rtype in (DEPLOYMENTS, REPLICASETS)) or rtype in _GENERATED:
                 if not (keep_metadata and meta.get("generation")):
                     meta["generation"] = 1
             if rtype in (STATEFULSETS, DAEMONSETS) and not (
@@ -277,7 +301,7 @@ class Store:
                 meta[owned] = current["metadata"][owned]
             if "generation" in current["metadata"]:
                 generation = current["metadata"]["generation"]
-                if obj.get("spec") != current.get("spec"):
+                if obj.get("spec") != current.get("spec") or _slice_changed(rtype, obj, current):
                     generation += 1
                 meta["generation"] = generation
             if obj == current:

@@ -167,10 +167,32 @@ def apply_defaults(kind: str, obj: Obj, kube: KubeVersion = DEFAULT) -> None:
         obj.setdefault("type", "Opaque")
     elif kind == "Lease":
         leases.normalise(obj)
+    elif kind in _NETWORK_BATCH_KINDS:
+        _network_batch_defaults(kind, obj, kube)
+
+
+_NETWORK_BATCH_KINDS = {"Job", "CronJob", "Service", "Endpoints", "EndpointSlice"}
+
+
+def _network_batch_defaults(kind: str, obj: Obj, kube: KubeVersion) -> None:
+    from kubesim.api import batch, services  # noqa: PLC0415 - they import nothing of this module
+
+    if kind == "Job":
+        batch.default_job(obj, lambda template: _template(template, kube))
+    elif kind == "CronJob":
+        batch.default_cronjob(obj, lambda template: _template(template, kube))
+    elif kind == "Service":
+        services.default_service(obj)
+    else:
+        services.default_ports(obj, named=True)
 
 
 def initial_status(kind: str, obj: Obj) -> Obj | None:
     """The status the server gives a freshly created object (client-sent status is dropped)."""
+    if kind in ("Job", "CronJob"):
+        return {}
+    if kind == "Service":
+        return {"loadBalancer": {}}
     if kind == "Pod":
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
     if kind == "Namespace":

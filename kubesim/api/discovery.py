@@ -29,8 +29,12 @@ SUBRESOURCES: tuple[tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]
     ("statefulsets", "scale", ("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
     ("statefulsets", "status", None, ("get", "patch", "update")),
     ("daemonsets", "status", None, ("get", "patch", "update")),
+    ("services", "status", None, ("get", "patch", "update")),
+    ("jobs", "status", None, ("get", "patch", "update")),
+    ("cronjobs", "status", None, ("get", "patch", "update")),
 )
 _ALL_CATEGORY = {"pods", "deployments", "replicasets", "statefulsets", "daemonsets"}
+_ALL_CATEGORY |= {"services", "jobs", "cronjobs"}
 
 
 Subresource = tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]]
@@ -102,7 +106,7 @@ def resource_list(
         }
         if rt.short_names:
             entry["shortNames"] = list(rt.short_names)
-        if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps"):
+        if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps", "batch"):
             entry["categories"] = ["all"]
         resources.append(entry)
         for parent, sub, gvk, verbs in served(kube):
@@ -150,7 +154,7 @@ def aggregated(legacy: bool, metrics: bool, api_version: str, kube: KubeVersion 
                 }
                 if rt.short_names:
                     doc["shortNames"] = list(rt.short_names)
-                if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps"):
+                if rt.plural in _ALL_CATEGORY and rt.group in ("", "apps", "batch"):
                     doc["categories"] = ["all"]
                 subs = []
                 for parent, sub, gvk, verbs in served(kube):

@@ -27,6 +27,7 @@ from kubesim.api import (
     resize,
     validation,
 )
+from kubesim.api.admission import admit as _admit
 from kubesim.api.errors import ApiError
 from kubesim.api.openapi import definition_for
 from kubesim.api.paths import Target
@@ -65,6 +66,7 @@ CONTINUE_EXPIRED = (
 )
 STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Namespace", "Node", "PodDisruptionBudget"}
 STATUS_SUBRESOURCE |= apps_workloads.STATUS_KINDS
+STATUS_SUBRESOURCE |= {"Job", "CronJob", "Service"}
 
 
 def store_error(exc: StoreError, rtype: ResourceType, name: str) -> ApiError:
@@ -263,7 +265,8 @@ class Handlers:
                 meta["generation"] = 1
             return Response(201, obj)
         try:
-            created = self.store.create(t.rtype, obj)
+            keep = _admit(self.store, t.rtype, obj, None)
+            created = self.store.create(t.rtype, obj, keep_metadata=keep)
         except StoreError as exc:
             raise store_error(exc, t.rtype, meta.get("name", "")) from exc
         self.reconcile()
@@ -313,6 +316,7 @@ class Handlers:
         validation.validate(t.rtype, new, self.kube)
         defaults.apply_defaults(t.rtype.kind, new, self.kube)
         apps_workloads.prepare_update(t.rtype.kind, current, new)
+        _admit(self.store, t.rtype, new, current)
         if t.rtype is PODS:
             _check_pod_update(current, new)
         return new

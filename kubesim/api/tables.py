@@ -554,6 +554,15 @@ def _register_apps_printers() -> None:
 _register_apps_printers()
 
 
+def _register_batch_and_network_printers() -> None:
+    from kubesim.api import batch_tables  # noqa: PLC0415 - it builds on the helpers above
+
+    PRINTERS.update(batch_tables.PRINTERS)
+
+
+_register_batch_and_network_printers()
+
+
 def _include_object(request: Request | None) -> str:
     if request is None:
         return "Metadata"

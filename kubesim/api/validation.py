@@ -174,10 +174,29 @@ def validate(rtype: ResourceType, obj: Obj, kube: KubeVersion = DEFAULT) -> None
         causes += _event_causes(obj, str(meta.get("namespace") or ""))
     elif rtype.kind == "Lease":
         causes += leases.causes(obj)
+    elif rtype.kind in ("Job", "CronJob", "Service", "EndpointSlice"):
+        causes += _network_batch_causes(rtype.kind, obj, kube)
     if causes:
         raise invalid(
             rtype.kind, rtype.group, str(meta.get("name") or meta.get("generateName") or ""), causes
         )
+
+
+def _network_batch_causes(kind: str, obj: Obj, kube: KubeVersion) -> list[Cause]:
+    from kubesim.api import batch, services  # noqa: PLC0415 - they import nothing of this module
+
+    if kind == "Job":
+        template = ((obj.get("spec") or {}).get("template") or {}).get("spec")
+        return batch.job_causes(obj) + _pod_spec_causes(template, "spec.template.spec", kube)
+    if kind == "CronJob":
+        job_spec = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+        template = (job_spec.get("template") or {}).get("spec")
+        return batch.cronjob_causes(obj) + _pod_spec_causes(
+            template, "spec.jobTemplate.spec.template.spec", kube
+        )
+    if kind == "Service":
+        return services.service_causes(obj)
+    return services.endpointslice_causes(obj)
 
 
 def _event_causes(event: Obj, namespace: str) -> list[Cause]:

@@ -9,11 +9,14 @@ import threading
 
 from kubesim.clock import SimClock
 from kubesim.controllers.base import Context, Controller
+from kubesim.controllers.cronjob import CronJobController
 from kubesim.controllers.daemonset import DaemonSetController
 from kubesim.controllers.deployment import DeploymentController
 from kubesim.controllers.disruption import DisruptionController
+from kubesim.controllers.endpointslice import EndpointSliceController
 from kubesim.controllers.events import EventRecorder
 from kubesim.controllers.gc import GarbageCollector
+from kubesim.controllers.job import JobController
 from kubesim.controllers.kubelet import Kubelet
 from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.scheduler import Scheduler
@@ -77,6 +80,9 @@ class ControllerManager:
         self.scheduler = Scheduler(self.ctx)
         self.kubelet = Kubelet(self.ctx)
         self.disruption = DisruptionController(self.ctx)
+        self.jobs = JobController(self.ctx)
+        self.cronjobs = CronJobController(self.ctx)
+        self.endpointslices = EndpointSliceController(self.ctx)
         self.controllers: list[Controller] = [
             self.deployments,
             self.replicasets,
@@ -87,6 +93,9 @@ class ControllerManager:
             self.scheduler,
             self.kubelet,
             self.disruption,
+            self.cronjobs,
+            self.jobs,
+            self.endpointslices,
         ]
         self._lock = threading.RLock()
         self._last = clock.seconds()

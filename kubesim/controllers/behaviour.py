@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from kubesim.controllers import quantity
+from kubesim.controllers.perl import perl_behaviour
 from kubesim.controllers.shell import FOREVER as FOREVER
 from kubesim.controllers.shell import SHELLS, FileTimeline, run_shell
 from kubesim.images import PullOutcome, parse_image
@@ -276,6 +277,8 @@ def _image_default(container: Obj) -> Behaviour:
         return Behaviour(memory=300 * 2**10, cpu=0.0)
     if repo in ("library/python", "library/node"):
         return _interpreter(repo.split("/")[-1], argv)
+    if repo == "library/perl":
+        return perl_behaviour(argv)
     if repo in _SHELL_IMAGES:
         if not argv:
             argv = ["bash"] if repo in ("library/ubuntu", "library/debian") else ["sh"]

@@ -8,6 +8,7 @@ from kubesim.store import (
     DAEMONSETS,
     DEPLOYMENTS,
     EVENTS,
+    JOBS,
     NODES,
     PODS,
     REPLICASETS,
@@ -27,6 +28,7 @@ _OWNER_TYPES: dict[str, ResourceType] = {
     "StatefulSet": STATEFULSETS,
     "DaemonSet": DAEMONSETS,
 }
+_OWNER_TYPES["Job"] = JOBS
 
 
 class GarbageCollector:

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from kubesim import KubeSim
-from kubesim.store import DEPLOYMENTS, PODS, REPLICASETS
+from kubesim.store import DEPLOYMENTS, JOBS, PODS, REPLICASETS
 from tests.integration.kubesim.apps_workloads import setup_apps
 from tests.integration.kubesim.conftest import REFERENCE
 
@@ -58,6 +58,28 @@ DEPLOYMENT = {
     },
 }
 
+JOB_PI_FAIL: dict[str, Any] = {
+    "apiVersion": "batch/v1",
+    "kind": "Job",
+    "metadata": {"name": "pi-fail", "namespace": "default"},
+    "spec": {
+        "backoffLimit": 1,
+        "completions": 1,
+        "template": {
+            "spec": {
+                "containers": [
+                    {
+                        "name": "pi",
+                        "image": "busybox:1.36",
+                        "command": ["sh", "-c", "echo fail; false"],
+                    }
+                ],
+                "restartPolicy": "Never",
+            }
+        },
+    },
+}
+
 
 def _ref_json(*parts: str) -> Any:
     return json.loads(REFERENCE.joinpath(*parts).read_text())
@@ -78,6 +100,8 @@ def _setup(name: str, sim: KubeSim) -> None:
     if name in ("get-deploy", "rollout-history", "rollout-undo", "scale", "set-image"):
         sim.apply(DEPLOYMENT)
         sim.advance(5)
+    if name in ("describe-job", "get-jobs"):
+        sim.apply(JOB_PI_FAIL)
     if name == "rollout-undo":
         second = json.loads(json.dumps(DEPLOYMENT))
         second["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:1.26"
@@ -115,11 +139,7 @@ SEQUENCES = sorted(
 NOT_SERVED_YET = {
     "cordon": "node PATCH (spec.unschedulable) with a strategic merge",
     "create-token": "serviceaccounts/token",
-    "describe-job": "batch/v1 Jobs",
     "drain": "node drain: cordon, then evictions of the node's pods",
-    "get-cronjobs": "batch/v1 CronJobs",
-    "get-endpointslices": "discovery.k8s.io/v1 EndpointSlices",
-    "get-jobs": "batch/v1 Jobs",
     "uncordon": "node PATCH (spec.unschedulable) with a strategic merge",
 }
 
@@ -146,7 +166,10 @@ def test_kubectl_sequence_status_codes(name: str, sim: KubeSim, http: httpx.Clie
         parts = urlsplit(target)
         query = dict(parse_qsl(parts.query))
         if "fieldSelector" in query and "involvedObject.uid" in query["fieldSelector"]:
-            uid = sim.store.get(PODS, "default", "crashloop-test")["metadata"]["uid"]
+            owner = (
+                (JOBS, "pi-fail") if "Job" in query["fieldSelector"] else (PODS, "crashloop-test")
+            )
+            uid = sim.store.get(owner[0], "default", owner[1])["metadata"]["uid"]
             query["fieldSelector"] = ",".join(
                 f"involvedObject.uid={uid}" if t.startswith("involvedObject.uid=") else t
                 for t in query["fieldSelector"].split(",")
@@ -486,6 +509,10 @@ KUBECTL_COMMANDS = {
     "rollout-undo-statefulset": ["rollout", "undo", "statefulset/db"],
     "rollout-history-daemonset": ["rollout", "history", "daemonset/node-agent"],
     "rollout-undo-daemonset": ["rollout", "undo", "daemonset/node-agent"],
+    "get-jobs": ["get", "jobs"],
+    "describe-job": ["describe", "job", "pi-fail"],
+    "get-cronjobs": ["get", "cronjobs"],
+    "get-endpointslices": ["get", "endpointslices"],
 }
 
 
