@@ -16,6 +16,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from pydantic import AnyHttpUrl
 
+from mcp_server.resources import register_resources
 from mcp_server.state import ServerState
 from mcp_server.tools.registry import build_tools
 
@@ -62,6 +63,7 @@ def create_server(
         log_level="WARNING",
         tools=build_tools(),
     )
+    register_resources(mcp, state)
     return mcp
 
 
