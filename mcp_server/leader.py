@@ -43,20 +43,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from prometheus_client import Counter, Gauge
-
 from mcp_server.gateway import Conflict, GatewayError, NotFound
+from mcp_server.metrics import leader, leader_transitions_total
 
 log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 JITTER_FACTOR = 1.2  # client-go's JitterFactor for a candidate's retries
-
-leader = Gauge("kubemedic_leader", "1 while this replica holds the leader Lease, else 0")
-leader_transitions_total = Counter(
-    "kubemedic_leader_transitions_total",
-    "Times this replica became leader or stopped being leader",
-)
 
 
 class LeaseClient(Protocol):

@@ -131,6 +131,13 @@ rightsizing_freed_millicores = Gauge(
 rightsizing_containers = Gauge(
     "kubemedic_rightsizing_containers", "Workload containers by right-sizing verdict", ["verdict"]
 )
+
+# Leader election (`kubemedic watch --leader-elect`); the alert KubemedicNoLeader sums it.
+leader = Gauge("kubemedic_leader", "1 while this replica holds the leader Lease, else 0")
+leader_transitions_total = Counter(
+    "kubemedic_leader_transitions_total",
+    "Times this replica became leader or stopped being leader",
+)
 _RIGHTSIZING_GAUGES = (
     rightsizing_requested_bytes,
     rightsizing_recommended_bytes,
