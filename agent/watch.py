@@ -34,6 +34,7 @@ from agent.graph import AuditSink, GraphDeps, Sleep
 from agent.incidents import Incident, IncidentRegistry, new_owner_id
 from agent.leadership import Leadership
 from agent.notify import Notifier
+from agent.resource_updates import ResourceUpdates
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
 from agent.workloads import entry_name, entry_workload, unhealthy_pods
@@ -97,6 +98,9 @@ class WatchSettings:
     notify: Notifier | None = None
     # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
     shutdown_grace_seconds: float = 20.0
+    # Subscribe to the server's `kubemedic://pods/unhealthy` and look at once when it says
+    # the unhealthy pods changed (the interval stays the fallback).
+    subscribe: bool = True
     # With several replicas: open, adopt and act on incidents only while this gate is open
     # (the leader Lease is held); closing it cancels this process's incident work at once.
     leadership: Leadership | None = None
@@ -142,8 +146,10 @@ class IncidentReport:
 
 @dataclass(slots=True)
 class WatchSummary:
-    polls: int = 0
+    polls: int = 0  # at the poll interval
     incidents: list[IncidentReport] = field(default_factory=list)
+    # Extra polls made at once because the server notified a change of the unhealthy pods.
+    notified_polls: int = 0
 
     @property
     def pending(self) -> list[IncidentReport]:
@@ -180,6 +186,9 @@ class _Watch:
         self.held: dict[str, Incident] = {}
         # Workloads whose open incident another process held at the last look: not reopened.
         self.elsewhere: set[str] = set()
+        # The server's notifications that the unhealthy pods changed (None: poll only).
+        self.updates: ResourceUpdates | None = None
+        self.notified_polls = 0
         self.tasks_of_events: set[asyncio.Future[None]] = set()
 
     async def emit(self, event: WatchEvent) -> None:
@@ -415,6 +424,8 @@ class _Watch:
 
     async def poll(self) -> int | None:
         """One look at the unhealthy pods; how many incidents it opened (None: no answer)."""
+        if self.updates is not None:
+            self.updates.take()  # a notification from now on asks for another look
         settings = self.settings
         if not self.may_lead():
             return None  # a follower: the leader opens incidents
@@ -463,6 +474,11 @@ class _Watch:
         metrics.incidents_open.set(len(await asyncio.to_thread(self.registry.open_incidents)))
         await self.emit(WatchEvent("poll", data={"unhealthy": len(pods), "opened": opened}))
         return opened
+
+    async def poll_notified(self) -> None:
+        """A look at once, because the server said the unhealthy pods changed."""
+        self.notified_polls += 1
+        await self.poll()
 
     def busy(self) -> bool:
         return any(not task.done() for task in self.tasks.values())
@@ -535,7 +551,17 @@ async def run_watch(
             write_slots=asyncio.Semaphore(max(1, settings.max_concurrent)),
         )
         watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
-        await watch.emit(WatchEvent("started", data={"state_dir": str(settings.state_dir)}))
+        if settings.subscribe and not isinstance(session, Toolbox):
+            watch.updates = await ResourceUpdates.attach(session)
+        await watch.emit(
+            WatchEvent(
+                "started",
+                data={
+                    "state_dir": str(settings.state_dir),
+                    "subscribed": watch.updates is not None,
+                },
+            )
+        )
         if settings.leadership is not None:
             unsubscribe = settings.leadership.subscribe(watch.leadership_changed)
         heartbeat = asyncio.create_task(watch.heartbeat(), name="incident-leases")
@@ -553,7 +579,7 @@ async def run_watch(
                 # Idle: the server answered, nothing new to open, nothing running here.
                 if settings.stop_when_idle and opened == 0 and not watch.busy():
                     break
-                await _wait(settings, stop)
+                await _wait(settings, stop, watch)
             pending = [task for task in watch.tasks.values() if not task.done()]
             if pending and stop is not None and stop.is_set():
                 # Asked to stop (SIGTERM): give running incidents a grace period, then cancel
@@ -576,21 +602,42 @@ async def run_watch(
             if watch.may_lead():
                 with contextlib.suppress(Exception):
                     await watch.release()
+            if watch.updates is not None:
+                await watch.updates.detach(session)
         summary = await watch.summary(polls)
+        summary.notified_polls = watch.notified_polls
         await watch.emit(WatchEvent("stopped", data={"polls": polls}))
         return summary
 
 
-async def _wait(settings: WatchSettings, stop: asyncio.Event | None) -> None:
-    """Sleep one poll interval, waking early when asked to stop."""
-    if stop is None:
+async def _wait(settings: WatchSettings, stop: asyncio.Event | None, watch: _Watch) -> None:
+    """Sleep one poll interval, waking early when asked to stop. A notification from the
+    server that the unhealthy pods changed makes a look at once, within the interval: the
+    interval's own schedule is kept (the next regular poll comes when it would have)."""
+    updates = watch.updates
+    if stop is None and updates is None:
         await settings.sleep(settings.poll_interval_seconds)
         return
     sleeper = asyncio.ensure_future(settings.sleep(settings.poll_interval_seconds))
-    stopper = asyncio.create_task(stop.wait())
-    waiters: set[asyncio.Future[Any]] = {sleeper, stopper}
-    _, pending = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    for task in pending:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    stopper = asyncio.ensure_future(stop.wait()) if stop is not None else None
+    notified: asyncio.Future[None] | None = None
+    try:
+        while True:
+            waiters: set[asyncio.Future[Any]] = {sleeper}
+            if stopper is not None:
+                waiters.add(stopper)
+            if updates is not None:
+                if notified is None or notified.done():
+                    notified = asyncio.ensure_future(updates.wait())
+                waiters.add(notified)
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+            if sleeper.done() or (stopper is not None and stopper.done()):
+                return
+            if updates is not None and updates.pending:
+                await watch.poll_notified()
+    finally:
+        for task in (sleeper, stopper, notified):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
