@@ -192,7 +192,11 @@ def run_everything(state_dir: Path) -> Run:
             kubeconfig=sim.kubeconfig_path,
             state_dir=state_dir,
             verify_timeout_seconds=180,
-            tokens=(TokenConfig(caller="scraper", token=SecretStr("s" * 32)),),
+            tokens=(
+                TokenConfig(
+                    caller="scraper", token=SecretStr("s" * 32), scopes=frozenset({"metrics"})
+                ),
+            ),
         )
         # The executor's waits move the simulated clock instead of sleeping.
         clock = Clock(now=sim.clock.now, monotonic=sim.clock.seconds, sleep=sim.advance)
@@ -203,8 +207,9 @@ def run_everything(state_dir: Path) -> Run:
             anyio.run(drive, sim, state, result)
             # Without the lifespan: the probes and /metrics must not depend on an MCP session.
             http = TestClient(create_http_app(state))
+            scraper = {"Authorization": "Bearer " + "s" * 32}  # the metrics scope's token
             for path in ("/metrics", "/healthz", "/readyz"):
-                response = http.get(path)
+                response = http.get(path, headers=scraper)
                 result.http[path] = (response.status_code, response.text)
         finally:
             state.close()
