@@ -1,6 +1,8 @@
-"""The recorded StatefulSet `db` and DaemonSet `node-agent` (reference/kube-apiserver-1.28, the
-"Additions"), and how the contract tests set them up: each with two revisions (nginx:1.25,
-then nginx:1.26), as the recordings of `rollout history` and `rollout undo` were taken."""
+"""The recorded StatefulSet `db` and DaemonSet `node-agent` (reference/kube-apiserver-1.28,
+the "Additions"), and how the contract tests set them up: each with two revisions (nginx:1.25,
+then nginx:1.26), as the recordings of `rollout history` and `rollout undo` were taken. The
+claim template names no StorageClass here, so it binds through the cluster's default class
+instead of the recorded hand-made `rk-local`."""
 
 from __future__ import annotations
 
@@ -36,7 +38,6 @@ STATEFULSET: dict[str, Any] = {
                 "spec": {
                     "accessModes": ["ReadWriteOnce"],
                     "resources": {"requests": {"storage": "1Gi"}},
-                    "storageClassName": "rk-local",
                 },
             }
         ],

@@ -154,7 +154,6 @@ def test_claims_from_templates_and_an_unbound_claim_blocks_the_set(
     recorded = _ref("pvc-bound-get.json")
     for claim in claims.values():
         assert claim.metadata.labels == recorded["metadata"]["labels"]
-        assert claim.spec.storage_class_name == "rk-local"
         assert claim.spec.volume_mode == "Filesystem"
         assert claim.status.phase == "Bound"
     # the recorded `cache`: a claim that stays Pending keeps cache-0 unschedulable, cache-1 unmade
@@ -163,6 +162,8 @@ def test_claims_from_templates_and_an_unbound_claim_blocks_the_set(
     cache["spec"]["selector"] = {"matchLabels": {"app": "cache"}}
     cache["spec"]["template"]["metadata"]["labels"] = {"app": "cache"}
     cache["spec"]["serviceName"] = "cache"
+    # the recorded class `rk-fast` has a provisioner that does not exist: nothing binds it
+    cache["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"] = "rk-fast"
     cache["spec"]["volumeClaimTemplates"][0]["metadata"]["annotations"] = {
         "kubesim.io/unbound": "true"
     }
