@@ -316,3 +316,64 @@ def _pods_of(result: types.ReadResourceResult) -> list[JSON]:
     assert body["success"] is True
     pods: list[JSON] = body["pods"]
     return pods
+
+
+def test_a_remote_client_over_http_is_notified(sim: KubeSim, tmp_path: Path) -> None:
+    """The same over streamable HTTP with a read token: the notification comes on the
+    session's GET stream, with no request from the client in between."""
+    import socket
+
+    import httpx
+    import uvicorn
+    from mcp.client.streamable_http import streamable_http_client
+    from pydantic import SecretStr
+
+    from mcp_server.config import TokenConfig
+    from mcp_server.http_app import create_http_app
+
+    _seed(sim, 30)
+    state = make_state(sim, tmp_path / "state", pod_cache=True)
+    token = "read-token-0123456789abcdef"
+    state.config.tokens = (
+        TokenConfig(caller="dashboard", token=SecretStr(token), scopes=frozenset({"read"})),
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_http_app(state, port=port), host="127.0.0.1", port=port, log_level="error"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_until(lambda: server.started, 20)
+    notes = _Notifications()
+
+    async def main() -> None:
+        with anyio.fail_after(60):
+            async with (
+                httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http,
+                streamable_http_client(f"http://127.0.0.1:{port}/mcp", http_client=http) as (
+                    read,
+                    write,
+                    _,
+                ),
+                ClientSession(read, write, message_handler=notes.handle) as session,
+            ):
+                await session.initialize()
+                assert state.cache is not None
+                assert await anyio.to_thread.run_sync(state.cache.wait_synced, 30)
+                await session.subscribe_resource(AnyUrl(UNHEALTHY_PODS_URI))
+                sim.store.mutate(PODS, "default", "bulk-00005", _pull_error)
+                await notes.arrived.wait()
+                assert notes.updated == [UNHEALTHY_PODS_URI]
+                after = await session.read_resource(AnyUrl(UNHEALTHY_PODS_URI))
+                assert [p["pod_name"] for p in _pods_of(after)] == ["bulk-00005"]
+
+    try:
+        anyio.run(main)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        state.close()
