@@ -29,12 +29,14 @@ from kubesim.api.podlogs import KUBELET_UNREACHABLE
 from kubesim.api.services import kubernetes_service
 from kubesim.clock import SimClock
 from kubesim.controllers import ControllerManager
+from kubesim.controllers.volumes import standard_class
 from kubesim.logs import LogStore
 from kubesim.store import (
     NAMESPACES,
     NODES,
     RESOURCE_TYPES,
     SERVICES,
+    STORAGECLASSES,
     ResourceType,
     Store,
     StoreError,
@@ -55,6 +57,8 @@ _LOAD_ORDER = (
     "StatefulSet",
     "DaemonSet",
     "ControllerRevision",
+    "StorageClass",
+    "PersistentVolume",
     "PersistentVolumeClaim",
     "Pod",
 )
@@ -190,6 +194,8 @@ class KubeSim:
     speed=0: the clock only moves through `advance()`; speed>0: simulated seconds per wall
     second, with a background ticker reconciling the controllers. `kube_version` ("1.28",
     "1.33", "1.35") is the Kubernetes version it presents; from 1.33 pods resize in place.
+    `default_storage_class`: seed kind's default StorageClass `standard` (rancher.io/local-path,
+    WaitForFirstConsumer); without it claims that name no class stay Pending.
     """
 
     def __init__(
@@ -204,6 +210,7 @@ class KubeSim:
         start: datetime | None = None,
         tick: float = 0.05,
         kube_version: str | KubeVersion = DEFAULT,
+        default_storage_class: bool = True,
     ) -> None:
         self.kube_version = _version(kube_version)
         self.clock = SimClock(start=start, speed=speed)
@@ -239,6 +246,8 @@ class KubeSim:
         self.url = ""
         self.controller_errors: list[BaseException] = []
         self._seed(nodes)
+        if default_storage_class:
+            self._handlers.create(Target(STORAGECLASSES, None, None), standard_class(), False)
 
     # -- cluster contents ----------------------------------------------------------------
     def _seed(self, nodes: Iterable[Obj | str] | None) -> None:

@@ -57,6 +57,12 @@ SECRETS = ResourceType("", "v1", "secrets", "Secret")
 PVCS = ResourceType(
     "", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)
 )
+PVS = ResourceType(
+    "", "v1", "persistentvolumes", "PersistentVolume", namespaced=False, short_names=("pv",)
+)
+STORAGECLASSES = ResourceType(
+    "storage.k8s.io", "v1", "storageclasses", "StorageClass", namespaced=False, short_names=("sc",)
+)
 LIMITRANGES = ResourceType("", "v1", "limitranges", "LimitRange", short_names=("limits",))
 SERVICEACCOUNTS = ResourceType("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",))
 SERVICES = ResourceType("", "v1", "services", "Service", short_names=("svc",))
@@ -83,6 +89,8 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     CONFIGMAPS,
     SECRETS,
     PVCS,
+    PVS,
+    STORAGECLASSES,
     LIMITRANGES,
     SERVICEACCOUNTS,
     SERVICES,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesim.api import apps_workloads, leases
+from kubesim.api import apps_workloads, leases, storage
 from kubesim.version import DEFAULT, KubeVersion
 
 Obj = dict[str, Any]
@@ -167,6 +167,8 @@ def apply_defaults(kind: str, obj: Obj, kube: KubeVersion = DEFAULT) -> None:
         obj.setdefault("type", "Opaque")
     elif kind == "Lease":
         leases.normalise(obj)
+    elif kind in storage.KINDS:
+        storage.apply_defaults(kind, obj)
     elif kind in _NETWORK_BATCH_KINDS:
         _network_batch_defaults(kind, obj, kube)
 
@@ -197,6 +199,8 @@ def initial_status(kind: str, obj: Obj) -> Obj | None:
         return {"phase": "Pending", "qosClass": qos_class(obj.get("spec") or {})}
     if kind == "Namespace":
         return {"phase": "Active"}
+    if kind in storage.KINDS:
+        return storage.initial_status(kind)
     if kind in apps_workloads.DEFAULTED_KINDS:
         return apps_workloads.initial_status(kind)
     if kind in ("Deployment", "ReplicaSet", "PodDisruptionBudget"):

@@ -21,6 +21,8 @@ SUBRESOURCES: tuple[tuple[str, str, tuple[str, str, str] | None, tuple[str, ...]
     ("pods", "log", None, ("get",)),
     ("pods", "resize", None, ("get", "patch", "update")),  # from 1.33 (see served())
     ("pods", "status", None, ("get", "patch", "update")),
+    ("persistentvolumeclaims", "status", None, ("get", "patch", "update")),
+    ("persistentvolumes", "status", None, ("get", "patch", "update")),
     ("deployments", "scale", ("autoscaling", "v1", "Scale"), ("get", "patch", "update")),
     ("deployments", "status", None, ("get", "patch", "update")),
     ("replicasets", "scale", ("autoscaling", "v1", "Scale"), ("get", "patch", "update")),

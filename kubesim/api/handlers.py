@@ -25,6 +25,7 @@ from kubesim.api import (
     patch,
     podlogs,
     resize,
+    storage,
     validation,
 )
 from kubesim.api.admission import admit as _admit
@@ -67,6 +68,7 @@ CONTINUE_EXPIRED = (
 STATUS_SUBRESOURCE = {"Pod", "Deployment", "ReplicaSet", "Namespace", "Node", "PodDisruptionBudget"}
 STATUS_SUBRESOURCE |= apps_workloads.STATUS_KINDS
 STATUS_SUBRESOURCE |= {"Job", "CronJob", "Service"}
+STATUS_SUBRESOURCE |= {"PersistentVolumeClaim", "PersistentVolume"}
 
 
 def store_error(exc: StoreError, rtype: ResourceType, name: str) -> ApiError:
@@ -250,6 +252,7 @@ class Handlers:
         obj["apiVersion"] = t.rtype.api_version
         obj["kind"] = t.rtype.kind
         defaults.apply_defaults(t.rtype.kind, obj, self.kube)
+        storage.admit(self.store, t.rtype, obj)
         status = defaults.initial_status(t.rtype.kind, obj)
         if status is not None:
             obj["status"] = status

@@ -563,6 +563,15 @@ def _register_batch_and_network_printers() -> None:
 _register_batch_and_network_printers()
 
 
+def _register_storage_printers() -> None:
+    from kubesim.api import storage  # noqa: PLC0415 - it builds on the helpers above
+
+    PRINTERS.update(storage.PRINTERS)
+
+
+_register_storage_printers()
+
+
 def _include_object(request: Request | None) -> str:
     if request is None:
         return "Metadata"

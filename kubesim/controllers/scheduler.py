@@ -12,9 +12,9 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from kubesim.controllers import events, quantity
+from kubesim.controllers import events, quantity, volumes
 from kubesim.controllers.base import Context, is_terminating, set_condition
-from kubesim.store import NODES, PODS, PVCS, NotFound, Obj
+from kubesim.store import NODES, PODS, PVCS, PVS, NotFound, Obj
 
 # An unschedulable pod is retried when the cluster changes, and at least this often
 # (podMaxInUnschedulablePodsDuration).
@@ -190,10 +190,20 @@ class Scheduler:
         if not pending:
             return False
         nodes = self._nodes()
-        claims = tuple(
+        claims: tuple[Any, ...] = tuple(
             sorted(
-                (c["metadata"].get("namespace", ""), c["metadata"]["name"], str(c.get("status")))
+                (
+                    c["metadata"].get("namespace", ""),
+                    c["metadata"]["name"],
+                    str(c["metadata"].get("resourceVersion")),
+                )
                 for c in self.ctx.store.iter_refs(PVCS)
+            )
+        )
+        claims += tuple(
+            sorted(
+                ("", v["metadata"]["name"], str(v.get("spec")))
+                for v in self.ctx.store.iter_refs(PVS)
             )
         )
         cluster_key = self._cluster_key(nodes, claims)
@@ -221,6 +231,8 @@ class Scheduler:
                 changed |= self._unschedulable(pod, message, now)
                 continue
             self._failed.pop(uid, None)
+            if not volumes.prebind(self.ctx, pod, chosen.name):
+                continue  # its volumes are being bound or provisioned for that node
             if self._bind(pod, chosen, now):
                 chosen.add(*pod_requests(pod))
                 cluster_key = self._cluster_key(nodes, claims)
@@ -242,19 +254,7 @@ class Scheduler:
         )
 
     def _prefilter(self, pod: Obj) -> str | None:
-        namespace = pod["metadata"].get("namespace", "")
-        for volume in (pod.get("spec") or {}).get("volumes") or []:
-            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
-            if not claim:
-                continue
-            pvc = self.ctx.store.peek(PVCS, namespace, claim)
-            if pvc is None:
-                return f'persistentvolumeclaim "{claim}" not found'
-            if is_terminating(pvc):
-                return f'persistentvolumeclaim "{claim}" is being deleted'
-            if (pvc.get("status") or {}).get("phase") != "Bound":
-                return "pod has unbound immediate PersistentVolumeClaims"
-        return None
+        return volumes.prefilter(self.ctx, pod)
 
     def _schedule(self, pod: Obj, nodes: list[_NodeInfo]) -> tuple[_NodeInfo | None, str]:
         total = len(nodes)
@@ -302,6 +302,9 @@ class Scheduler:
                     if mem > 0 and info.used_memory + mem > info.memory:
                         node_reasons.append("Insufficient memory")
                     resource_failure = bool(node_reasons)
+                    if not node_reasons:
+                        volume_problem = volumes.node_problem(self.ctx, pod, node)
+                        node_reasons = [volume_problem] if volume_problem else []
             if node_reasons:
                 reasons.update(node_reasons)
                 preemption[NO_VICTIMS if resource_failure else NOT_HELPFUL] += 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubesim.store import POD_METRICS, PODS, Obj
+from kubesim.store import POD_METRICS, PODS, STORAGECLASSES, Obj
 from tests.unit.kubesim.harness import (
     Cluster,
     container_status,
@@ -411,6 +411,24 @@ def test_unbound_claim_keeps_the_pod_pending(cluster: Cluster) -> None:
                 "resources": {"requests": {"storage": "1Gi"}},
             },
         }
+    )
+    cluster.advance(30)
+    assert cluster.pod("db")["status"]["phase"] == "Pending"  # no StorageClass: nothing binds it
+    [failed] = cluster.events("data", "FailedBinding")
+    assert failed["message"] == (
+        "no persistent volumes available for this claim and no storage class is set"
+    )
+    cluster.store.create(
+        STORAGECLASSES,
+        {
+            "metadata": {
+                "name": "standard",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "rancher.io/local-path",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        },
     )
     cluster.advance(10)
     assert cluster.pod("db")["status"]["phase"] == "Running"
