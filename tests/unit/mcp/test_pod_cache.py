@@ -156,3 +156,18 @@ def test_the_index_and_the_changes_of_one_event_each() -> None:
         assert (await asyncio.wait_for(stream.next(), 5)).closed
 
     asyncio.run(main())
+
+
+def test_pods_alike_share_their_parts_and_types_stay_apart() -> None:
+    one, two = compact_pod(_pod("one")), compact_pod(_pod("two"))
+    assert one["metadata"]["labels"] is two["metadata"]["labels"]
+    assert one["metadata"]["ownerReferences"] is two["metadata"]["ownerReferences"]
+    assert one["spec"]["containers"] is two["spec"]["containers"]
+    assert one["status"]["conditions"] is two["status"]["conditions"]
+    assert one["metadata"]["uid"] != two["metadata"]["uid"]
+    flag, number = _pod("flag"), _pod("number")
+    flag["metadata"]["ownerReferences"][0]["controller"] = True
+    number["metadata"]["ownerReferences"][0]["controller"] = 1
+    kept = compact_pod(flag)["metadata"]["ownerReferences"][0]["controller"]
+    other = compact_pod(number)["metadata"]["ownerReferences"][0]["controller"]
+    assert kept is True and other == 1 and other is not True
