@@ -29,6 +29,7 @@ from kubesim.api.podlogs import KUBELET_UNREACHABLE
 from kubesim.api.services import kubernetes_service
 from kubesim.clock import SimClock
 from kubesim.controllers import ControllerManager
+from kubesim.controllers.nodelifecycle import NODE_READY
 from kubesim.controllers.volumes import standard_class
 from kubesim.logs import LogStore
 from kubesim.store import (
@@ -396,6 +397,31 @@ class KubeSim:
             self.store.mutate(NODES, "", node, mark)
         except StoreError as exc:
             raise KubeSimError(f'node "{node}" not found') from exc
+
+    def set_node_ready(self, node: str, ready: bool) -> None:
+        """Stop (or restart) a node's kubelet: it stops posting status and running pods. After
+        the node monitor grace period (40 s) the node lifecycle controller marks the node
+        `Unknown`, taints it `node.kubernetes.io/unreachable` (NoSchedule, NoExecute) and its
+        pods not ready; the taint manager deletes them once their `tolerationSeconds` (300)
+        run out. Same as the node annotation `kubesim.io/node-ready: "false"`."""
+
+        def mark(obj: Obj) -> None:
+            annotations = obj["metadata"].setdefault("annotations", {})
+            if ready:
+                annotations.pop(NODE_READY, None)
+            else:
+                annotations[NODE_READY] = "false"
+
+        try:
+            self.store.mutate(NODES, "", node, mark)
+        except StoreError as exc:
+            raise KubeSimError(f'node "{node}" not found') from exc
+        self.settle()
+
+    def add_provisioner(self, name: str) -> None:
+        """Make kubesim provision volumes for StorageClasses whose provisioner is `name`."""
+        self.controllers.volumes.add_provisioner(name)
+        self.settle()
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> KubeSim:

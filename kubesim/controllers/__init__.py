@@ -18,6 +18,7 @@ from kubesim.controllers.events import EventRecorder
 from kubesim.controllers.gc import GarbageCollector
 from kubesim.controllers.job import JobController
 from kubesim.controllers.kubelet import Kubelet
+from kubesim.controllers.nodelifecycle import NodeLifecycleController
 from kubesim.controllers.replicaset import ReplicaSetController
 from kubesim.controllers.scheduler import Scheduler
 from kubesim.controllers.statefulset import StatefulSetController
@@ -77,6 +78,7 @@ class ControllerManager:
         self.daemonsets = DaemonSetController(self.ctx)
         self.gc = GarbageCollector(self.ctx)
         self.volumes = VolumeBinder(self.ctx)
+        self.nodes = NodeLifecycleController(self.ctx)
         self.scheduler = Scheduler(self.ctx)
         self.kubelet = Kubelet(self.ctx)
         self.disruption = DisruptionController(self.ctx)
@@ -90,6 +92,7 @@ class ControllerManager:
             self.daemonsets,
             self.gc,
             self.volumes,
+            self.nodes,
             self.scheduler,
             self.kubelet,
             self.disruption,

@@ -21,6 +21,7 @@ from kubesim.controllers.eviction import NodePressure, pod_usage
 from kubesim.controllers.logtext import render_line
 from kubesim.controllers.metrics import RESOLUTION as METRICS_RESOLUTION
 from kubesim.controllers.metrics import PodMetricsWriter
+from kubesim.controllers.nodelifecycle import kubelet_stopped
 from kubesim.controllers.podconfig import config_error, has_pull_secret, missing_volume
 from kubesim.controllers.podstatus import render
 from kubesim.controllers.quantity import QuantityError, cpu_millis, memory_bytes
@@ -97,6 +98,8 @@ class Kubelet:
                 continue
             uid = pod["metadata"]["uid"]
             seen.add(uid)
+            if kubelet_stopped(nodes[node]):
+                continue  # that node's kubelet is down: nothing runs or reports there
             rt = self.pods.get(uid)
             if (
                 rt is not None
@@ -121,7 +124,11 @@ class Kubelet:
         return changed
 
     def _node_pressure(self, nodes: dict[str, Obj], now: float) -> bool:
-        by_node: dict[str, list[Any]] = {name: [] for name in nodes if self.pressure.due(name, now)}
+        by_node: dict[str, list[Any]] = {
+            name: []
+            for name, node in nodes.items()
+            if self.pressure.due(name, now) and not kubelet_stopped(node)
+        }
         if not by_node:
             return False
         for pod in self.ctx.store.iter_refs(PODS):
