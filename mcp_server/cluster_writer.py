@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from mcp_server.diagnosis import classify_pod
 from mcp_server.diagnostics.resources import memory_bytes
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import Conflict, GatewayError, Invalid, NotFound, NotServed
@@ -20,8 +21,9 @@ from mcp_server.plans import Plan
 from mcp_server.reconcile import template_digest
 from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
-from mcp_server.verifier import delete_expectation, selector_matches
+from mcp_server.verifier import delete_expectation, pod_ready, selector_matches
 from mcp_server.writes import (
+    CONTROLLER_REVISION_HASH,
     POD_TEMPLATE_HASH,
     WriteRefused,
     current_template_pods,
@@ -29,8 +31,10 @@ from mcp_server.writes import (
     label_selector,
     memory_patch,
     memory_text,
+    owner_uid,
     resize_patch,
     revision_of,
+    revision_rollback_patch,
     rollback_patch,
 )
 from policies import Action
@@ -42,6 +46,8 @@ W = TypeVar("W")
 # A conditional patch answered 409 only because the controller wrote the status meanwhile
 # is rebuilt on a fresh read, this many times at most.
 CONFLICT_ATTEMPTS = 3
+# Workloads whose history is ControllerRevisions (their pods carry controller-revision-hash).
+REVISIONED_KINDS = frozenset({"StatefulSet", "DaemonSet"})
 
 
 class PartialWrite(Exception):
@@ -60,8 +66,16 @@ class Fresh:
     """The facts re-read just before the write."""
 
     pod: JSON
-    deployment: JSON | None = None
-    replicasets: list[JSON] = field(default_factory=list)  # a rollback's sources
+    # The workload whose template a workload action writes: a Deployment, StatefulSet or
+    # DaemonSet (None for an action on the pod).
+    workload: JSON | None = None
+    # Its history, a rollback's sources: a Deployment's ReplicaSets, a StatefulSet's or
+    # DaemonSet's ControllerRevisions.
+    history: list[JSON] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return str((self.workload or {}).get("kind") or "Deployment")
 
 
 class ClusterWriter:
@@ -81,7 +95,7 @@ class ClusterWriter:
         namespace = str(plan.pod.get("namespace"))
         if plan.action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
             return delete_expectation(fresh.pod, self._neighbours(namespace))
-        deployment = fresh.deployment or {}
+        deployment = fresh.workload or {}
         # The pods the workload had before the write: a rollout's new pods are the others.
         selector = (deployment.get("spec") or {}).get("selector") or {}
         pods = [
@@ -89,15 +103,15 @@ class ClusterWriter:
             for p in self._neighbours(namespace)
             if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
         ]
+        key = CONTROLLER_REVISION_HASH if fresh.kind in REVISIONED_KINDS else POD_TEMPLATE_HASH
         before = {
             "pods_before": sorted(str((p.get("metadata") or {}).get("uid")) for p in pods),
             # The templates running before: a pod of one of them is no sign of the change.
             "hashes_before": sorted(
                 {
-                    str(labels[POD_TEMPLATE_HASH])
+                    str(labels[key])
                     for p in pods
-                    if POD_TEMPLATE_HASH
-                    in (labels := (p.get("metadata") or {}).get("labels") or {})
+                    if key in (labels := (p.get("metadata") or {}).get("labels") or {})
                 }
             ),
         }
@@ -109,12 +123,20 @@ class ClusterWriter:
                 **before,
             }
         if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
-            ops, chosen = _writes(
-                lambda: rollback_patch(
-                    deployment, fresh.replicasets, _revision_param(plan.parameters)
+            if fresh.kind in REVISIONED_KINDS:
+                undo = _writes(
+                    lambda: revision_rollback_patch(
+                        deployment, fresh.history, _revision_param(plan.parameters)
+                    )
                 )
-            )
-            template = next(op["value"] for op in ops if op.get("path") == "/spec/template")
+                template, chosen = undo.template, undo.revision
+            else:
+                ops, chosen = _writes(
+                    lambda: rollback_patch(
+                        deployment, fresh.history, _revision_param(plan.parameters)
+                    )
+                )
+                template = next(op["value"] for op in ops if op.get("path") == "/spec/template")
             return {
                 "template_digest": template_digest(template),
                 "revision": chosen,
@@ -139,11 +161,11 @@ class ClusterWriter:
         if action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
             answer = gw.delete_pod(ns, name, dry_run=dry_run, uid=plan.facts.pod_uid)
             return {"deleted": f"Pod/{ns}/{name}", "uid": plan.facts.pod_uid}, answer
-        if fresh.deployment is None:
+        if fresh.workload is None:
             raise ToolFailure(
                 ErrorCode.UNSUPPORTED, f"{action} on a {plan.target['kind']} is not supported"
             )
-        if action == Action.SCALE_DOWN_DEPLOYMENT.value:
+        if action == Action.SCALE_DOWN_DEPLOYMENT.value and fresh.kind == "Deployment":
             replicas = plan.parameters.get("replicas")
             if not isinstance(replicas, int) or replicas < self.state.policy.min_replicas:
                 raise ToolFailure(ErrorCode.SAFETY_CHECK_FAILED, "no valid replica count")
@@ -160,7 +182,7 @@ class ClusterWriter:
         if action == Action.INCREASE_MEMORY_LIMIT.value:
             # Running pods first (Kubernetes 1.33+): the OOM kills stop at once; the template
             # patch then keeps the value for the pods the rollout creates.
-            resized = self._resize_in_place(plan, fresh.deployment, dry_run=dry_run)
+            resized = self._resize_in_place(plan, fresh, dry_run=dry_run)
         try:
             written, answer = self._template_patch(plan, fresh, dry_run=dry_run)
         except (GatewayError, ToolFailure) as error:
@@ -170,20 +192,86 @@ class ClusterWriter:
             raise
         if resized is not None:
             written["resize"] = resized
+        stuck = self._stuck_pods(fresh, resized)
+        if stuck:
+            written["forced"] = self._force_rollout(stuck, dry_run=dry_run)
         return written, answer
+
+    # -- an OrderedReady StatefulSet's rolling update, unblocked ----------------------------
+
+    def _stuck_pods(self, fresh: Fresh, resized: list[JSON] | None) -> list[JSON]:
+        """The pods that block the rolling update the template change starts: with
+        `podManagementPolicy: OrderedReady` (the default) the StatefulSet controller replaces
+        no pod while one is not Running and Ready, so pods of the revision being replaced that
+        are not, or fail between two crashes (crash-looping, OOM-killed, an image that does
+        not pull), would stay forever;
+        Kubernetes documents deleting them after reverting the template ("forced rollback").
+        Pods resized in place are left alone: they are recovering where they run."""
+        sts = fresh.workload or {}
+        spec = sts.get("spec") or {}
+        if fresh.kind != "StatefulSet" or spec.get("podManagementPolicy") == "Parallel":
+            return []
+        if (spec.get("updateStrategy") or {}).get("type") == "OnDelete":
+            return []
+        revision = (sts.get("status") or {}).get("updateRevision")
+        uid = (sts.get("metadata") or {}).get("uid")
+        if not revision or not uid:
+            return []
+        in_place = {str(e.get("uid")) for e in resized or [] if e.get("result") == "resized"}
+        namespace = str((sts.get("metadata") or {}).get("namespace") or "")
+        stuck = []
+        for pod in self._neighbours(namespace):
+            meta = pod.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            if (
+                owner_uid(pod, "StatefulSet") != uid
+                or meta.get("deletionTimestamp")
+                or labels.get(CONTROLLER_REVISION_HASH) != revision
+                or str(meta.get("uid")) in in_place
+                or (
+                    (pod.get("status") or {}).get("phase") == "Running"
+                    and pod_ready(pod)
+                    and classify_pod(pod) is None  # not between two crashes either
+                )
+            ):
+                continue
+            stuck.append(pod)
+        return sorted(stuck, key=lambda p: str((p.get("metadata") or {}).get("name")))
+
+    def _force_rollout(self, stuck: list[JSON], *, dry_run: bool) -> list[JSON]:
+        """Delete each stuck pod (uid precondition), so the controller recreates it from the
+        new template. A dry run lists them and sends nothing."""
+        gw = self.state.gateway
+        entries: list[JSON] = []
+        for pod in stuck:
+            meta = pod.get("metadata") or {}
+            ns, name, uid = str(meta.get("namespace")), str(meta.get("name")), meta.get("uid")
+            entry: JSON = {"pod": name, "namespace": ns, "uid": str(uid or "")}
+            if dry_run:
+                entries.append({**entry, "result": "would_delete"})
+                continue
+            try:
+                gw.delete_pod(ns, name, uid=str(uid) if uid else None)
+                entry["result"] = "deleted"
+            except (NotFound, Conflict):
+                entry["result"] = "gone"  # replaced meanwhile: nothing to unblock
+            except GatewayError as error:
+                entry.update(result="failed", status=error.status, message=error.message[:300])
+            entries.append(entry)
+        return entries
 
     def _template_patch(self, plan: Plan, fresh: Fresh, *, dry_run: bool) -> tuple[JSON, JSON]:
         gw = self.state.gateway
         ns = str(plan.target["namespace"])
         name = str(plan.target["name"])
-        deployment = fresh.deployment or {}
+        deployment = fresh.workload or {}
         for attempt in range(1, CONFLICT_ATTEMPTS + 1):
             try:
-                return self._patch(plan, deployment, fresh.replicasets, dry_run=dry_run)
+                return self._patch(plan, deployment, fresh.history, dry_run=dry_run)
             except Conflict:
                 # The controller's status writes move the resourceVersion too. Only a change
                 # of the spec (its generation) stales the plan; then the 409 stands.
-                again = gw.get_deployment(ns, name)
+                again = gw.get_workload(fresh.kind, ns, name)
                 generation = int((again.get("metadata") or {}).get("generation") or 0)
                 if attempt == CONFLICT_ATTEMPTS or generation != plan.facts.workload_generation:
                     raise
@@ -196,6 +284,7 @@ class ClusterWriter:
         gw = self.state.gateway
         ns = str(plan.target["namespace"])
         name = str(plan.target["name"])
+        kind = str(deployment.get("kind") or "Deployment")
         if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
             limit = plan.parameters.get("memory_limit_bytes")
             container = plan.parameters.get("container")
@@ -207,8 +296,20 @@ class ClusterWriter:
                     request_bytes=_request_param(plan.parameters),
                 )
             )
-            answer = gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
+            answer = gw.patch_workload(kind, ns, name, ops, patch_type="json", dry_run=dry_run)
             return {"container": changed, "memory_limit": value, "patch": ops}, answer
+        if kind in REVISIONED_KINDS:
+            # `kubectl rollout undo statefulset/X` (daemonset/X): the revision's data as a
+            # strategic-merge patch, here conditional on the resourceVersion read.
+            undo = _writes(
+                lambda: revision_rollback_patch(
+                    deployment, replicasets, _revision_param(plan.parameters)
+                )
+            )
+            answer = gw.patch_workload(
+                kind, ns, name, undo.body, patch_type="strategic", dry_run=dry_run
+            )
+            return {"to_revision": undo.revision, "from_revision": undo.from_revision}, answer
         ops, chosen = _writes(
             lambda: rollback_patch(deployment, replicasets, _revision_param(plan.parameters))
         )
@@ -217,10 +318,11 @@ class ClusterWriter:
 
     # -- in-place resize (pods/resize, Kubernetes 1.33+) ------------------------------------
 
-    def _resize_in_place(self, plan: Plan, deployment: JSON, *, dry_run: bool) -> list[JSON] | None:
-        """Patch the `resize` subresource of each running pod of the Deployment's current
+    def _resize_in_place(self, plan: Plan, fresh: Fresh, *, dry_run: bool) -> list[JSON] | None:
+        """Patch the `resize` subresource of each running pod of the workload's current
         template with the plan's memory limit; one entry per pod, whatever it answered.
         None: the API server does not serve pods/resize (the template patch alone acts)."""
+        deployment = fresh.workload or {}
         gw = self.state.gateway
         ns = str(plan.target["namespace"])
         try:
@@ -245,13 +347,21 @@ class ClusterWriter:
         template_container = next(
             (c for c in template_containers if c.get("name") == container), None
         )
-        try:
-            selector = label_selector(spec.get("selector") or {})
-            replicasets = gw.list_replicasets(ns, label_selector=selector or None)
-        except (GatewayError, WriteRefused) as error:
-            log.warning("could not list the ReplicaSets of %s: %s", plan.target["name"], error)
-            return []
-        pods = current_template_pods(deployment, replicasets, self._neighbours(ns))
+        history: list[JSON] = []
+        status = deployment.get("status") or {}
+        if fresh.kind != "StatefulSet" or not status.get("updateRevision"):
+            # A Deployment's current ReplicaSet, a DaemonSet's current ControllerRevision
+            # (a StatefulSet names its own in status.updateRevision).
+            try:
+                selector = label_selector(spec.get("selector") or {})
+                if fresh.kind == "Deployment":
+                    history = gw.list_replicasets(ns, label_selector=selector or None)
+                else:
+                    history = gw.list_controller_revisions(ns, label_selector=selector or None)
+            except (GatewayError, WriteRefused) as error:
+                log.warning("could not list the history of %s: %s", plan.target["name"], error)
+                return []
+        pods = current_template_pods(deployment, history, self._neighbours(ns))
         entries: list[JSON] = []
         served = True
         for pod in pods:

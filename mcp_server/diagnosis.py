@@ -42,6 +42,8 @@ def diagnose_inputs(
     owners = list(inputs.replicasets)
     if inputs.deployment is not None:
         owners.append(inputs.deployment)
+    if inputs.workload is not None:  # a StatefulSet or DaemonSet
+        owners.append(inputs.workload)
     diagnosis = build_diagnosis(
         inputs.pod,
         events=inputs.events,
@@ -51,6 +53,7 @@ def diagnose_inputs(
         metrics_available=bool(metrics is not None and metrics.served),
         owners=owners,
         replicasets=inputs.replicasets,
+        controller_revisions=inputs.controller_revisions,
         nodes=inputs.nodes or None,
         pdbs=inputs.pdbs,
         limit_ranges=inputs.limit_ranges,

@@ -18,6 +18,7 @@ from mcp_server.gateway import (
     NotFound,
 )
 from mcp_server.redaction import redact
+from mcp_server.writes import WriteRefused, label_selector
 
 
 def fetch_diagnosis_inputs(
@@ -92,6 +93,23 @@ def _fetch(
                 if name is None:
                     continue
                 inputs.deployment = gateway.get_deployment(namespace, name)
+            elif step.what == "workload":
+                ref = _revisioned_owner(pod)
+                if ref is None:
+                    continue
+                inputs.workload = gateway.get_workload(ref[0], namespace, ref[1])
+            elif step.what == "controllerrevisions":
+                if inputs.workload is None:
+                    continue
+                # As `kubectl rollout history` reads them: by the workload's selector.
+                selector = (inputs.workload.get("spec") or {}).get("selector") or {}
+                try:
+                    text = label_selector(selector)
+                except WriteRefused:
+                    text = ""
+                inputs.controller_revisions = gateway.list_controller_revisions(
+                    namespace, label_selector=text or None
+                )
             elif step.what == "limitranges":
                 inputs.limit_ranges = gateway.list_limit_ranges(namespace)
             elif step.what == "nodes":
@@ -213,6 +231,12 @@ def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Rea
         if _oom_killed(status):
             # The namespace's LimitRange caps what raising the memory limit may do.
             plan.append(_Read("limitranges"))
+    elif _revisioned_owner(pod) is not None:
+        # A StatefulSet's or DaemonSet's pod: the workload (strategy, replicas, current
+        # revision) and its ControllerRevisions (the rollout history a rollback returns to).
+        plan += [_Read("workload"), _Read("controllerrevisions")]
+        if _oom_killed(status):
+            plan.append(_Read("limitranges"))
     unscheduled = status.get("phase") == "Pending" and not status.get("containerStatuses")
     if unscheduled:
         plan.append(_Read("nodes"))
@@ -270,6 +294,19 @@ def _log_container(statuses: list[JSON]) -> _Read | None:
         return None  # never ran: there is no log to read
     previous = bool((worst.get("lastState") or {}).get("terminated")) and "running" not in state
     return _Read("log", name, previous)
+
+
+def _revisioned_owner(pod: JSON) -> tuple[str, str] | None:
+    """(kind, name) of the pod's StatefulSet or DaemonSet controller, if it has one."""
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if (
+            isinstance(ref, dict)
+            and ref.get("controller") is True
+            and ref.get("kind") in ("StatefulSet", "DaemonSet")
+            and ref.get("name")
+        ):
+            return str(ref["kind"]), str(ref["name"])
+    return None
 
 
 def _deployment_of(pod: JSON, replicasets: list[JSON]) -> str | None:

@@ -37,6 +37,8 @@ from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, ToolFailure, Verification
 from mcp_server.verifier import Verifier
 from mcp_server.writes import (
+    WriteRefused,
+    label_selector,
     rollback_refusal,
 )
 from policies import Action, Decision, RateLimitExceeded
@@ -46,6 +48,8 @@ log = logging.getLogger(__name__)
 JSON = dict[str, Any]
 FAULT_POINT_ENV = "KUBEMEDIC_FAULT_POINT"
 _TARGET_KEYS = ("kind", "namespace", "name")
+# The workloads whose template the server writes (memory, rollback) or scales.
+WORKLOAD_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 
 
 @dataclass
@@ -113,7 +117,7 @@ class Executor:
             plan_id=plan.plan_id,
         )
 
-    # ---------------------------------------------------------------------- rollback_deployment
+    # ------------------------------------------------------------------------------ the facts
 
     def _fresh(self, plan: Plan) -> Fresh:
         """Re-read the facts the plan was made on; any change makes it stale."""
@@ -129,27 +133,41 @@ class Executor:
         if meta.get("deletionTimestamp"):
             raise _stale(plan, "the pod is being deleted already")
         fresh = Fresh(pod=pod)
-        if plan.target.get("kind") == "Deployment":
+        kind = str(plan.target.get("kind"))
+        if kind in WORKLOAD_KINDS:
+            word = kind.lower()
             try:
-                deployment = gw.get_deployment(namespace, str(plan.target.get("name")))
+                workload = gw.get_workload(kind, namespace, str(plan.target.get("name")))
             except NotFound as error:
-                raise _stale(plan, "the deployment is gone") from error
-            deployment_meta = deployment.get("metadata") or {}
-            if plan.target.get("uid") and deployment_meta.get("uid") != plan.target.get("uid"):
-                raise _stale(plan, "the deployment was recreated (another uid)")
-            generation = int(deployment_meta.get("generation") or 0)
+                raise _stale(plan, f"the {word} is gone") from error
+            workload_meta = workload.get("metadata") or {}
+            if plan.target.get("uid") and workload_meta.get("uid") != plan.target.get("uid"):
+                raise _stale(plan, f"the {word} was recreated (another uid)")
+            generation = int(workload_meta.get("generation") or 0)
             if generation != plan.facts.workload_generation:
                 raise _stale(
                     plan,
-                    f"the deployment changed (generation {plan.facts.workload_generation} -> "
+                    f"the {word} changed (generation {plan.facts.workload_generation} -> "
                     f"{generation})",
                 )
+            workload.setdefault("kind", kind)
             if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
-                refusal = rollback_refusal(deployment)
+                refusal = rollback_refusal(workload)
                 if refusal is not None:
                     raise ToolFailure(ErrorCode.ROLLBACK_REFUSED, refusal)
-                fresh.replicasets = gw.list_replicasets(namespace)
-            fresh.deployment = deployment
+                if kind == "Deployment":
+                    fresh.history = gw.list_replicasets(namespace)
+                else:
+                    # As `kubectl rollout undo` reads them: by the workload's selector.
+                    selector = (workload.get("spec") or {}).get("selector") or {}
+                    try:
+                        text = label_selector(selector)
+                    except WriteRefused as refused:
+                        raise ToolFailure(refused.code, refused.message) from refused
+                    fresh.history = gw.list_controller_revisions(
+                        namespace, label_selector=text or None
+                    )
+            fresh.workload = workload
         return fresh
 
     def _needs_approval(self, plan: Plan, request: HealRequest) -> bool:

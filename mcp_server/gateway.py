@@ -275,6 +275,10 @@ class DiagnosisInputs:
     metrics: PodMetrics | None = None
     replicasets: list[JSON] = field(default_factory=list)  # all in the namespace
     deployment: JSON | None = None
+    # A StatefulSet's or DaemonSet's pod: the workload, and its ControllerRevisions (its
+    # rollout history, as `kubectl rollout history` reads it: by the workload's selector).
+    workload: JSON | None = None
+    controller_revisions: list[JSON] = field(default_factory=list)
     nodes: list[JSON] = field(default_factory=list)
     # Read only before a write (see `fetch_guard_rails`): they bound what a write may do.
     pdbs: list[JSON] = field(default_factory=list)
@@ -914,6 +918,37 @@ class Gateway:
             ),
         )
 
+    def get_workload(self, kind: str, namespace: str, name: str) -> JSON:
+        """A Deployment, StatefulSet or DaemonSet (the kinds whose template the server
+        patches)."""
+        if kind == "Deployment":
+            return self.get_deployment(namespace, name)
+        read = {
+            "StatefulSet": ("statefulsets", self._apps.read_namespaced_stateful_set),
+            "DaemonSet": ("daemonsets", self._apps.read_namespaced_daemon_set),
+        }.get(kind)
+        if read is None:
+            raise Invalid(f"{kind} is not a workload kind this server reads", status=422)
+        resource, call = read
+        return self._json(
+            "get",
+            resource,
+            lambda: call(name, namespace, _preload_content=False, _request_timeout=self._timeout),
+        )
+
+    def list_controller_revisions(
+        self, namespace: str, *, label_selector: str | None = None
+    ) -> list[JSON]:
+        kwargs: dict[str, Any] = {"_preload_content": False, "_request_timeout": self._timeout}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        data = self._json(
+            "list",
+            "controllerrevisions",
+            lambda: self._apps.list_namespaced_controller_revision(namespace, **kwargs),
+        )
+        return list(data.get("items") or [])
+
     def list_nodes(self) -> list[JSON]:
         data = self._json(
             "list",
@@ -998,6 +1033,49 @@ class Gateway:
             "patch",
             "deployments",
             lambda: self._apps.patch_namespaced_deployment(
+                name,
+                namespace,
+                patch,
+                dry_run="All" if dry_run else None,
+                field_manager="kubemedic",
+                _content_type=content_type,
+                _preload_content=False,
+                _request_timeout=self._timeout,
+            ),
+            write=True,
+        )
+
+    def patch_workload(
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        patch: Any,
+        *,
+        patch_type: str = "json",
+        dry_run: bool = False,
+    ) -> JSON:
+        """Patch a Deployment, StatefulSet or DaemonSet (its pod template)."""
+        if kind == "Deployment":
+            return self.patch_deployment(
+                namespace, name, patch, patch_type=patch_type, dry_run=dry_run
+            )
+        send = {
+            "StatefulSet": ("statefulsets", self._apps.patch_namespaced_stateful_set),
+            "DaemonSet": ("daemonsets", self._apps.patch_namespaced_daemon_set),
+        }.get(kind)
+        if send is None:
+            raise Invalid(f"{kind} is not a workload kind this server patches", status=422)
+        resource, call = send
+        content_type = {
+            "json": "application/json-patch+json",
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[patch_type]
+        return self._json(
+            "patch",
+            resource,
+            lambda: call(
                 name,
                 namespace,
                 patch,

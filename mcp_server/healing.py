@@ -92,8 +92,9 @@ def forged_issue_types(claimed: JSON, actual: Diagnosis) -> list[str]:
 @dataclass
 class RollbackRequest:
     namespace: str
-    deployment_name: str
+    deployment_name: str  # the workload's name, of `kind`
     caller: Caller
+    kind: str = "Deployment"  # or StatefulSet, DaemonSet
     revision: int | None = None
     approval_id: str | None = None
     dry_run: bool = False
@@ -133,7 +134,7 @@ class Healer:
     def rollback(self, request: RollbackRequest) -> RollbackResult:
         attempt = Attempt(
             action=Action.ROLLBACK_DEPLOYMENT.value,
-            target=AuditTarget("Deployment", request.namespace, request.deployment_name),
+            target=AuditTarget(request.kind, request.namespace, request.deployment_name),
             initiator=request.caller.name,
             dry_run=request.dry_run,
         )
@@ -285,14 +286,15 @@ class Healer:
             plan = self._plan_rollback(request)
         if (
             plan.action != Action.ROLLBACK_DEPLOYMENT.value
-            or plan.target.get("kind") != "Deployment"
+            or plan.target.get("kind") != request.kind
             or plan.target.get("name") != request.deployment_name
             or plan.target.get("namespace") != request.namespace
         ):
             raise ToolFailure(
                 ErrorCode.VETOED,
                 f"plan {plan.plan_id} is {plan.action} on {plan.target.get('kind')}/"
-                f"{plan.target.get('name')}, not a rollback of {request.deployment_name}",
+                f"{plan.target.get('name')}, not a rollback of {request.kind}/"
+                f"{request.deployment_name}",
                 plan_id=plan.plan_id,
             )
         wanted = plan.parameters.get("revision")
@@ -319,6 +321,7 @@ class Healer:
         return RollbackResult(
             namespace=request.namespace,
             deployment_name=request.deployment_name,
+            kind=request.kind,
             action_taken=plan.action,
             from_revision=healed.from_revision,
             to_revision=int(wanted) if isinstance(wanted, int) else None,
@@ -335,12 +338,13 @@ class Healer:
 
     def _plan_rollback(self, request: RollbackRequest) -> Plan:
         gw = self.state.gateway
+        word = request.kind.lower()
         try:
-            deployment = gw.get_deployment(request.namespace, request.deployment_name)
+            deployment = gw.get_workload(request.kind, request.namespace, request.deployment_name)
         except NotFound as error:
             raise ToolFailure(
                 ErrorCode.NOT_FOUND,
-                f"deployment {request.namespace}/{request.deployment_name} not found",
+                f"{word} {request.namespace}/{request.deployment_name} not found",
             ) from error
         refusal = rollback_refusal(deployment)
         if refusal is not None:
@@ -350,7 +354,7 @@ class Healer:
         if not pods:
             raise ToolFailure(
                 ErrorCode.VETOED,
-                "the deployment has no pods to diagnose; the rules cannot judge a rollback",
+                f"the {word} has no pods to diagnose; the rules cannot judge a rollback",
             )
         # The pod that tells most: an unhealthy one of the newest revision first.
         pod = max(pods, key=lambda p: (not pod_ready(p), pod_restarts(p), created_at(p)))

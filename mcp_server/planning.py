@@ -17,13 +17,14 @@ from mcp_server.auth import Caller
 from mcp_server.diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.diagnosis_reads import fetch_diagnosis_inputs, fetch_guard_rails
 from mcp_server.errors import ErrorCode
-from mcp_server.gateway import DiagnosisInputs, NotFound
+from mcp_server.gateway import DiagnosisInputs, Forbidden, Gateway, NotFound
 from mcp_server.plans import Plan, PlanFacts
 from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
+from mcp_server.writes import WriteRefused, label_selector
 from policies import (
-    WORKLOAD_ACTIONS,
     WRITE_ACTIONS,
+    Action,
     CheckResult,
     Decision,
     DecisionContext,
@@ -41,6 +42,12 @@ CHECK_CODES = {
     "namespace_not_protected": ErrorCode.PROTECTED_NAMESPACE,
     "rate_limit": ErrorCode.RATE_LIMITED,
     "blast_radius": ErrorCode.BLAST_RADIUS,
+}
+# The workload kinds whose writes the server performs, per workload action.
+WRITABLE_KINDS = {
+    Action.INCREASE_MEMORY_LIMIT: frozenset({"Deployment", "StatefulSet", "DaemonSet"}),
+    Action.ROLLBACK_DEPLOYMENT: frozenset({"Deployment", "StatefulSet", "DaemonSet"}),
+    Action.SCALE_DOWN_DEPLOYMENT: frozenset({"Deployment"}),
 }
 # A diagnosis of the same pod version is reused for this long (diagnose_pod, then plan).
 MEMO_SECONDS = 30.0
@@ -112,7 +119,25 @@ def diagnosis_inputs(state: ServerState, namespace: str, pod_name: str) -> Diagn
         state.memo.put(inputs, now)
     if not inputs.guard_rails_read:
         fetch_guard_rails(state.gateway, inputs)
+        fetch_revisions(state.gateway, inputs)
     return inputs
+
+
+def fetch_revisions(gateway: Gateway, inputs: DiagnosisInputs) -> None:
+    """A StatefulSet's or DaemonSet's ControllerRevisions the diagnosis' budget left out: a
+    decision on a write needs its rollout history (a missing one would only make the rules
+    refuse a rollback they should allow), as it needs the guard rails."""
+    workload = inputs.workload
+    if workload is None or inputs.controller_revisions:
+        return
+    namespace = str((inputs.pod.get("metadata") or {}).get("namespace") or "")
+    try:
+        selector = label_selector((workload.get("spec") or {}).get("selector") or {})
+        inputs.controller_revisions = gateway.list_controller_revisions(
+            namespace, label_selector=selector or None
+        )
+    except (Forbidden, WriteRefused) as error:
+        inputs.skipped.append(f"controllerrevisions: {error}")
 
 
 def decide_for(
@@ -187,12 +212,13 @@ def plan_for(
     inputs = diagnosis_inputs(state, namespace, pod_name)
     diagnosis = diagnose_inputs(inputs, state.policy, memory_history_of(state.usage, inputs))
     decision = decide_for(state, diagnosis, caller, proposal=proposal)
-    if decision.action in WORKLOAD_ACTIONS and decision.target.kind != "Deployment":
+    supported = WRITABLE_KINDS.get(decision.action)
+    if supported is not None and decision.target.kind not in supported:
         # Say so before anyone is asked to approve what the server cannot do.
         raise ToolFailure(
             ErrorCode.UNSUPPORTED,
             f"{decision.action.value} on a {decision.target.kind} is not supported "
-            "by this server (Deployments only)",
+            f"by this server ({', '.join(sorted(supported))} only)",
             decision=decision.to_dict(),
         )
     # A plan whose checks failed is still a plan (a caller sees what the rules would do and
@@ -207,10 +233,15 @@ def build_plan(state: ServerState, decision: Decision, inputs: DiagnosisInputs) 
     pod_uid = str(pod_meta.get("uid") or "")
     generation: int | None = None
     target_uid = pod_uid
-    if decision.target.kind == "Deployment" and inputs.deployment is not None:
-        deployment_meta = inputs.deployment.get("metadata") or {}
-        generation = int(deployment_meta.get("generation") or 0)
-        target_uid = str(deployment_meta.get("uid") or "")
+    workload = inputs.deployment if decision.target.kind == "Deployment" else inputs.workload
+    workload_meta = (workload or {}).get("metadata") or {}
+    if (
+        decision.target.kind != "Pod"
+        and workload is not None
+        and workload_meta.get("name") == decision.target.name
+    ):
+        generation = int(workload_meta.get("generation") or 0)
+        target_uid = str(workload_meta.get("uid") or "")
     elif decision.target.kind != "Pod":
         target_uid = ""
     diagnosis_issue_types = tuple(sorted({str(i) for i in decision_issue_types(decision)}))

@@ -5,7 +5,8 @@ them here. The plan's write is sent with `dryRun=All` (the API server runs admis
 validation and defaulting, and stores nothing); its answer is the object as the write would
 leave it, and the preview is the difference between that and what is there now:
 
-- a memory raise or a rollback: the fields of the Deployment's pod template that change
+- a memory raise or a rollback: the fields of the workload's (Deployment, StatefulSet,
+  DaemonSet) pod template that change
   (images, env, args, resources, ...), by a small recursive diff of `spec.template` that keys
   named list entries by name (`containers[web]`, `env[LOG_LEVEL]`) and skips the
   `pod-template-hash` label;
@@ -41,7 +42,7 @@ from mcp_server.preview import (
 from mcp_server.redaction import REDACTED, redact
 from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
-from mcp_server.writes import POD_TEMPLATE_HASH, memory_text
+from mcp_server.writes import CONTROLLER_REVISION_HASH, POD_TEMPLATE_HASH, memory_text
 from policies import Action
 
 JSON = dict[str, Any]
@@ -55,6 +56,7 @@ Diff = list[tuple[str, str | None, str | None]]  # (path, before, after)
 _NOISE = frozenset(
     {
         f"metadata.labels.{POD_TEMPLATE_HASH}",
+        f"metadata.labels.{CONTROLLER_REVISION_HASH}",
         "metadata.creationTimestamp",
     }
 )
@@ -117,7 +119,7 @@ def _change(
         else:
             summary = f"delete pod {target['name']}: nothing recreates it"
         return [], [deletion], summary
-    before = fresh.deployment or {}
+    before = fresh.workload or {}
     if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
         old = (before.get("spec") or {}).get("replicas")
         new = (answer.get("spec") or {}).get("replicas", written.get("replicas"))
@@ -163,7 +165,17 @@ def _change(
         pods = {c.object for c in resized}
         in_place = {c.object for c in resized if (c.after or "").endswith("(in place)")}
         summary += f"; first {len(in_place)} of {len(pods)} running pods resized in place"
-    return [*resized, *changes], [], summary
+    forced = [
+        Deletion(
+            object=f"Pod/{entry.get('namespace')}/{entry.get('pod')}",
+            replaced_by=f"{where} (not Running and Ready: it would block the rolling update)",
+        )
+        for entry in written.get("forced") or []
+        if isinstance(entry, Mapping)
+    ]
+    if forced:
+        summary += f"; then delete {len(forced)} stuck pod(s) so the rolling update proceeds"
+    return [*resized, *changes], forced, summary
 
 
 def _resize_changes(written: JSON) -> list[FieldChange]:

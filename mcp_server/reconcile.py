@@ -26,11 +26,19 @@ JSON = dict[str, Any]
 
 
 def template_digest(template: JSON) -> str:
-    """A pod template's identity, without the hash label the controller adds."""
+    """A pod template's identity, without the hash labels the controllers add."""
     body = json.loads(json.dumps(template or {}))
-    labels = (body.get("metadata") or {}).get("labels")
-    if isinstance(labels, dict):
-        labels.pop("pod-template-hash", None)
+    body.pop("$patch", None)  # a ControllerRevision's data says how it applies
+    meta = body.get("metadata")
+    if isinstance(meta, dict):
+        if meta.get("creationTimestamp") is None:
+            meta.pop("creationTimestamp", None)  # a revision's data carries it as null
+        labels = meta.get("labels")
+        if isinstance(labels, dict):
+            labels.pop("pod-template-hash", None)
+            labels.pop("controller-revision-hash", None)
+        if not meta:
+            body.pop("metadata")
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -47,8 +55,9 @@ def applied_in_cluster(state: ServerState, intent: Intent) -> bool:
             return True
         meta = pod.get("metadata") or {}
         return meta.get("uid") != expected.get("pod_uid") or bool(meta.get("deletionTimestamp"))
+    kind = str(intent.target.get("kind") or "Deployment")
     try:
-        deployment = gateway.get_deployment(namespace, str(intent.target.get("name")))
+        deployment = gateway.get_workload(kind, namespace, str(intent.target.get("name")))
     except NotFound:
         return False
     spec = deployment.get("spec") or {}

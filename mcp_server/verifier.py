@@ -25,6 +25,7 @@ from mcp_server.gateway import GatewayError, NotFound
 from mcp_server.ledger import Intent
 from mcp_server.state import ServerState
 from mcp_server.writes import (
+    CONTROLLER_REVISION_HASH,
     POD_TEMPLATE_HASH,
     ReplacementQuery,
     is_replacement,
@@ -155,6 +156,10 @@ class Verifier:
         if look.get("failing"):
             verification["status"] = "not_healed"
         elif look.get("healthy"):
+            if healthy_since is not None and look.get("restart_count") != stored.get(
+                "restart_count"
+            ):
+                healthy_since = None  # restarted since it looked healthy: not stable yet
             healthy_since = healthy_since if healthy_since is not None else now
             verification["healthy_since"] = healthy_since
             if now - float(healthy_since) >= self.stable_seconds:
@@ -178,6 +183,7 @@ class Verifier:
         if (
             verification["status"] != "pending"
             or verification.get("healthy_since") != stored.get("healthy_since")
+            or verification.get("restart_count") != stored.get("restart_count")
             or verification.get("resize") != stored.get("resize")
             or not stored
         ):
@@ -257,19 +263,16 @@ class Verifier:
 
     def _look_rollout(self, intent: Intent, namespace: str) -> JSON:
         name = str(intent.target.get("name"))
+        kind = str(intent.target.get("kind") or "Deployment")
         try:
-            deployment = self.state.gateway.get_deployment(namespace, name)
+            workload = self.state.gateway.get_workload(kind, namespace, name)
         except NotFound:
-            return {"healthy": False, "failing": True, "message": f"deployment {name} is gone"}
-        spec = deployment.get("spec") or {}
-        status = deployment.get("status") or {}
-        replicas = spec.get("replicas")
-        want = int(replicas) if isinstance(replicas, int) else 1
-        generation = int((deployment.get("metadata") or {}).get("generation") or 0)
-        observed = int(status.get("observedGeneration") or 0)
-        updated = int(status.get("updatedReplicas") or 0)
-        ready = int(status.get("readyReplicas") or 0)
-        total = int(status.get("replicas") or 0)
+            return {"healthy": False, "failing": True, "message": f"{kind.lower()} {name} is gone"}
+        spec = workload.get("spec") or {}
+        generation = int((workload.get("metadata") or {}).get("generation") or 0)
+        progress = rollout_progress(kind, workload)
+        want, updated, ready, total = progress
+        observed = int((workload.get("status") or {}).get("observedGeneration") or 0)
         if observed < generation:
             return {"healthy": False, "message": "the controller has not seen the change yet"}
         if intent.action == Action.SCALE_DOWN_DEPLOYMENT.value:
@@ -286,6 +289,8 @@ class Verifier:
             if selector_matches(selector, (p.get("metadata") or {}).get("labels") or {})
             and not (p.get("metadata") or {}).get("deletionTimestamp")
         ]
+        if on_delete(kind, workload):
+            return self._look_on_delete(intent, live)
         # Only pods of the new template, made after the write, show whether the change
         # worked; an old template's pod recreated meanwhile still fails the old way.
         made_after = _rolled_out(live, intent.expected)
@@ -308,6 +313,88 @@ class Verifier:
             look["message"] = "not every pod is ready yet"
         return look
 
+    def _look_on_delete(self, intent: Intent, live: list[JSON]) -> JSON:
+        """`updateStrategy: OnDelete`: the template change reaches no running pod (only pods
+        created later). After a memory raise only the in-place resizes changed the running
+        pods: healthy when each resized pod runs the new limit, Ready, with no restart since
+        the resize; a rollback changes nothing until someone deletes the pods."""
+        note = "updateStrategy OnDelete: the template change applies only to pods created later"
+        write = intent.result.get("write") if isinstance(intent.result, dict) else None
+        entries = [
+            e
+            for e in ((write or {}).get("resize") or [])
+            if isinstance(e, dict) and e.get("result") in ("resized", "unchanged")
+        ]
+        if intent.action != Action.INCREASE_MEMORY_LIMIT.value or not entries:
+            return {
+                "healthy": False,
+                "message": f"{note}; no running pod was changed: delete the pods to apply it",
+            }
+        by_uid = {str((p.get("metadata") or {}).get("uid")): p for p in live}
+        total = 0
+        for entry in entries:
+            pod = by_uid.get(str(entry.get("uid")))
+            if pod is None:
+                continue  # deleted meanwhile: its replacement has the new template
+            look = _pod_look(pod, "resized pod", self._threshold)
+            at_resize = entry.get("restart_count")
+            restarts = pod_restarts(pod)
+            total += restarts
+            # A container waiting in its back-off when resized starts once more, with room.
+            since = restarts - int(at_resize) if isinstance(at_resize, int) else restarts
+            if look.get("failing") and since > 1:
+                look["message"] = f"{note}; {look['message']} after its resize"
+                return look
+            state = resize_state(pod, entry).get("state")
+            if state != "in_place" or not pod_ready(pod) or classify_pod(pod) is not None:
+                return {
+                    "healthy": False,
+                    "new_pod_name": look.get("new_pod_name"),
+                    "new_pod_status": look.get("new_pod_status"),
+                    "restart_count": restarts,
+                    "message": f"{note}; only the resize changes the running pods: "
+                    f"{look['message']}, resize {state}, {since} restart(s) since the resize",
+                }
+        newest = max(live, key=created_at) if live else None
+        return {
+            "healthy": True,
+            "new_pod_name": None if newest is None else (newest.get("metadata") or {}).get("name"),
+            "new_pod_status": "Running",
+            # A restart while healthy starts the stability window again (see status()).
+            "restart_count": total,
+            "message": f"{note}; the running pods were resized in place and run Ready",
+        }
+
+
+def rollout_progress(kind: str, workload: JSON) -> tuple[int, int, int, int]:
+    """(wanted, updated, ready, total) pods of a Deployment, StatefulSet or DaemonSet."""
+    spec = workload.get("spec") or {}
+    status = workload.get("status") or {}
+    if kind == "DaemonSet":
+        want = int(status.get("desiredNumberScheduled") or 0)
+        return (
+            want,
+            int(status.get("updatedNumberScheduled") or 0),
+            int(status.get("numberReady") or 0),
+            int(status.get("currentNumberScheduled") or 0),
+        )
+    replicas = spec.get("replicas")
+    want = int(replicas) if isinstance(replicas, int) else 1
+    updated = int(status.get("updatedReplicas") or 0)
+    if kind == "StatefulSet" and status.get("updateRevision") != status.get("currentRevision"):
+        updated = min(updated, want - 1)  # the rolling update has not finished
+    return (
+        want,
+        updated,
+        int(status.get("readyReplicas") or 0),
+        int(status.get("replicas") or 0),
+    )
+
+
+def on_delete(kind: str, workload: JSON) -> bool:
+    strategy = (workload.get("spec") or {}).get("updateStrategy") or {}
+    return kind in ("StatefulSet", "DaemonSet") and strategy.get("type") == "OnDelete"
+
 
 def _rolled_out(pods: list[JSON], expected: JSON) -> list[JSON]:
     before = set(expected.get("pods_before") or ())
@@ -315,7 +402,8 @@ def _rolled_out(pods: list[JSON], expected: JSON) -> list[JSON]:
     fresh = []
     for pod in pods:
         meta = pod.get("metadata") or {}
-        template = (meta.get("labels") or {}).get(POD_TEMPLATE_HASH)
+        labels = meta.get("labels") or {}
+        template = labels.get(POD_TEMPLATE_HASH, labels.get(CONTROLLER_REVISION_HASH))
         if str(meta.get("uid")) not in before and template not in old_templates:
             fresh.append(pod)
     return fresh

@@ -215,11 +215,13 @@ def _name_of(obj: Mapping[str, Any]) -> str:
 
 
 def rollback_refusal(deployment: Mapping[str, Any]) -> str | None:
-    """Why a rollback of this Deployment must not be attempted, or None."""
+    """Why a rollback of this workload (a Deployment, StatefulSet or DaemonSet) must not be
+    attempted, or None."""
     name = _name_of(deployment)
     namespace = str(_meta(deployment).get("namespace") or "")
+    word = str(deployment.get("kind") or "Deployment").lower()
     if _meta(deployment).get("deletionTimestamp"):
-        return f"deployment {name} is being deleted"
+        return f"{word} {name} is being deleted"
     if (deployment.get("spec") or {}).get("paused") is True:
         where = f" -n {namespace}" if namespace else ""
         return (
@@ -384,6 +386,154 @@ def rollback_patch(
     return RollbackPatch(ops, chosen)
 
 
+# -------------------------------------------- StatefulSet / DaemonSet: ControllerRevisions
+
+
+def _revision_number(revision: Mapping[str, Any]) -> int | None:
+    value = revision.get("revision")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def controlled_revisions(
+    workload: Mapping[str, Any], revisions: Collection[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """The workload's ControllerRevisions (controlled by its uid), oldest number first."""
+    uid = _meta(workload).get("uid")
+    kind = str(workload.get("kind") or "") or None
+    owned = [
+        r
+        for r in revisions
+        if uid and owner_uid(r, kind) == uid and _revision_number(r) is not None
+    ]
+    return sorted(owned, key=lambda r: _revision_number(r) or 0)
+
+
+def current_revision(
+    workload: Mapping[str, Any], revisions: Collection[Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The revision of the workload's template now: a StatefulSet's `status.updateRevision`,
+    else (a DaemonSet) the highest revision number."""
+    history = controlled_revisions(workload, revisions)
+    if not history:
+        return None
+    if workload.get("kind") == "StatefulSet":
+        name = (workload.get("status") or {}).get("updateRevision")
+        found = next((r for r in history if _name_of(r) == name), None)
+        if found is not None:
+            return found
+    return history[-1]
+
+
+def revision_hash(workload: Mapping[str, Any], revision: Mapping[str, Any]) -> str | None:
+    """The `controller-revision-hash` its pods carry: the revision's name for a StatefulSet,
+    the revision's own hash label for a DaemonSet."""
+    if workload.get("kind") == "DaemonSet":
+        value = (_meta(revision).get("labels") or {}).get(CONTROLLER_REVISION_HASH)
+        return str(value) if value else None
+    return _name_of(revision) or None
+
+
+def current_revision_hash(
+    workload: Mapping[str, Any], revisions: Collection[Mapping[str, Any]]
+) -> str | None:
+    """The `controller-revision-hash` of the pods of the workload's current template: a
+    StatefulSet says it (`status.updateRevision`); a DaemonSet's comes from its revisions."""
+    if workload.get("kind") == "StatefulSet":
+        name = (workload.get("status") or {}).get("updateRevision")
+        if isinstance(name, str) and name:
+            return name
+    found = current_revision(workload, revisions)
+    return None if found is None else revision_hash(workload, found)
+
+
+def revision_template(revision: Mapping[str, Any]) -> JSON:
+    """The pod template a ControllerRevision restores (its `data`, without `$patch`)."""
+    template = copy.deepcopy(
+        dict((((revision.get("data") or {}).get("spec") or {}).get("template")) or {})
+    )
+    template.pop("$patch", None)
+    return template
+
+
+def comparable_template(template: Mapping[str, Any]) -> JSON:
+    """A pod template as two revisions compare: without the hash labels the controllers add
+    and without the empty `creationTimestamp` a revision's data carries."""
+    copied = copy.deepcopy(dict(template))
+    copied.pop("$patch", None)
+    meta = copied.get("metadata")
+    if isinstance(meta, dict):
+        if meta.get("creationTimestamp") is None:
+            meta.pop("creationTimestamp", None)
+        labels = meta.get("labels")
+        if isinstance(labels, dict):
+            labels.pop(POD_TEMPLATE_HASH, None)
+            labels.pop(CONTROLLER_REVISION_HASH, None)
+        if not meta:
+            copied.pop("metadata")
+    return copied
+
+
+class RevisionRollback(NamedTuple):
+    body: JSON  # a strategic-merge patch: the revision's data, plus the resourceVersion
+    revision: int  # the revision rolled back to
+    from_revision: int | None  # the current one
+    template: JSON  # the template it restores
+
+
+def revision_rollback_patch(
+    workload: Mapping[str, Any],
+    revisions: Collection[Mapping[str, Any]],
+    revision: int | None = None,
+) -> RevisionRollback:
+    """`kubectl rollout undo statefulset/X` (or daemonset/X): the strategic-merge patch that
+    is the chosen ControllerRevision's `data` (`spec.template` with `$patch: replace`), made
+    conditional on the workload's resourceVersion (409 if it changed since it was read).
+
+    `revision` None or 0 means the newest revision before the current one. Refuses
+    (WriteRefused) a workload being deleted (`vetoed`), no earlier revision or an unknown one
+    (`not_found`), the current revision or a template equal to the current one (`vetoed`).
+    """
+    kind = str(workload.get("kind") or "workload")
+    name = _name_of(workload)
+    if _meta(workload).get("deletionTimestamp"):
+        raise WriteRefused("vetoed", f"{kind.lower()} {name} is being deleted")
+    if revision is not None and (
+        isinstance(revision, bool) or not isinstance(revision, int) or revision < 0
+    ):
+        raise WriteRefused("invalid_input", f"invalid revision {revision!r}")
+    history = controlled_revisions(workload, revisions)
+    numbered = {_revision_number(r): r for r in history}
+    current = current_revision(workload, revisions)
+    current_number = None if current is None else _revision_number(current)
+    if revision:
+        chosen = revision
+        if chosen not in numbered:
+            raise WriteRefused(
+                "not_found", f"unable to find specified revision {chosen} in history"
+            )
+    else:
+        older = [n for n in numbered if n is not None and (current_number or 0) > n]
+        if not older:
+            raise WriteRefused("not_found", "no last revision to roll back to")
+        chosen = max(older)
+    if chosen == current_number:
+        raise WriteRefused("vetoed", f"revision {chosen} is already the current one")
+    target = numbered[chosen]
+    data = target.get("data")
+    template = revision_template(target)
+    if not isinstance(data, Mapping) or not template:
+        raise WriteRefused("not_found", f"revision {chosen} holds no pod template")
+    live = (workload.get("spec") or {}).get("template") or {}
+    if comparable_template(template) == comparable_template(live):
+        raise WriteRefused(
+            "vetoed", f"the current template already matches revision {chosen}: nothing to undo"
+        )
+    body = copy.deepcopy(dict(data))
+    version = _precondition(workload)["value"]
+    body["metadata"] = {"resourceVersion": version}
+    return RevisionRollback(body, chosen, current_number, template)
+
+
 # ------------------------------------------------------------------------------------ events
 
 
@@ -530,9 +680,13 @@ def current_template_pods(
     replicasets: Collection[Mapping[str, Any]],
     pods: Collection[Mapping[str, Any]],
 ) -> list[Mapping[str, Any]]:
-    """The running pods of the Deployment's current template: controlled by its current
-    ReplicaSet (uid) and carrying that ReplicaSet's `pod-template-hash`, not being deleted.
-    Pods of older templates are left to the rollout."""
+    """The running pods of the workload's current template, not being deleted. A Deployment's:
+    controlled by its current ReplicaSet (uid; `replicasets` are its ReplicaSets) and carrying
+    that ReplicaSet's `pod-template-hash`. A StatefulSet's or DaemonSet's (`replicasets` are
+    then its ControllerRevisions): controlled by the workload (uid) and carrying the current
+    revision's `controller-revision-hash`. Pods of older templates are left to the rollout."""
+    if deployment.get("kind") in ("StatefulSet", "DaemonSet"):
+        return _current_revision_pods(deployment, replicasets, pods)
     rs = current_replicaset(deployment, replicasets)
     if rs is None:
         return []
@@ -544,6 +698,29 @@ def current_template_pods(
         if owner_uid(pod, "ReplicaSet") != rs_uid or meta.get("deletionTimestamp"):
             continue
         if template_hash and (meta.get("labels") or {}).get(POD_TEMPLATE_HASH) != template_hash:
+            continue
+        if (pod.get("status") or {}).get("phase") != "Running":
+            continue
+        found.append(pod)
+    return sorted(found, key=_name_of)
+
+
+def _current_revision_pods(
+    workload: Mapping[str, Any],
+    revisions: Collection[Mapping[str, Any]],
+    pods: Collection[Mapping[str, Any]],
+) -> list[Mapping[str, Any]]:
+    uid = _meta(workload).get("uid")
+    kind = str(workload.get("kind"))
+    wanted = current_revision_hash(workload, revisions)
+    if not uid or not wanted:
+        return []
+    found = []
+    for pod in pods:
+        meta = _meta(pod)
+        if owner_uid(pod, kind) != uid or meta.get("deletionTimestamp"):
+            continue
+        if (meta.get("labels") or {}).get(CONTROLLER_REVISION_HASH) != wanted:
             continue
         if (pod.get("status") or {}).get("phase") != "Running":
             continue

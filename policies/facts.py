@@ -20,6 +20,9 @@ CONFIG_PROBLEM_TYPES = frozenset(
 )
 PENDING_TYPES = frozenset({IssueType.PENDING, IssueType.UNBOUND_PVC})
 MEMORY_PATCHABLE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
+# Workloads with a revision history to return to: a Deployment's ReplicaSets, a StatefulSet's
+# or DaemonSet's ControllerRevisions (`kubectl rollout undo` works on all three).
+ROLLBACK_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 OOM_REASON = "OOMKilled"
 MI = 2**20
 

@@ -26,6 +26,7 @@ from policies.facts import (
     MI,
     OOM_REASON,
     PENDING_TYPES,
+    ROLLBACK_KINDS,
     Facts,
     facts_of,
 )
@@ -255,7 +256,7 @@ class _Rules:
             issue.type,
         )
         workload = self.f.workload
-        if workload is not None and workload.kind == "Deployment":
+        if workload is not None and workload.kind in ROLLBACK_KINDS:
             rollout = workload.rollout
             if (
                 rollout.image_changed_in_latest_rollout
@@ -483,7 +484,7 @@ class _Rules:
             )
         rollout = workload.rollout
         began_with_rollout = (
-            workload.kind == "Deployment"
+            workload.kind in ROLLBACK_KINDS
             and rollout.failure_began_with_latest_rollout
             and rollout.previous_revision is not None
         )

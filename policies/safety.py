@@ -17,6 +17,7 @@ from policies.facts import (
     CONFIG_PROBLEM_TYPES,
     IMAGE_PULL_TYPES,
     MEMORY_PATCHABLE_KINDS,
+    ROLLBACK_KINDS,
     Facts,
     facts_of,
 )
@@ -28,7 +29,7 @@ _Check = Callable[[Decision, Diagnosis, DecisionContext, Facts], CheckResult]
 
 # The kind of workload each workload-level action can write to.
 WORKLOAD_KINDS: dict[Action, frozenset[str]] = {
-    Action.ROLLBACK_DEPLOYMENT: frozenset({"Deployment"}),
+    Action.ROLLBACK_DEPLOYMENT: ROLLBACK_KINDS,
     Action.SCALE_DOWN_DEPLOYMENT: frozenset({"Deployment"}),
     Action.INCREASE_MEMORY_LIMIT: MEMORY_PATCHABLE_KINDS,
 }

@@ -192,6 +192,7 @@ def build_diagnosis(
     metrics_available: bool = False,
     owners: Sequence[Obj] = (),
     replicasets: Sequence[Obj] = (),
+    controller_revisions: Sequence[Obj] = (),
     pdbs: Sequence[Obj] = (),
     nodes: Sequence[Obj] | None = None,
     config: ConfigExistence | None = None,
@@ -205,8 +206,10 @@ def build_diagnosis(
     events: Events in the pod's namespace (filtered here to the pod). logs_*: {container:
     text} (or one text for a single-container pod). owners: the pod's controllers (its
     ReplicaSet, Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout
-    history). pods: sibling pods of the workload (to tell whether an old revision ran). nodes:
-    for whether a Pending pod could fit anywhere. config: which ConfigMaps/Secrets/PVCs exist.
+    history). controller_revisions: a StatefulSet's or DaemonSet's ControllerRevisions (its
+    rollout history). pods: sibling pods of the workload (to tell whether an old revision
+    ran). nodes: for whether a Pending pod could fit anywhere. config: which
+    ConfigMaps/Secrets/PVCs exist.
     memory_history: {container: memory samples of this pod} from the server's usage sampler
     (observed peaks, memory trends, PredictedOOM within `predict_horizon_minutes`).
     """
@@ -237,6 +240,7 @@ def build_diagnosis(
         pod,
         owners,
         replicasets=replicasets,
+        controller_revisions=controller_revisions,
         pdbs=pdbs,
         pods=pods,
         first_failure_at=failed_at,

@@ -309,11 +309,112 @@ def rollout_info(
     return info
 
 
+# -- StatefulSet and DaemonSet history: ControllerRevisions ----------------------------------
+
+REVISION_HASH_LABEL = "controller-revision-hash"
+
+
+def workload_revisions(workload: Obj, revisions: Sequence[Obj]) -> list[Obj]:
+    """The workload's ControllerRevisions (controlled by it), oldest revision number first."""
+    owned = [r for r in revisions if _owned_by(r, workload) and i(r, "revision") is not None]
+    return sorted(owned, key=lambda r: i(r, "revision") or 0)
+
+
+def current_controller_revision(workload: Obj, history: Sequence[Obj]) -> Obj | None:
+    """The revision of the workload's template now: a StatefulSet's `status.updateRevision`;
+    for a DaemonSet (which has no such field) the highest revision number, as the controller
+    gives the live template's revision the next number."""
+    if not history:
+        return None
+    if s(workload, "kind") == "StatefulSet":
+        name = s(workload, "status", "updateRevision")
+        found = next((r for r in history if s(r, "metadata", "name") == name), None)
+        if found is not None:
+            return found
+    return history[-1]
+
+
+def revision_hash(workload_kind: str | None, revision: Obj) -> str | None:
+    """The `controller-revision-hash` label value the revision's pods carry: a StatefulSet's
+    pods name the revision, a DaemonSet's carry the revision's hash label."""
+    if workload_kind == "DaemonSet":
+        value = m(revision, "metadata", "labels").get(REVISION_HASH_LABEL)
+        return value if isinstance(value, str) and value else None
+    return s(revision, "metadata", "name")
+
+
+def _of_revision(pod: Obj, workload: Obj, revision: Obj) -> bool:
+    wanted = revision_hash(s(workload, "kind"), revision)
+    label = m(pod, "metadata", "labels").get(REVISION_HASH_LABEL)
+    return bool(wanted) and label == wanted and _owned_by(pod, workload)
+
+
+def _revision_ran_healthy(workload: Obj, previous: Obj, pods: Sequence[Obj]) -> bool:
+    """Did the previous revision run Ready pods? A Ready pod of it among `pods`, else what the
+    workload's status tells: a StatefulSet whose current (not yet updated) revision is the
+    previous one with Ready replicas; a DaemonSet not fully updated with Ready pods."""
+    if any(_of_revision(p, workload, previous) and _pod_ready(p) for p in pods):
+        return True
+    status = m(workload, "status")
+    if s(workload, "kind") == "StatefulSet":
+        return (
+            s(status, "currentRevision") == s(previous, "metadata", "name")
+            and (i(status, "currentReplicas") or 0) > 0
+            and (i(status, "readyReplicas") or 0) > 0
+        )
+    if s(workload, "kind") == "DaemonSet":
+        desired = i(status, "desiredNumberScheduled") or 0
+        updated = i(status, "updatedNumberScheduled") or 0
+        return updated < desired and (i(status, "numberReady") or 0) > 0
+    return False
+
+
+def revision_rollout_info(
+    workload: Obj,
+    revisions: Sequence[Obj],
+    pod: Obj,
+    *,
+    pods: Sequence[Obj] = (),
+    first_failure_at: datetime | None = None,
+    window: timedelta = ROLLOUT_FAILURE_WINDOW,
+) -> RolloutInfo:
+    """A StatefulSet's or DaemonSet's rollout history from its ControllerRevisions, read as
+    `rollout_info` reads a Deployment's ReplicaSets."""
+    history = workload_revisions(workload, revisions)
+    current = current_controller_revision(workload, history)
+    if current is None:
+        return RolloutInfo()
+    number = i(current, "revision")
+    data = m(current, "data")
+    info = RolloutInfo(
+        current_revision=number,
+        current_images=template_images(data),
+        latest_rollout_at=s(current, "metadata", "creationTimestamp"),
+    )
+    earlier = [r for r in history if (i(r, "revision") or 0) < (number or 0)]
+    if not earlier:
+        return info
+    previous = earlier[-1]
+    info.previous_revision = i(previous, "revision")
+    info.previous_images = template_images(m(previous, "data"))
+    info.image_changed_in_latest_rollout = info.previous_images != info.current_images
+    info.previous_revision_healthy = _revision_ran_healthy(workload, previous, pods)
+    created = parse_time(s(current, "metadata", "creationTimestamp"))
+    began_after = (
+        created is not None
+        and first_failure_at is not None
+        and created <= first_failure_at <= created + window
+    )
+    info.failure_began_with_latest_rollout = began_after and _of_revision(pod, workload, current)
+    return info
+
+
 def workload_info(
     pod: Obj,
     owners: Sequence[Obj],
     *,
     replicasets: Sequence[Obj] = (),
+    controller_revisions: Sequence[Obj] = (),
     pdbs: Sequence[Obj] = (),
     pods: Sequence[Obj] = (),
     first_failure_at: datetime | None = None,
@@ -350,4 +451,8 @@ def workload_info(
     if kind == "Deployment":
         all_rs = list(replicasets) + [o for o in owners if s(o, "kind") == "ReplicaSet"]
         info.rollout = rollout_info(top, all_rs, pod, pods=pods, first_failure_at=first_failure_at)
+    elif kind in ("StatefulSet", "DaemonSet"):
+        info.rollout = revision_rollout_info(
+            top, controller_revisions, pod, pods=pods, first_failure_at=first_failure_at
+        )
     return chain, info

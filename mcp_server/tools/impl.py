@@ -204,6 +204,7 @@ def rollback_deployment(state: ServerState, args: RollbackInput, caller: Caller)
         RollbackRequest(
             namespace=args.namespace,
             deployment_name=args.deployment_name,
+            kind=args.kind,
             caller=caller,
             revision=args.revision,
             approval_id=args.approval_id,

@@ -103,7 +103,9 @@ class ActionStatusInput(_Input):
 
 class RollbackInput(_Input):
     namespace: Label
+    # The workload's name; `kind` says which kind it is (a Deployment unless told).
     deployment_name: Subdomain
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet"] = "Deployment"
     revision: StrictInt | None = Field(default=None, ge=1, le=2**31 - 1)
     approval_id: Identifier | None = None
     dry_run: StrictBool = False
@@ -251,6 +253,7 @@ class HealResult(ToolResult):
 class RollbackResult(ToolResult):
     namespace: str | None = None
     deployment_name: str | None = None
+    kind: str | None = None
     action_taken: str | None = None
     from_revision: int | None = None
     to_revision: int | None = None

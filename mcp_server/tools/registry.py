@@ -82,6 +82,19 @@ DeploymentName = Annotated[
     ),
 ]
 Flag = Annotated[Any, WithJsonSchema({"type": "boolean"})]
+OptionalWorkloadKind = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "enum": ["Deployment", "StatefulSet", "DaemonSet"]},
+                {"type": "null"},
+            ],
+            "default": None,
+            "description": "the kind of the workload named by deployment_name (default Deployment)",
+        }
+    ),
+]
 
 
 def _nullable(schema: dict[str, Any]) -> WithJsonSchema:
@@ -157,8 +170,12 @@ def _audit_refusal(
 ) -> None:
     """A write tool called with bad input is still an attempted write: audit it (the
     executor audits everything past validation)."""
-    kind = "Deployment" if tool == "rollback_deployment" else "Pod"
-    name = arguments.get("deployment_name" if kind == "Deployment" else "pod_name")
+    rollback = tool == "rollback_deployment"
+    kind = "Pod"
+    if rollback:
+        given = arguments.get("kind")
+        kind = given if given in ("StatefulSet", "DaemonSet") else "Deployment"
+    name = arguments.get("deployment_name" if rollback else "pod_name")
     state.audit.append(
         action=tool,
         target=AuditTarget(kind, str(arguments.get("namespace"))[:63], str(name)[:253]),
@@ -323,6 +340,7 @@ async def rollback_deployment(
     ctx: Context[Any, Any, Any],
     namespace: Namespace = None,
     deployment_name: DeploymentName = None,
+    kind: OptionalWorkloadKind = None,
     revision: OptionalRevision = None,
     approval_id: OptionalId = None,
     dry_run: Flag = None,
@@ -395,9 +413,10 @@ _TOOLS: tuple[tuple[str, Callable[..., Any], ToolAnnotations, str], ...] = (
         "rollback_deployment",
         rollback_deployment,
         DESTRUCTIVE,
-        "Roll a deployment back to the previous (or given) revision, as "
-        "`kubectl rollout undo` does, when the rules allow it; needs an approval; answers "
-        "with an action_id for get_action_status.",
+        "Roll a workload back to the previous (or given) revision, as "
+        "`kubectl rollout undo` does, when the rules allow it: a Deployment (default), or a "
+        "StatefulSet or DaemonSet with kind; needs an approval; answers with an action_id "
+        "for get_action_status.",
     ),
     (
         "list_unhealthy_pods",

@@ -166,12 +166,44 @@ def test_still_crashing_after_rollback_investigates() -> None:
     assert "after a rollback" in decision.reason
 
 
-def test_rollback_needs_a_deployment() -> None:
+@pytest.mark.parametrize("kind", ["StatefulSet", "DaemonSet"])
+def test_a_statefulset_or_daemonset_rolls_back_to_its_previous_controller_revision(
+    kind: str,
+) -> None:
     wl = {
-        "kind": "StatefulSet",
+        "kind": kind,
         "name": "web",
         "replicas": 3,
         "rollout": rollout(failure_began_with_latest_rollout=True, previous_revision_healthy=True),
+    }
+    decision = decide(diagnosis(crash(restarts=6), workload=wl), context())
+    assert decision.action is Action.ROLLBACK_DEPLOYMENT
+    assert (decision.target.kind, decision.target.name) == (kind, "web")
+    assert decision.parameters["revision"] == wl["rollout"]["previous_revision"]
+
+
+def test_rollback_needs_a_workload_with_a_revision_history() -> None:
+    wl = {
+        "kind": "Job",
+        "name": "web",
+        "replicas": 1,
+        "rollout": rollout(failure_began_with_latest_rollout=True, previous_revision_healthy=True),
+    }
+    decision = decide(diagnosis(crash(restarts=6), workload=wl), context())
+    assert decision.action is Action.DELETE_POD
+
+
+@pytest.mark.parametrize("kind", ["StatefulSet", "DaemonSet"])
+def test_no_rollback_without_a_previous_revision(kind: str) -> None:
+    wl = {
+        "kind": kind,
+        "name": "web",
+        "replicas": 3,
+        "rollout": rollout(
+            failure_began_with_latest_rollout=True,
+            previous_revision_healthy=True,
+            previous_revision=None,
+        ),
     }
     decision = decide(diagnosis(crash(restarts=6), workload=wl), context())
     assert decision.action is Action.DELETE_POD
