@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from mcp_server.diagnostics.diagnose import build_diagnosis, classify_unhealthy
+from mcp_server.diagnostics.kinds import add_kind_findings
 from mcp_server.diagnostics.logs import LogAnalysis, analyze_log_text
 from mcp_server.diagnostics.pod_status import health_score
 from mcp_server.diagnostics.resources import resource_report as _resource_report
@@ -35,11 +36,13 @@ def diagnose_inputs(
 
     The namespaced ReplicaSet list serves twice: as the pod's owners (with the Deployment)
     and as the rollout history.
+    A Job's pod has its Job (and CronJob) as owners.
     """
     current = {e.container: e.text for e in inputs.logs if e.text is not None and not e.previous}
     previous = {e.container: e.text for e in inputs.logs if e.text is not None and e.previous}
     metrics = inputs.metrics
     owners = list(inputs.replicasets)
+    owners += [o for o in (inputs.job, inputs.cronjob) if o is not None]
     if inputs.deployment is not None:
         owners.append(inputs.deployment)
     if inputs.workload is not None:  # a StatefulSet or DaemonSet
@@ -60,6 +63,24 @@ def diagnose_inputs(
         memory_history=memory_history,
         predict_horizon_minutes=policy.memory.predict_horizon_minutes,
     )
+    add_kind_findings(
+        diagnosis,
+        inputs.pod,
+        events=inputs.events,
+        logs={**previous, **current},
+        job=inputs.job,
+        cronjob=inputs.cronjob,
+        cronjob_events=inputs.cronjob_events,
+        workload=_kind_workload(inputs),
+        nodes=inputs.daemon_nodes,
+        daemon_pods=inputs.daemon_pods,
+        claims=inputs.claims,
+        claim_events=inputs.claim_events,
+        missing_claims=inputs.missing_claims,
+        node=inputs.node,
+        endpointslices=inputs.endpointslices,
+        now=inputs.read_at,
+    )
     unavailable = [
         f"{e.container} ({'previous' if e.previous else 'current'}): {redact(e.error or '')}"
         for e in inputs.logs
@@ -76,6 +97,18 @@ def diagnose_inputs(
     if truncated:
         diagnosis.logs["cut_at_limit_bytes"] = truncated
     return diagnosis
+
+
+def _kind_workload(inputs: DiagnosisInputs) -> JSON | None:
+    """The pod's StatefulSet or DaemonSet, when read (kind set from the pod's owner)."""
+    workload = inputs.workload
+    if workload is None:
+        return None
+    refs = (inputs.pod.get("metadata") or {}).get("ownerReferences") or []
+    kind = next(
+        (r.get("kind") for r in refs if r.get("kind") in ("StatefulSet", "DaemonSet")), None
+    )
+    return {**workload, "kind": workload.get("kind") or kind}
 
 
 def memory_history_of(

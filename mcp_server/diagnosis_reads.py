@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mcp_server import owner_reads
 from mcp_server.gateway import (
     JSON,
     MAX_DIAGNOSIS_REQUESTS,
@@ -63,9 +64,12 @@ def _fetch(
 
     pod = gateway.get_pod(namespace, pod_name)
     inputs = DiagnosisInputs(pod=pod)
+    inputs.read_at = gateway.wall_clock()
     plan = _plan_reads(pod, check_logs=check_logs, check_events=check_events)
     logs_unavailable = False
     for step in plan:
+        if step.what in owner_reads.STEPS and not owner_reads.wanted(step.what, pod, inputs):
+            continue  # does not apply to this pod: no request, nothing skipped
         label = _label(step)
         requests_left, seconds_left = gateway.budget_left()
         if requests_left is not None and requests_left <= 0:
@@ -78,7 +82,9 @@ def _fetch(
             inputs.skipped.append(f"{label}: skipped: the pod's logs are unavailable")
             continue
         try:
-            if step.what == "events":
+            if step.what in owner_reads.STEPS:
+                owner_reads.fetch(gateway, namespace, pod, step.what, inputs)
+            elif step.what == "events":
                 try:
                     inputs.events = gateway.list_events_for(
                         namespace, pod_name, uid=(pod.get("metadata") or {}).get("uid")
@@ -239,8 +245,8 @@ def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Rea
             plan.append(_Read("limitranges"))
     unscheduled = status.get("phase") == "Pending" and not status.get("containerStatuses")
     if unscheduled:
-        plan.append(_Read("nodes"))
-        return plan  # no container ever ran: no logs, no metrics
+        # No container ever ran: no logs, no metrics.
+        return owner_reads.arrange(pod, plan, [_Read("nodes")], _Read)
     statuses = list(status.get("containerStatuses") or [])
     chosen = _log_container(statuses) if check_logs and statuses else None
     running = any("running" in (s.get("state") or {}) for s in statuses)
@@ -253,7 +259,7 @@ def _plan_reads(pod: JSON, *, check_logs: bool, check_events: bool) -> list[_Rea
     if chosen is not None and chosen.previous:
         # Last, if the budget still allows: the current instance too (e.g. a bare pod).
         reads.append(_Read("log", chosen.container, previous=False))
-    return plan + reads
+    return owner_reads.arrange(pod, plan, reads, _Read)
 
 
 def _oom_killed(status: JSON) -> bool:

@@ -280,12 +280,24 @@ class DiagnosisInputs:
     workload: JSON | None = None
     controller_revisions: list[JSON] = field(default_factory=list)
     nodes: list[JSON] = field(default_factory=list)
+    # The kinds that make pods fail (mcp_server/owner_reads.py decides which are read).
+    job: JSON | None = None
+    cronjob: JSON | None = None
+    cronjob_events: list[JSON] = field(default_factory=list)
+    claims: list[JSON] = field(default_factory=list)
+    claim_events: list[JSON] = field(default_factory=list)
+    missing_claims: list[str] = field(default_factory=list)
+    node: JSON | None = None  # the pod's own node
+    endpointslices: list[JSON] | None = None  # the namespace's, when read
+    daemon_nodes: list[JSON] | None = None
+    daemon_pods: list[JSON] | None = None
     # Read only before a write (see `fetch_guard_rails`): they bound what a write may do.
     pdbs: list[JSON] = field(default_factory=list)
     limit_ranges: list[JSON] = field(default_factory=list)
     guard_rails_read: bool = False
     requests_used: int = 0
     skipped: list[str] = field(default_factory=list)  # what the budget left out, and why
+    read_at: datetime | None = None  # the server's clock when the pod was read
 
 
 MAX_DIAGNOSIS_REQUESTS = 5
@@ -472,6 +484,8 @@ class Gateway:
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self._monotonic = monotonic
+        # The server's wall clock (ServerState sets its own): when a diagnosis was read.
+        self.wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
         self._request_timeout = request_timeout
         self.event_source = event_source
         # A diagnosis' wall-time budget (retries and back-off included); see `budget`.
@@ -518,6 +532,14 @@ class Gateway:
     @cached_property
     def _custom(self) -> Any:
         return k8s.CustomObjectsApi(self._api)
+
+    @cached_property
+    def _batch(self) -> Any:
+        return k8s.BatchV1Api(self._api)
+
+    @cached_property
+    def _discovery(self) -> Any:
+        return k8s.DiscoveryV1Api(self._api)
 
     def close(self) -> None:
         self._api.close()
@@ -956,6 +978,52 @@ class Gateway:
             lambda: self._core.list_node(_preload_content=False, _request_timeout=self._timeout),
         )
         return list(data.get("items") or [])
+
+    def get_job(self, namespace: str, name: str) -> JSON:
+        return self._json(
+            "get",
+            "jobs",
+            lambda: self._batch.read_namespaced_job(
+                name, namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+
+    def get_cronjob(self, namespace: str, name: str) -> JSON:
+        return self._json(
+            "get",
+            "cronjobs",
+            lambda: self._batch.read_namespaced_cron_job(
+                name, namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+
+    def get_persistent_volume_claim(self, namespace: str, name: str) -> JSON:
+        return self._json(
+            "get",
+            "persistentvolumeclaims",
+            lambda: self._core.read_namespaced_persistent_volume_claim(
+                name, namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+
+    def get_node(self, name: str) -> JSON:
+        return self._json(
+            "get",
+            "nodes",
+            lambda: self._core.read_node(
+                name, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+
+    def list_endpoint_slices(self, namespace: str) -> list[JSON]:
+        data = self._json(
+            "list",
+            "endpointslices",
+            lambda: self._discovery.list_namespaced_endpoint_slice(
+                namespace, _preload_content=False, _request_timeout=self._timeout
+            ),
+        )
+        return [item for item in data.get("items") or [] if isinstance(item, dict)]
 
     def get_namespace(self, name: str) -> JSON:
         return self._json(

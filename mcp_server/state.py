@@ -57,6 +57,7 @@ class ServerState:
         self.config = config
         self.gateway = gateway
         self.clock = clock or Clock()
+        self.gateway.wall_clock = self.clock.now
         base = policy or load_policy(config.policy_path)
         # The server's trusted callers may force as well as the policy's own.
         update: dict[str, object] = {

@@ -46,6 +46,15 @@ class IssueType:
     # Not killed yet: the working set grows at a pace that reaches the limit within the
     # policy's `memory.predict_horizon_minutes` (see ContainerResources.memory_trend).
     PREDICTED_OOM = "PredictedOOM"
+    # The pod's owner or surroundings (docs/decision-table.md): none of them is cured by
+    # deleting the pod or touching the object named, so the rules hand each to a human.
+    JOB_FAILED = "JobFailed"  # the Job's Failed condition (BackoffLimitExceeded, deadline)
+    CRONJOB_FAILING = "CronJobFailing"  # missed schedules, failing runs, suspended
+    STATEFULSET_ROLLOUT_STUCK = "StatefulSetRolloutStuck"  # an ordinal holds the rollout
+    DAEMONSET_PODS_MISSING = "DaemonSetPodsMissing"  # nodes without a ready daemon pod
+    SERVICE_NO_READY_ENDPOINTS = "ServiceNoReadyEndpoints"  # a Service selecting the pod
+    PVC_PENDING = "PVCPending"  # the pod waits for a claim that does not bind
+    NODE_NOT_READY = "NodeNotReady"  # the pod's node stopped reporting (Ready Unknown/False)
 
     ALL: frozenset[str] = frozenset(
         {
@@ -70,6 +79,13 @@ class IssueType:
             LOG_ERRORS,
             NOT_READY,
             PREDICTED_OOM,
+            JOB_FAILED,
+            CRONJOB_FAILING,
+            STATEFULSET_ROLLOUT_STUCK,
+            DAEMONSET_PODS_MISSING,
+            SERVICE_NO_READY_ENDPOINTS,
+            PVC_PENDING,
+            NODE_NOT_READY,
         }
     )
 
@@ -191,6 +207,102 @@ class ImagePullInfo(_Model):
     message: str | None = None
 
 
+class JobInfo(_Model):
+    """The pod's Job: its outcome and the failing pod's evidence."""
+
+    name: str
+    failed: bool = False
+    complete: bool = False
+    reason: str | None = None  # the Failed condition's reason, e.g. BackoffLimitExceeded
+    message: str | None = None
+    backoff_limit: int | None = None
+    pods_failed: int = Field(default=0, ge=0)
+    pods_succeeded: int = Field(default=0, ge=0)
+    pods_active: int = Field(default=0, ge=0)
+    restart_policy: str | None = None
+    container: str | None = None  # the failing container of the diagnosed pod
+    exit_code: int | None = None
+    termination_reason: str | None = None
+    last_log_lines: list[str] = Field(default_factory=list)  # redacted
+    cronjob: str | None = None  # the controlling CronJob, if any
+
+
+class CronJobInfo(_Model):
+    """The Job's CronJob: schedule against what ran, and the last runs' outcomes."""
+
+    name: str
+    schedule: str = ""
+    time_zone: str | None = None
+    suspended: bool = False
+    concurrency_policy: str | None = None
+    last_schedule_time: str | None = None
+    last_successful_time: str | None = None
+    # The most recent time the schedule was due (known only when the server's clock is).
+    last_due_time: str | None = None
+    missed_schedules: int = Field(default=0, ge=0)  # due times after lastScheduleTime, up to now
+    active_jobs: list[str] = Field(default_factory=list)
+    recent_outcomes: list[dict[str, str]] = Field(default_factory=list)  # {job, status}
+    missed_events: list[str] = Field(default_factory=list)  # MissSchedule, TooManyMissedTimes
+
+
+class StatefulSetInfo(_Model):
+    name: str
+    replicas: int = Field(default=0, ge=0)
+    ready_replicas: int = Field(default=0, ge=0)
+    updated_replicas: int = Field(default=0, ge=0)
+    current_revision: str | None = None
+    update_revision: str | None = None
+    pod_ordinal: int | None = None
+    pod_revision: str | None = None
+    pod_management_policy: str | None = None
+    stuck: bool = False
+    why: str | None = None  # the stuck ordinal's own issue
+
+
+class NodeGap(_Model):
+    node: str
+    reason: str
+
+
+class DaemonSetInfo(_Model):
+    name: str
+    desired: int = Field(default=0, ge=0)
+    current: int = Field(default=0, ge=0)
+    ready: int = Field(default=0, ge=0)
+    updated: int = Field(default=0, ge=0)
+    misscheduled: int = Field(default=0, ge=0)
+    nodes_read: bool = False  # whether `nodes_without_pod` could be worked out
+    nodes_without_pod: list[NodeGap] = Field(default_factory=list)
+
+
+class ServiceInfo(_Model):
+    name: str
+    selects_pod: bool = False
+    ready_endpoints: int = Field(default=0, ge=0)
+    not_ready_endpoints: int = Field(default=0, ge=0)
+    # The pod's own endpoint: True ready, False not ready, None not in the slices.
+    pod_ready: bool | None = None
+
+
+class ClaimInfo(_Model):
+    name: str
+    phase: str | None = None
+    storage_class: str | None = None
+    provisioner: str | None = None
+    requested: str | None = None
+    events: list[str] = Field(default_factory=list)  # "Reason: message", redacted
+
+
+class NodeInfo(_Model):
+    name: str
+    ready: str | None = None  # the Ready condition's status: True, False, Unknown
+    reason: str | None = None
+    message: str | None = None
+    unschedulable: bool = False
+    taints: list[str] = Field(default_factory=list)  # key=value:Effect
+    pressure: list[str] = Field(default_factory=list)  # MemoryPressure, DiskPressure, ...
+
+
 class Diagnosis(_Model):
     """What `diagnose_pod` returns, and what `policies.decide` reads."""
 
@@ -212,6 +324,15 @@ class Diagnosis(_Model):
     logs: dict[str, Any] = Field(default_factory=dict)  # {"errors": [...], "warnings": [...]}
     events: list[dict[str, Any]] = Field(default_factory=list)
     recommendations: list[str] = Field(default_factory=list)
+    # The owner and surroundings read for the kinds that make pods fail (each None or empty
+    # when not read; docs/mcp-server.md lists which reads a pod's kind gets).
+    job: JobInfo | None = None
+    cronjob: CronJobInfo | None = None
+    statefulset: StatefulSetInfo | None = None
+    daemonset: DaemonSetInfo | None = None
+    services: list[ServiceInfo] = Field(default_factory=list)
+    claims: list[ClaimInfo] = Field(default_factory=list)
+    node: NodeInfo | None = None
 
     @property
     def issue_types(self) -> set[str]:

@@ -32,6 +32,19 @@ from policies.facts import (
 )
 from policies.safety import READ_ONLY_CHECKS, auto_approved, checks_for
 
+# A Job's or CronJob's pods: never deleted, never retried by the server.
+JOB_KINDS = frozenset({"Job", "CronJob"})
+# Findings about a pod's owner and surroundings that no write remedies.
+SURROUNDING_TYPES = frozenset(
+    {
+        IssueType.SERVICE_NO_READY_ENDPOINTS,
+        IssueType.STATEFULSET_ROLLOUT_STUCK,
+        IssueType.DAEMONSET_PODS_MISSING,
+        IssueType.CRONJOB_FAILING,
+        IssueType.JOB_FAILED,
+    }
+)
+
 
 @dataclass(slots=True)
 class Choice:
@@ -106,6 +119,8 @@ def _with_investigate(choice: Choice, *milder: Choice) -> Choice:
 class _Rules:
     """One evaluation of the table; a class only to share the diagnosis and context."""
 
+    in_job_guard = False  # deciding for a Job's pod: the choice is then made read-only
+
     def __init__(self, diagnosis: Diagnosis, context: DecisionContext, facts: Facts) -> None:
         self.d = diagnosis
         self.ctx = context
@@ -134,8 +149,15 @@ class _Rules:
         if not issues:
             return Choice(Action.NONE, "no issues detected", 1.0, Risk.LOW, None)
         types = self.f.types
+        workload = self.f.workload
+        if workload is not None and workload.kind in JOB_KINDS and not self.in_job_guard:
+            return self.job()
         if self.f.evicted:
             return self.evicted()
+        if IssueType.NODE_NOT_READY in types:
+            return self.node_not_ready()
+        if IssueType.PVC_PENDING in types:
+            return self.pvc_pending()
         if types & PENDING_TYPES:
             return self.pending()
         if types & IMAGE_PULL_TYPES:
@@ -148,6 +170,9 @@ class _Rules:
             return self.crash_loop()
         if IssueType.PREDICTED_OOM in types:
             return self.predicted_oom()
+        surroundings = types & SURROUNDING_TYPES
+        if surroundings:
+            return self.surroundings(surroundings)
         if all(issue.severity == "info" for issue in issues):
             listed = ", ".join(sorted(types))
             return Choice(Action.NONE, f"only advisory findings: {listed}", 0.9, Risk.LOW, None)
@@ -160,6 +185,135 @@ class _Rules:
         )
 
     # -- the branches ---------------------------------------------------------------------
+
+    # -- the kinds that make pods fail: every one is handed to a human --------------------
+
+    def job(self) -> Choice:
+        """A Job's (or CronJob's) pod is never deleted: it is not a crash-looping replica, a
+        retry would repeat the Job's side effects, and its pods are the evidence. The other
+        rows may still classify it, but only read-only answers stand."""
+        d = self.d
+        workload = self.f.workload
+        assert workload is not None
+        namespace = self.f.namespace
+        job = d.job
+        job_name = job.name if job is not None else None
+        if job_name is None and workload.kind == "Job":
+            job_name = workload.name
+        cron = d.cronjob.name if d.cronjob is not None else (job.cronjob if job else None)
+        if cron is None and workload.kind == "CronJob":
+            cron = workload.name
+        failed = next((i for i in self.f.issues if i.type == IssueType.JOB_FAILED), None)
+        failing = next((i for i in self.f.issues if i.type == IssueType.CRONJOB_FAILING), None)
+        logs = f"kubectl logs job/{job_name} -n {namespace}" if job_name else None
+        rerun = (
+            f"kubectl create job --from=cronjob/{cron} {cron}-manual -n {namespace}"
+            if cron
+            else (
+                f"kubectl delete job {job_name} -n {namespace} && kubectl create -f <the Job's "
+                "manifest>"
+                if job_name
+                else None
+            )
+        )
+        if failed is not None or failing is not None:
+            parts = []
+            if failed is not None:
+                parts.append(_clip(failed.message))
+                if job is not None and job.last_log_lines:
+                    parts.append("last log line: " + _clip(job.last_log_lines[-1]))
+            if failing is not None:
+                parts.append(_clip(failing.message))
+            kind = failed.type if failed is not None else IssueType.CRONJOB_FAILING
+            choice = _investigate(
+                "; ".join(parts) + "; a Job's pods are never deleted or retried automatically "
+                "(a re-run repeats its side effects): a human decides",
+                kind,
+                0.95,
+            )
+        else:
+            self.in_job_guard = True
+            try:
+                inner = self.choose()
+            finally:
+                self.in_job_guard = False
+            if inner.action not in WRITE_ACTIONS:
+                inner.milder = [m for m in inner.milder if m.action not in WRITE_ACTIONS]
+                return inner
+            choice = _investigate(
+                f"{inner.reason}; but this is a {workload.kind}'s pod: its pods are never "
+                f"deleted or its template changed automatically ({inner.action} is a human's "
+                "decision)",
+                inner.issue_type,
+                0.9,
+            )
+        if logs:
+            choice.parameters["command"] = logs
+        if rerun:
+            choice.parameters["rerun_command"] = rerun
+        if job_name:
+            choice.parameters["job"] = job_name
+        if cron:
+            choice.parameters["cronjob"] = cron
+        return choice
+
+    def node_not_ready(self) -> Choice:
+        """The pod's node stopped reporting: its pod status is stale, a delete would hang on
+        the node, and the node is never touched by the server."""
+        issue = next(i for i in self.f.issues if i.type == IssueType.NODE_NOT_READY)
+        node = self.d.node.name if self.d.node is not None else self.d.status.get("node")
+        replaced = (
+            f"; {self.f.key} replaces the pod once the taint manager evicts it"
+            if self.f.workload is not None
+            else "; nothing recreates a bare pod"
+        )
+        choice = _investigate(
+            f"{_clip(issue.message)}{replaced}; cordoning or draining the node is a human's "
+            "decision",
+            IssueType.NODE_NOT_READY,
+            0.9,
+        )
+        if isinstance(node, str) and node:
+            choice.parameters["node"] = node
+            choice.parameters["command"] = f"kubectl cordon {node}"
+            choice.parameters["drain_command"] = (
+                f"kubectl drain {node} --ignore-daemonsets --delete-emptydir-data"
+            )
+        return choice
+
+    def pvc_pending(self) -> Choice:
+        """The scheduler waits for a claim: nothing the server may write binds it."""
+        issue = next(i for i in self.f.issues if i.type == IssueType.PVC_PENDING)
+        choice = _investigate(
+            f"pending on a PersistentVolumeClaim: {_clip(issue.message)}; the server never "
+            "touches claims or volumes",
+            IssueType.PVC_PENDING,
+            0.95,
+        )
+        claims = [c for c in self.d.claims if c.phase != "Bound"] or self.d.claims
+        if claims:
+            claim = claims[0]
+            choice.parameters["claim"] = claim.name
+            choice.parameters["command"] = (
+                f"kubectl describe pvc {claim.name} -n {self.f.namespace}"
+            )
+            if claim.storage_class:
+                choice.parameters["storage_class"] = claim.storage_class
+                choice.parameters["class_command"] = (
+                    f"kubectl get storageclass {claim.storage_class}"
+                )
+        return choice
+
+    def surroundings(self, types: frozenset[str]) -> Choice:
+        """A Service without ready endpoints, a StatefulSet rollout held by an ordinal, a
+        DaemonSet's pods missing on nodes, a failing CronJob: findings about the pod's
+        owner and surroundings, with no pod-level failure the rows above act on."""
+        first = next(i for i in self.f.issues if i.type in types)
+        return _investigate(
+            f"{first.type}: {_clip(first.message)}; informational, no automatic remedy",
+            first.type,
+            0.8,
+        )
 
     def evicted(self) -> Choice:
         workload = self.f.workload

@@ -63,6 +63,31 @@ ADVICE: dict[str, tuple[str, ...]] = {
     IssueType.NO_RESOURCE_LIMITS: ("Set memory (and CPU) requests and limits on every container",),
     IssueType.LOG_ERRORS: ("Review the error lines in the logs",),
     IssueType.NOT_READY: ("Check the readiness probe and the application's startup",),
+    IssueType.JOB_FAILED: (
+        "Never delete a failed Job's pods to retry it: they hold the evidence, and a re-run "
+        "repeats the Job's side effects; a human decides whether to run it again",
+    ),
+    IssueType.CRONJOB_FAILING: (
+        "Compare the CronJob's schedule with lastScheduleTime and its last Jobs' outcomes",
+    ),
+    IssueType.STATEFULSET_ROLLOUT_STUCK: (
+        "A StatefulSet rolls out one ordinal at a time: the stuck ordinal's own failure "
+        "holds every later one",
+    ),
+    IssueType.DAEMONSET_PODS_MISSING: (
+        "Compare the DaemonSet's tolerations and nodeSelector with the nodes' taints and labels",
+    ),
+    IssueType.SERVICE_NO_READY_ENDPOINTS: (
+        "A Service without ready endpoints serves nothing: make its pods Ready or fix its selector",
+    ),
+    IssueType.PVC_PENDING: (
+        "The pod cannot schedule until its PersistentVolumeClaim binds: check the claim's "
+        "StorageClass and its provisioner (the server never changes claims)",
+    ),
+    IssueType.NODE_NOT_READY: (
+        "The pod's node is not ready: its pods' status is stale; a human may cordon and "
+        "drain the node (the server never touches nodes)",
+    ),
 }
 
 

@@ -279,7 +279,29 @@ def _pod_level_issues(pod: Obj) -> list[Issue]:
                 reason="Unknown",
             )
         )
+    statuses = lst(status, "containerStatuses")
     for cond in lst(status, "conditions"):
+        if (
+            s(cond, "type") == "Ready"
+            and s(cond, "status") == "False"
+            and s(cond, "reason") in (None, "", "NodeNotReady")
+            and phase == "Running"
+            and statuses
+            and all(cs.get("ready") is True for cs in statuses)
+        ):
+            # The node lifecycle controller marks a node's pods not ready when its kubelet
+            # stops posting status (no reason; the kubelet's own says ContainersNotReady);
+            # the containers keep the last status the kubelet sent.
+            out.append(
+                _issue(
+                    "warning",
+                    IssueType.NOT_READY,
+                    None,
+                    "pod is marked not ready while its containers still report ready: its "
+                    "node may have stopped reporting",
+                    reason=s(cond, "reason") or "PodNotReady",
+                )
+            )
         if s(cond, "type") == "PodScheduled" and s(cond, "status") == "False":
             cond_reason = s(cond, "reason") or "Unschedulable"
             cond_message = s(cond, "message") or ""
@@ -324,6 +346,8 @@ def plainly_running(status: object) -> bool:
             return False
         if cond.get("type") == "PodScheduled" and cond.get("status") == "False":
             return False
+        if cond.get("type") == "Ready" and cond.get("status") == "False":
+            return False  # e.g. marked not ready by the node controller: see below
     statuses = status.get("containerStatuses")
     if not isinstance(statuses, list):
         return False

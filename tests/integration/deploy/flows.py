@@ -16,6 +16,8 @@ from pydantic import SecretStr
 from starlette.testclient import TestClient
 
 from kubesim import KubeSim
+from kubesim.sim import node_object
+from kubesim.store import NODES
 from mcp_server.config import ServerConfig, TokenConfig
 from mcp_server.gateway import Gateway
 from mcp_server.http_app import create_http_app
@@ -83,6 +85,99 @@ spec:
       containers:
         - name: web
           image: nginx:1.25
+"""
+# The kinds that make pods fail (each read a diagnosis adds for them is exercised): a Job past
+# its backoff limit, a CronJob whose runs fail, a pod Pending on a claim of a StorageClass that
+# does not exist, a Service whose only pod is not ready, a pod on a node that stops reporting.
+KINDS = """
+apiVersion: batch/v1
+kind: Job
+metadata: {name: report, namespace: default}
+spec:
+  backoffLimit: 0
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+        - {name: report, image: busybox:1.36, command: ["sh", "-c", "echo failed; exit 1"]}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata: {name: nightly, namespace: default}
+spec:
+  schedule: "*/1 * * * *"
+  failedJobsHistoryLimit: 3
+  jobTemplate:
+    spec:
+      backoffLimit: 0
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - {name: nightly, image: busybox:1.36, command: ["sh", "-c", "exit 2"]}
+---
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {name: data, namespace: default}
+spec:
+  accessModes: [ReadWriteOnce]
+  storageClassName: no-such-class
+  resources: {requests: {storage: 1Gi}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: claimant, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: claimant}}
+  template:
+    metadata: {labels: {app: claimant}}
+    spec:
+      containers:
+        - name: claimant
+          image: redis:7.2
+          volumeMounts: [{name: data, mountPath: /data}]
+      volumes:
+        - {name: data, persistentVolumeClaim: {claimName: data}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: api}}
+  template:
+    metadata:
+      labels: {app: api}
+      annotations: {kubesim.io/readiness: fail}
+    spec:
+      containers:
+        - name: api
+          image: nginx:1.25
+          readinessProbe: {httpGet: {path: /, port: 80}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: default}
+spec:
+  selector: {app: api}
+  ports: [{port: 80}]
+"""
+EDGE_NODE = "kubesim-node-3"
+# Pinned to a small third node that joins late (the hog fits it no better).
+EDGE = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: edge, namespace: default}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: edge}}
+  template:
+    metadata: {labels: {app: edge}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: kubesim-node-3}
+      containers:
+        - {name: edge, image: nginx:1.25}
 """
 # Every write action the server can take and the workload that needs it.
 WRITE_ACTIONS = {
@@ -169,6 +264,17 @@ async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
         await approved(
             session, run, state, sim, "rollback_deployment", namespace=NS, deployment_name="web"
         )
+        # Last, as its taints would change every other Pending pod's scheduling facts: the edge
+        # pod's node stops reporting; the pod is marked not ready, not yet evicted (300 s).
+        sim.set_node_ready(EDGE_NODE, False)
+        sim.advance(60)
+        listed = await call(session, run, "list_unhealthy_pods", namespace=NS)
+        edge = [p for p in listed["pods"] if str(p["pod_name"]).startswith("edge-")]
+        assert edge, listed
+        ref = {"namespace": NS, "pod_name": edge[0]["pod_name"]}
+        diagnosis = await call(session, run, "diagnose_pod", **ref)
+        run.log.append(f"diagnose_pod {ref['pod_name']}: {diagnosis}")
+        await call(session, run, "plan_healing", **ref)
         # The refusal paths ask the API too (does the pod, the namespace exist?).
         await call(session, run, "diagnose_pod", namespace="no-such-namespace", pod_name="ghost")
         await call(session, run, "list_unhealthy_pods", namespace="no-such-namespace")
@@ -182,12 +288,18 @@ def run_everything(state_dir: Path) -> Run:
     # 1.33: a memory raise also resizes the running pods in place (pods/resize).
     with KubeSim(speed=0.0, port=0, kube_version="1.33") as sim:
         sim.apply(WORKLOADS)
+        sim.apply(KINDS)
         sim.advance(30)
         # A rollout to an image that does not exist: the new ReplicaSet's pod cannot pull.
         web = next(d for d in yaml.safe_load_all(WORKLOADS) if d["metadata"]["name"] == "web")
         web["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:no-such-tag-404"
         sim.apply(web)
         sim.advance(300)  # long enough for back-offs, restarts and OOM kills to show
+        # A small node joins (the hog still fits nowhere), runs the edge pod, then stops
+        # reporting: its pod is marked not ready, not yet evicted (300 s).
+        sim.store.create(NODES, node_object(EDGE_NODE, cpu="500m", memory="1Gi", index=3))
+        sim.apply(EDGE)
+        sim.advance(30)
         config = ServerConfig(
             kubeconfig=sim.kubeconfig_path,
             state_dir=state_dir,

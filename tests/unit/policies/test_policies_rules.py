@@ -183,8 +183,9 @@ def test_a_statefulset_or_daemonset_rolls_back_to_its_previous_controller_revisi
 
 
 def test_rollback_needs_a_workload_with_a_revision_history() -> None:
+    # (Not a Job: a Job's pods are never deleted; see test_policies_pod_kinds.py.)
     wl = {
-        "kind": "Job",
+        "kind": "ReplicaSet",
         "name": "web",
         "replicas": 1,
         "rollout": rollout(failure_began_with_latest_rollout=True, previous_revision_healthy=True),
