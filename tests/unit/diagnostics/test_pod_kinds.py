@@ -4,6 +4,7 @@ Services, DaemonSets), on objects shaped as the 1.28 recordings show them."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from mcp_server.diagnostics.cron import parse
 from mcp_server.diagnostics.daemonsets import daemonset_info
@@ -111,7 +112,7 @@ def test_node_not_ready_and_an_evicted_pods_node() -> None:
 
 def test_services_selecting_the_pod_and_one_selecting_nothing() -> None:
     pod = {"metadata": {"name": "api-1", "namespace": "default", "uid": "u1"}}
-    slices = [
+    slices: list[dict[str, Any]] = [
         {
             "metadata": {"labels": {"kubernetes.io/service-name": "api"}},
             "endpoints": [
@@ -136,7 +137,7 @@ def test_daemonset_gaps_an_untolerated_taint_and_a_tolerated_one() -> None:
         "spec": {"template": {"spec": {"tolerations": [{"key": "gpu", "operator": "Exists"}]}}},
         "status": {"desiredNumberScheduled": 1, "currentNumberScheduled": 1, "numberReady": 1},
     }
-    nodes = [
+    nodes: list[dict[str, Any]] = [
         {"metadata": {"name": "a"}},
         {"metadata": {"name": "b"}, "spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}},
         {
