@@ -186,6 +186,7 @@ class _Watch:
         self.held: dict[str, Incident] = {}
         # Workloads whose open incident another process held at the last look: not reopened.
         self.elsewhere: set[str] = set()
+        self.lead_taken = False  # became the leader since the last adoption
         # The server's notifications that the unhealthy pods changed (None: poll only).
         self.updates: ResourceUpdates | None = None
         self.notified_polls = 0
@@ -211,6 +212,10 @@ class _Watch:
         """The gate moved. Lost: cancel every incident task of this process now, write
         nothing, stop renewing their leases (the next leader adopts them once they expire)."""
         cancelled = []
+        # Just became the leader: every other replica has stopped acting (a leader that cannot
+        # renew steps down before its Lease may be taken), so the next adoption takes the open
+        # incidents at once instead of waiting for their leases to run out.
+        self.lead_taken = leading
         if not leading:
             for incident_id, task in self.tasks.items():
                 if not task.done():
@@ -330,12 +335,14 @@ class _Watch:
         stopped, or held by one whose lease ran out (killed). Others' incidents are left."""
         if not self.may_lead():
             return
+        leader, self.lead_taken = self.lead_taken, False
         elsewhere: set[str] = set()
         for incident in await asyncio.to_thread(self.registry.open_incidents):
             if incident.id in self.held:
                 continue
-            if not self.registry.claimable(incident, self.owner) or not await asyncio.to_thread(
-                self.registry.claim, incident.id, self.owner
+            claimable = leader or self.registry.claimable(incident, self.owner)
+            if not claimable or not await asyncio.to_thread(
+                self.registry.claim, incident.id, self.owner, leader=leader
             ):
                 elsewhere.add(incident.workload)
                 continue

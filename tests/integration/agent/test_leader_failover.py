@@ -4,8 +4,9 @@ A crash-looping Deployment and a policy that auto-approves pod deletes. Replica 
 and takes the Lease; B follows (it answers `/healthz`, `/readyz` and reports
 `kubemedic_leader 0`) and opens nothing. A opens the incident and is killed with SIGKILL at
 once. B takes the Lease within the lease duration plus a retry (durations scaled down through
-the flags: 4 s lease, 3 s renew deadline, 0.5 s retry), adopts the incident once its incident
-lease has run out and finishes it: the pod is deleted exactly once (kubesim's request log),
+the flags: 4 s lease, 3 s renew deadline, 0.5 s retry), adopts the incident as soon as it
+leads — its incident lease (10 minutes here) has not run out, so only the leadership explains
+the takeover — and finishes it: the pod is deleted exactly once (kubesim's request log),
 every write has one intent and one outcome, and every intent names the process that held the
 Lease when it wrote (its pid).
 """
@@ -129,7 +130,7 @@ def test_sigkill_the_leader_mid_incident_the_follower_takes_over_and_finishes_on
         env = {
             **_env(sim, state),
             "KUBEMEDIC_POLICY": str(policy),
-            "KUBEMEDIC_INCIDENT_LEASE_SECONDS": "6",
+            "KUBEMEDIC_INCIDENT_LEASE_SECONDS": "600",
             "KUBEMEDIC_VERIFY_MAX_CHECKS": "120",
         }
         sim.reset_requests()
