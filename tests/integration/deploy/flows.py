@@ -4,6 +4,7 @@ this folder read what it recorded (it takes a while, so it runs once per session
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from mcp_server.gateway import Gateway
 from mcp_server.http_app import create_http_app
 from mcp_server.server import create_server, tool_names
 from mcp_server.state import Clock, ServerState
+from tests.integration.kubesim.apps_workloads import STATEFULSET, with_image
 
 ROOT = Path(__file__).resolve().parents[3]
 NS = "default"
@@ -163,6 +165,45 @@ spec:
   selector: {app: api}
   ports: [{port: 80}]
 """
+# A StatefulSet and a DaemonSet OOM-killed under a 50Mi limit (their templates raised; at 1.33
+# their pods resized in place first), and the StatefulSet `db` rolled out to an image that does
+# not exist (rolled back to its previous ControllerRevision with `kind: StatefulSet`; its stuck
+# OrderedReady pod deleted after the template patch).
+APPS = """
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: cache, namespace: default}
+spec:
+  replicas: 1
+  serviceName: cache
+  selector: {matchLabels: {app: cache}}
+  template:
+    metadata: {labels: {app: cache}}
+    spec:
+      containers:
+        - name: memory-hog
+          image: polinux/stress
+          command: ["stress"]
+          args: ["--vm", "1", "--vm-bytes", "100M"]
+          resources: {limits: {memory: 50Mi}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers:
+        - name: memory-hog
+          image: polinux/stress
+          command: ["stress"]
+          args: ["--vm", "1", "--vm-bytes", "100M"]
+          resources: {limits: {memory: 50Mi}}
+"""
+BAD_STATEFULSET = "db"  # rolled back explicitly, not through auto_heal_pod
+APPS_OWNERS = {"cache", "agent", BAD_STATEFULSET}  # healed after the Deployments' loop
 EDGE_NODE = "kubesim-node-3"
 # Pinned to a small third node that joins late (the hog fits it no better).
 EDGE = """
@@ -240,6 +281,18 @@ async def approved(
     return body
 
 
+async def diagnose_and_heal(
+    session: ClientSession, run: Run, state: ServerState, sim: KubeSim, pod: dict[str, Any]
+) -> None:
+    """Every read tool on one pod, then the heal its plan chooses (approved)."""
+    ref = {"namespace": pod["namespace"], "pod_name": pod["pod_name"]}
+    diagnosis = await call(session, run, "diagnose_pod", **ref)
+    await call(session, run, "analyze_logs", **ref)
+    await call(session, run, "check_resource_usage", **ref)
+    await call(session, run, "plan_healing", **ref)
+    await approved(session, run, state, sim, "auto_heal_pod", **ref, diagnosis=diagnosis)
+
+
 async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
     mcp = create_server(state)
     run.tools_served = set(tool_names(mcp))
@@ -253,16 +306,30 @@ async def drive(sim: KubeSim, state: ServerState, run: Run) -> None:
         # One pod per workload: healing one replica is what the loop does too.
         by_owner: dict[str, dict[str, Any]] = {}
         for pod in listed["pods"]:
-            by_owner.setdefault(str(pod.get("owner_name")), pod)
+            if pod.get("owner_name") not in APPS_OWNERS:
+                by_owner.setdefault(str(pod.get("owner_name")), pod)
         for pod in by_owner.values():
-            ref = {"namespace": pod["namespace"], "pod_name": pod["pod_name"]}
-            diagnosis = await call(session, run, "diagnose_pod", **ref)
-            await call(session, run, "analyze_logs", **ref)
-            await call(session, run, "check_resource_usage", **ref)
-            await call(session, run, "plan_healing", **ref)
-            await approved(session, run, state, sim, "auto_heal_pod", **ref, diagnosis=diagnosis)
+            await diagnose_and_heal(session, run, state, sim, pod)
         await approved(
             session, run, state, sim, "rollback_deployment", namespace=NS, deployment_name="web"
+        )
+        # After the loop (whose heals move the clock, and the CronJob's pods must still be
+        # there when their turn comes): the StatefulSet's and the DaemonSet's memory raised.
+        listed = await call(session, run, "list_unhealthy_pods", namespace=NS)
+        for owner in ("cache", "agent"):
+            pod = next(p for p in listed["pods"] if p.get("owner_name") == owner)
+            await diagnose_and_heal(session, run, state, sim, pod)
+        # A StatefulSet's rollback: to its previous ControllerRevision, as `kubectl rollout
+        # undo` does.
+        await approved(
+            session,
+            run,
+            state,
+            sim,
+            "rollback_deployment",
+            namespace=NS,
+            deployment_name=BAD_STATEFULSET,
+            kind="StatefulSet",
         )
         # Last, as its taints would change every other Pending pod's scheduling facts: the edge
         # pod's node stops reporting; the pod is marked not ready, not yet evicted (300 s).
@@ -289,11 +356,14 @@ def run_everything(state_dir: Path) -> Run:
     with KubeSim(speed=0.0, port=0, kube_version="1.33") as sim:
         sim.apply(WORKLOADS)
         sim.apply(KINDS)
+        sim.apply(APPS)
+        sim.apply(copy.deepcopy(STATEFULSET))
         sim.advance(30)
         # A rollout to an image that does not exist: the new ReplicaSet's pod cannot pull.
         web = next(d for d in yaml.safe_load_all(WORKLOADS) if d["metadata"]["name"] == "web")
         web["spec"]["template"]["spec"]["containers"][0]["image"] = "nginx:no-such-tag-404"
         sim.apply(web)
+        sim.apply(with_image(STATEFULSET, "nginx:no-such-tag-404"))
         sim.advance(300)  # long enough for back-offs, restarts and OOM kills to show
         # A small node joins (the hog still fits nowhere), runs the edge pod, then stops
         # reporting: its pod is marked not ready, not yet evicted (300 s).
