@@ -158,9 +158,11 @@ def arrange(pod: JSON, plan: list[Any], tail: list[Any], make: Callable[[str], A
             steps[index:index] = daemon
         else:
             later += daemon
-    # The node replaces the log or the usage for a pod whose node is suspect (`wanted`).
-    first = next((n for n, s in enumerate(rest) if s.what in _LOG_OR_USAGE), len(rest))
-    rest.insert(first, make("node"))
+    # The node replaces the log or the usage for a pod whose node is suspect (`wanted`); a pod
+    # on no node has none to read.
+    if (pod.get("spec") or {}).get("nodeName"):
+        first = next((n for n, s in enumerate(rest) if s.what in _LOG_OR_USAGE), len(rest))
+        rest.insert(first, make("node"))
     if _status(pod).get("podIP") and not _finished(pod):
         slices = make("endpointslices")
         if _running(pod) and _ready_condition(pod) == "False" and not is_daemon:
