@@ -215,20 +215,12 @@ class KubernetesReader:
     """Raw GETs through the official client: objects exactly as the API server returned them."""
 
     def __init__(self, kubeconfig: str | Path | None = None, context: str | None = None) -> None:
-        from kubernetes import client, config
+        # The server's loading rules: KUBECONFIG / ~/.kube/config / in-cluster, and a
+        # kubeconfig that impersonates someone refused rather than silently ignored.
+        from mcp_server.gateway import load_api_client
 
         try:
-            if kubeconfig is None:
-                try:
-                    config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
-                    self.api = client.ApiClient()
-                except config.ConfigException:
-                    config.load_incluster_config()  # type: ignore[no-untyped-call]
-                    self.api = client.ApiClient()
-            else:
-                self.api = config.new_client_from_config(  # type: ignore[no-untyped-call]
-                    str(kubeconfig), context=context
-                )
+            self.api = load_api_client(kubeconfig, context)
         except Exception as exc:  # noqa: BLE001 - any config failure is one clear error
             raise RecordError(f"cannot load a kubeconfig: {exc}") from exc
 
@@ -245,7 +237,7 @@ class KubernetesReader:
                 method, url, header_params=headers, body=body, post_params=post,
                 _request_timeout=30,
             )  # fmt: skip
-            response.read()  # type: ignore[no-untyped-call]
+            response.read()
         except Exception as exc:  # noqa: BLE001 - network and TLS errors
             raise ReadError(path, None, "Unreachable", str(exc)) from exc
         data = response.data or b""
@@ -266,7 +258,7 @@ class KubernetesReader:
         return body
 
     def close(self) -> None:
-        self.api.close()  # type: ignore[no-untyped-call]
+        self.api.close()
 
 
 def _items(reader: ClusterReader, path: str, kind: str, api_version: str) -> list[Obj]:

@@ -140,3 +140,13 @@ def test_context_selects_the_named_context(sim: KubeSim, tmp_path: Path) -> None
                 assert result.structuredContent["success"] is True, result.structuredContent
 
     anyio.run(main)
+
+
+def test_record_refuses_a_kubeconfig_that_impersonates(sim: KubeSim, tmp_path: Path) -> None:
+    from evals.record import KubernetesReader, RecordError
+
+    path = _two_contexts(sim, tmp_path / "kubeconfig", **{"as": "jane"})
+    with pytest.raises(RecordError) as refused:
+        KubernetesReader(path, "sim")
+    assert "impersonates" in str(refused.value)
+    assert not [r for r in sim.requests if r.path.startswith("/api/")]
