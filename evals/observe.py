@@ -38,6 +38,14 @@ class WriteWatcher:
     pods: dict[tuple[str, str], Obj] = field(default_factory=dict)
     replicasets: dict[tuple[str, str], Obj] = field(default_factory=dict)
     deployments: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    # StatefulSet and DaemonSet spec changes, keyed (kind, namespace, name), and their
+    # ControllerRevisions with when each was first seen: what a set's rollback restores.
+    set_changes: dict[tuple[str, str, str], list[SpecChange]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    revisions: dict[tuple[str, str], Obj] = field(default_factory=dict)
+    revision_seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    _set_specs: dict[tuple[str, str, str], Obj] = field(default_factory=dict)
     rs_seen: dict[tuple[str, str], int] = field(default_factory=dict)  # when first seen
     # Pods whose container resources changed in place (pods/resize), in order, and what the
     # kubelet made of it: see `ResizeSeen`.
@@ -51,9 +59,23 @@ class WriteWatcher:
     _unsubscribe: list[Any] = field(default_factory=list)
 
     def start(self) -> None:
-        from kubesim.store import DEPLOYMENTS, PODS, REPLICASETS
+        from kubesim.store import (
+            CONTROLLERREVISIONS,
+            DAEMONSETS,
+            DEPLOYMENTS,
+            PODS,
+            REPLICASETS,
+            STATEFULSETS,
+        )
 
         store = self.sim.store
+        for rtype in (STATEFULSETS, DAEMONSETS):
+            for obj in store.list(rtype):
+                ns, name = _key(obj)
+                self._set_specs[(rtype.kind, ns, name)] = copy.deepcopy(obj.get("spec") or {})
+        for obj in store.list(CONTROLLERREVISIONS):
+            self.revisions[_key(obj)] = obj
+            self.revision_seen[_key(obj)] = 0
         for obj in store.list(DEPLOYMENTS):
             key = _key(obj)
             self._specs[key] = copy.deepcopy(obj.get("spec") or {})
@@ -68,6 +90,9 @@ class WriteWatcher:
             store.subscribe(DEPLOYMENTS, None, self._on_deployment),
             store.subscribe(PODS, None, self._on_pod),
             store.subscribe(REPLICASETS, None, self._on_rs),
+            store.subscribe(STATEFULSETS, None, self._on_set),
+            store.subscribe(DAEMONSETS, None, self._on_set),
+            store.subscribe(CONTROLLERREVISIONS, None, self._on_revision),
         ]
 
     def stop(self) -> None:
@@ -90,6 +115,29 @@ class WriteWatcher:
                 self.changes[key].append(change)
             self._specs[key] = copy.deepcopy(spec)
             self.deployments.setdefault(key, obj)
+
+    def _on_set(self, event: Any) -> None:
+        obj = event.object
+        if event.type == "DELETED":
+            return
+        ns, name = _key(obj)
+        key = (str(obj.get("kind", "")), ns, name)
+        with self._lock:
+            spec = obj.get("spec") or {}
+            before = self._set_specs.get(key)
+            self._seq += 1
+            if before is not None and before != spec:
+                change = SpecChange(copy.deepcopy(before), copy.deepcopy(spec), self._seq)
+                self.set_changes[key].append(change)
+            self._set_specs[key] = copy.deepcopy(spec)
+
+    def _on_revision(self, event: Any) -> None:
+        if event.type != "DELETED":
+            with self._lock:
+                self._seq += 1
+                key = _key(event.object)
+                self.revisions[key] = event.object
+                self.revision_seen.setdefault(key, self._seq)
 
     def _on_pod(self, event: Any) -> None:
         obj = event.object
@@ -343,6 +391,33 @@ def _was_evicted(pod: Obj | None) -> bool:
     return status.get("phase") == "Failed" and status.get("reason") == "Evicted"
 
 
+_SET_KINDS = {"statefulsets": "StatefulSet", "daemonsets": "DaemonSet"}
+
+
+def _set_revisions(
+    watcher: WriteWatcher, kind: str, ns: str, name: str, change: SpecChange
+) -> list[Obj]:
+    """A set's ControllerRevisions that existed before the change, shaped as ReplicaSets (the
+    pod template each restores, its revision number) for `classify_change`."""
+    out = []
+    for key, revision in watcher.revisions.items():
+        if key[0] != ns or _controller(revision) != (kind, name):
+            continue
+        if watcher.revision_seen.get(key, 0) >= change.seq:
+            continue
+        data = (revision.get("data") or {}).get("spec") or {}
+        template = copy.deepcopy(data.get("template") or {})
+        template.pop("$patch", None)
+        number = str(revision.get("revision", "?"))
+        out.append(
+            {
+                "metadata": {"annotations": {"deployment.kubernetes.io/revision": number}},
+                "spec": {"template": template},
+            }
+        )
+    return out
+
+
 @dataclass
 class Classified:
     writes: list[ObservedWrite]
@@ -358,6 +433,7 @@ def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload:
     metadata_only: list[str] = []
     pending = {key: list(items) for key, items in watcher.changes.items()}
     resizes = {key: list(items) for key, items in watcher.resized.items()}
+    set_queues = {key: list(items) for key, items in watcher.set_changes.items()}
     resized: list[dict[str, Any]] = []
     for record in requests:
         if record.method not in WRITE_METHODS or record.resource == "events":
@@ -416,6 +492,21 @@ def classify_writes(watcher: WriteWatcher, requests: list[Any], target_workload:
                 detail = f"deployment {name} is not the incident's workload {target_workload}"
                 action = "other_write"
             writes.append(ObservedWrite(action, "Deployment", ns, name, line, detail))
+            continue
+        if record.resource in _SET_KINDS and record.method in ("PATCH", "PUT"):
+            kind = _SET_KINDS[record.resource]
+            queue = set_queues.get((kind, ns, name)) or []
+            if not queue:
+                metadata_only.append(line)
+                continue
+            change = queue.pop(0)
+            action, detail = classify_change(
+                change, _set_revisions(watcher, kind, ns, name, change)
+            )
+            if f"{kind}/{name}" != target_workload:
+                detail = f"{kind} {name} is not the incident's workload {target_workload}"
+                action = "other_write"
+            writes.append(ObservedWrite(action, kind, ns, name, line, detail))
             continue
         kind = record.resource.rstrip("s").capitalize() if record.resource else "Object"
         action = f"delete_{record.resource}" if record.method == "DELETE" else "other_write"

@@ -2913,6 +2913,13 @@ def secrets_env_and_api_key() -> dict[str, Any]:
     )
 
 
+# The pod kinds beyond Deployments (StatefulSets, DaemonSets, Jobs, CronJobs, Services, claims,
+# nodes): recorded from kubesim, in their own catalogue.
+from evals.tools.gen_kinds import CATALOGUE as KINDS_CATALOGUE  # noqa: E402
+
+CATALOGUE.extend(KINDS_CATALOGUE)
+
+
 def generate(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = []
