@@ -13,7 +13,7 @@ from mcp_server import metrics
 from mcp_server.diagnosis import classify_pod, pod_health_score
 from mcp_server.gateway import Gateway
 from mcp_server.pod_cache import PodCache, wait_until
-from tests.integration.mcp.conftest import call, make_state, run_session, wait_for
+from tests.integration.mcp.conftest import call, make_state, run_session
 
 HEALTHY = """
 apiVersion: apps/v1
@@ -71,7 +71,10 @@ def test_the_cache_follows_the_cluster_through_its_watch(sim: KubeSim, cache: Po
     sim.advance(10)
     assert wait_until(lambda: _names(cache) == _api_names(sim) and len(_names(cache)) == 2, 10)
     sim.apply(BROKEN)
-    wait_for(sim, lambda: any(p.name == "broken" for p in cache.unhealthy("default")), step=2)
+    # Long enough for the pull to fail, short of the watch's deadline: the cache follows in
+    # wall time (racing hundreds of simulated minutes ahead would end its watches).
+    sim.advance(30)
+    assert wait_until(lambda: any(p.name == "broken" for p in cache.unhealthy("default")), 60)
     (broken,) = cache.unhealthy("default")
     assert broken.issue_type in ("ImagePullBackOff", "ErrImagePull")
     assert cache.lists == 1  # one list; everything since came from the watch
