@@ -17,7 +17,7 @@ from typing import Any
 from kubesim.controllers import events, probes
 from kubesim.controllers.base import Context
 from kubesim.controllers.behaviour import FOREVER, Behaviour, BehaviourError, container_behaviour
-from kubesim.controllers.eviction import NodePressure, pod_usage
+from kubesim.controllers.eviction import DISK, MEMORY, NodePressure, pod_usage
 from kubesim.controllers.logtext import render_line
 from kubesim.controllers.metrics import RESOLUTION as METRICS_RESOLUTION
 from kubesim.controllers.metrics import PodMetricsWriter
@@ -80,7 +80,7 @@ class Kubelet:
         self.node_images: dict[str, set[str]] = {}
         self._next_ip: dict[str, int] = {}
         self.metrics = PodMetricsWriter(ctx)
-        self.pressure = NodePressure(ctx)
+        self.pressures = (NodePressure(ctx, MEMORY), NodePressure(ctx, DISK))
 
     # -- the controller interface ---------------------------------------------------------
     def next_due(self) -> float | None:
@@ -124,10 +124,19 @@ class Kubelet:
         return changed
 
     def _node_pressure(self, nodes: dict[str, Obj], now: float) -> bool:
+        changed = False
+        evicted_uids: set[str] = set()
+        for pressure in self.pressures:
+            changed |= self._signal_pressure(pressure, nodes, evicted_uids, now)
+        return changed
+
+    def _signal_pressure(
+        self, pressure: NodePressure, nodes: dict[str, Obj], evicted_uids: set[str], now: float
+    ) -> bool:
         by_node: dict[str, list[Any]] = {
             name: []
             for name, node in nodes.items()
-            if self.pressure.due(name, now) and not kubelet_stopped(node)
+            if pressure.due(name, now) and not kubelet_stopped(node)
         }
         if not by_node:
             return False
@@ -136,14 +145,15 @@ class Kubelet:
             node = (pod.get("spec") or {}).get("nodeName")
             if rt is None or node not in by_node or pod["metadata"].get("deletionTimestamp"):
                 continue
+            if pod["metadata"]["uid"] in evicted_uids:
+                continue  # already evicted for another signal in this pass
             if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
                 continue
-            by_node[node].append(pod_usage(pod, rt, now))
+            by_node[node].append(pod_usage(pod, rt, now, pressure.signal))
         changed = False
         for name, usages in by_node.items():
-            for evicted in self.pressure.check(
-                nodes[name], [u for u in usages if u.total > 0], now
-            ):
+            for evicted in pressure.check(nodes[name], [u for u in usages if u.total > 0], now):
+                evicted_uids.add(evicted["metadata"]["uid"])
                 self.pods.pop(evicted["metadata"]["uid"], None)
                 self.metrics.remove(evicted)
                 self._retry_resizes()
