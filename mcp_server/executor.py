@@ -184,10 +184,7 @@ class Executor:
         fresh = self._fresh(plan)
         preview = compute_preview(self.state, self.writer, plan, fresh)
         target = target_key(
-            str(plan.target["kind"]),
-            str(plan.target["namespace"]),
-            str(plan.target["name"]),
-            plan.cluster,
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
         )
         pending = self.state.approvals.request(
             plan.action,
@@ -262,10 +259,7 @@ class Executor:
             attempt.details["approval_unused"] = approval_id
             approval_id = None
         target = target_key(
-            str(plan.target["kind"]),
-            str(plan.target["namespace"]),
-            str(plan.target["name"]),
-            plan.cluster,
+            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
         )
         try:
             begun = state.ledger.begin(
@@ -301,8 +295,6 @@ class Executor:
         record("intent")
         labels = (str(plan.pod.get("namespace")), str(plan.pod.get("name")), plan.action)
         metrics.healing_attempts_total.labels(*labels).inc()
-        if state.cluster is not None:
-            metrics.cluster_healing_attempts_total.labels(state.cluster, plan.action).inc()
         fault_point("after_intent")
         if not state.ledger.still_mine(intent.action_id):
             # We stalled past the lease and another process reconciled the intent: its

@@ -16,7 +16,6 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from pydantic import AnyHttpUrl
 
-from mcp_server.fleet import Fleet
 from mcp_server.resources import register_resources
 from mcp_server.state import ServerState
 from mcp_server.tools.registry import build_tools
@@ -35,19 +34,15 @@ INSTRUCTIONS = (
 
 
 def create_server(
-    state: ServerState | Fleet,
+    state: ServerState,
     *,
     token_verifier: TokenVerifier | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
-) -> FastMCP[Fleet]:
-    """The server for one cluster (a `ServerState`) or several (a `Fleet`: every tool then
-    takes a `cluster` argument that picks one)."""
-    fleet = state if isinstance(state, Fleet) else Fleet.single(state)
-
+) -> FastMCP[ServerState]:
     @asynccontextmanager
-    async def lifespan(_: FastMCP[Fleet]) -> AsyncIterator[Fleet]:
-        async with fleet.session() as shared:
+    async def lifespan(_: FastMCP[ServerState]) -> AsyncIterator[ServerState]:
+        async with state.session() as shared:
             yield shared
 
     auth: AuthSettings | None = None
@@ -57,7 +52,7 @@ def create_server(
             resource_server_url=None,
             required_scopes=["read"],
         )
-    mcp: FastMCP[Fleet] = FastMCP(
+    mcp: FastMCP[ServerState] = FastMCP(
         SERVER_NAME,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
@@ -68,7 +63,7 @@ def create_server(
         log_level="WARNING",
         tools=build_tools(),
     )
-    register_resources(mcp, fleet)
+    register_resources(mcp, state)
     return mcp
 
 
