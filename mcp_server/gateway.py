@@ -52,10 +52,11 @@ from mcp_server.gateway_errors import (
 )
 from mcp_server.gateway_leases import GatewayLeases
 from mcp_server.gateway_reads import GatewayReads
+from mcp_server.gateway_workload_reads import GatewayWorkloadReads
 from mcp_server.gateway_writes import GatewayWrites
 
 
-class Gateway(GatewayReads, GatewayWrites, GatewayLeases):
+class Gateway(GatewayReads, GatewayWorkloadReads, GatewayWrites, GatewayLeases):
     """Typed, counted, retried access to the few Kubernetes resources kubemedic touches."""
 
 
