@@ -13,26 +13,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from mcp_server.diagnosis import classify_pod
-from mcp_server.diagnostics.resources import memory_bytes
 from mcp_server.errors import ErrorCode
-from mcp_server.gateway import Conflict, GatewayError, Invalid, NotFound, NotServed
+from mcp_server.gateway import Conflict, GatewayError
 from mcp_server.plans import Plan
 from mcp_server.reconcile import template_digest
+from mcp_server.resize_writes import CONFLICT_ATTEMPTS, ResizeWrites, request_param
 from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
-from mcp_server.verifier import delete_expectation, pod_ready, selector_matches
+from mcp_server.verifier import delete_expectation, selector_matches
 from mcp_server.writes import (
     CONTROLLER_REVISION_HASH,
     POD_TEMPLATE_HASH,
     WriteRefused,
-    current_template_pods,
     event_body,
-    label_selector,
     memory_patch,
     memory_text,
-    owner_uid,
-    resize_patch,
     revision_of,
     revision_rollback_patch,
     rollback_patch,
@@ -43,9 +38,6 @@ log = logging.getLogger(__name__)
 
 JSON = dict[str, Any]
 W = TypeVar("W")
-# A conditional patch answered 409 only because the controller wrote the status meanwhile
-# is rebuilt on a fresh read, this many times at most.
-CONFLICT_ATTEMPTS = 3
 # Workloads whose history is ControllerRevisions (their pods carry controller-revision-hash).
 REVISIONED_KINDS = frozenset({"StatefulSet", "DaemonSet"})
 
@@ -82,6 +74,7 @@ class ClusterWriter:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self._instance = socket.gethostname()
+        self._pods = ResizeWrites(state, self._neighbours)
 
     def _neighbours(self, namespace: str) -> list[JSON]:
         """The namespace's pods now: from the watch cache (no request), else one list."""
@@ -182,7 +175,7 @@ class ClusterWriter:
         if action == Action.INCREASE_MEMORY_LIMIT.value:
             # Running pods first (Kubernetes 1.33+): the OOM kills stop at once; the template
             # patch then keeps the value for the pods the rollout creates.
-            resized = self._resize_in_place(plan, fresh, dry_run=dry_run)
+            resized = self._pods.resize_in_place(plan, fresh, dry_run=dry_run)
         try:
             written, answer = self._template_patch(plan, fresh, dry_run=dry_run)
         except (GatewayError, ToolFailure) as error:
@@ -192,73 +185,10 @@ class ClusterWriter:
             raise
         if resized is not None:
             written["resize"] = resized
-        stuck = self._stuck_pods(fresh, resized)
+        stuck = self._pods.stuck_pods(fresh, resized)
         if stuck:
-            written["forced"] = self._force_rollout(stuck, dry_run=dry_run)
+            written["forced"] = self._pods.force_rollout(stuck, dry_run=dry_run)
         return written, answer
-
-    # -- an OrderedReady StatefulSet's rolling update, unblocked ----------------------------
-
-    def _stuck_pods(self, fresh: Fresh, resized: list[JSON] | None) -> list[JSON]:
-        """The pods that block the rolling update the template change starts: with
-        `podManagementPolicy: OrderedReady` (the default) the StatefulSet controller replaces
-        no pod while one is not Running and Ready, so pods of the revision being replaced that
-        are not, or fail between two crashes (crash-looping, OOM-killed, an image that does
-        not pull), would stay forever;
-        Kubernetes documents deleting them after reverting the template ("forced rollback").
-        Pods resized in place are left alone: they are recovering where they run."""
-        sts = fresh.workload or {}
-        spec = sts.get("spec") or {}
-        if fresh.kind != "StatefulSet" or spec.get("podManagementPolicy") == "Parallel":
-            return []
-        if (spec.get("updateStrategy") or {}).get("type") == "OnDelete":
-            return []
-        revision = (sts.get("status") or {}).get("updateRevision")
-        uid = (sts.get("metadata") or {}).get("uid")
-        if not revision or not uid:
-            return []
-        in_place = {str(e.get("uid")) for e in resized or [] if e.get("result") == "resized"}
-        namespace = str((sts.get("metadata") or {}).get("namespace") or "")
-        stuck = []
-        for pod in self._neighbours(namespace):
-            meta = pod.get("metadata") or {}
-            labels = meta.get("labels") or {}
-            if (
-                owner_uid(pod, "StatefulSet") != uid
-                or meta.get("deletionTimestamp")
-                or labels.get(CONTROLLER_REVISION_HASH) != revision
-                or str(meta.get("uid")) in in_place
-                or (
-                    (pod.get("status") or {}).get("phase") == "Running"
-                    and pod_ready(pod)
-                    and classify_pod(pod) is None  # not between two crashes either
-                )
-            ):
-                continue
-            stuck.append(pod)
-        return sorted(stuck, key=lambda p: str((p.get("metadata") or {}).get("name")))
-
-    def _force_rollout(self, stuck: list[JSON], *, dry_run: bool) -> list[JSON]:
-        """Delete each stuck pod (uid precondition), so the controller recreates it from the
-        new template. A dry run lists them and sends nothing."""
-        gw = self.state.gateway
-        entries: list[JSON] = []
-        for pod in stuck:
-            meta = pod.get("metadata") or {}
-            ns, name, uid = str(meta.get("namespace")), str(meta.get("name")), meta.get("uid")
-            entry: JSON = {"pod": name, "namespace": ns, "uid": str(uid or "")}
-            if dry_run:
-                entries.append({**entry, "result": "would_delete"})
-                continue
-            try:
-                gw.delete_pod(ns, name, uid=str(uid) if uid else None)
-                entry["result"] = "deleted"
-            except (NotFound, Conflict):
-                entry["result"] = "gone"  # replaced meanwhile: nothing to unblock
-            except GatewayError as error:
-                entry.update(result="failed", status=error.status, message=error.message[:300])
-            entries.append(entry)
-        return entries
 
     def _template_patch(self, plan: Plan, fresh: Fresh, *, dry_run: bool) -> tuple[JSON, JSON]:
         gw = self.state.gateway
@@ -293,7 +223,7 @@ class ClusterWriter:
                     deployment,
                     None if container is None else str(container),
                     int(limit) if isinstance(limit, int) else 0,
-                    request_bytes=_request_param(plan.parameters),
+                    request_bytes=request_param(plan.parameters),
                 )
             )
             answer = gw.patch_workload(kind, ns, name, ops, patch_type="json", dry_run=dry_run)
@@ -315,130 +245,6 @@ class ClusterWriter:
         )
         answer = gw.patch_deployment(ns, name, ops, patch_type="json", dry_run=dry_run)
         return {"to_revision": chosen, "from_revision": revision_of(deployment)}, answer
-
-    # -- in-place resize (pods/resize, Kubernetes 1.33+) ------------------------------------
-
-    def _resize_in_place(self, plan: Plan, fresh: Fresh, *, dry_run: bool) -> list[JSON] | None:
-        """Patch the `resize` subresource of each running pod of the workload's current
-        template with the plan's memory limit; one entry per pod, whatever it answered.
-        None: the API server does not serve pods/resize (the template patch alone acts)."""
-        deployment = fresh.workload or {}
-        gw = self.state.gateway
-        ns = str(plan.target["namespace"])
-        try:
-            if not gw.serves_pod_resize():
-                return None
-        except GatewayError as error:
-            log.warning("discovery failed; raising the memory limit by the template: %s", error)
-            return None
-        limit = plan.parameters.get("memory_limit_bytes")
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit <= 0:
-            return None  # the template patch refuses it with its reason
-        spec = deployment.get("spec") or {}
-        template_containers = ((spec.get("template") or {}).get("spec") or {}).get(
-            "containers"
-        ) or []
-        container = plan.parameters.get("container")
-        if container is None and len(template_containers) == 1:
-            container = template_containers[0].get("name")
-        if container is None:
-            return None
-        container = str(container)
-        template_container = next(
-            (c for c in template_containers if c.get("name") == container), None
-        )
-        history: list[JSON] = []
-        status = deployment.get("status") or {}
-        if fresh.kind != "StatefulSet" or not status.get("updateRevision"):
-            # A Deployment's current ReplicaSet, a DaemonSet's current ControllerRevision
-            # (a StatefulSet names its own in status.updateRevision).
-            try:
-                selector = label_selector(spec.get("selector") or {})
-                if fresh.kind == "Deployment":
-                    history = gw.list_replicasets(ns, label_selector=selector or None)
-                else:
-                    history = gw.list_controller_revisions(ns, label_selector=selector or None)
-            except (GatewayError, WriteRefused) as error:
-                log.warning("could not list the history of %s: %s", plan.target["name"], error)
-                return []
-        pods = current_template_pods(deployment, history, self._neighbours(ns))
-        entries: list[JSON] = []
-        served = True
-        for pod in pods:
-            if not served:
-                entries.append(_resize_entry(dict(pod), container, "not_served"))
-                continue
-            entry = self._resize_one(
-                dict(pod),
-                container,
-                limit,
-                template_container=template_container,
-                request_bytes=_request_param(plan.parameters),
-                dry_run=dry_run,
-            )
-            served = entry["result"] != "not_served"
-            entries.append(entry)
-        return entries
-
-    def _resize_one(
-        self,
-        pod: JSON,
-        container: str,
-        limit: int,
-        *,
-        template_container: JSON | None,
-        request_bytes: int | None,
-        dry_run: bool,
-    ) -> JSON:
-        gw = self.state.gateway
-        meta = pod.get("metadata") or {}
-        ns, name, uid = str(meta.get("namespace")), str(meta.get("name")), meta.get("uid")
-        for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-            try:
-                patch = resize_patch(
-                    pod,
-                    container,
-                    limit,
-                    template_container=template_container,
-                    request_bytes=request_bytes,
-                )
-            except WriteRefused as refused:
-                return _resize_entry(pod, container, "skipped", message=refused.message)
-            entry = _resize_entry(pod, container, "accepted" if dry_run else "resized", patch)
-            if patch.limit_before is not None and memory_bytes(patch.limit_before) == limit:
-                entry.update(result="unchanged", message="already at the new limit")
-                return entry
-            try:
-                answer = gw.patch_pod_resize(ns, name, patch.body, dry_run=dry_run)
-            except NotServed as error:
-                return _resize_entry(pod, container, "not_served", message=error.message)
-            except Conflict as error:
-                # The kubelet writes the pod's status all the time: read it again; another
-                # incarnation (or one being deleted) is the rollout's to replace.
-                try:
-                    again = gw.get_pod(ns, name)
-                except NotFound:
-                    return _resize_entry(pod, container, "gone", message="the pod is gone")
-                except GatewayError as read_error:
-                    return _resize_entry(pod, container, "failed", error=read_error)
-                again_meta = again.get("metadata") or {}
-                if again_meta.get("uid") != uid or again_meta.get("deletionTimestamp"):
-                    return _resize_entry(pod, container, "gone", message="the pod was replaced")
-                if attempt == CONFLICT_ATTEMPTS:
-                    return _resize_entry(pod, container, "failed", error=error)
-                pod = again
-                continue
-            except Invalid as error:
-                # e.g. a QoS class change: the template rollout replaces this pod instead.
-                return _resize_entry(pod, container, "refused", patch, error=error)
-            except NotFound:
-                return _resize_entry(pod, container, "gone", message="the pod is gone")
-            except GatewayError as error:
-                return _resize_entry(pod, container, "failed", patch, error=error)
-            entry["restart_count"] = _restarts_of(answer, container)
-            entry["resource_version"] = (answer.get("metadata") or {}).get("resourceVersion")
-            return entry
-        raise AssertionError("unreachable")
 
     def event(self, plan: Plan, written: JSON) -> None:
         target = plan.target
@@ -462,52 +268,6 @@ class ClusterWriter:
 def _template_hash(pod: JSON) -> str | None:
     value = ((pod.get("metadata") or {}).get("labels") or {}).get(POD_TEMPLATE_HASH)
     return None if value is None else str(value)
-
-
-def _request_param(parameters: Any) -> int | None:
-    """A memory request the plan sets along with the limit, if it sets one."""
-    value = parameters.get("memory_request_bytes")
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
-
-
-def _restarts_of(pod: JSON, container: str) -> int | None:
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        if isinstance(status, dict) and status.get("name") == container:
-            return int(status.get("restartCount") or 0)
-    return None
-
-
-def _resize_entry(
-    pod: JSON,
-    container: str,
-    result: str,
-    patch: Any = None,
-    *,
-    error: GatewayError | None = None,
-    message: str | None = None,
-) -> JSON:
-    """One pod's line in the write record: what was asked of it and what it answered.
-    `result`: resized (dry run: accepted), refused (422), unchanged, gone, not_served,
-    skipped or failed."""
-    meta = pod.get("metadata") or {}
-    entry: JSON = {
-        "pod": str(meta.get("name")),
-        "namespace": str(meta.get("namespace") or ""),
-        "uid": str(meta.get("uid") or ""),
-        "container": container,
-        "result": result,
-        "restart_count": _restarts_of(pod, container),
-    }
-    if patch is not None:
-        entry["memory_limit"] = {"before": patch.limit_before, "after": patch.limit}
-        if patch.request is not None:
-            entry["memory_request"] = {"before": patch.request_before, "after": patch.request}
-    if error is not None:
-        entry["status"] = error.status
-        entry["message"] = error.message[:500]
-    elif message is not None:
-        entry["message"] = message
-    return entry
 
 
 def _revision_param(parameters: Any) -> int | None:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcp_server import metrics
+from mcp_server.approval_request import request_approval
 from mcp_server.approvals import ApprovalError, target_key
 from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
@@ -31,7 +32,6 @@ from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
 from mcp_server.ledger import Intent, Replayed
 from mcp_server.planning import refuse_failed_checks
 from mcp_server.plans import Plan
-from mcp_server.previewing import compute_preview
 from mcp_server.reconcile import reconcile
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, ToolFailure, Verification
@@ -176,45 +176,9 @@ class Executor:
         return not (request.force and request.caller.name in self.state.policy.trusted_callers)
 
     def _request_approval(self, plan: Plan, request: HealRequest) -> ToolFailure:
-        """Store a pending approval with its preview; the answer to give the caller.
-
-        The preview costs the fresh reads (a stale plan is refused here, before anyone is
-        asked) and one dry run of the exact write (a write the API server rejects is refused
-        here too, with its reason)."""
+        """Store a pending approval with its preview (after the fresh reads); the answer."""
         fresh = self._fresh(plan)
-        preview = compute_preview(self.state, self.writer, plan, fresh)
-        target = target_key(
-            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
-        )
-        pending = self.state.approvals.request(
-            plan.action,
-            target,
-            reason=plan.reason,
-            risk=plan.risk,
-            requested_by=request.caller.name,
-            details={
-                "plan_id": plan.plan_id,
-                "pod": plan.pod,
-                "parameters": plan.parameters,
-                "preview": preview,
-            },
-        )
-        self.state.publish_approval_metrics()
-        return ToolFailure(
-            ErrorCode.APPROVAL_REQUIRED,
-            f"{plan.action} on {target} needs a human approval: "
-            f"kubemedic approvals approve {pending.id} --by NAME",
-            approval_id=pending.id,
-            plan_id=plan.plan_id,
-            action=plan.action,
-            target={k: plan.target[k] for k in ("kind", "namespace", "name")},
-            target_uid=plan.target.get("uid"),
-            parameters=plan.parameters,
-            reason=plan.reason,
-            risk=plan.risk,
-            expires_at=pending.expires_at,
-            preview=preview,
-        )
+        return request_approval(self.state, self.writer, plan, fresh, request.caller.name)
 
     # ------------------------------------------------------------------------------ executing
 
