@@ -324,13 +324,132 @@ def _no_data(usage: ContainerUsage, why: str, samples: int, span: float) -> Reco
     )
 
 
-def recommend(
-    usage: ContainerUsage, policy: RightsizingPolicy, memory: MemoryPolicy | None = None
-) -> Recommendation:
-    """The recommendation and verdict for one workload's container."""
-    memory = memory or MemoryPolicy()
-    samples = sorted(usage.samples, key=lambda s: s.at)
-    span = samples[-1].at - samples[0].at if samples else 0.0
+def _memory_reasons(
+    request_now: int | None,
+    observed: Observed,
+    limits: list[int],
+    restarts_seen: int,
+    recommended: int,
+    policy: RightsizingPolicy,
+) -> tuple[list[str], list[str]]:
+    """(under, over) reasons for the memory request and limit."""
+    assert observed.p95 is not None and observed.max is not None
+    near_limit = bool(limits) and observed.max >= NEAR_LIMIT * min(limits)
+    under: list[str] = []
+    over: list[str] = []
+    if request_now is None:
+        under.append("no memory request")
+    elif request_now < observed.p95:
+        under.append(
+            f"memory request {format_memory(request_now)} below the observed p95 "
+            f"{format_memory(round_memory_up(observed.p95))}"
+        )
+    if near_limit:
+        under.append(
+            f"memory peak {format_memory(round_memory_up(observed.max))} at "
+            f"{observed.max / min(limits):.0%} of the limit {format_memory(min(limits))}"
+        )
+    if restarts_seen:
+        under.append(f"{restarts_seen} container restart(s) within the window")
+    if (
+        not under
+        and request_now is not None
+        and request_now > policy.over_provisioned_ratio * recommended
+        and request_now - recommended >= MIN_OVER_BYTES
+    ):
+        over.append(
+            f"memory request {format_memory(request_now)} is "
+            f"{request_now / recommended:.1f}x the recommended {format_memory(recommended)}"
+        )
+    return under, over
+
+
+def _memory_advice(
+    replicas: Sequence[Replica],
+    observed: Observed,
+    restarts_seen: int,
+    policy: RightsizingPolicy,
+    memory: MemoryPolicy,
+) -> ResourceAdvice:
+    request_now = _mode(r.memory_request for r in replicas)
+    limit_now = _mode(r.memory_limit for r in replicas)
+    limits = [r.memory_limit for r in replicas if r.memory_limit]
+    request, limit = recommend_memory(observed, policy, memory)
+    under, over = _memory_reasons(request_now, observed, limits, restarts_seen, request, policy)
+    return ResourceAdvice(
+        "bytes",
+        request_now,
+        limit_now,
+        observed,
+        request,
+        limit,
+        _freed(replicas, "memory_request", request),
+        _verdict(under, over),
+        tuple(under + over),
+    )
+
+
+def _cpu_reasons(
+    request_now: int | None, observed: Observed, recommended: int, policy: RightsizingPolicy
+) -> tuple[list[str], list[str]]:
+    """(under, over) reasons for the CPU request."""
+    assert observed.p95 is not None
+    under: list[str] = []
+    over: list[str] = []
+    if request_now is None:
+        under.append("no CPU request")
+    elif request_now < observed.p95:
+        under.append(
+            f"CPU request {format_cpu(request_now)} below the observed p95 "
+            f"{format_cpu(round_cpu_up(observed.p95))}"
+        )
+    elif (
+        request_now > policy.over_provisioned_ratio * recommended
+        and request_now - recommended >= MIN_OVER_MILLICORES
+    ):
+        over.append(
+            f"CPU request {format_cpu(request_now)} is {request_now / recommended:.1f}x "
+            f"the recommended {format_cpu(recommended)}"
+        )
+    return under, over
+
+
+def _cpu_advice(
+    replicas: Sequence[Replica], observed: Observed, policy: RightsizingPolicy
+) -> ResourceAdvice:
+    request_now = _mode(r.cpu_request for r in replicas)
+    limit_now = _mode(r.cpu_limit for r in replicas)
+    request = recommend_cpu(observed, policy)
+    limit = limit_now
+    notes: list[str] = []
+    if limit is not None and limit < request:
+        notes.append(
+            f"CPU limit {format_cpu(limit)} below the recommended request; raise it to "
+            f"{format_cpu(request)}"
+        )
+        limit = request
+    under, over = _cpu_reasons(request_now, observed, request, policy)
+    return ResourceAdvice(
+        "millicores",
+        request_now,
+        limit_now,
+        observed,
+        request,
+        limit,
+        _freed(replicas, "cpu_request", request),
+        _verdict(under, over),
+        tuple(under + over + notes),
+    )
+
+
+def _overall_verdict(*advice: ResourceAdvice) -> str:
+    verdicts = {a.verdict for a in advice}
+    return UNDER if UNDER in verdicts else OVER if OVER in verdicts else FITS
+
+
+def _not_enough_samples(
+    usage: ContainerUsage, policy: RightsizingPolicy, samples: Sequence[Observation], span: float
+) -> Recommendation | None:
     if usage.note and not samples:
         return _no_data(usage, usage.note, 0, 0.0)
     if len(samples) < policy.min_samples or span < policy.min_span_seconds:
@@ -339,6 +458,19 @@ def recommend(
             f"(needs {policy.min_samples} over {policy.min_span_seconds:.0f}s)"
         )
         return _no_data(usage, why, len(samples), span)
+    return None
+
+
+def recommend(
+    usage: ContainerUsage, policy: RightsizingPolicy, memory: MemoryPolicy | None = None
+) -> Recommendation:
+    """The recommendation and verdict for one workload's container."""
+    memory = memory or MemoryPolicy()
+    samples = sorted(usage.samples, key=lambda s: s.at)
+    span = samples[-1].at - samples[0].at if samples else 0.0
+    no_data = _not_enough_samples(usage, policy, samples, span)
+    if no_data is not None:
+        return no_data
     replicas = usage.replicas
     instances = {s.instance for s in samples}
     pods_sampled = {s.instance.split("#", 1)[0] for s in samples}
@@ -348,94 +480,8 @@ def recommend(
     cpu_obs = _observed([float(s.cpu_millicores) for s in samples])
     assert mem_obs.p95 is not None and mem_obs.max is not None and cpu_obs.p95 is not None
 
-    mem_request_now = _mode(r.memory_request for r in replicas)
-    mem_limit_now = _mode(r.memory_limit for r in replicas)
-    cpu_request_now = _mode(r.cpu_request for r in replicas)
-    cpu_limit_now = _mode(r.cpu_limit for r in replicas)
-
-    # -- memory
-    limits = [r.memory_limit for r in replicas if r.memory_limit]
-    near_limit = bool(limits) and mem_obs.max >= NEAR_LIMIT * min(limits)
-    mem_request, mem_limit = recommend_memory(mem_obs, policy, memory)
-    under: list[str] = []
-    over: list[str] = []
-    if mem_request_now is None:
-        under.append("no memory request")
-    elif mem_request_now < mem_obs.p95:
-        under.append(
-            f"memory request {format_memory(mem_request_now)} below the observed p95 "
-            f"{format_memory(round_memory_up(mem_obs.p95))}"
-        )
-    if near_limit:
-        under.append(
-            f"memory peak {format_memory(round_memory_up(mem_obs.max))} at "
-            f"{mem_obs.max / min(limits):.0%} of the limit {format_memory(min(limits))}"
-        )
-    if restarts_seen:
-        under.append(f"{restarts_seen} container restart(s) within the window")
-    if (
-        not under
-        and mem_request_now is not None
-        and mem_request_now > policy.over_provisioned_ratio * mem_request
-        and mem_request_now - mem_request >= MIN_OVER_BYTES
-    ):
-        over.append(
-            f"memory request {format_memory(mem_request_now)} is "
-            f"{mem_request_now / mem_request:.1f}x the recommended {format_memory(mem_request)}"
-        )
-    memory_advice = ResourceAdvice(
-        "bytes",
-        mem_request_now,
-        mem_limit_now,
-        mem_obs,
-        mem_request,
-        mem_limit,
-        _freed(replicas, "memory_request", mem_request),
-        _verdict(under, over),
-        tuple(under + over),
-    )
-
-    # -- CPU
-    cpu_request = recommend_cpu(cpu_obs, policy)
-    cpu_limit = cpu_limit_now
-    notes: list[str] = []
-    if cpu_limit is not None and cpu_limit < cpu_request:
-        notes.append(
-            f"CPU limit {format_cpu(cpu_limit)} below the recommended request; raise it to "
-            f"{format_cpu(cpu_request)}"
-        )
-        cpu_limit = cpu_request
-    c_under: list[str] = []
-    c_over: list[str] = []
-    if cpu_request_now is None:
-        c_under.append("no CPU request")
-    elif cpu_request_now < cpu_obs.p95:
-        c_under.append(
-            f"CPU request {format_cpu(cpu_request_now)} below the observed p95 "
-            f"{format_cpu(round_cpu_up(cpu_obs.p95))}"
-        )
-    elif (
-        cpu_request_now > policy.over_provisioned_ratio * cpu_request
-        and cpu_request_now - cpu_request >= MIN_OVER_MILLICORES
-    ):
-        c_over.append(
-            f"CPU request {format_cpu(cpu_request_now)} is {cpu_request_now / cpu_request:.1f}x "
-            f"the recommended {format_cpu(cpu_request)}"
-        )
-    cpu_advice = ResourceAdvice(
-        "millicores",
-        cpu_request_now,
-        cpu_limit_now,
-        cpu_obs,
-        cpu_request,
-        cpu_limit,
-        _freed(replicas, "cpu_request", cpu_request),
-        _verdict(c_under, c_over),
-        tuple(c_under + c_over + notes),
-    )
-
-    verdicts = {memory_advice.verdict, cpu_advice.verdict}
-    verdict = UNDER if UNDER in verdicts else OVER if OVER in verdicts else FITS
+    memory_advice = _memory_advice(replicas, mem_obs, restarts_seen, policy, memory)
+    cpu_advice = _cpu_advice(replicas, cpu_obs, policy)
     return Recommendation(
         usage.namespace,
         usage.workload_kind,
@@ -446,7 +492,7 @@ def recommend(
         len(samples),
         span,
         restarts_seen,
-        verdict,
+        _overall_verdict(memory_advice, cpu_advice),
         memory_advice.reasons + cpu_advice.reasons,
         memory_advice,
         cpu_advice,

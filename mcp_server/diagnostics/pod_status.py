@@ -7,6 +7,7 @@ what the watch-backed cache can compute cheaply for `list_unhealthy_pods`.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -56,189 +57,216 @@ def _issue(
     )
 
 
-def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Issue]:
-    name = s(cs, "name") or "?"
-    label = f"init container {name}" if init else f"container {name}"
-    restarts = max(0, i(cs, "restartCount") or 0)
-    waiting = m(cs, "state", "waiting")
-    running = m(cs, "state", "running")
-    terminated = m(cs, "state", "terminated")
-    last = m(cs, "lastState", "terminated")
-    last_reason = s(last, "reason")
-    last_exit = i(last, "exitCode")
-    common: dict[str, Any] = {"restart_count": restarts}
-    out: list[Issue] = []
+@dataclass(frozen=True)
+class _Container:
+    """What every issue about one container status is built from."""
 
-    if waiting:
-        reason = s(waiting, "reason") or ""
-        detail = s(waiting, "message") or ""
-        if reason == "CrashLoopBackOff":
-            if last_reason == "OOMKilled":
-                out.append(
-                    _issue(
-                        "critical",
-                        IssueType.OOM_KILLED,
-                        name,
-                        f"{label} was OOM killed (exit code {last_exit}) and is in back-off "
-                        f"after {restarts} restarts",
-                        reason="OOMKilled",
-                        exit_code=last_exit,
-                        last_termination_reason=last_reason,
-                        **common,
-                    )
-                )
-            why = f"last exit: {last_reason or 'unknown'}"
-            if last_exit is not None:
-                why += f", code {last_exit}"
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.CRASH_LOOP,
-                    name,
-                    f"{label} is crash looping: {restarts} restarts ({why})",
-                    reason=reason,
-                    exit_code=last_exit,
-                    last_termination_reason=last_reason,
-                    **common,
-                )
-            )
-        elif reason in _IMAGE_WAITING:
-            image = s(cs, "image") or "?"
-            out.append(
-                _issue(
-                    "critical",
-                    _IMAGE_WAITING[reason],
-                    name,
-                    f"{label} cannot pull image {image}: {reason}"
-                    + (f": {detail}" if detail else ""),
-                    reason=reason,
-                    **common,
-                )
-            )
-        elif reason == "CreateContainerConfigError":
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.CREATE_CONTAINER_CONFIG_ERROR,
-                    name,
-                    f"{label} cannot be created: {detail or reason}",
-                    reason=reason,
-                    **common,
-                )
-            )
-            missing = missing_from_message(detail)
-            if missing:
-                kind, ref_name, key = missing
-                out.append(
-                    missing_ref_issue(
-                        kind, ref_name, container=name, where=f"kubelet: {detail}", key=key
-                    )
-                )
-        elif reason in _START_ERRORS:
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.CONTAINER_ERROR,
-                    name,
-                    f"{label} failed to start: {reason}" + (f": {detail}" if detail else ""),
-                    reason=reason,
-                    exit_code=last_exit,
-                    last_termination_reason=last_reason,
-                    **common,
-                )
-            )
-    elif terminated:
-        reason = s(terminated, "reason") or ""
-        code = i(terminated, "exitCode")
-        if reason == "OOMKilled":
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.OOM_KILLED,
-                    name,
-                    f"{label} was OOM killed (exit code {code})",
-                    reason=reason,
-                    exit_code=code,
-                    last_termination_reason=reason,
-                    **common,
-                )
-            )
-        elif code not in (None, 0):
-            note = s(terminated, "message") or ""
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.CONTAINER_ERROR,
-                    name,
-                    f"{label} terminated with exit code {code} ({reason or 'Error'})"
-                    + (f": {note}" if note else ""),
-                    reason=reason or "Error",
-                    exit_code=code,
-                    last_termination_reason=reason or "Error",
-                    **common,
-                )
-            )
-    elif running:
-        # Between two crashes the kubelet shows the container running for a moment: not
-        # ready, restarted several times, last exit a failure. That is still a crash loop.
-        failed_last = last_reason == "OOMKilled" or last_exit not in (None, 0)
-        looping = (
-            not init
-            and cs.get("ready") is False
-            and restarts >= CRASH_LOOP_MIN_RESTARTS
-            and failed_last
+    cs: Obj
+    name: str
+    label: str
+    init: bool
+    restarts: int
+    last: Obj
+    last_reason: str | None
+    last_exit: int | None
+
+    @classmethod
+    def of(cls, cs: Obj, *, init: bool) -> _Container:
+        name = s(cs, "name") or "?"
+        last = m(cs, "lastState", "terminated")
+        return cls(
+            cs=cs,
+            name=name,
+            label=f"init container {name}" if init else f"container {name}",
+            init=init,
+            restarts=max(0, i(cs, "restartCount") or 0),
+            last=last,
+            last_reason=s(last, "reason"),
+            last_exit=i(last, "exitCode"),
         )
-        why = f"last exit: {last_reason or 'unknown'}"
-        if last_exit is not None:
-            why += f", code {last_exit}"
-        if last_reason == "OOMKilled":
-            out.append(
-                _issue(
-                    "critical" if looping else "warning",
-                    IssueType.OOM_KILLED,
-                    name,
-                    f"{label} is running again but was OOM killed at "
-                    f"{s(last, 'finishedAt') or 'an unknown time'} ({restarts} restarts)",
-                    reason="OOMKilled",
-                    exit_code=last_exit,
-                    last_termination_reason=last_reason,
-                    **common,
-                )
+
+    @property
+    def common(self) -> dict[str, Any]:
+        return {"restart_count": self.restarts}
+
+    @property
+    def last_exit_why(self) -> str:
+        why = f"last exit: {self.last_reason or 'unknown'}"
+        if self.last_exit is not None:
+            why += f", code {self.last_exit}"
+        return why
+
+    def issue(self, severity: Severity, type_: str, message: str, **fields: Any) -> Issue:
+        return _issue(severity, type_, self.name, message, **fields, **self.common)
+
+    def last_exit_issue(
+        self, severity: Severity, type_: str, message: str, *, reason: str | None
+    ) -> Issue:
+        return self.issue(
+            severity,
+            type_,
+            message,
+            reason=reason,
+            exit_code=self.last_exit,
+            last_termination_reason=self.last_reason,
+        )
+
+
+def _crash_loop_backoff_issues(c: _Container, reason: str) -> list[Issue]:
+    out: list[Issue] = []
+    if c.last_reason == "OOMKilled":
+        out.append(
+            c.last_exit_issue(
+                "critical",
+                IssueType.OOM_KILLED,
+                f"{c.label} was OOM killed (exit code {c.last_exit}) and is in back-off "
+                f"after {c.restarts} restarts",
+                reason="OOMKilled",
             )
-        if looping:
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.CRASH_LOOP,
-                    name,
-                    f"{label} is crash looping: {restarts} restarts, running again but not "
-                    f"ready ({why})",
-                    reason="Restarting",
-                    exit_code=last_exit,
-                    last_termination_reason=last_reason,
-                    **common,
-                )
-            )
-        elif restarts >= restart_threshold:
-            out.append(
-                _issue(
-                    "warning",
-                    IssueType.HIGH_RESTART_COUNT,
-                    name,
-                    f"{label} has restarted {restarts} times ({why})",
-                    reason=last_reason,
-                    exit_code=last_exit,
-                    last_termination_reason=last_reason,
-                    **common,
-                )
-            )
-        if not init and cs.get("ready") is False and not out:
-            started = cs.get("started")
-            message = f"{label} is running but not ready"
-            if started is False:
-                message += " (its startup probe has not succeeded yet)"
-            out.append(_issue("warning", IssueType.NOT_READY, name, message, **common))
+        )
+    out.append(
+        c.last_exit_issue(
+            "critical",
+            IssueType.CRASH_LOOP,
+            f"{c.label} is crash looping: {c.restarts} restarts ({c.last_exit_why})",
+            reason=reason,
+        )
+    )
     return out
+
+
+def _config_error_issues(c: _Container, reason: str, detail: str) -> list[Issue]:
+    out = [
+        c.issue(
+            "critical",
+            IssueType.CREATE_CONTAINER_CONFIG_ERROR,
+            f"{c.label} cannot be created: {detail or reason}",
+            reason=reason,
+        )
+    ]
+    missing = missing_from_message(detail)
+    if missing:
+        kind, ref_name, key = missing
+        out.append(
+            missing_ref_issue(kind, ref_name, container=c.name, where=f"kubelet: {detail}", key=key)
+        )
+    return out
+
+
+def _waiting_issues(c: _Container, waiting: Obj) -> list[Issue]:
+    reason = s(waiting, "reason") or ""
+    detail = s(waiting, "message") or ""
+    suffix = f": {detail}" if detail else ""
+    if reason == "CrashLoopBackOff":
+        return _crash_loop_backoff_issues(c, reason)
+    if reason in _IMAGE_WAITING:
+        image = s(c.cs, "image") or "?"
+        message = f"{c.label} cannot pull image {image}: {reason}" + suffix
+        return [c.issue("critical", _IMAGE_WAITING[reason], message, reason=reason)]
+    if reason == "CreateContainerConfigError":
+        return _config_error_issues(c, reason, detail)
+    if reason in _START_ERRORS:
+        message = f"{c.label} failed to start: {reason}" + suffix
+        return [c.last_exit_issue("critical", IssueType.CONTAINER_ERROR, message, reason=reason)]
+    return []
+
+
+def _terminated_issues(c: _Container, terminated: Obj) -> list[Issue]:
+    reason = s(terminated, "reason") or ""
+    code = i(terminated, "exitCode")
+    if reason == "OOMKilled":
+        message = f"{c.label} was OOM killed (exit code {code})"
+        return [
+            c.issue(
+                "critical",
+                IssueType.OOM_KILLED,
+                message,
+                reason=reason,
+                exit_code=code,
+                last_termination_reason=reason,
+            )
+        ]
+    if code not in (None, 0):
+        note = s(terminated, "message") or ""
+        return [
+            c.issue(
+                "critical",
+                IssueType.CONTAINER_ERROR,
+                f"{c.label} terminated with exit code {code} ({reason or 'Error'})"
+                + (f": {note}" if note else ""),
+                reason=reason or "Error",
+                exit_code=code,
+                last_termination_reason=reason or "Error",
+            )
+        ]
+    return []
+
+
+def _restart_issues(c: _Container, *, restart_threshold: int) -> list[Issue]:
+    """A running container that restarted: OOM kill, crash loop or just many restarts."""
+    # Between two crashes the kubelet shows the container running for a moment: not
+    # ready, restarted several times, last exit a failure. That is still a crash loop.
+    failed_last = c.last_reason == "OOMKilled" or c.last_exit not in (None, 0)
+    looping = (
+        not c.init
+        and c.cs.get("ready") is False
+        and c.restarts >= CRASH_LOOP_MIN_RESTARTS
+        and failed_last
+    )
+    out: list[Issue] = []
+    if c.last_reason == "OOMKilled":
+        out.append(
+            c.last_exit_issue(
+                "critical" if looping else "warning",
+                IssueType.OOM_KILLED,
+                f"{c.label} is running again but was OOM killed at "
+                f"{s(c.last, 'finishedAt') or 'an unknown time'} ({c.restarts} restarts)",
+                reason="OOMKilled",
+            )
+        )
+    if looping:
+        message = (
+            f"{c.label} is crash looping: {c.restarts} restarts, running again but not "
+            f"ready ({c.last_exit_why})"
+        )
+        out.append(
+            c.last_exit_issue("critical", IssueType.CRASH_LOOP, message, reason="Restarting")
+        )
+    elif c.restarts >= restart_threshold:
+        message = f"{c.label} has restarted {c.restarts} times ({c.last_exit_why})"
+        out.append(
+            c.last_exit_issue(
+                "warning", IssueType.HIGH_RESTART_COUNT, message, reason=c.last_reason
+            )
+        )
+    return out
+
+
+def _not_ready_issue(c: _Container) -> Issue:
+    message = f"{c.label} is running but not ready"
+    if c.cs.get("started") is False:
+        message += " (its startup probe has not succeeded yet)"
+    return c.issue("warning", IssueType.NOT_READY, message)
+
+
+def _running_issues(c: _Container, *, restart_threshold: int) -> list[Issue]:
+    out = _restart_issues(c, restart_threshold=restart_threshold)
+    if not c.init and c.cs.get("ready") is False and not out:
+        out.append(_not_ready_issue(c))
+    return out
+
+
+def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Issue]:
+    c = _Container.of(cs, init=init)
+    waiting = m(cs, "state", "waiting")
+    if waiting:
+        return _waiting_issues(c, waiting)
+    terminated = m(cs, "state", "terminated")
+    if terminated:
+        return _terminated_issues(c, terminated)
+    if m(cs, "state", "running"):
+        return _running_issues(c, restart_threshold=restart_threshold)
+    return []
 
 
 def _pod_level_issues(pod: Obj) -> list[Issue]:
