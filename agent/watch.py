@@ -31,6 +31,7 @@ from langchain_core.language_models import BaseChatModel
 
 from agent import metrics
 from agent.graph import AuditSink, GraphDeps, Sleep
+from agent.incident_leases import IncidentLeases
 from agent.incidents import Incident, IncidentRegistry, new_owner_id
 from agent.leadership import Leadership
 from agent.notify import Notifier
@@ -182,15 +183,20 @@ class _Watch:
         self.asked: set[str] = set()  # approval ids already put to `approve` in this process
         self.waiting: set[str] = set()  # incidents waiting for an answer from elsewhere
         self.seen: set[str] = set()  # incidents touched by this process (for the summary)
-        # Open incidents this process holds a lease on (running or waiting), by id.
-        self.held: dict[str, Incident] = {}
-        # Workloads whose open incident another process held at the last look: not reopened.
-        self.elsewhere: set[str] = set()
+        self.leases = IncidentLeases(registry, self.owner)
         self.lead_taken = False  # became the leader since the last adoption
         # The server's notifications that the unhealthy pods changed (None: poll only).
         self.updates: ResourceUpdates | None = None
         self.notified_polls = 0
         self.tasks_of_events: set[asyncio.Future[None]] = set()
+
+    @property
+    def held(self) -> dict[str, Incident]:
+        return self.leases.held  # open incidents this process holds a lease on, by id
+
+    @property
+    def elsewhere(self) -> set[str]:
+        return self.leases.elsewhere  # workloads another process held at the last look
 
     async def emit(self, event: WatchEvent) -> None:
         if self.on_event is None:
@@ -221,9 +227,8 @@ class _Watch:
                 if not task.done():
                     task.cancel()
                     cancelled.append(incident_id)
-            self.held.clear()
+            self.leases.forget()
             self.waiting.clear()
-            self.elsewhere.clear()
         data = {"leader": leading, "reason": reason, "cancelled": sorted(cancelled)}
         task = asyncio.ensure_future(self.emit(WatchEvent("leadership", data=data)))
         self.tasks_of_events.add(task)
@@ -336,19 +341,8 @@ class _Watch:
         if not self.may_lead():
             return
         leader, self.lead_taken = self.lead_taken, False
-        elsewhere: set[str] = set()
-        for incident in await asyncio.to_thread(self.registry.open_incidents):
-            if incident.id in self.held:
-                continue
-            claimable = leader or self.registry.claimable(incident, self.owner)
-            if not claimable or not await asyncio.to_thread(
-                self.registry.claim, incident.id, self.owner, leader=leader
-            ):
-                elsewhere.add(incident.workload)
-                continue
-            self.held[incident.id] = incident
+        async for incident in self.leases.claim_unheld(leader=leader):
             await self.take_over(incident)
-        self.elsewhere = elsewhere
 
     async def take_over(self, incident: Incident) -> None:
         status = await self.runner.status(incident.id)
@@ -374,42 +368,19 @@ class _Watch:
 
     async def renew(self) -> None:
         """Extend this process's leases; stop driving the incidents another process took."""
-        if not self.held:
-            return
-        kept = await asyncio.to_thread(self.registry.renew, self.owner)
-        for incident_id, incident in list(self.held.items()):
-            if incident_id in kept:
-                continue
-            current = await asyncio.to_thread(self.registry.get, incident_id)
-            if current is None or current.status != "open":
-                # Closed, e.g. by `kubemedic approvals`: the task or `check_waiting` reports it.
-                self.held.pop(incident_id, None)
-                continue
-            if current.owner == self.owner:
-                continue  # opened or claimed after the renewal read: still ours
-            self.held.pop(incident_id, None)
-            log.warning("incident %s was taken over by %s", incident_id, current.owner)
-            self.elsewhere.add(incident.workload)
-            self.waiting.discard(incident_id)
-            task = self.tasks.get(incident_id)
+        async for incident in self.leases.renew():
+            self.waiting.discard(incident.id)
+            task = self.tasks.get(incident.id)
             if task is not None and not task.done():
                 task.cancel()
 
     async def heartbeat(self) -> None:
-        """Renew the leases every third of their duration, in wall time (the registry's
-        clock), whatever `settings.sleep` does to the cluster's time."""
-        while True:
-            await asyncio.sleep(self.registry.lease_seconds / 3)
-            try:
-                await self.renew()
-            except Exception:  # noqa: BLE001 - a busy database now must not end the heartbeat
-                log.exception("renewing incident leases failed")
+        """Renew the leases every third of their duration, in wall time."""
+        await self.leases.heartbeat(self.renew)
 
     async def release(self) -> None:
         """Let go of the incidents still held, so the next process adopts them at once."""
-        for incident_id in list(self.held):
-            await asyncio.to_thread(self.registry.release, incident_id, self.owner)
-            self.held.pop(incident_id, None)
+        await self.leases.release()
 
     async def check_waiting(self) -> None:
         """Incidents answered from another process (`kubemedic approvals`) end there."""
@@ -490,16 +461,18 @@ class _Watch:
     def busy(self) -> bool:
         return any(not task.done() for task in self.tasks.values())
 
-    async def summary(self, polls: int) -> WatchSummary:
-        reports = []
-        for incident_id in sorted(self.seen):
-            incident = await asyncio.to_thread(self.registry.get, incident_id)
-            if incident is None:
-                continue
-            status = await self.runner.status(incident_id)
-            reports.append(report_of(incident, status))
-        reports.sort(key=lambda r: r.opened_at)
-        return WatchSummary(polls=polls, incidents=reports)
+
+async def summarize(watch: _Watch, polls: int) -> WatchSummary:
+    """What happened to each incident the watch touched, in the order they were opened."""
+    reports = []
+    for incident_id in sorted(watch.seen):
+        incident = await asyncio.to_thread(watch.registry.get, incident_id)
+        if incident is None:
+            continue
+        status = await watch.runner.status(incident_id)
+        reports.append(report_of(incident, status))
+    reports.sort(key=lambda r: r.opened_at)
+    return WatchSummary(polls=polls, incidents=reports)
 
 
 def report_of(incident: Incident, status: IncidentStatus) -> IncidentReport:
@@ -611,7 +584,7 @@ async def run_watch(
                     await watch.release()
             if watch.updates is not None:
                 await watch.updates.detach(session)
-        summary = await watch.summary(polls)
+        summary = await summarize(watch, polls)
         summary.notified_polls = watch.notified_polls
         await watch.emit(WatchEvent("stopped", data={"polls": polls}))
         return summary
