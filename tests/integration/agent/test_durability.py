@@ -53,6 +53,18 @@ class Lines:
             self._queue.put(line.rstrip("\n"))
         self._queue.put(None)
 
+    def tail(self, count: int = 20) -> list[str]:
+        """The last `count` lines, including those nobody waited for yet (for a failure message
+        about a child that ended early)."""
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is not None:
+                self.seen.append(line)
+        return self.seen[-count:]
+
     def wait_for(self, text: str) -> str:
         while True:
             try:
