@@ -8,6 +8,7 @@ starts, so a process killed while an approval is pending resumes exactly there.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -22,6 +23,7 @@ from langgraph.types import Command
 
 from agent.graph import GraphDeps, build_graph
 from kubemedic_store import is_postgres_url
+from kubemedic_store.database import lock_key
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +39,13 @@ async def open_checkpointer(target: Path | str) -> AsyncIterator[BaseCheckpointS
     directory). The composition root decides which."""
     if is_postgres_url(target):
         from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+        from psycopg import AsyncConnection
 
         async with AsyncPostgresSaver.from_conn_string(str(target)) as postgres:
-            await postgres.setup()
+            connection = postgres.conn
+            assert isinstance(connection, AsyncConnection)  # from_conn_string: one connection
+            async with _migration_turn(connection):
+                await postgres.setup()
             yield postgres
         return
     file = Path(target)
@@ -47,6 +53,30 @@ async def open_checkpointer(target: Path | str) -> AsyncIterator[BaseCheckpointS
     async with AsyncSqliteSaver.from_conn_string(str(file)) as saver:
         await saver.setup()
         yield saver
+
+
+_MIGRATION_LOCK = lock_key("langgraph-checkpoint-migrations")
+_MIGRATION_POLL_SECONDS = 0.1
+
+
+@asynccontextmanager
+async def _migration_turn(connection: Any) -> AsyncIterator[None]:
+    """Replicas starting together take turns at LangGraph's migrations, which otherwise race on
+    their version rows (a duplicate key ends the loser). A session advisory lock, tried rather
+    than waited for: the migrations include CREATE INDEX CONCURRENTLY, which waits for every
+    open transaction, a blocked `pg_advisory_lock` call included, and that is a deadlock."""
+    while True:
+        cursor = await connection.execute(
+            "SELECT pg_try_advisory_lock(%s) AS taken", (_MIGRATION_LOCK,)
+        )
+        row = await cursor.fetchone()
+        if row["taken"]:
+            break
+        await asyncio.sleep(_MIGRATION_POLL_SECONDS)
+    try:
+        yield
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,7 +106,7 @@ def _run_watchers(
                         f"{_applied(trail)} writes applied before the deadline"
                     )
                     for proc, lines in watchers:
-                        assert proc.poll() is None, lines.tail(20)
+                        assert proc.poll() is None, "\n".join(lines.tail(80))
                     time.sleep(0.2)
             finally:
                 for proc, _ in watchers:
