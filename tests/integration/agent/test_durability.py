@@ -162,7 +162,9 @@ def test_kill_while_waiting_then_approve_runs_the_action_once(
         ),
     )
     state = tmp_path / "state"
-    env = _env(sim, state)
+    # The killed process's incident lease runs out after 5 s, not the default 30 s: the
+    # restarted one adopts the incident then (one process at a time here).
+    env = {**_env(sim, state), "KUBEMEDIC_INCIDENT_LEASE_SECONDS": "5"}
     sim.reset_requests()
 
     with clock_running(sim):

@@ -1,4 +1,5 @@
-# mypy: disable-error-code="union-attr,arg-type,index,operator,no-untyped-call,attr-defined,no-any-return"
+# mypy: disable-error-code="union-attr,arg-type,index,operator,no-untyped-call,attr-defined"
+# mypy: disable-error-code="no-any-return"
 # (the official client models make every field Optional and take dict bodies at runtime)
 """`--kube-version` and in-place pod resize (pods/resize, 1.33+), through the official client
 and the real kubectl, on the simulated clock."""
