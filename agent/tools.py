@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import anyio
@@ -30,6 +32,21 @@ GET_ACTION_STATUS = "get_action_status"
 # hold an incident, or a write slot, forever). The composition root sets it from
 # KUBEMEDIC_TOOL_TIMEOUT_SECONDS.
 DEFAULT_TOOL_TIMEOUT_SECONDS = 120.0
+
+
+# The cluster the current incident is on, when the server serves several: every tool call
+# made in this context names it (`cluster` argument). None: the server's only cluster.
+current_cluster: ContextVar[str | None] = ContextVar("kubemedic_cluster", default=None)
+
+
+@contextmanager
+def cluster_scope(cluster: str | None) -> Iterator[None]:
+    """Every tool call within names `cluster` (None: no `cluster` argument at all)."""
+    token = current_cluster.set(cluster)
+    try:
+        yield
+    finally:
+        current_cluster.reset(token)
 
 
 class ToolboxError(RuntimeError):
@@ -108,8 +125,12 @@ class Toolbox:
         (the graph, the watch loop, the chat) goes through here."""
         name = str(call.get("name"))
         self.require(name)
+        call = dict(call)
+        cluster = current_cluster.get()
+        if cluster is not None and "cluster" not in (call.get("args") or {}):
+            call["args"] = {**(call.get("args") or {}), "cluster": cluster}
         with anyio.fail_after(self.timeout_seconds):
-            return await self.tools[name].ainvoke(dict(call))
+            return await self.tools[name].ainvoke(call)
 
 
 def timeout_result(name: str, seconds: float) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from agent.leadership import Leadership
 from agent.notify import Notifier
 from agent.resource_updates import ResourceUpdates
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
-from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
+from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, cluster_scope, error_code
 from agent.workloads import entry_name, entry_workload, unhealthy_pods
 from kubemedic_logctx import log_context
 from policies import WRITE_ACTIONS, Policy, parse_action
@@ -108,6 +108,10 @@ class WatchSettings:
     # postgresql://…: incidents and checkpoints in that database (shared by every replica);
     # None: incidents.sqlite and checkpoints.sqlite in state_dir.
     database_url: str | None = None
+    # The clusters the server serves, when several: each poll lists every one's unhealthy
+    # pods (`cluster` argument), incidents are per (cluster, workload), and every tool call
+    # of an incident names its cluster. Empty: the server's only cluster, today's keys.
+    clusters: tuple[str, ...] = ()
 
     @property
     def checkpoint_db(self) -> Path:
@@ -157,8 +161,16 @@ class WatchSummary:
         return [i for i in self.incidents if i.outcome is None]
 
 
-def incident_key(namespace: str, workload: str) -> str:
-    return f"{namespace}/{workload}"
+def incident_key(namespace: str, workload: str, cluster: str | None = None) -> str:
+    """`namespace/Kind/name`; with several clusters `cluster/namespace/Kind/name`."""
+    key = f"{namespace}/{workload}"
+    return key if cluster is None else f"{cluster}/{key}"
+
+
+def cluster_of_key(key: str) -> str | None:
+    """The cluster an incident key names (None: a one-cluster key)."""
+    parts = str(key).split("/")
+    return parts[0] if len(parts) >= 4 else None
 
 
 class _Watch:
@@ -257,8 +269,15 @@ class _Watch:
                 )
             )
 
+        cluster = cluster_of_key(workload)
+        logged = {} if cluster is None else {"cluster": cluster}
         try:
-            with log_context(incident_id=incident.id, thread_id=incident.id, target=workload):
+            with (
+                cluster_scope(cluster),
+                log_context(
+                    incident_id=incident.id, thread_id=incident.id, target=workload, **logged
+                ),
+            ):
                 # No slot is held here: only writes take one (GraphDeps.write_slots), so a
                 # new incident never waits for others that are verifying.
                 if fresh:
@@ -407,21 +426,41 @@ class _Watch:
         settings = self.settings
         if not self.may_lead():
             return None  # a follower: the leader opens incidents
-        result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace)
+        opened = 0
+        seen = 0
+        answered = False
+        for cluster in settings.clusters or (None,):
+            found = await self.poll_cluster(cluster)
+            if found is not None:
+                answered = True
+                seen += found[0]
+                opened += found[1]
+        if not answered:
+            return None
+        metrics.incidents_open.set(len(await asyncio.to_thread(self.registry.open_incidents)))
+        await self.emit(WatchEvent("poll", data={"unhealthy": seen, "opened": opened}))
+        return opened
+
+    async def poll_cluster(self, cluster: str | None) -> tuple[int, int] | None:
+        """One cluster's unhealthy pods: (how many, incidents opened); None: no answer."""
+        settings = self.settings
+        where = {} if cluster is None else {"cluster": cluster}
+        result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace, **where)
         code = error_code(result)
         if code == "not_ready":
             # The server's pod cache is still syncing (just started): look again next poll.
-            await self.emit(WatchEvent("poll", data={"unhealthy": 0, "opened": 0, "ready": False}))
+            data = {"unhealthy": 0, "opened": 0, "ready": False, **where}
+            await self.emit(WatchEvent("poll", data=data))
             return None
         if code is not None:
-            await self.emit(WatchEvent("error", data={"error": code, "result": result}))
+            await self.emit(WatchEvent("error", data={"error": code, "result": result, **where}))
             return None
         opened = 0
         pods = unhealthy_pods(result)
         held = {incident.workload for incident in self.held.values()}
         for pod in pods:
             namespace = str(pod.get("namespace") or settings.namespace or "default")
-            key = incident_key(namespace, entry_workload(pod))
+            key = incident_key(namespace, entry_workload(pod), cluster)
             if key in held or key in self.elsewhere:
                 continue  # already has its incident: no database round trip per pod and poll
             if await asyncio.to_thread(self.suppressed, key):
@@ -449,9 +488,7 @@ class _Watch:
                     )
                 )
                 self.spawn(incident, fresh=True)
-        metrics.incidents_open.set(len(await asyncio.to_thread(self.registry.open_incidents)))
-        await self.emit(WatchEvent("poll", data={"unhealthy": len(pods), "opened": opened}))
-        return opened
+        return len(pods), opened
 
     async def poll_notified(self) -> None:
         """A look at once, because the server said the unhealthy pods changed."""

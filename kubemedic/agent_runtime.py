@@ -25,7 +25,7 @@ from agent.runner import IncidentRunner, open_checkpointer
 from agent.tools import Toolbox
 from agent.watch import WatchSettings
 from kubemedic.settings import Settings
-from mcp_server.approvals import ApprovalStore
+from mcp_server.approvals import ApprovalStore, split_target_key
 from mcp_server.audit import AuditLog, AuditTarget
 from policies import Policy, load_policy
 
@@ -124,9 +124,8 @@ def veto_audit_sink(audit_path: Path | str, initiator: str) -> AuditSink:
 
 def audit_rejection(settings: Settings, approval: Any, by: str, reason: str) -> None:
     """A human's rejection, as an audit record next to the refused attempt that asked."""
-    kind, _, rest = str(approval.target).partition("/")
-    namespace, _, name = rest.partition("/")
-    AuditLog(settings.audit_target).append(
+    cluster, kind, namespace, name = split_target_key(str(approval.target))
+    AuditLog(settings.audit_target, cluster=cluster).append(
         action=str(approval.action),
         target=AuditTarget(kind, namespace, name),
         reason=f"approval {approval.id} rejected by {by}" + (f": {reason}" if reason else ""),
@@ -163,6 +162,9 @@ def watch_settings(settings: Settings, **overrides: Any) -> WatchSettings:
         "database_url": settings.database(),
         **tuning.deps(settings),
     }
+    specs = settings.cluster_specs()
+    if specs:
+        options["clusters"] = tuple(spec.name for spec in specs)
     options.update(overrides)
     return WatchSettings(**options)
 
@@ -205,14 +207,45 @@ async def mcp_session(
         # The agent's own namespace is protected from its actions in every mode.
         agent_namespace=settings.namespace,
     )
-    state = build_state(config)
+    served: Any = build_fleet(settings, config) or build_state(config)
     if on_state is not None:
-        on_state(state)
+        on_state(served)
     try:
-        async with create_connected_server_and_client_session(create_server(state)) as session:
+        async with create_connected_server_and_client_session(create_server(served)) as session:
             yield session
     finally:
-        state.close()
+        served.close()
+
+
+def build_fleet(settings: Settings, config: Any) -> Any:
+    """Several clusters (`--context` more than once, or a clusters file): a `Fleet` of one
+    state per cluster sharing the first one's store; None for one cluster."""
+    from mcp_server.fleet import Fleet
+    from mcp_server.gateway import Gateway
+    from mcp_server.state import ServerState
+
+    specs = settings.cluster_specs()
+    if not specs:
+        return None
+    states: dict[str, ServerState] = {}
+    first: ServerState | None = None
+    try:
+        for spec in specs:
+            own = config.model_copy(
+                update={
+                    "kubeconfig": spec.kubeconfig or settings.kubeconfig,
+                    "context": spec.context,
+                    "policy_path": spec.policy or settings.policy,
+                }
+            )
+            state = ServerState(own, Gateway.from_config(own), cluster=spec.name, shared=first)
+            first = first or state
+            states[spec.name] = state
+    except BaseException:
+        for state in reversed(list(states.values())):
+            state.close()
+        raise
+    return Fleet(states)
 
 
 async def toolbox_of(settings: Settings, session: ClientSession) -> Toolbox:

@@ -85,7 +85,7 @@ async def decide(
 
     Raises DecisionRefused when nothing could be decided."""
     from kubemedic.agent_runtime import approval_store, audit_rejection
-    from mcp_server.approvals import ApprovalError, target_key
+    from mcp_server.approvals import ApprovalError, split_target_key, target_key
 
     if not by.strip():
         raise DecisionRefused("a decision needs the name of the person who made it", 2)
@@ -125,7 +125,12 @@ async def decide(
                 target = edit.get("target") or {}
                 milder = store.request(
                     edit["action"],
-                    target_key(target["kind"], target["namespace"], target["name"]),
+                    target_key(
+                        target["kind"],
+                        target["namespace"],
+                        target["name"],
+                        split_target_key(approval.target)[0],
+                    ),
                     reason=f"edited by {by} from {approval.action}: {edit.get('reason', '')}",
                     risk=str(edit.get("risk") or "low"),
                     requested_by=by,
@@ -188,9 +193,17 @@ async def _resume(
             if shown is not None:
                 await shown
 
+    from agent.tools import cluster_scope
+    from agent.watch import cluster_of_key
+
+    # Several clusters: the incident's tool calls name its cluster (from its key).
+    found = incident_registry(settings).get(incident_id)
+    cluster = cluster_of_key(found.workload) if found is not None else None
+
     async def run(toolbox: Toolbox) -> Any:
         async with incident_runner(settings, toolbox) as runner:
-            return await runner.resume(incident_id, answer, on_update=show)
+            with cluster_scope(cluster):
+                return await runner.resume(incident_id, answer, on_update=show)
 
     if needs_cluster:
         async with mcp_session(settings, remote, pod_cache=False) as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,16 @@ class Settings(BaseSettings):
     )
     context: str | None = Field(
         default=None, description="kubeconfig context; default: the kubeconfig's current-context"
+    )
+    contexts: tuple[str, ...] = Field(
+        default=(),
+        description="several kubeconfig contexts, one cluster each (`watch --context A "
+        "--context B`); one or none: `context`, one cluster",
+    )
+    clusters_file: Path | None = Field(
+        default=None,
+        description="a YAML list of {name, context, kubeconfig?, policy?}: one agent, several "
+        "clusters",
     )
     state_dir: Path = Field(
         default=Path("var"),
@@ -58,6 +69,13 @@ class Settings(BaseSettings):
         ge=0,
         description="the MCP server's usage sampler: PodMetrics listed this often (0: off)",
     )
+
+    def cluster_specs(self) -> list[Any]:
+        """The clusters (`kubemedic.clusters.ClusterSpec`) when there are several; [] for
+        one (the one-cluster path: `kubeconfig` and `context`)."""
+        from kubemedic.clusters import clusters_of
+
+        return clusters_of(self.contexts, self.clusters_file, self.kubeconfig)
 
     @property
     def audit_path(self) -> Path:

@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["CONTEXT_FIELDS", "current_context", "log_context"]
 
 # The fields an operator filters incident logs by; the formatter lifts these to the top level.
-CONTEXT_FIELDS: tuple[str, ...] = ("incident_id", "thread_id", "target", "action")
+CONTEXT_FIELDS: tuple[str, ...] = ("incident_id", "thread_id", "cluster", "target", "action")
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 # One immutable mapping per context: asyncio tasks and threads each see their own copy.

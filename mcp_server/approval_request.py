@@ -21,7 +21,10 @@ def request_approval(
     is refused here, with its reason)."""
     preview = compute_preview(state, writer, plan, fresh)
     target = target_key(
-        str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+        str(plan.target["kind"]),
+        str(plan.target["namespace"]),
+        str(plan.target["name"]),
+        plan.cluster,
     )
     pending = state.approvals.request(
         plan.action,

@@ -60,9 +60,19 @@ def migrate(db: Database) -> None:
 _APPROVED_PARAMETERS = ("memory_limit_bytes", "container", "revision", "replicas")
 
 
-def target_key(kind: str, namespace: str, name: str) -> str:
-    """The one string an approval is bound to, e.g. `Pod/default/web-7d4b9`."""
-    return f"{kind}/{namespace}/{name}"
+def target_key(kind: str, namespace: str, name: str, cluster: str | None = None) -> str:
+    """The one string an approval is bound to, e.g. `Pod/default/web-7d4b9`; with several
+    clusters it names the cluster first (`prod-eu/Pod/default/web-7d4b9`)."""
+    key = f"{kind}/{namespace}/{name}"
+    return key if cluster is None else f"{cluster}/{key}"
+
+
+def split_target_key(key: str) -> tuple[str | None, str, str, str]:
+    """(cluster or None, kind, namespace, name) of a `target_key`."""
+    parts = str(key).split("/")
+    cluster = parts.pop(0) if len(parts) >= 4 else None
+    kind, namespace, name = (parts + ["", "", ""])[:3]
+    return cluster, kind, namespace, name
 
 
 class ApprovalError(Exception):

@@ -99,7 +99,10 @@ class AuditLog:
         *,
         redact: Redactor | None = redact_secrets,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cluster: str | None = None,
     ) -> None:
+        # With several clusters, every record names its cluster (one cluster: today's format).
+        self.cluster = cluster
         self.db: Database | None = None
         if isinstance(target, Database) or is_postgres_url(target):
             self.db = audit_database(target)  # type: ignore[arg-type]
@@ -141,6 +144,8 @@ class AuditLog:
         }
         if phase is not None:
             fields["phase"] = phase
+        if self.cluster is not None:
+            fields["cluster"] = self.cluster
         if self._redact is not None:
             fields = _redact_value(fields, self._redact)
         if self.db is not None:

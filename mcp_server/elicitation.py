@@ -106,13 +106,21 @@ def approval_message(asked: dict[str, Any], approval: Approval) -> str:
     return "\n".join(lines)
 
 
-async def settle_approval(ctx: Context[Any, Any, Any], result: Out, rerun: Rerun[Out]) -> Out:
+async def settle_approval(
+    ctx: Context[Any, Any, Any],
+    result: Out,
+    rerun: Rerun[Out],
+    *,
+    state: ServerState | None = None,
+) -> Out:
     """Put an `approval_required` answer to the host's user when that is allowed; any other
     answer, or one that may not be asked, is returned as it is."""
     error = result.error
     if result.success or error is None or error.code != ErrorCode.APPROVAL_REQUIRED:
         return result
-    state: ServerState = ctx.request_context.lifespan_context
+    if state is None:
+        state = ctx.request_context.lifespan_context
+    assert state is not None
     caller = current_caller(state.config)
     asked = dict(error.model_extra or {})
     action = str(asked.get("action"))

@@ -381,7 +381,14 @@ class Healer:
             )
 
     def _stored_plan(self, plan_id: str) -> Plan:
-        plan = self.state.ledger.plan(plan_id)
+        plan: Plan | None = self.state.ledger.plan(plan_id)
         if plan is None:
             raise ToolFailure(ErrorCode.PLAN_NOT_FOUND, f"no plan {plan_id}", plan_id=plan_id)
+        if plan.cluster != self.state.cluster:
+            # The store is shared by the clusters; a plan is executed only on its own.
+            raise ToolFailure(
+                ErrorCode.PLAN_NOT_FOUND,
+                f"no plan {plan_id} on cluster {self.state.cluster}",
+                plan_id=plan_id,
+            )
         return plan

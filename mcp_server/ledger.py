@@ -27,7 +27,7 @@ from mcp_server import approvals as approvals_store
 from mcp_server import ratelimit_store
 from mcp_server.approvals import Approval, consume_in
 from mcp_server.plans import Plan
-from mcp_server.ratelimit_store import reserve_in
+from mcp_server.ratelimit_store import cluster_namespace, global_prefix, reserve_in
 from policies import Outcome, RateLimits
 
 JSON = dict[str, Any]
@@ -217,7 +217,15 @@ class Ledger:
                 seen = _open_or_applied(db, plan.plan_id)
             if seen is not None:
                 return Replayed(_intent(seen))
-            reservation = reserve_in(db, plan.namespace, plan.workload, plan.action, limits, now)
+            reservation = reserve_in(
+                db,
+                cluster_namespace(plan.cluster, plan.namespace),
+                plan.workload,
+                plan.action,
+                limits,
+                now,
+                global_prefix(plan.cluster, limits),
+            )
             approval = None
             if approval_id is not None:
                 approval = consume_in(

@@ -25,6 +25,21 @@ healing_duration_seconds = Histogram(
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
 )
 
+# cluster: the clusters this server was configured with (a handful). Served only when one
+# server serves several clusters; the specification's healing_* metrics keep their labels
+# (dashboards and alerts read them), these count the same events per cluster.
+clusters_info = Gauge("kubemedic_cluster_info", "The clusters this server serves", ["cluster"])
+cluster_healing_attempts_total = Counter(
+    "kubemedic_cluster_healing_attempts_total",
+    "Healing attempts (intents recorded) per cluster",
+    ["cluster", "action"],
+)
+cluster_healing_success_total = Counter(
+    "kubemedic_cluster_healing_success_total",
+    "Healing operations verified healed, per cluster",
+    ["cluster", "action"],
+)
+
 # namespace/pod: one series per pod the cache knows; removed when the pod is gone
 # (see forget_pod), so the series count follows the live pod count.
 pod_health_score = Gauge("pod_health_score", "Pod health score (0-100)", ["namespace", "pod"])

@@ -150,7 +150,7 @@ def decide_for(
 ) -> Decision:
     """The rule decision, gated against a proposed action when one is given."""
     context = DecisionContext.from_store(
-        state.ratelimits,
+        state.action_history,
         diagnosis,
         state.policy,
         now=state.clock.now(),
@@ -263,6 +263,7 @@ def build_plan(state: ServerState, decision: Decision, inputs: DiagnosisInputs) 
         issue_type=decision.issue_type,
         decision=decision.to_dict(),
         created_at=state.clock.now().timestamp(),
+        cluster=state.cluster,
     )
 
 

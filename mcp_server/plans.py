@@ -41,6 +41,8 @@ class Plan:
     issue_type: str | None = None
     decision: JSON = field(default_factory=dict)  # Decision.to_dict(), for people
     created_at: float = 0.0
+    # The cluster the plan is for when the server serves several (None: the only one).
+    cluster: str | None = None
 
     @property
     def plan_id(self) -> str:
@@ -54,6 +56,8 @@ class Plan:
         body = asdict(self)
         body["facts"]["issue_types"] = list(self.facts.issue_types)
         body["plan_id"] = self.plan_id
+        if self.cluster is None:
+            del body["cluster"]  # one cluster: today's format
         return body
 
     @classmethod
@@ -73,6 +77,7 @@ class Plan:
             issue_type=data.get("issue_type"),
             decision=dict(data.get("decision") or {}),
             created_at=float(data.get("created_at") or 0.0),
+            cluster=data.get("cluster"),
         )
 
 
@@ -93,5 +98,8 @@ def plan_digest(plan: Plan) -> str:
         "risk": plan.risk,
         "requires_approval": plan.requires_approval,
     }
+    if plan.cluster is not None:
+        # A plan for one cluster is never the plan (nor the approval) for another.
+        bound["cluster"] = plan.cluster
     canonical = json.dumps(bound, sort_keys=True, separators=(",", ":"), default=str)
     return "plan-" + hashlib.sha256(canonical.encode()).hexdigest()[:32]

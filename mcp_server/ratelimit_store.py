@@ -164,9 +164,15 @@ class RateLimitStore:
             return tx.execute("DELETE FROM actions WHERE id = ?", (record_id,)).rowcount == 1
 
 
-def _count(tx: Tx, since: float, namespace: str | None, workload: str | None) -> int:
+def _count(
+    tx: Tx, since: float, namespace: str | None, workload: str | None, prefix: str | None = None
+) -> int:
     sql = f"SELECT COUNT(*) AS n FROM actions WHERE at >= ? AND {_IN_COUNTED}"
     args: list[Any] = [since, *_COUNTED]
+    if prefix is not None:
+        # One cluster's rows: their namespace column is `cluster/namespace`.
+        sql += " AND substr(namespace, 1, ?) = ?"
+        args.extend([len(prefix), prefix])
     if namespace is not None:
         sql += " AND namespace = ?"
         args.append(namespace)
@@ -195,7 +201,13 @@ def _insert(
 
 
 def reserve_in(
-    tx: Tx, namespace: str, workload: str, action: str, limits: RateLimits, now: float
+    tx: Tx,
+    namespace: str,
+    workload: str,
+    action: str,
+    limits: RateLimits,
+    now: float,
+    global_prefix: str | None = None,
 ) -> ActionRecord:
     """Count, check (`policies.check_rate_limits`) and insert inside the caller's write
     transaction (the write path reserves, consumes the approval and records its intent in one).
@@ -208,7 +220,7 @@ def reserve_in(
     ).scalar()
     check_rate_limits(
         limits,
-        total_last_hour=_count(tx, hour_ago, None, None),
+        total_last_hour=_count(tx, hour_ago, None, None, global_prefix),
         workload_last_hour=_count(tx, hour_ago, namespace, workload),
         last_same_action_at=None if last is None else float(last),
         now=now,
@@ -216,3 +228,38 @@ def reserve_in(
         workload=workload,
     )
     return _insert(tx, namespace, workload, action, str(Outcome.EXECUTED), now)
+
+
+def cluster_namespace(cluster: str | None, namespace: str) -> str:
+    """The `namespace` column of a cluster's action records (one cluster: the namespace)."""
+    return namespace if cluster is None else f"{cluster}/{namespace}"
+
+
+def global_prefix(cluster: str | None, limits: RateLimits) -> str | None:
+    """What global_per_hour counts: one cluster's rows (scope `cluster`), or all (None)."""
+    if cluster is None or limits.scope == "global":
+        return None
+    return f"{cluster}/"
+
+
+class ClusterActionHistory:
+    """A cluster's view of the shared action records (`policies.ratelimit.ActionHistory`):
+    its workloads are its own; the global count is its own unless the scope is global."""
+
+    def __init__(self, store: RateLimitStore, cluster: str, limits: RateLimits) -> None:
+        self.store = store
+        self.cluster = cluster
+        self.prefix = global_prefix(cluster, limits)
+
+    def count_since(
+        self, since: datetime, namespace: str | None = None, workload: str | None = None
+    ) -> int:
+        scoped = None if namespace is None else cluster_namespace(self.cluster, namespace)
+        with self.store.db.read() as tx:
+            prefix = self.prefix if namespace is None else None
+            return _count(tx, _ts(since), scoped, workload, prefix)
+
+    def recent_actions(self, namespace: str, workload: str, since: datetime) -> list[ActionRecord]:
+        return self.store.recent_actions(
+            cluster_namespace(self.cluster, namespace), workload, since
+        )

@@ -77,6 +77,9 @@ def applied_in_cluster(state: ServerState, intent: Intent) -> bool:
 def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[JSON]:
     """Give each orphaned intent its outcome; what was decided, one entry per intent."""
     orphans = state.ledger.orphans() if intents is None else intents
+    if state.cluster is not None:
+        # One store for several clusters: each reads its own cluster for its own intents.
+        orphans = [intent for intent in orphans if _mine(state, intent)]
     if not orphans:
         return []
     trail = phases_by_action(state.audit.records())
@@ -86,6 +89,14 @@ def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[J
             continue  # another process is reconciling it
         done.append(_reconcile_one(state, intent, trail.get(intent.action_id, {})))
     return done
+
+
+def _mine(state: ServerState, intent: Intent) -> bool:
+    plan = state.ledger.plan(intent.plan_id)
+    cluster: str | None = None if plan is None else plan.cluster
+    if cluster is None:
+        return state.owns_stores  # a one-cluster intent: the first cluster's
+    return cluster == state.cluster
 
 
 def _reconcile_one(state: ServerState, intent: Intent, phases: dict[str, JSON]) -> JSON:

@@ -27,8 +27,8 @@ from mcp.shared.exceptions import McpError
 from mcp.types import INVALID_PARAMS, ErrorData, ServerCapabilities
 from pydantic import AnyUrl
 
+from mcp_server.fleet import Fleet
 from mcp_server.pod_cache import ChangeStream
-from mcp_server.state import ServerState
 from mcp_server.tools import impl
 from mcp_server.tools.models import ListUnhealthyInput, ListUnhealthyResult
 from mcp_server.tools.registry import _run
@@ -43,7 +43,8 @@ RESOURCES = frozenset({UNHEALTHY_PODS_URI})
 class _Subscriber:
     session: ServerSession
     uris: set[str] = field(default_factory=set)
-    task: asyncio.Task[None] | None = None
+    # One task per cluster's pod cache (one cluster: one task).
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
     sent: int = 0
 
 
@@ -51,8 +52,8 @@ class Subscriptions:
     """The sessions subscribed to each resource, and one task per session that turns the
     pod cache's changes into `notifications/resources/updated`."""
 
-    def __init__(self, state: ServerState) -> None:
-        self._state = state
+    def __init__(self, fleet: Fleet) -> None:
+        self._fleet = fleet
         self._subscribers: dict[int, _Subscriber] = {}
         self.notifications_sent = 0
 
@@ -66,11 +67,16 @@ class Subscriptions:
         if subscriber is None:
             subscriber = self._subscribers[id(session)] = _Subscriber(session)
         subscriber.uris.add(uri)
-        cache = self._state.cache
-        if subscriber.task is None and cache is not None:
-            stream = cache.subscribe()
-            subscriber.task = asyncio.get_running_loop().create_task(
-                self._pump(subscriber, stream), name="kubemedic-resource-updates"
+        if subscriber.tasks:
+            return
+        for state in self._fleet:
+            if state.cache is None:
+                continue
+            stream = state.cache.subscribe()
+            subscriber.tasks.append(
+                asyncio.get_running_loop().create_task(
+                    self._pump(subscriber, stream), name="kubemedic-resource-updates"
+                )
             )
 
     async def unsubscribe(self, session: ServerSession, uri: str) -> None:
@@ -84,9 +90,9 @@ class Subscriptions:
     def _drop(self, subscriber: _Subscriber) -> None:
         if self._subscribers.get(id(subscriber.session)) is subscriber:
             del self._subscribers[id(subscriber.session)]
-        task = subscriber.task
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
+        for task in subscriber.tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
 
     async def _pump(self, subscriber: _Subscriber, stream: ChangeStream) -> None:
         """Until the session goes away, unsubscribes, or the cache stops."""
@@ -113,9 +119,9 @@ def _unhealthy_json(result: ListUnhealthyResult) -> str:
     return result.model_dump_json()
 
 
-def register_resources(mcp: FastMCP[Any], state: ServerState) -> Subscriptions:
-    """The resources and their subscriptions on `mcp`."""
-    subscriptions = Subscriptions(state)
+def register_resources(mcp: FastMCP[Any], fleet: Fleet) -> Subscriptions:
+    """The resources and their subscriptions on `mcp` (a change in any cluster notifies)."""
+    subscriptions = Subscriptions(fleet)
 
     @mcp.resource(
         UNHEALTHY_PODS_URI,

@@ -16,6 +16,7 @@ from mcp.server.auth.settings import AuthSettings
 from mcp.server.fastmcp import FastMCP
 from pydantic import AnyHttpUrl
 
+from mcp_server.fleet import Fleet
 from mcp_server.resources import register_resources
 from mcp_server.state import ServerState
 from mcp_server.tools.registry import build_tools
@@ -34,15 +35,19 @@ INSTRUCTIONS = (
 
 
 def create_server(
-    state: ServerState,
+    state: ServerState | Fleet,
     *,
     token_verifier: TokenVerifier | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
-) -> FastMCP[ServerState]:
+) -> FastMCP[Fleet]:
+    """The server for one cluster (a `ServerState`) or several (a `Fleet`: every tool then
+    takes a `cluster` argument that picks one)."""
+    fleet = state if isinstance(state, Fleet) else Fleet.single(state)
+
     @asynccontextmanager
-    async def lifespan(_: FastMCP[ServerState]) -> AsyncIterator[ServerState]:
-        async with state.session() as shared:
+    async def lifespan(_: FastMCP[Fleet]) -> AsyncIterator[Fleet]:
+        async with fleet.session() as shared:
             yield shared
 
     auth: AuthSettings | None = None
@@ -52,7 +57,7 @@ def create_server(
             resource_server_url=None,
             required_scopes=["read"],
         )
-    mcp: FastMCP[ServerState] = FastMCP(
+    mcp: FastMCP[Fleet] = FastMCP(
         SERVER_NAME,
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
@@ -63,7 +68,7 @@ def create_server(
         log_level="WARNING",
         tools=build_tools(),
     )
-    register_resources(mcp, state)
+    register_resources(mcp, fleet)
     return mcp
 
 

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from kubemedic_store import open_database
+from kubemedic_store import Database, open_database
 from mcp_server import metrics
 from mcp_server.approvals import ApprovalStore
 from mcp_server.audit import AuditLog
@@ -24,10 +24,11 @@ from mcp_server.config import ServerConfig
 from mcp_server.gateway import Gateway
 from mcp_server.ledger import Ledger, migrate_legacy_state
 from mcp_server.pod_cache import PodCache
-from mcp_server.ratelimit_store import RateLimitStore
+from mcp_server.ratelimit_store import ClusterActionHistory, RateLimitStore
 from mcp_server.usage import UsageSampler
 from mcp_server.usage.rightsizing import RightsizingPublisher
 from policies import Policy, load_policy
+from policies.ratelimit import ActionHistory
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ class Clock:
 
 
 class ServerState:
+    database: Database
+    ratelimits: RateLimitStore
+    approvals: ApprovalStore
+    ledger: Ledger
+    audit: AuditLog
+
     def __init__(
         self,
         config: ServerConfig,
@@ -50,10 +57,15 @@ class ServerState:
         policy: Policy | None = None,
         clock: Clock | None = None,
         pod_cache: PodCache | None = None,
+        cluster: str | None = None,
+        shared: ServerState | None = None,
     ) -> None:
         from mcp_server.diagnosis import classify_pod, pod_health_score
         from mcp_server.planning import DiagnosisMemo
 
+        # The cluster's name when the server serves several (None: the only one; plans,
+        # approvals and audit records keep their one-cluster formats).
+        self.cluster = cluster
         self.config = config
         self.gateway = gateway
         self.clock = clock or Clock()
@@ -66,21 +78,38 @@ class ServerState:
         if config.agent_namespace:
             update["agent_namespace"] = config.agent_namespace
         self.policy = base.model_copy(update=update)
-        config.state_dir.mkdir(parents=True, exist_ok=True)
-        if config.database_url is None:
-            migrate_legacy_state(config.state_dir, config.store_path)
-        # One database for approvals, action records, plans and intents (the write path's
-        # one transaction spans them); the audit chain joins it on PostgreSQL.
-        self.database = open_database(config.store_target)
-        self.ratelimits = RateLimitStore(self.database)
-        self.approvals = ApprovalStore(
-            self.database,
-            ttl_seconds=float(self.policy.approval_ttl_seconds),
-            clock=lambda: self.clock.now().timestamp(),
-        )
-        audit_target = config.audit_path if config.database_url is None else self.database
-        self.audit = AuditLog(audit_target, now=self.clock.now)
-        self.ledger = Ledger(self.database, clock=lambda: self.clock.now().timestamp())
+        self.owns_stores = shared is None
+        if shared is not None:
+            # Several clusters, one store: approvals, plans, intents, rate limits and the
+            # audit chain are shared; every record names its cluster.
+            self.database = shared.database
+            self.ratelimits = shared.ratelimits
+            self.approvals = shared.approvals
+            self.ledger = shared.ledger
+            audit_shared = shared.audit.db if shared.audit.db is not None else shared.audit.path
+            self.audit = AuditLog(audit_shared, now=self.clock.now, cluster=cluster)
+        else:
+            config.state_dir.mkdir(parents=True, exist_ok=True)
+            if config.database_url is None:
+                migrate_legacy_state(config.state_dir, config.store_path)
+            # One database for approvals, action records, plans and intents (the write path's
+            # one transaction spans them); the audit chain joins it on PostgreSQL.
+            self.database = open_database(config.store_target)
+            self.ratelimits = RateLimitStore(self.database)
+            self.approvals = ApprovalStore(
+                self.database,
+                ttl_seconds=float(self.policy.approval_ttl_seconds),
+                clock=lambda: self.clock.now().timestamp(),
+            )
+            audit_target = config.audit_path if config.database_url is None else self.database
+            self.audit = AuditLog(audit_target, now=self.clock.now, cluster=cluster)
+            self.ledger = Ledger(self.database, clock=lambda: self.clock.now().timestamp())
+        # What the decisions read of the action records: one cluster's own (several clusters)
+        self.action_history: ActionHistory = self.ratelimits
+        if cluster is not None:
+            self.action_history = ClusterActionHistory(
+                self.ratelimits, cluster, self.policy.rate_limits
+            )
         self.memo = DiagnosisMemo()
         self.cache = pod_cache
         if self.cache is None and config.pod_cache:
@@ -171,7 +200,8 @@ class ServerState:
             self.usage.stop()
         if self.cache is not None:
             self.cache.stop()
-        self.ratelimits.close()
+        if self.owns_stores:
+            self.ratelimits.close()
         self.gateway.close()
 
 

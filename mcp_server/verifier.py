@@ -195,6 +195,10 @@ class Verifier:
                 str(pod.get("name") or intent.target.get("name")),
                 intent.action,
             ).inc()
+            if self.state.cluster is not None:
+                metrics.cluster_healing_success_total.labels(
+                    self.state.cluster, intent.action
+                ).inc()
         return verification
 
     # -- one look ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -117,6 +117,9 @@ class RateLimits(_Strict):
     per_workload_per_hour: int = Field(default=3, ge=0)
     # Minimum seconds between two writes of the same action on one workload.
     cooldown_per_workload_seconds: int = Field(default=300, ge=0)
+    # One agent over several clusters: `cluster` counts global_per_hour per cluster, `global`
+    # across all of them (per workload and cooldown are always per cluster's workload).
+    scope: Literal["cluster", "global"] = "cluster"
 
 
 class Policy(_Strict):

@@ -237,8 +237,24 @@ def _plain(approval: Approval, incident: dict[str, Any] | None, *, full: bool) -
 
 
 def _table(approvals: list[Approval], waiting: dict[str, dict[str, Any]]) -> None:
+    from mcp_server.approvals import split_target_key
+
     table = Table(title="approvals")
-    for column in ("id", "status", "action", "target", "risk", "reason", "age", "incident"):
+    # Several clusters: a cluster column (one cluster: the columns as they always were).
+    several = any(split_target_key(a.target)[0] is not None for a in approvals)
+    columns: tuple[str, ...] = (
+        "id",
+        "status",
+        "action",
+        "target",
+        "risk",
+        "reason",
+        "age",
+        "incident",
+    )
+    if several:
+        columns = ("id", "status", "cluster", *columns[2:])
+    for column in columns:
         table.add_column(column, overflow="fold")
     for approval in approvals:
         incident = waiting.get(approval.id)
@@ -255,7 +271,7 @@ def _table(approvals: list[Approval], waiting: dict[str, dict[str, Any]]) -> Non
         reason = approval.reason
         if preview is not None:
             reason += f"\n[dim]{escape(preview.summary)}[/]"
-        table.add_row(
+        row = [
             approval.id,
             approval.status,
             approval.action,
@@ -264,7 +280,12 @@ def _table(approvals: list[Approval], waiting: dict[str, dict[str, Any]]) -> Non
             reason,
             _span(max(0.0, time.time() - approval.requested_at)),
             note,
-        )
+        ]
+        if several:
+            cluster, kind, namespace, name = split_target_key(approval.target)
+            row[3] = f"{kind}/{namespace}/{name}"
+            row.insert(2, cluster or "")
+        table.add_row(*row)
     console.print(table)
     console.print("[dim]kubemedic approvals show ID: the whole change, evidence and decision[/]")
 

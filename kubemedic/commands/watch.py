@@ -50,7 +50,19 @@ def watch(
         str, typer.Option(help="listen address for /metrics (0.0.0.0 in a pod)")
     ] = "127.0.0.1",
     context: Annotated[
-        str | None, typer.Option("--context", help="kubeconfig context (default: current)")
+        list[str] | None,
+        typer.Option(
+            "--context",
+            metavar="CTX",
+            help="kubeconfig context (default: current); repeat it for several clusters",
+        ),
+    ] = None,
+    clusters: Annotated[
+        Path | None,
+        typer.Option(
+            "--clusters",
+            help="YAML list of {name, context, kubeconfig?, policy?}: several clusters",
+        ),
     ] = None,
     leader_elect: Annotated[
         bool,
@@ -80,8 +92,20 @@ def watch(
     settings = load_settings()
     if state_dir is not None:
         settings = settings.model_copy(update={"state_dir": state_dir})
-    if context is not None:
-        settings = settings.model_copy(update={"context": context})
+    if context:
+        if len(context) == 1:
+            settings = settings.model_copy(update={"context": context[0]})
+        else:
+            settings = settings.model_copy(update={"contexts": tuple(context)})
+    if clusters is not None:
+        settings = settings.model_copy(update={"clusters_file": clusters})
+    from kubemedic.clusters import ClustersError
+
+    try:
+        settings.cluster_specs()
+    except ClustersError as error:
+        console.print(f"[red]{error}[/]")
+        raise typer.Exit(2) from None
     election = None
     if leader_elect:
         from kubemedic.leader_election import ElectionOptions
@@ -172,9 +196,7 @@ async def _run(
     try:
         async with (
             mcp_session(settings, remote, on_state=states.append) as session,
-            watch_leadership(
-                settings, election, states[0] if states else None, say=console.print
-            ) as gate,
+            watch_leadership(settings, election, _lease_state(states), say=console.print) as gate,
         ):
             config.leadership = gate
             summary = await run_watch(
@@ -190,6 +212,13 @@ async def _run(
     waiting = len(summary.pending)
     console.print(f"stopped after {summary.polls} polls; {waiting} incident(s) wait for approval")
     return 0
+
+
+def _lease_state(states: list[Any]) -> Any:
+    """The state whose gateway holds the leader Lease: the only, or the first, cluster's."""
+    if not states:
+        return None
+    return getattr(states[0], "default", states[0])
 
 
 def print_event(event: Any) -> None:

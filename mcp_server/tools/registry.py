@@ -19,10 +19,12 @@ from mcp.server.fastmcp.tools import Tool
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ValidationError, WithJsonSchema
 
+from kubemedic_logctx import log_context
 from mcp_server import metrics
 from mcp_server.audit import AuditTarget
 from mcp_server.auth import Caller, current_caller
 from mcp_server.elicitation import settle_approval
+from mcp_server.fleet import Fleet
 from mcp_server.gateway import GatewayError
 from mcp_server.state import ServerState
 from mcp_server.tools import impl
@@ -114,6 +116,16 @@ OptionalKey = Annotated[
         }
     ),
 ]
+OptionalCluster = Annotated[
+    Any,
+    _nullable(
+        {
+            "type": "string",
+            "maxLength": 100,
+            "description": "the cluster (default: the server's first or only cluster)",
+        }
+    ),
+]
 ActionId = Annotated[Any, WithJsonSchema({"type": "string", "pattern": _ID})]
 OptionalRevision = Annotated[Any, _nullable({"type": "integer", "minimum": 1})]
 OptionalAction = Annotated[
@@ -200,10 +212,15 @@ async def run_tool(
     write that needs an approval may be put to the host's user first (mcp_server.elicitation)."""
     result = await _run(name, ctx, input_type, arguments, work, result_type)
     if name in WRITE_TOOLS:
+        try:
+            state = cluster_state(ctx, arguments.get("cluster"))
+        except ToolFailure:
+            return answer(result)  # an unknown cluster: already refused
         result = await settle_approval(
             ctx,
             result,
             lambda given: _run(name, ctx, input_type, {**arguments, **given}, work, result_type),
+            state=state,
         )
     return answer(result)
 
@@ -218,10 +235,12 @@ async def _run(
 ) -> Out:
     outcome = "ok"
     try:
-        state: ServerState = ctx.request_context.lifespan_context
+        state = cluster_state(ctx, arguments.get("cluster"))
         caller = current_caller(state.config)
         # Absent and null mean the same: the argument's default (or "required" if none).
-        given = {key: value for key, value in arguments.items() if value is not None}
+        given = {
+            key: value for key, value in arguments.items() if value is not None and key != "cluster"
+        }
         try:
             args = input_type.model_validate(given)
         except ValidationError as error:
@@ -233,7 +252,10 @@ async def _run(
             raise failure from None
         if not caller.may("read"):
             raise ToolFailure("forbidden", f"caller {caller.name} has no 'read' scope")
-        return await anyio.to_thread.run_sync(partial(work, state, args, caller))
+        if state.cluster is None:
+            return await anyio.to_thread.run_sync(partial(work, state, args, caller))
+        with log_context(cluster=state.cluster):  # several clusters: logs name theirs
+            return await anyio.to_thread.run_sync(partial(work, state, args, caller))
     except ToolFailure as failure:
         outcome = failure.code
         return _failure(result_type, failure.code, failure.message, **failure.extra)
@@ -246,6 +268,14 @@ async def _run(
         return _failure(result_type, "internal_error", "the server failed; see its log")
     finally:
         metrics.tool_calls_total.labels(tool=name, outcome=outcome).inc()
+
+
+def cluster_state(ctx: Context[Any, Any, Any], cluster: object) -> ServerState:
+    """The state of the cluster a call names (default: the first or only one)."""
+    served: Fleet | ServerState = ctx.request_context.lifespan_context
+    if isinstance(served, ServerState):
+        served = Fleet.single(served)
+    return served.pick(cluster)
 
 
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -300,6 +330,7 @@ async def diagnose_pod(
     pod_name: PodName = None,
     check_logs: Flag = None,
     check_events: Flag = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, DiagnosePodResult]:
     return await _call("diagnose_pod", locals())
 
@@ -311,12 +342,16 @@ async def analyze_logs(
     container: OptionalContainer = None,
     tail_lines: TailLines = None,
     since_seconds: SinceSeconds = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, AnalyzeLogsResult]:
     return await _call("analyze_logs", locals())
 
 
 async def check_resource_usage(
-    ctx: Context[Any, Any, Any], namespace: Namespace = None, pod_name: PodName = None
+    ctx: Context[Any, Any, Any],
+    namespace: Namespace = None,
+    pod_name: PodName = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, ResourceUsageResult]:
     return await _call("check_resource_usage", locals())
 
@@ -332,6 +367,7 @@ async def auto_heal_pod(
     approval_id: OptionalId = None,
     plan_id: OptionalId = None,
     idempotency_key: OptionalKey = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, HealResult]:
     return await _call("auto_heal_pod", locals())
 
@@ -347,12 +383,15 @@ async def rollback_deployment(
     force: Flag = None,
     plan_id: OptionalId = None,
     idempotency_key: OptionalKey = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, RollbackResult]:
     return await _call("rollback_deployment", locals())
 
 
 async def list_unhealthy_pods(
-    ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
+    ctx: Context[Any, Any, Any],
+    namespace: OptionalNamespace = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, ListUnhealthyResult]:
     return await _call("list_unhealthy_pods", locals())
 
@@ -362,18 +401,23 @@ async def plan_healing(
     namespace: Namespace = None,
     pod_name: PodName = None,
     action: OptionalAction = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, PlanResult]:
     return await _call("plan_healing", locals())
 
 
 async def get_action_status(
-    ctx: Context[Any, Any, Any], action_id: ActionId = None
+    ctx: Context[Any, Any, Any],
+    action_id: ActionId = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, ActionStatusResult]:
     return await _call("get_action_status", locals())
 
 
 async def get_rightsizing(
-    ctx: Context[Any, Any, Any], namespace: OptionalNamespace = None
+    ctx: Context[Any, Any, Any],
+    namespace: OptionalNamespace = None,
+    cluster: OptionalCluster = None,
 ) -> Annotated[CallToolResult, RightsizingResult]:
     return await _call("get_rightsizing", locals())
 
