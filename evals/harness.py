@@ -76,6 +76,9 @@ class _SharedServer:
     most of the per-scenario CPU.
     """
 
+    # One unnamed cluster, as a single-cluster server has.
+    cluster = None
+
     def __init__(self) -> None:
         self._server: Any = None
         self._current: Any = None
@@ -115,6 +118,17 @@ class _SharedServer:
         if self._current is None:
             raise RuntimeError("no scenario is bound to the eval's MCP server")
         return self._current.session()
+
+    def __getattr__(self, name: str) -> Any:
+        # The tools read the state they were handed (its config, cache, ...): the bound one's.
+        current = self.__dict__.get("_current")
+        if current is None:
+            if name == "config":  # building the server, before any scenario is bound
+                from mcp_server.config import ServerConfig
+
+                return ServerConfig()
+            raise AttributeError(name)
+        return getattr(current, name)
 
 
 _SHARED = _SharedServer()
