@@ -207,7 +207,9 @@ async def mcp_session(
         # The agent's own namespace is protected from its actions in every mode.
         agent_namespace=settings.namespace,
     )
-    served: Any = build_fleet(settings, config) or build_state(config)
+    from kubemedic.clusters import build_fleet
+
+    served: Any = build_fleet(settings.cluster_specs(), config) or build_state(config)
     if on_state is not None:
         on_state(served)
     try:
@@ -215,37 +217,6 @@ async def mcp_session(
             yield session
     finally:
         served.close()
-
-
-def build_fleet(settings: Settings, config: Any) -> Any:
-    """Several clusters (`--context` more than once, or a clusters file): a `Fleet` of one
-    state per cluster sharing the first one's store; None for one cluster."""
-    from mcp_server.fleet import Fleet
-    from mcp_server.gateway import Gateway
-    from mcp_server.state import ServerState
-
-    specs = settings.cluster_specs()
-    if not specs:
-        return None
-    states: dict[str, ServerState] = {}
-    first: ServerState | None = None
-    try:
-        for spec in specs:
-            own = config.model_copy(
-                update={
-                    "kubeconfig": spec.kubeconfig or settings.kubeconfig,
-                    "context": spec.context,
-                    "policy_path": spec.policy or settings.policy,
-                }
-            )
-            state = ServerState(own, Gateway.from_config(own), cluster=spec.name, shared=first)
-            first = first or state
-            states[spec.name] = state
-    except BaseException:
-        for state in reversed(list(states.values())):
-            state.close()
-        raise
-    return Fleet(states)
 
 
 async def toolbox_of(settings: Settings, session: ClientSession) -> Toolbox:

@@ -7,12 +7,16 @@ the context). One context (or none): one cluster, exactly the one-cluster behavi
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mcp_server.fleet import CLUSTER_NAME
+
+if TYPE_CHECKING:
+    from mcp_server.config import ServerConfig
+    from mcp_server.fleet import Fleet
 
 
 class ClusterSpec(BaseModel):
@@ -91,3 +95,34 @@ def _unique(specs: list[ClusterSpec]) -> list[ClusterSpec]:
     if twice:
         raise ClustersError(f"cluster names must be unique: {', '.join(twice)}")
     return specs
+
+
+def build_fleet(specs: list[ClusterSpec], config: ServerConfig) -> Fleet | None:
+    """Several clusters: a `Fleet` of one server state per cluster (its kubeconfig, context
+    and policy; `config`'s where the spec names none), sharing the first one's store. None for
+    one cluster (`specs` empty): the caller builds the one-cluster state."""
+    from mcp_server.fleet import Fleet
+    from mcp_server.gateway import Gateway
+    from mcp_server.state import ServerState
+
+    if not specs:
+        return None
+    states: dict[str, ServerState] = {}
+    first: ServerState | None = None
+    try:
+        for spec in specs:
+            own = config.model_copy(
+                update={
+                    "kubeconfig": spec.kubeconfig or config.kubeconfig,
+                    "context": spec.context,
+                    "policy_path": spec.policy or config.policy_path,
+                }
+            )
+            state = ServerState(own, Gateway.from_config(own), cluster=spec.name, shared=first)
+            first = first or state
+            states[spec.name] = state
+    except BaseException:
+        for state in reversed(list(states.values())):
+            state.close()
+        raise
+    return Fleet(states)

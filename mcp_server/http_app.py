@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import request_response
 
 from mcp_server.auth import StaticTokenVerifier
+from mcp_server.fleet import Fleet
 from mcp_server.http_guard import guard_route, install_disconnect_filter
 from mcp_server.server import create_server
 from mcp_server.state import ServerState
@@ -36,19 +37,24 @@ class NoTokensConfigured(ValueError):
     """HTTP without any token would be an open door to the cluster: refuse to serve it."""
 
 
-def create_http_app(state: ServerState, *, host: str = "127.0.0.1", port: int = 8000) -> Starlette:
+def create_http_app(
+    served: ServerState | Fleet, *, host: str = "127.0.0.1", port: int = 8000
+) -> Starlette:
+    """One cluster's state or a fleet; /readyz is ready when every cluster's cache is."""
+    fleet = served if isinstance(served, Fleet) else Fleet.single(served)
+    state = fleet.default  # its config and store are every cluster's
     tokens = state.config.tokens
     if not tokens:
         raise NoTokensConfigured(
             "the HTTP transport needs at least one bearer token in the server configuration"
         )
-    mcp = create_server(state, token_verifier=StaticTokenVerifier(tokens), host=host, port=port)
+    mcp = create_server(fleet, token_verifier=StaticTokenVerifier(tokens), host=host, port=port)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        ready, why = state.ready()
+        ready, why = fleet.ready()
         return JSONResponse(
             {"status": "ready" if ready else "not ready", "detail": why},
             status_code=200 if ready else 503,
@@ -84,7 +90,7 @@ def create_http_app(state: ServerState, *, host: str = "127.0.0.1", port: int = 
     # so /readyz reflects the cache even before the first MCP session.
     @asynccontextmanager
     async def lifespan(application: Any) -> AsyncIterator[None]:
-        async with state.session(), inner(application):
+        async with fleet.session(), inner(application):
             yield
 
     app.router.lifespan_context = lifespan

@@ -91,9 +91,14 @@ def reconcile(state: ServerState, intents: list[Intent] | None = None) -> list[J
     return done
 
 
-def _mine(state: ServerState, intent: Intent) -> bool:
+def intent_cluster(state: ServerState, intent: Intent) -> str | None:
+    """The cluster an intent's write went to (None: a one-cluster server's)."""
     plan = state.ledger.plan(intent.plan_id)
-    cluster: str | None = None if plan is None else plan.cluster
+    return None if plan is None else plan.cluster
+
+
+def _mine(state: ServerState, intent: Intent) -> bool:
+    cluster = intent_cluster(state, intent)
     if cluster is None:
         return state.owns_stores  # a one-cluster intent: the first cluster's
     return cluster == state.cluster

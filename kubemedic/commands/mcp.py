@@ -27,7 +27,19 @@ def serve(
         typer.Option(help="kubeconfig; default: settings, KUBECONFIG, in-cluster, ~/.kube/config"),
     ] = None,
     context: Annotated[
-        str | None, typer.Option("--context", help="kubeconfig context (default: current)")
+        list[str] | None,
+        typer.Option(
+            "--context",
+            metavar="CTX",
+            help="kubeconfig context (default: current); repeat it to serve several clusters",
+        ),
+    ] = None,
+    clusters: Annotated[
+        Path | None,
+        typer.Option(
+            "--clusters",
+            help="YAML list of {name, context, kubeconfig?, policy?}: several clusters",
+        ),
     ] = None,
     policy: Annotated[Path | None, typer.Option(help="policy YAML")] = None,
     state_dir: Annotated[Path | None, typer.Option(help="audit, approvals, rate limits")] = None,
@@ -46,7 +58,9 @@ def serve(
         ),
     ] = "required",
 ) -> None:
-    """Serve kubemedic's MCP tools (stdio by default, --http for streamable HTTP)."""
+    """Serve kubemedic's MCP tools (stdio by default, --http for streamable HTTP); with
+    several clusters every tool takes a `cluster` argument."""
+    from kubemedic.clusters import ClustersError, build_fleet, clusters_of
     from kubemedic.settings import load_settings
     from mcp_server.config import ServerConfig
     from mcp_server.gateway import ConfigurationError
@@ -55,9 +69,19 @@ def serve(
     settings = load_settings()  # logging is configured by the CLI root (stderr: stdout is MCP's)
     if metrics_auth not in ("required", "open"):
         raise typer.BadParameter("'required' or 'open'", param_hint="--metrics-auth")
+    contexts = tuple(context or ())
+    try:
+        specs = clusters_of(
+            contexts or settings.contexts,
+            clusters or settings.clusters_file,
+            kubeconfig or settings.kubeconfig,
+        )
+    except ClustersError as error:
+        typer.echo(f"kubemedic mcp: {error}", err=True)
+        raise typer.Exit(2) from None
     config = ServerConfig(
         kubeconfig=kubeconfig or settings.kubeconfig,
-        context=context or settings.context,
+        context=contexts[0] if len(contexts) == 1 else settings.context,
         metrics_auth=metrics_auth,  # type: ignore[arg-type]  # checked above
         policy_path=policy or settings.policy,
         state_dir=state_dir or settings.state_dir,
@@ -77,7 +101,7 @@ def serve(
         )
         raise typer.Exit(2)
     try:
-        state = build_state(config)
+        state = build_fleet(specs, config) or build_state(config)
     except ConfigurationError as error:
         typer.echo(f"kubemedic mcp: {error.message}", err=True)
         raise typer.Exit(2) from None

@@ -23,7 +23,7 @@ from mcp_server.executor import HealRequest
 from mcp_server.gateway import NotFound
 from mcp_server.healing import Healer, RollbackRequest
 from mcp_server.planning import blocking_checks, plan_for
-from mcp_server.reconcile import reconcile
+from mcp_server.reconcile import intent_cluster, reconcile
 from mcp_server.state import ServerState
 from mcp_server.tools.models import (
     ActionStatusInput,
@@ -178,6 +178,16 @@ def get_action_status(
     intent = state.ledger.intent(args.action_id)
     if intent is None:
         raise ToolFailure(ErrorCode.ACTION_NOT_FOUND, f"no action {args.action_id}")
+    cluster = intent_cluster(state, intent)
+    if state.cluster is not None and cluster not in (None, state.cluster):
+        # One store, several clusters: this cluster's reads cannot verify another's write.
+        raise ToolFailure(
+            ErrorCode.INVALID_INPUT,
+            f"action {args.action_id} was on cluster {cluster}, not {state.cluster}: "
+            f"ask with cluster={cluster}",
+            field="cluster",
+            action_cluster=cluster,
+        )
     if intent.outcome is None and state.ledger.owner_gone(intent):
         reconcile(state, [intent])
         intent = state.ledger.intent(args.action_id) or intent
@@ -189,6 +199,7 @@ def get_action_status(
         verification = Verification.model_validate(Verifier(state).status(intent))
     return ActionStatusResult(
         action_id=intent.action_id,
+        cluster=cluster,
         plan_id=intent.plan_id,
         action=intent.action,
         target={k: str(v) for k, v in intent.target.items()},

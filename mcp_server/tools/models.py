@@ -290,6 +290,7 @@ class PlanResult(ToolResult):
 
 class ActionStatusResult(ToolResult):
     action_id: str | None = None
+    cluster: str | None = None  # the write's cluster when the server serves several
     plan_id: str | None = None
     action: str | None = None
     target: dict[str, str] | None = None

@@ -165,6 +165,44 @@ async def test_cluster_argument_picks_the_cluster_and_binds_approvals(
     assert not [r for r in sims[0].requests if r.verb == "delete"]
 
 
+async def test_an_actions_status_is_read_on_its_own_cluster(
+    sims: tuple[KubeSim, KubeSim], tmp_path: Path
+) -> None:
+    """The ledger is shared; a write on b is verified with b's reads, and asking a is refused
+    with the cluster to ask instead."""
+    crash_loop(sims[1])
+    fleet = fleet_of(sims, tmp_path / "state", policy=load_policy(DEMO_POLICY_PATH))
+    try:
+        async with create_connected_server_and_client_session(create_server(fleet)) as session:
+            tools = await Toolbox.from_session(session)
+            pod = (await tools.call("list_unhealthy_pods", cluster="b"))["pods"][0]["pod_name"]
+            with cluster_scope("b"):
+                plan = await tools.call("plan_healing", namespace="default", pod_name=pod)
+                healed = await tools.call(
+                    "auto_heal_pod",
+                    namespace="default",
+                    pod_name=pod,
+                    plan_id=plan["plan_id"],
+                    idempotency_key="fleet-status-1",
+                )
+            action_id = healed["action_id"]
+            on_a = await tools.call("get_action_status", action_id=action_id, cluster="a")
+            by_default = await tools.call("get_action_status", action_id=action_id)
+            on_b = await tools.call("get_action_status", action_id=action_id, cluster="b")
+    finally:
+        fleet.close()
+
+    assert healed["success"], healed
+    for refused in (on_a, by_default):  # the default cluster is a
+        assert refused["success"] is False
+        assert refused["error"]["code"] == "invalid_input"
+        assert refused["error"]["action_cluster"] == "b"
+    assert on_b["success"], on_b
+    assert on_b["cluster"] == "b"
+    assert on_b["outcome"] == "applied"
+    assert on_b["target"]["name"] == pod  # a delete_pod targets the pod
+
+
 async def test_watch_configuration_builds_one_server_over_the_contexts(
     sims: tuple[KubeSim, KubeSim], tmp_path: Path
 ) -> None:
