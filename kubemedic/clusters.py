@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mcp_server.fleet import CLUSTER_NAME
 
@@ -63,8 +63,13 @@ def load_clusters_file(path: Path) -> list[ClusterSpec]:
                 entry[key] = base / entry[key]
         try:
             specs.append(ClusterSpec.model_validate(entry))
-        except ValueError as error:
-            raise ClustersError(f"{path}: {error}") from error
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in e['loc'])}: "
+                + e["msg"].removeprefix("Value error, ")
+                for e in error.errors()
+            )
+            raise ClustersError(f"{path}: {problems}") from None
     return _unique(specs)
 
 
