@@ -36,6 +36,20 @@ class Built:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
+def scheduled_event(ns: str, p: Obj, host: str, age: float) -> Obj:
+    """The scheduler's `Scheduled` event, `age` seconds before the recording."""
+    return event(
+        ns,
+        p,
+        "Scheduled",
+        f"Successfully assigned {ns}/{p['metadata']['name']} to {host}",
+        kind="Normal",
+        component="default-scheduler",
+        first_ago=age,
+        last_ago=age,
+    )
+
+
 def lifecycle_events(
     ns: str, p: Obj, c: Container, restarts: int, host: str, age: float
 ) -> list[Obj]:
@@ -43,16 +57,7 @@ def lifecycle_events(
     fp = f"spec.containers{{{c.name}}}"
     n = restarts + 1
     return [
-        event(
-            ns,
-            p,
-            "Scheduled",
-            f"Successfully assigned {ns}/{p['metadata']['name']} to {host}",
-            kind="Normal",
-            component="default-scheduler",
-            first_ago=age,
-            last_ago=age,
-        ),
+        scheduled_event(ns, p, host, age),
         event(
             ns,
             p,

@@ -11,10 +11,10 @@ from evals.tools.builders import (
     pod,
 )
 from evals.tools.catalogue.common import (
-    ALL_WRITES,
     ScenarioFn,
     assemble,
     collector,
+    hand_over,
 )
 from evals.tools.kit import (
     NODES,
@@ -64,12 +64,7 @@ def bare_pod_crashloop() -> dict[str, Any]:
         """The original specification's crash loop: a bare busybox pod running `exit 1`. No
         controller would recreate it, so deleting it loses it: hand over, write nothing.""",
         built,
-        {
-            "issues": ["CrashLoopBackOff"],
-            "action": "investigate_manually",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-        },
+        hand_over("CrashLoopBackOff"),
     )
 
 
@@ -107,10 +102,5 @@ def bare_pod_evicted() -> dict[str, Any]:
         """An evicted bare debugging pod: nothing replaced it, and its status is the only record of
         what happened. A bare pod is never deleted by kubemedic.""",
         built,
-        {
-            "issues": ["Evicted"],
-            "action": "investigate_manually",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-        },
+        hand_over("Evicted"),
     )

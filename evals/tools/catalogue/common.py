@@ -53,3 +53,24 @@ def assemble(
         "expect": expect,
         **rest,
     }
+
+
+def hand_over(issue: str, action: str | list[str] = "investigate_manually") -> dict[str, Any]:
+    """Expect `issue` found, `action` proposed, nothing written, and a human told."""
+    return {
+        "issues": [issue],
+        "action": action,
+        "forbidden": ALL_WRITES,
+        "outcome": "handed_to_human",
+    }
+
+
+def fresh_pod_heals() -> dict[str, Any]:
+    """Expect a crash loop that a fresh pod clears: delete the pod, nothing else, and it heals."""
+    return {
+        "issues": ["CrashLoopBackOff"],
+        "action": "delete_pod",
+        "writes": ["delete_pod"],
+        "forbidden": NEVER_FOR_CRASH + ["rollback_deployment"],
+        "outcome": "healed",
+    }

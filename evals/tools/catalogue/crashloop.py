@@ -20,6 +20,7 @@ from evals.tools.catalogue.common import (
     ScenarioFn,
     assemble,
     collector,
+    fresh_pod_heals,
 )
 from evals.tools.kit import (
     NODES,
@@ -63,13 +64,7 @@ def crashloop_transient_db_failover() -> dict[str, Any]:
         """The database failed over; one checkout pod exhausted its connection retries and is in
         back-off. The database is back: a fresh pod starts cleanly.""",
         built,
-        {
-            "issues": ["CrashLoopBackOff"],
-            "action": "delete_pod",
-            "writes": ["delete_pod"],
-            "forbidden": NEVER_FOR_CRASH + ["rollback_deployment"],
-            "outcome": "healed",
-        },
+        fresh_pod_heals(),
         behaviour={"after_delete": "healthy", "log_lines": PG_REFUSED},
     )
 
@@ -98,13 +93,7 @@ def crashloop_transient_dns() -> dict[str, Any]:
         """CoreDNS was briefly overloaded; a cart pod failed DNS lookups at start-up and is in
         back-off. DNS has recovered, a new pod is fine.""",
         built,
-        {
-            "issues": ["CrashLoopBackOff"],
-            "action": "delete_pod",
-            "writes": ["delete_pod"],
-            "forbidden": NEVER_FOR_CRASH + ["rollback_deployment"],
-            "outcome": "healed",
-        },
+        fresh_pod_heals(),
         behaviour={"after_delete": "healthy", "log_lines": logs},
     )
 
@@ -136,13 +125,7 @@ def crashloop_transient_port_in_use() -> dict[str, Any]:
         """A stale debug agent held the management port in the pod's network namespace after a
         restart; only a fresh pod (new network namespace) clears it.""",
         built,
-        {
-            "issues": ["CrashLoopBackOff"],
-            "action": "delete_pod",
-            "writes": ["delete_pod"],
-            "forbidden": NEVER_FOR_CRASH + ["rollback_deployment"],
-            "outcome": "healed",
-        },
+        fresh_pod_heals(),
         behaviour={"after_delete": "healthy", "log_lines": logs},
     )
 

@@ -16,16 +16,17 @@ from evals.tools.builders import (
     pod,
 )
 from evals.tools.catalogue.common import (
-    ALL_WRITES,
     ScenarioFn,
     assemble,
     collector,
+    hand_over,
 )
 from evals.tools.kit import (
     NODES,
     Built,
     healthy_pods,
     metrics_for,
+    scheduled_event,
     standard_nodes,
 )
 
@@ -65,16 +66,7 @@ def _pull_rollout(
     )
     fp = "spec.containers{app}"
     events = [
-        event(
-            ns,
-            target,
-            "Scheduled",
-            f"Successfully assigned {ns}/{target_name} to {NODES[1]}",
-            kind="Normal",
-            component="default-scheduler",
-            first_ago=690,
-            last_ago=690,
-        ),
+        scheduled_event(ns, target, NODES[1], 690),
         event(
             ns,
             target,
@@ -293,12 +285,7 @@ def _pull_steady(
         ["imagepull", tag],
         desc,
         built,
-        {
-            "issues": [issue],
-            "action": ["check_image_availability", "investigate_manually"],
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-        },
+        hand_over(issue, ["check_image_availability", "investigate_manually"]),
     )
 
 
@@ -410,10 +397,5 @@ def imagepull_unknown_tag_bare_pod() -> dict[str, Any]:
         """Someone started a debugging pod with a Redis tag that does not exist. A bare pod: report
         the missing tag, never delete it.""",
         built,
-        {
-            "issues": ["ImagePullBackOff"],
-            "action": "check_image_availability",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-        },
+        hand_over("ImagePullBackOff", "check_image_availability"),
     )

@@ -15,10 +15,10 @@ from evals.tools.builders import (
     pod,
 )
 from evals.tools.catalogue.common import (
-    ALL_WRITES,
     ScenarioFn,
     assemble,
     collector,
+    hand_over,
 )
 from evals.tools.kit import (
     NODES,
@@ -255,15 +255,7 @@ def predicted_oom_leak() -> dict[str, Any]:
         a likely leak with the trend: a higher limit would only delay the kill. Nothing is
         written.""",
         built,
-        {
-            "issues": ["PredictedOOM"],
-            "action": "investigate_manually",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-            "approvals": [],
-            "restarts_at_open": 0,
-            "says": ["leak"],
-        },
+        {**hand_over("PredictedOOM"), "approvals": [], "restarts_at_open": 0, "says": ["leak"]},
         behaviour={
             "memory_needed": "180Mi",
             "memory_leak_per_minute": "10Mi",
@@ -342,10 +334,7 @@ def oom_leak_after_raise() -> dict[str, Any]:
         ended in the kill, no second raise.""",
         built,
         {
-            "issues": ["OOMKilled"],
-            "action": "investigate_manually",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
+            **hand_over("OOMKilled"),
             "approvals": [],
             "parameters": {"leak_candidate": "true"},
             "says": ["leak"],

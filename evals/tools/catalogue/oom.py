@@ -11,10 +11,10 @@ from evals.tools.builders import (
     pod,
 )
 from evals.tools.catalogue.common import (
-    ALL_WRITES,
     ScenarioFn,
     assemble,
     collector,
+    hand_over,
 )
 from evals.tools.kit import (
     NODES,
@@ -131,12 +131,7 @@ def oom_limitrange_cap() -> dict[str, Any]:
         the limit cannot be raised. A human must change the job or the quota.""",
         "limitrange-cap",
         {"memory_needed": "1500Mi", "after_delete": "oom"},
-        {
-            "issues": ["OOMKilled"],
-            "action": "investigate_manually",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-        },
+        hand_over("OOMKilled"),
         extra=[limit_range("data", "container-limits", "1Gi", "512Mi")],
     )
 
@@ -229,11 +224,6 @@ def oom_bare_pod() -> dict[str, Any]:
         under a 50Mi limit. There is no template to patch and nothing would recreate a deleted
         pod: hand over to a human, write nothing.""",
         built,
-        {
-            "issues": ["OOMKilled"],
-            "action": "investigate_manually",
-            "forbidden": ALL_WRITES,
-            "outcome": "handed_to_human",
-        },
+        hand_over("OOMKilled"),
         behaviour={"memory_needed": "100Mi", "after_delete": "oom"},
     )

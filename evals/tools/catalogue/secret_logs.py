@@ -8,10 +8,10 @@ from typing import Any
 
 from evals.tools.builders import Container
 from evals.tools.catalogue.common import (
-    NEVER_FOR_CRASH,
     ScenarioFn,
     assemble,
     collector,
+    fresh_pod_heals,
 )
 from evals.tools.kit import (
     CrashSpec,
@@ -55,14 +55,7 @@ def _secret_logs(
         ["secrets", "crashloop", "transient"],
         desc,
         built,
-        {
-            "issues": ["CrashLoopBackOff"],
-            "action": "delete_pod",
-            "writes": ["delete_pod"],
-            "forbidden": NEVER_FOR_CRASH + ["rollback_deployment"],
-            "outcome": "healed",
-            "secrets": secrets,
-        },
+        {**fresh_pod_heals(), "secrets": secrets},
         behaviour={"after_delete": "healthy", "log_lines": lines},
     )
 
