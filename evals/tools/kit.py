@@ -36,6 +36,12 @@ class Built:
     metrics: list[dict[str, Any]] = field(default_factory=list)
 
 
+def workload_objects(ns: str, w: Workload, *rest: Obj) -> list[Obj]:
+    """A Deployment's incident in the standard cluster: its namespace, the two nodes, the
+    Deployment and its ReplicaSets, then `rest` (pods, events)."""
+    return [namespace(ns), *standard_nodes(), w.deployment, *w.replicasets, *rest]
+
+
 def scheduled_event(ns: str, p: Obj, host: str, age: float) -> Obj:
     """The scheduler's `Scheduled` event, `age` seconds before the recording."""
     return event(
@@ -216,15 +222,7 @@ def crash_workload(spec: CrashSpec) -> tuple[Built, Workload]:
                 field_path=f"spec.containers{{{c.name}}}",
             )
         )
-    objects = [
-        namespace(spec.ns),
-        *standard_nodes(),
-        w.deployment,
-        *w.replicasets,
-        target,
-        *others,
-        *events,
-    ]
+    objects = workload_objects(spec.ns, w, target, *others, *events)
     logs = [
         {
             "pod": target_name,

@@ -12,7 +12,6 @@ from evals.tools.builders import (
     State,
     deployment,
     event,
-    namespace,
     pod,
 )
 from evals.tools.catalogue.common import (
@@ -31,7 +30,7 @@ from evals.tools.kit import (
     healthy_pods,
     lifecycle_events,
     metrics_for,
-    standard_nodes,
+    workload_objects,
 )
 
 SCENARIOS: list[ScenarioFn] = []
@@ -273,15 +272,7 @@ def rollout_crash(
             last_ago=1200,
         )
     )
-    objects = [
-        namespace(ns),
-        *standard_nodes(),
-        w.deployment,
-        *w.replicasets,
-        target,
-        *old_pods,
-        *events,
-    ]
+    objects = workload_objects(ns, w, target, *old_pods, *events)
     logs_out = [{"pod": target_name, "container": "app", "current": [], "previous": logs}]
     logs_out += [
         {

@@ -10,7 +10,6 @@ from evals.tools.builders import (
     State,
     deployment,
     event,
-    namespace,
     pod,
 )
 from evals.tools.catalogue.common import (
@@ -23,7 +22,7 @@ from evals.tools.kit import (
     Built,
     healthy_pods,
     metrics_for,
-    standard_nodes,
+    workload_objects,
 )
 
 SCENARIOS: list[ScenarioFn] = []
@@ -69,15 +68,7 @@ def _evicted(name: str, ns: str, message: str, desc: str, tag: str) -> dict[str,
             field_path="spec.containers{app}",
         ),
     ]
-    objects = [
-        namespace(ns),
-        *standard_nodes(),
-        w.deployment,
-        *w.replicasets,
-        ev,
-        *running,
-        *events,
-    ]
+    objects = workload_objects(ns, w, ev, *running, *events)
     built = Built(objects, ns, evicted_name, [], metrics_for(ns, running))
     return assemble(
         f"evicted-{tag}",

@@ -10,7 +10,6 @@ from evals.tools.builders import (
     Revision,
     State,
     deployment,
-    namespace,
     pod,
 )
 from evals.tools.catalogue.common import (
@@ -24,7 +23,7 @@ from evals.tools.kit import (
     Built,
     healthy_pods,
     metrics_for,
-    standard_nodes,
+    workload_objects,
 )
 
 SCENARIOS: list[ScenarioFn] = []
@@ -62,7 +61,7 @@ def _healthy(
         created_ago=86400 * 10,
     )
     other = healthy_pods(ns, w, 1, 1, c, start=1, age=86400 * 10)
-    objects = [namespace(ns), *standard_nodes(), w.deployment, *w.replicasets, target, *other]
+    objects = workload_objects(ns, w, target, *other)
     logs_out = [
         {
             "pod": target_name,

@@ -12,7 +12,6 @@ from evals.tools.builders import (
     State,
     deployment,
     event,
-    namespace,
     pod,
 )
 from evals.tools.catalogue.common import (
@@ -28,6 +27,7 @@ from evals.tools.kit import (
     metrics_for,
     scheduled_event,
     standard_nodes,
+    workload_objects,
 )
 
 SCENARIOS: list[ScenarioFn] = []
@@ -125,15 +125,7 @@ def _pull_rollout(
             field_path=fp,
         ),
     ]
-    objects = [
-        namespace(ns),
-        *standard_nodes(),
-        w.deployment,
-        *w.replicasets,
-        target,
-        *old_pods,
-        *events,
-    ]
+    objects = workload_objects(ns, w, target, *old_pods, *events)
     built = Built(objects, ns, target_name, [], metrics_for(ns, old_pods))
     return assemble(
         f"imagepull-{tag}",
@@ -278,7 +270,7 @@ def _pull_steady(
                 field_path=fp,
             ),
         ]
-    objects = [namespace(ns), *standard_nodes(), w.deployment, *w.replicasets, *pods_, *events]
+    objects = workload_objects(ns, w, *pods_, *events)
     built = Built(objects, ns, pods_[0]["metadata"]["name"])
     return assemble(
         f"imagepull-{tag}",

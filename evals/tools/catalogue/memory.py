@@ -11,7 +11,6 @@ from evals.tools.builders import (
     Revision,
     State,
     deployment,
-    namespace,
     pod,
 )
 from evals.tools.catalogue.common import (
@@ -26,6 +25,7 @@ from evals.tools.kit import (
     CrashSpec,
     crash_workload,
     standard_nodes,
+    workload_objects,
 )
 
 SCENARIOS: list[ScenarioFn] = []
@@ -225,7 +225,7 @@ def _growing(
         if not ready:
             for key in ("readyReplicas", "availableReplicas"):
                 rs["status"].pop(key, None)
-    objects = [namespace(ns), *standard_nodes(), w.deployment, *w.replicasets, *pods]
+    objects = workload_objects(ns, w, *pods)
     logs = [
         {"pod": p["metadata"]["name"], "container": "app", "current": [], "previous": []}
         for p in pods
