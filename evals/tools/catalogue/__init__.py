@@ -1,9 +1,10 @@
-"""The hand-written scenario catalogue, one module per failure family.
+"""The scenario catalogue, one module per family.
 
 Each module's `SCENARIOS` lists its scenario builders in the order they are written; each
-builder returns one whole scenario document. `CATALOGUE` is every family in turn, then the pod
-kinds beyond Deployments (StatefulSets, DaemonSets, Jobs, CronJobs, Services, claims, nodes),
-which are recorded from kubesim in their own catalogue (`evals.tools.gen_kinds`).
+builder returns one whole scenario document. `FAMILIES` are written by hand around Deployments
+(`evals.tools.builders`, `evals.tools.kit`); `RECORDED` are the pod kinds beyond Deployments
+(StatefulSets, DaemonSets, Jobs, CronJobs, Services, claims, nodes), recorded from kubesim
+(`evals.tools.gen_kinds`). `CATALOGUE` is all of them, in that order.
 """
 
 from __future__ import annotations
@@ -13,20 +14,25 @@ from evals.tools.catalogue import (
     approvals,
     bare_pods,
     budgets,
+    claims,
     config,
     crashloop,
+    daemonsets,
     evicted,
     healthy,
     imagepull,
+    jobs,
     memory,
+    nodes,
     oom,
     pending,
     probes,
     protected,
     secret_logs,
+    services,
+    statefulsets,
 )
 from evals.tools.catalogue.common import ScenarioFn
-from evals.tools.gen_kinds import CATALOGUE as KINDS_CATALOGUE
 
 FAMILIES = (
     crashloop,
@@ -46,7 +52,6 @@ FAMILIES = (
     secret_logs,
 )
 
-CATALOGUE: list[ScenarioFn] = [
-    *(fn for family in FAMILIES for fn in family.SCENARIOS),
-    *KINDS_CATALOGUE,
-]
+RECORDED = (statefulsets, daemonsets, jobs, services, claims, nodes)
+
+CATALOGUE: list[ScenarioFn] = [fn for family in (*FAMILIES, *RECORDED) for fn in family.SCENARIOS]
