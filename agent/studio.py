@@ -34,7 +34,7 @@ from agent.tools import Toolbox
 from policies import load_policy
 
 
-def deps_from_env(toolbox: Toolbox, env: Mapping[str, str] | None = None) -> IncidentContext:
+def context_from_env(toolbox: Toolbox, env: Mapping[str, str] | None = None) -> IncidentContext:
     env = os.environ if env is None else env
     timeout = float(env.get("KUBEMEDIC_LLM_TIMEOUT_SECONDS", "30"))
     return IncidentContext(
@@ -85,7 +85,7 @@ async def make_graph(
     """LangGraph server factory: the incident graph wired to kubemedic's MCP tools."""
     async with mcp_tools_session() as session:
         toolbox = await Toolbox.from_session(session)
-        yield with_context(build_graph().compile(), deps_from_env(toolbox))
+        yield with_context(build_graph().compile(), context_from_env(toolbox))
 
 
 def with_context(
@@ -93,5 +93,7 @@ def with_context(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """The graph with `context` as every run's default: LangGraph's server starts runs with
     JSON input only, and the MCP session behind the tools is this factory's. A run given
-    its own context still uses that one (LangGraph merges the run's runtime over this)."""
+    its own context still uses that one (LangGraph merges the run's runtime over this).
+    LangGraph has no public setting for a default context; the runtime in the config is
+    where its own parent graphs put theirs."""
     return graph.with_config(configurable={CONFIG_KEY_RUNTIME: Runtime(context=context)})

@@ -121,15 +121,15 @@ class WatchSettings:
     def checkpoint_db(self) -> Path:
         return self.state_dir / "checkpoints.sqlite"
 
+    @property
+    def incidents_db(self) -> Path:
+        return self.state_dir / "incidents.sqlite"
+
     def incident_context(self, toolbox: Toolbox) -> IncidentContext:
         """The context of this loop's incidents: every IncidentContext field is read from
         the same-named setting; `max_concurrent` bounds the writes in flight."""
         slots = asyncio.Semaphore(max(1, self.max_concurrent))
         return IncidentContext.of(toolbox, self, write_slots=slots)
-
-    @property
-    def incidents_db(self) -> Path:
-        return self.state_dir / "incidents.sqlite"
 
 
 @dataclass(slots=True)
