@@ -9,6 +9,7 @@ starts, so a process killed while an approval is pending resumes exactly there.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -21,7 +22,8 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.types import Command
 
-from agent.graph import GraphDeps, build_graph
+from agent.context import IncidentContext
+from agent.graph import build_graph
 from kubemedic_store import is_postgres_url
 from kubemedic_store.database import lock_key
 
@@ -119,9 +121,19 @@ class IncidentStatus:
 
 
 class IncidentRunner:
-    def __init__(self, deps: GraphDeps, checkpointer: BaseCheckpointSaver[Any]) -> None:
-        self.deps = deps
-        self.graph = build_graph(deps).compile(checkpointer=checkpointer)
+    """Incidents of one process: the compiled graph on a checkpointer, and the context every
+    run of it is handed (the context is never checkpointed; a resume gets this one)."""
+
+    def __init__(self, context: IncidentContext, checkpointer: BaseCheckpointSaver[Any]) -> None:
+        self.context = context
+        self.graph = build_graph().compile(checkpointer=checkpointer)
+
+    def with_context(self, context: IncidentContext) -> IncidentRunner:
+        """A runner on the same compiled graph and checkpoints with another context (the
+        evals run every scenario on one graph, each with its own tools and clock)."""
+        other = copy.copy(self)
+        other.context = context
+        return other
 
     @staticmethod
     def config(incident_id: str) -> RunnableConfig:
@@ -193,7 +205,7 @@ class IncidentRunner:
     ) -> IncidentStatus:
         config = self.config(incident_id)
         async for chunk in self.graph.astream(
-            payload, config, stream_mode="updates", durability="sync"
+            payload, config, context=self.context, stream_mode="updates", durability="sync"
         ):
             if on_update is None or not isinstance(chunk, Mapping):
                 continue

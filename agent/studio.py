@@ -23,18 +23,21 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
+from langgraph._internal._constants import CONFIG_KEY_RUNTIME
 from langgraph.graph.state import CompiledStateGraph
+from langgraph.runtime import Runtime
 
-from agent.graph import GraphDeps, build_graph
+from agent.context import IncidentContext
+from agent.graph import build_graph
 from agent.llm import resolve_chat_model
 from agent.tools import Toolbox
 from policies import load_policy
 
 
-def deps_from_env(toolbox: Toolbox, env: Mapping[str, str] | None = None) -> GraphDeps:
+def context_from_env(toolbox: Toolbox, env: Mapping[str, str] | None = None) -> IncidentContext:
     env = os.environ if env is None else env
     timeout = float(env.get("KUBEMEDIC_LLM_TIMEOUT_SECONDS", "30"))
-    return GraphDeps(
+    return IncidentContext(
         toolbox=toolbox,
         policy=load_policy(env.get("KUBEMEDIC_POLICY") or None),
         model=resolve_chat_model(env.get("KUBEMEDIC_LLM", "none"), timeout_seconds=timeout),
@@ -45,7 +48,7 @@ def deps_from_env(toolbox: Toolbox, env: Mapping[str, str] | None = None) -> Gra
 
 def topology() -> CompiledStateGraph[Any, Any, Any, Any]:
     """The graph with no tools behind it: for drawing and schema introspection only."""
-    return build_graph(GraphDeps(toolbox=Toolbox([]), policy=load_policy(None))).compile()
+    return build_graph().compile()
 
 
 @asynccontextmanager
@@ -82,4 +85,15 @@ async def make_graph(
     """LangGraph server factory: the incident graph wired to kubemedic's MCP tools."""
     async with mcp_tools_session() as session:
         toolbox = await Toolbox.from_session(session)
-        yield build_graph(deps_from_env(toolbox)).compile()
+        yield with_context(build_graph().compile(), context_from_env(toolbox))
+
+
+def with_context(
+    graph: CompiledStateGraph[Any, Any, Any, Any], context: IncidentContext
+) -> CompiledStateGraph[Any, Any, Any, Any]:
+    """The graph with `context` as every run's default: LangGraph's server starts runs with
+    JSON input only, and the MCP session behind the tools is this factory's. A run given
+    its own context still uses that one (LangGraph merges the run's runtime over this).
+    LangGraph has no public setting for a default context; the runtime in the config is
+    where its own parent graphs put theirs."""
+    return graph.with_config(configurable={CONFIG_KEY_RUNTIME: Runtime(context=context)})

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 
 from agent import metrics
-from agent.graph import AuditSink, GraphDeps, Sleep
+from agent.context import AuditSink, IncidentContext, Sleep
 from agent.incident_leases import IncidentLeases
 from agent.incidents import Incident, IncidentRegistry, new_owner_id
 from agent.leadership import Leadership
@@ -87,6 +87,10 @@ class WatchSettings:
     lease_seconds: float = 30.0
     verify_interval_seconds: float = 10.0
     verify_max_checks: int = 18
+    # After a memory raise: a rise reaching the new limit within this horizon is a leak
+    # (IncidentContext.leak_horizon_minutes), judged on at least this many samples.
+    leak_horizon_minutes: float = 30.0
+    leak_min_samples: int = 3
     reopen_after_seconds: float = 900.0
     # How to wait (polls and verification); tests and the demo may advance a simulated clock.
     sleep: Sleep = asyncio.sleep
@@ -120,6 +124,12 @@ class WatchSettings:
     @property
     def incidents_db(self) -> Path:
         return self.state_dir / "incidents.sqlite"
+
+    def incident_context(self, toolbox: Toolbox) -> IncidentContext:
+        """The context of this loop's incidents: every IncidentContext field is read from
+        the same-named setting; `max_concurrent` bounds the writes in flight."""
+        slots = asyncio.Semaphore(max(1, self.max_concurrent))
+        return IncidentContext.of(toolbox, self, write_slots=slots)
 
 
 @dataclass(slots=True)
@@ -554,20 +564,8 @@ async def run_watch(
         settings.database_url or settings.incidents_db, lease_seconds=settings.lease_seconds
     )
     async with open_checkpointer(settings.database_url or settings.checkpoint_db) as saver:
-        deps = GraphDeps(
-            toolbox=toolbox,
-            policy=settings.policy,
-            model=settings.model,
-            llm_timeout_seconds=settings.llm_timeout_seconds,
-            caller=settings.caller,
-            sleep=settings.sleep,
-            verify_interval_seconds=settings.verify_interval_seconds,
-            verify_max_checks=settings.verify_max_checks,
-            audit=settings.audit,
-            notify=settings.notify,
-            write_slots=asyncio.Semaphore(max(1, settings.max_concurrent)),
-        )
-        watch = _Watch(toolbox, settings, IncidentRunner(deps, saver), registry, on_event, approve)
+        runner = IncidentRunner(settings.incident_context(toolbox), saver)
+        watch = _Watch(toolbox, settings, runner, registry, on_event, approve)
         if settings.subscribe and not isinstance(session, Toolbox):
             watch.updates = await ResourceUpdates.attach(session)
         await watch.emit(

@@ -24,7 +24,7 @@ from typing import Any
 
 from mcp.shared.memory import create_connected_server_and_client_session
 
-from agent.graph import GraphDeps
+from agent.context import IncidentContext
 from agent.runner import IncidentRunner, open_checkpointer
 from agent.tools import Toolbox
 from agent.watch import WatchEvent, WatchSettings, run_watch
@@ -127,7 +127,7 @@ async def approved_restart() -> None:
             ):
                 toolbox = await Toolbox.from_session(session)
                 runner = IncidentRunner(
-                    GraphDeps(
+                    IncidentContext(
                         toolbox=toolbox,
                         policy=state.policy,
                         sleep=advance,

@@ -100,15 +100,12 @@ class _SharedServer:
         finally:
             self._current = None
 
-    def runner(self, factory: Callable[[Any], Any], deps: Any) -> Any:
-        """The incident runner (graph compiled once), its dependencies set for this scenario:
-        the nodes read `deps` at call time, so one compiled graph serves every scenario."""
+    def runner(self, factory: Callable[[Any], Any], context: Any) -> Any:
+        """The incident runner for this scenario: the graph is compiled once, and each
+        scenario's runner hands it that scenario's context (its tools, model and clock)."""
         if self._runner is None:
-            self._runner = factory(deps)
-        else:
-            for name in deps.__slots__:
-                setattr(self._runner.deps, name, getattr(deps, name))
-        return self._runner
+            self._runner = factory(context)
+        return self._runner.with_context(context)
 
     def incident_id(self, scenario: str) -> str:
         self._incidents += 1
@@ -541,15 +538,15 @@ async def _incident(
     """The incident graph for the scenario's target pod, the human answering its approvals."""
     from langgraph.checkpoint.memory import InMemorySaver
 
-    from agent.graph import GraphDeps
+    from agent.context import IncidentContext
     from agent.runner import IncidentRunner
 
     trace.incident_pod = scenario.target.pod
     trace.restarts_at_open = _workload_restarts(sim, scenario)
     trace.opened_at = sim.clock.seconds()
     runner = _SHARED.runner(
-        lambda deps: IncidentRunner(deps, InMemorySaver()),
-        GraphDeps(
+        lambda context: IncidentRunner(context, InMemorySaver()),
+        IncidentContext(
             toolbox=toolbox,
             policy=policy,
             model=model,
@@ -598,7 +595,7 @@ async def _watch(
     `list_unhealthy_pods` every sampling interval of simulated time and must open the incident
     itself. The first incident it opens is the one scored; the loop stops polling then (so
     only that incident moves the clock) and lets it finish, the scenario's human answering."""
-    from agent.graph import GraphDeps
+    from agent.context import IncidentContext
     from agent.runner import IncidentRunner, open_checkpointer
     from agent.watch import WatchEvent, WatchSettings, run_watch
 
@@ -646,9 +643,9 @@ async def _watch(
         result.summary = f"no incident opened in {replay.observe_seconds:g}s of watching"
         return
     async with open_checkpointer(settings.checkpoint_db) as saver:
-        status = await IncidentRunner(GraphDeps(toolbox=toolbox, policy=policy), saver).status(
-            str(incident_id)
-        )
+        status = await IncidentRunner(
+            IncidentContext(toolbox=toolbox, policy=policy), saver
+        ).status(str(incident_id))
     values = status.values
     report = next((r for r in summary.incidents if r.incident_id == incident_id), None)
     if status.waiting_for_approval:

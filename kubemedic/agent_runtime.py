@@ -18,7 +18,7 @@ from mcp import ClientSession
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.graph import AuditSink, GraphDeps
+from agent.context import AuditSink, IncidentContext
 from agent.incidents import IncidentRegistry
 from agent.llm import resolve_chat_model
 from agent.runner import IncidentRunner, open_checkpointer
@@ -239,7 +239,7 @@ async def incident_runner(
         }
         options.update(deps)
         yield IncidentRunner(
-            GraphDeps(toolbox=toolbox, policy=policy_of(settings), **options), saver
+            IncidentContext(toolbox=toolbox, policy=policy_of(settings), **options), saver
         )
 
 

@@ -50,7 +50,7 @@ class DecisionResult:
 
 async def waiting_incidents(settings: Settings) -> dict[str, dict[str, Any]]:
     """approval id -> {incident_id, payload} for incidents waiting on an approval."""
-    from agent.graph import GraphDeps
+    from agent.context import IncidentContext
     from agent.runner import IncidentRunner, open_checkpointer
     from agent.tools import Toolbox
     from kubemedic.agent_runtime import incident_registry, policy_of
@@ -60,7 +60,9 @@ async def waiting_incidents(settings: Settings) -> dict[str, dict[str, Any]]:
         return found
     registry = incident_registry(settings)
     async with open_checkpointer(settings.checkpoint_target) as saver:
-        runner = IncidentRunner(GraphDeps(toolbox=Toolbox([]), policy=policy_of(settings)), saver)
+        runner = IncidentRunner(
+            IncidentContext(toolbox=Toolbox([]), policy=policy_of(settings)), saver
+        )
         for incident in registry.open_incidents():
             status = await runner.status(incident.id)
             if status.pending:

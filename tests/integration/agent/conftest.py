@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from mcp.shared.memory import create_connected_server_and_client_session
 
-from agent.graph import GraphDeps
+from agent.context import IncidentContext
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
 from agent.tools import Toolbox
 from kubemedic.agent_runtime import veto_audit_sink
@@ -79,7 +79,9 @@ async def agent_for(
                 "verify_max_checks": 24,
             }
             options.update(deps)
-            yield IncidentRunner(GraphDeps(toolbox=toolbox, policy=state.policy, **options), saver)
+            yield IncidentRunner(
+                IncidentContext(toolbox=toolbox, policy=state.policy, **options), saver
+            )
 
 
 async def approve_all(

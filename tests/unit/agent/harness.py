@@ -11,7 +11,7 @@ import anyio
 from langchain_core.language_models import BaseChatModel
 from mcp.shared.memory import create_connected_server_and_client_session
 
-from agent.graph import AuditSink, GraphDeps
+from agent.context import AuditSink, IncidentContext
 from agent.runner import IncidentRunner, open_checkpointer
 from agent.tools import Toolbox
 from policies import Policy, policy_from_dict
@@ -43,7 +43,7 @@ async def runner_for(
             }
             options.update(deps)
             yield IncidentRunner(
-                GraphDeps(
+                IncidentContext(
                     toolbox=toolbox,
                     policy=policy or policy_from_dict({}),
                     model=model,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -118,6 +118,33 @@ class ScriptedCluster:
 
     def grant(self, approval_id: str) -> None:
         self.granted.add(approval_id)
+
+    def diagnose(self, namespace: str, pod_name: str) -> dict[str, Any]:
+        found = self.diagnoses.get(pod_name)
+        if found is None or found["namespace"] != namespace:
+            return {"success": False, "error": {"code": "not_found", "message": "no such pod"}}
+        return copy.deepcopy(found)
+
+    def unhealthy_pods(self, namespace: str | None) -> dict[str, Any]:
+        pods = [p for p in self.list_unhealthy() if namespace in (None, p["namespace"])]
+        return {"success": True, "pods": pods, "count": len(pods)}
+
+    def execute(
+        self,
+        namespace: str,
+        pod_name: str,
+        action: str | None = None,
+        approval_id: str | None = None,
+        plan_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """auto_heal_pod: the given plan, or the server's own plan for the pod."""
+        if plan_id is None:
+            planned = self.plan(namespace, pod_name, action)
+            if not planned["success"]:
+                return planned
+            plan_id = planned["plan_id"]
+        return self.heal(namespace, pod_name, plan_id, approval_id, idempotency_key)
 
     def list_unhealthy(self) -> list[dict[str, Any]]:
         index = min(self._looks, len(self.unhealthy) - 1)
@@ -313,7 +340,7 @@ class ScriptedCluster:
                 action["status"] = "not_healed"
             if action["status"] != "pending":
                 index = action["record"]
-                self.history[index] = self.history[index]._replace(outcome=action["status"])
+                self.history[index] = replace(self.history[index], outcome=action["status"])
         return {
             "success": True,
             "action_id": action_id,
@@ -336,16 +363,12 @@ def scripted_server(cluster: ScriptedCluster) -> FastMCP:
         namespace: str, pod_name: str, check_logs: bool = True, check_events: bool = True
     ) -> dict[str, Any]:
         """Diagnose one pod."""
-        found = cluster.diagnoses.get(pod_name)
-        if found is None or found["namespace"] != namespace:
-            return {"success": False, "error": {"code": "not_found", "message": "no such pod"}}
-        return copy.deepcopy(found)
+        return cluster.diagnose(namespace, pod_name)
 
     @server.tool(annotations=read_only)
     def list_unhealthy_pods(namespace: str | None = None) -> dict[str, Any]:
         """Unhealthy pods from the cache."""
-        pods = [p for p in cluster.list_unhealthy() if namespace in (None, p["namespace"])]
-        return {"success": True, "pods": pods, "count": len(pods)}
+        return cluster.unhealthy_pods(namespace)
 
     @server.tool(annotations=read_only)
     def plan_healing(namespace: str, pod_name: str, action: str | None = None) -> dict[str, Any]:
@@ -370,12 +393,7 @@ def scripted_server(cluster: ScriptedCluster) -> FastMCP:
         idempotency_key: str | None = None,
     ) -> dict[str, Any]:
         """Heal one pod by executing a plan."""
-        if plan_id is None:
-            planned = cluster.plan(namespace, pod_name, action)
-            if not planned["success"]:
-                return planned
-            plan_id = planned["plan_id"]
-        return cluster.heal(namespace, pod_name, plan_id, approval_id, idempotency_key)
+        return cluster.execute(namespace, pod_name, action, approval_id, plan_id, idempotency_key)
 
     return server
 

@@ -8,9 +8,11 @@ from typing import Any
 import anyio
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from langgraph.runtime import Runtime
 from prometheus_client import REGISTRY
 
-from agent.graph import GraphDeps, _Nodes
+from agent.context import IncidentContext
+from agent.nodes.gate import gate
 from agent.tools import Toolbox
 from policies import (
     MILDNESS,
@@ -99,12 +101,10 @@ def test_the_llm_never_gets_more_than_the_rules_allow(
         "history": [],
     }
     before = vetoes()
-    nodes = _Nodes(
-        GraphDeps(
-            toolbox=PlanningToolbox(ScriptedCluster(diagnoses={POD: diagnosis})), policy=POLICY
-        )
+    context = IncidentContext(
+        toolbox=PlanningToolbox(ScriptedCluster(diagnoses={POD: diagnosis})), policy=POLICY
     )
-    update = anyio.run(nodes.gate, state)
+    update = anyio.run(gate, state, Runtime(context=context))
     rule = decide(Diagnosis.model_validate(diagnosis), DecisionContext(policy=POLICY))
     chosen = Action(update["gate"]["action"])
     assert chosen in rule.allowed_actions

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from mcp.shared.memory import create_connected_server_and_client_session
 
-from agent.graph import GraphDeps
+from agent.context import IncidentContext
 from agent.runner import IncidentRunner, NotWaiting, open_checkpointer
 from agent.tools import Toolbox
 from policies import policy_from_dict
@@ -41,7 +41,7 @@ async def test_a_run_cut_off_continues_where_it_stopped(tmp_path: Path) -> None:
     async with create_connected_server_and_client_session(scripted_server(cluster)) as session:
         toolbox = CutOnce(await Toolbox.from_session(session), "auto_heal_pod")
         async with open_checkpointer(tmp_path / "cp.sqlite") as saver:
-            deps = GraphDeps(
+            deps = IncidentContext(
                 toolbox=toolbox,
                 policy=policy_from_dict({}),
                 sleep=no_wait,
