@@ -7,6 +7,7 @@ healed / not_healed) from its watch cache, and this node only asks for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -123,6 +124,14 @@ def _verdict(
             "a human must take over"
         )
     return update
+
+
+def verifying_entry(state: Mapping[str, Any]) -> TimelineEntry:
+    """What is being verified, as the verify node starts (also when a restarted process picks
+    the incident up there): the action, the workload it is judged on, the server's action id."""
+    workload = state.get("workload") or f"{state.get('namespace')}/{state.get('pod_name')}"
+    detail = f"{state.get('action')} on {workload}: action {state.get('action_id')}"
+    return entry("verify", "verifying", detail[:300])
 
 
 async def verify_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
