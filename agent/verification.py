@@ -86,14 +86,7 @@ def _verdict(
         "leak": leak,
     }
     if watch is not None:
-        verification["memory"] = {
-            "pod": watch.pod,
-            "container": watch.container,
-            "samples": [
-                {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
-            ],
-            "trend": None if memory is None else memory.to_dict(),
-        }
+        verification["memory"] = _memory_record(watch, memory)
     history = [dict(item) for item in state.get("history") or []]
     if history:
         history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
@@ -188,6 +181,18 @@ def _warming_up(state: IncidentState, memory: MemoryTrend) -> str | None:
         f"still rising ({memory.describe()}), below the {plateau // 2**20}Mi the raise was "
         "sized for (a levelling-off trend): the predicted warm-up, not a leak"
     )
+
+
+def _memory_record(watch: _MemoryWatch, memory: MemoryTrend | None) -> dict[str, Any]:
+    """The memory samples and trend of a verification after a memory raise (for the state)."""
+    return {
+        "pod": watch.pod,
+        "container": watch.container,
+        "samples": [
+            {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
+        ],
+        "trend": None if memory is None else memory.to_dict(),
+    }
 
 
 async def _ask_verifier(
