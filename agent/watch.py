@@ -14,6 +14,9 @@ Each open incident is held by one process with a lease (`agent.incidents`), rene
 heartbeat while it runs or waits for an answer. Watch processes sharing a state directory leave
 each other's incidents alone; one stopped cleanly hands its incidents over at once, one killed
 hands them over when its lease runs out.
+
+Looking at the cluster and opening incidents is `agent.watch_polling`; what the loop reports
+when it stops is `agent.watch_summary`; settings and events are `agent.watch_types`.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ log = logging.getLogger(__name__)
 
 
 class _Watch:
+    """One process's incidents: runs each (start, continue, ask, close), adopts those nobody
+    keeps alive and renews its leases. Its poller (`agent.watch_polling`) opens new ones."""
+
     def __init__(
         self,
         toolbox: Toolbox,
