@@ -24,13 +24,9 @@ from agent.nodes.report import report
 from agent.nodes.verify import verify
 from agent.state import IncidentState
 
-# The name the rest of the code base knew the context by.
-GraphDeps = IncidentContext
-
 __all__ = [
     "MAX_ACT_CALLS",
     "AuditSink",
-    "GraphDeps",
     "IncidentContext",
     "Sleep",
     "build_graph",

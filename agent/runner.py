@@ -24,6 +24,7 @@ from langgraph.types import Command
 
 from agent.context import IncidentContext
 from agent.graph import build_graph
+from agent.verification import verifying_entry
 from kubemedic_store import is_postgres_url
 from kubemedic_store.database import lock_key
 
@@ -204,15 +205,23 @@ class IncidentRunner:
         self, incident_id: str, payload: Any, on_update: OnUpdate | None
     ) -> IncidentStatus:
         config = self.config(incident_id)
-        async for chunk in self.graph.astream(
-            payload, config, context=self.context, stream_mode="updates", durability="sync"
+        async for mode, chunk in self.graph.astream(
+            payload,
+            config,
+            context=self.context,
+            stream_mode=["updates", "tasks"],
+            durability="sync",
         ):
             if on_update is None or not isinstance(chunk, Mapping):
                 continue
+            if mode == "tasks":
+                # A step starts (its checkpoint is on disk): say so for the long ones.
+                started = _started(chunk)
+                if started is not None:
+                    await _tell(on_update, incident_id, str(chunk.get("name")), started)
+                continue
             for node, update in chunk.items():
-                result = on_update(incident_id, str(node), _plain(update))
-                if result is not None:
-                    await result
+                await _tell(on_update, incident_id, str(node), _plain(update))
         return await self.status(incident_id)
 
 
@@ -224,6 +233,26 @@ class NotWaiting(RuntimeError):
         super().__init__(f"incident {incident_id} is not waiting for an approval ({state})")
         self.incident_id = incident_id
         self.status = status
+
+
+async def _tell(
+    on_update: OnUpdate, incident_id: str, node: str, update: Mapping[str, Any]
+) -> None:
+    result = on_update(incident_id, node, update)
+    if result is not None:
+        await result
+
+
+def _started(task: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The progress update that announces a starting step, for the steps that may take long
+    (verification waits on the cluster): the start event of LangGraph's "tasks" stream has the
+    step's input and no result. None for any other event."""
+    if task.get("name") != "verify" or "result" in task or "error" in task:
+        return None
+    state = task.get("input")
+    if not isinstance(state, Mapping):
+        return None
+    return {"timeline": [verifying_entry(state)]}
 
 
 def _plain(update: Any) -> Mapping[str, Any]:

@@ -7,6 +7,7 @@ healed / not_healed) from its watch cache, and this node only asks for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +17,7 @@ from agent.tools import CHECK_RESOURCE_USAGE, GET_ACTION_STATUS, error_code
 from policies import Action, Outcome, parse_action
 
 if TYPE_CHECKING:
-    from agent.graph import GraphDeps
+    from agent.context import IncidentContext
 
 
 def _tl(node: str, event: str, detail: str = "") -> list[TimelineEntry]:
@@ -66,7 +67,7 @@ def _verdict(
     watch: _MemoryWatch | None,
     memory: MemoryTrend | None,
     memory_note: str | None,
-    deps: GraphDeps,
+    deps: IncidentContext,
 ) -> dict[str, Any]:
     """The verify node's update from what it saw (pure)."""
     workload = state.get("workload")
@@ -85,14 +86,7 @@ def _verdict(
         "leak": leak,
     }
     if watch is not None:
-        verification["memory"] = {
-            "pod": watch.pod,
-            "container": watch.container,
-            "samples": [
-                {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
-            ],
-            "trend": None if memory is None else memory.to_dict(),
-        }
+        verification["memory"] = _memory_record(watch, memory)
     history = [dict(item) for item in state.get("history") or []]
     if history:
         history[-1]["outcome"] = (Outcome.HEALED if healed else Outcome.NOT_HEALED).value
@@ -125,7 +119,15 @@ def _verdict(
     return update
 
 
-async def verify_node(deps: GraphDeps, state: IncidentState) -> dict[str, Any]:
+def verifying_entry(state: Mapping[str, Any]) -> TimelineEntry:
+    """What is being verified, as the verify node starts (also when a restarted process picks
+    the incident up there): the action, the workload it is judged on, the server's action id."""
+    workload = state.get("workload") or f"{state.get('namespace')}/{state.get('pod_name')}"
+    detail = f"{state.get('action')} on {workload}: action {state.get('action_id')}"
+    return entry("verify", "verifying", detail[:300])
+
+
+async def verify_node(deps: IncidentContext, state: IncidentState) -> dict[str, Any]:
     """Ask the server's verifier about the action until it decides (no write slot is
     held meanwhile); after a memory raise, also sample the rolled-out pod's memory."""
     watch, memory_note = _memory_watch(deps, state)
@@ -181,8 +183,20 @@ def _warming_up(state: IncidentState, memory: MemoryTrend) -> str | None:
     )
 
 
+def _memory_record(watch: _MemoryWatch, memory: MemoryTrend | None) -> dict[str, Any]:
+    """The memory samples and trend of a verification after a memory raise (for the state)."""
+    return {
+        "pod": watch.pod,
+        "container": watch.container,
+        "samples": [
+            {"at_seconds": m.at_seconds, "usage_bytes": m.usage_bytes} for m in watch.samples
+        ],
+        "trend": None if memory is None else memory.to_dict(),
+    }
+
+
 async def _ask_verifier(
-    deps: GraphDeps, state: IncidentState, watch: _MemoryWatch | None
+    deps: IncidentContext, state: IncidentState, watch: _MemoryWatch | None
 ) -> _Looks:
 
     action_id = state.get("action_id")
@@ -212,7 +226,9 @@ async def _ask_verifier(
     return seen
 
 
-def _memory_watch(deps: GraphDeps, state: IncidentState) -> tuple[_MemoryWatch | None, str | None]:
+def _memory_watch(
+    deps: IncidentContext, state: IncidentState
+) -> tuple[_MemoryWatch | None, str | None]:
     """What to sample after a memory-limit raise (None and why not: health alone)."""
     if not _raised_memory(state):
         return None, None
@@ -221,7 +237,9 @@ def _memory_watch(deps: GraphDeps, state: IncidentState) -> tuple[_MemoryWatch |
     return _MemoryWatch(pod=None, container=_raised_container(state)), None
 
 
-async def _sample_memory(deps: GraphDeps, namespace: str, watch: _MemoryWatch, at: float) -> None:
+async def _sample_memory(
+    deps: IncidentContext, namespace: str, watch: _MemoryWatch, at: float
+) -> None:
     if watch.gone or watch.pod is None:
         return
     result = await deps.toolbox.call(CHECK_RESOURCE_USAGE, namespace=namespace, pod_name=watch.pod)

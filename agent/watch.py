@@ -14,6 +14,9 @@ Each open incident is held by one process with a lease (`agent.incidents`), rene
 heartbeat while it runs or waits for an answer. Watch processes sharing a state directory leave
 each other's incidents alone; one stopped cleanly hands its incidents over at once, one killed
 hands them over when its lease runs out.
+
+Looking at the cluster and opening incidents is `agent.watch_polling`; what the loop reports
+when it stops is `agent.watch_summary`; settings and events are `agent.watch_types`.
 """
 
 from __future__ import annotations
@@ -21,169 +24,50 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any, Literal
-
-from langchain_core.language_models import BaseChatModel
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from agent import metrics
-from agent.context import AuditSink, IncidentContext, Sleep
 from agent.incident_leases import IncidentLeases
 from agent.incidents import Incident, IncidentRegistry, new_owner_id
-from agent.leadership import Leadership
-from agent.notify import Notifier
 from agent.resource_updates import ResourceUpdates
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
-from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, cluster_scope, error_code
-from agent.workloads import entry_name, entry_workload, unhealthy_pods
+from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, cluster_scope
+from agent.watch_polling import WorkloadPoller
+from agent.watch_summary import IncidentReport, WatchSummary, report_of, summarize
+from agent.watch_types import (
+    Approve,
+    EventKind,
+    OnEvent,
+    WatchEvent,
+    WatchSettings,
+    cluster_of_key,
+    incident_key,
+)
 from kubemedic_logctx import log_context
-from policies import WRITE_ACTIONS, Policy, parse_action
+
+__all__ = [
+    "Approve",
+    "EventKind",
+    "IncidentReport",
+    "OnEvent",
+    "WatchEvent",
+    "WatchSettings",
+    "WatchSummary",
+    "cluster_of_key",
+    "incident_key",
+    "report_of",
+    "run_watch",
+    "summarize",
+]
 
 log = logging.getLogger(__name__)
 
-EventKind = Literal[
-    "started",
-    "poll",
-    "opened",
-    "progress",
-    "approval_pending",
-    "answered",
-    "closed",
-    "error",
-    "stopped",
-    "leadership",
-]
-# Outcomes after which the same workload is not reopened until `reopen_after_seconds` passed:
-# a human has it (or refused it); opening it again every poll would only repeat the question.
-_SETTLED_BY_HUMAN = {"handed_to_human", "blocked", "not_healed", "rejected", "failed"}
-
-
-@dataclass(frozen=True, slots=True)
-class WatchEvent:
-    kind: EventKind
-    incident_id: str | None = None
-    workload: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-
-
-OnEvent = Callable[[WatchEvent], Awaitable[None] | None]
-Approve = Callable[[dict[str, Any]], Awaitable[Mapping[str, Any] | None]]
-
-
-@dataclass(slots=True)
-class WatchSettings:
-    state_dir: Path
-    policy: Policy
-    model: BaseChatModel | None = None
-    llm_timeout_seconds: float = 30.0
-    caller: str = "kubemedic-agent"
-    namespace: str | None = None  # None: every namespace the server sees
-    poll_interval_seconds: float = 5.0
-    max_concurrent: int = 4  # writes in flight at once (verifying holds none)
-    # How long another process waits before adopting an incident this one stopped renewing.
-    lease_seconds: float = 30.0
-    verify_interval_seconds: float = 10.0
-    verify_max_checks: int = 18
-    # After a memory raise: a rise reaching the new limit within this horizon is a leak
-    # (IncidentContext.leak_horizon_minutes), judged on at least this many samples.
-    leak_horizon_minutes: float = 30.0
-    leak_min_samples: int = 3
-    reopen_after_seconds: float = 900.0
-    # How to wait (polls and verification); tests and the demo may advance a simulated clock.
-    sleep: Sleep = asyncio.sleep
-    # Stop after this many polls (None: run until `stop` is set).
-    max_polls: int | None = None
-    # Stop once nothing is running, nothing waits for an answer in this process, and a poll
-    # found nothing new to open (the demo's "all seeded failures dealt with").
-    stop_when_idle: bool = False
-    audit: AuditSink | None = None
-    notify: Notifier | None = None
-    # Wall seconds running incidents get to finish after `stop` is set, before cancellation.
-    shutdown_grace_seconds: float = 20.0
-    # Subscribe to the server's `kubemedic://pods/unhealthy` and look at once when it says
-    # the unhealthy pods changed (the interval stays the fallback).
-    subscribe: bool = True
-    # With several replicas: open, adopt and act on incidents only while this gate is open
-    # (the leader Lease is held); closing it cancels this process's incident work at once.
-    leadership: Leadership | None = None
-    # postgresql://…: incidents and checkpoints in that database (shared by every replica);
-    # None: incidents.sqlite and checkpoints.sqlite in state_dir.
-    database_url: str | None = None
-    # The clusters the server serves, when several: each poll lists every one's unhealthy
-    # pods (`cluster` argument), incidents are per (cluster, workload), and every tool call
-    # of an incident names its cluster. Empty: the server's only cluster, today's keys.
-    clusters: tuple[str, ...] = ()
-
-    @property
-    def checkpoint_db(self) -> Path:
-        return self.state_dir / "checkpoints.sqlite"
-
-    @property
-    def incidents_db(self) -> Path:
-        return self.state_dir / "incidents.sqlite"
-
-    def incident_context(self, toolbox: Toolbox) -> IncidentContext:
-        """The context of this loop's incidents: every IncidentContext field is read from
-        the same-named setting; `max_concurrent` bounds the writes in flight."""
-        slots = asyncio.Semaphore(max(1, self.max_concurrent))
-        return IncidentContext.of(toolbox, self, write_slots=slots)
-
-
-@dataclass(slots=True)
-class IncidentReport:
-    """One line of the final table."""
-
-    incident_id: str
-    namespace: str
-    pod: str
-    workload: str
-    issue_type: str | None
-    action: str | None
-    approver: str | None
-    outcome: str | None
-    summary: str | None
-    opened_at: str
-    closed_at: str | None
-    vetoed: bool = False
-    rules_only: bool = True
-
-    @property
-    def seconds_open(self) -> float | None:
-        if not self.closed_at:
-            return None
-        opened = datetime.fromisoformat(self.opened_at.replace("Z", "+00:00"))
-        closed = datetime.fromisoformat(self.closed_at.replace("Z", "+00:00"))
-        return (closed - opened).total_seconds()
-
-
-@dataclass(slots=True)
-class WatchSummary:
-    polls: int = 0  # at the poll interval
-    incidents: list[IncidentReport] = field(default_factory=list)
-    # Extra polls made at once because the server notified a change of the unhealthy pods.
-    notified_polls: int = 0
-
-    @property
-    def pending(self) -> list[IncidentReport]:
-        return [i for i in self.incidents if i.outcome is None]
-
-
-def incident_key(namespace: str, workload: str, cluster: str | None = None) -> str:
-    """`namespace/Kind/name`; with several clusters `cluster/namespace/Kind/name`."""
-    key = f"{namespace}/{workload}"
-    return key if cluster is None else f"{cluster}/{key}"
-
-
-def cluster_of_key(key: str) -> str | None:
-    """The cluster an incident key names (None: a one-cluster key)."""
-    parts = str(key).split("/")
-    return parts[0] if len(parts) >= 4 else None
-
 
 class _Watch:
+    """One process's incidents: runs each (start, continue, ask, close), adopts those nobody
+    keeps alive and renews its leases. Its poller (`agent.watch_polling`) opens new ones."""
+
     def __init__(
         self,
         toolbox: Toolbox,
@@ -194,7 +78,6 @@ class _Watch:
         approve: Approve | None,
         owner: str | None = None,
     ) -> None:
-        self.toolbox = toolbox
         self.settings = settings
         self.runner = runner
         self.registry = registry
@@ -211,6 +94,9 @@ class _Watch:
         self.updates: ResourceUpdates | None = None
         self.notified_polls = 0
         self.tasks_of_events: set[asyncio.Future[None]] = set()
+        self.poller = WorkloadPoller(
+            toolbox, settings, registry, self.leases, self.emit, self.opened
+        )
 
     @property
     def held(self) -> dict[str, Incident]:
@@ -256,6 +142,10 @@ class _Watch:
         self.tasks_of_events.add(task)
         task.add_done_callback(self.tasks_of_events.discard)
 
+    def opened(self, incident: Incident) -> None:
+        """A poll opened this incident: run it."""
+        self.spawn(incident, fresh=True)
+
     def spawn(self, incident: Incident, *, fresh: bool) -> None:
         if incident.id in self.tasks and not self.tasks[incident.id].done():
             return
@@ -288,7 +178,7 @@ class _Watch:
                     incident_id=incident.id, thread_id=incident.id, target=workload, **logged
                 ),
             ):
-                # No slot is held here: only writes take one (GraphDeps.write_slots), so a
+                # No slot is held here: only writes take one (IncidentContext.write_slots), so a
                 # new incident never waits for others that are verifying.
                 if fresh:
                     status = await self.runner.start(
@@ -422,83 +312,13 @@ class _Watch:
                 if incident is not None:
                     await self.finish(incident, status)
 
-    def suppressed(self, key: str) -> bool:
-        last = self.registry.last_closed(key)
-        if last is None or last.outcome not in _SETTLED_BY_HUMAN or last.closed_at is None:
-            return False
-        closed = datetime.fromisoformat(last.closed_at.replace("Z", "+00:00"))
-        return datetime.now(UTC) - closed < timedelta(seconds=self.settings.reopen_after_seconds)
-
     async def poll(self) -> int | None:
         """One look at the unhealthy pods; how many incidents it opened (None: no answer)."""
         if self.updates is not None:
             self.updates.take()  # a notification from now on asks for another look
-        settings = self.settings
         if not self.may_lead():
             return None  # a follower: the leader opens incidents
-        opened = 0
-        seen = 0
-        answered = False
-        for cluster in settings.clusters or (None,):
-            found = await self.poll_cluster(cluster)
-            if found is not None:
-                answered = True
-                seen += found[0]
-                opened += found[1]
-        if not answered:
-            return None
-        metrics.incidents_open.set(len(await asyncio.to_thread(self.registry.open_incidents)))
-        await self.emit(WatchEvent("poll", data={"unhealthy": seen, "opened": opened}))
-        return opened
-
-    async def poll_cluster(self, cluster: str | None) -> tuple[int, int] | None:
-        """One cluster's unhealthy pods: (how many, incidents opened); None: no answer."""
-        settings = self.settings
-        where = {} if cluster is None else {"cluster": cluster}
-        result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace, **where)
-        code = error_code(result)
-        if code == "not_ready":
-            # The server's pod cache is still syncing (just started): look again next poll.
-            data = {"unhealthy": 0, "opened": 0, "ready": False, **where}
-            await self.emit(WatchEvent("poll", data=data))
-            return None
-        if code is not None:
-            await self.emit(WatchEvent("error", data={"error": code, "result": result, **where}))
-            return None
-        opened = 0
-        pods = unhealthy_pods(result)
-        held = {incident.workload for incident in self.held.values()}
-        for pod in pods:
-            namespace = str(pod.get("namespace") or settings.namespace or "default")
-            key = incident_key(namespace, entry_workload(pod), cluster)
-            if key in held or key in self.elsewhere:
-                continue  # already has its incident: no database round trip per pod and poll
-            if await asyncio.to_thread(self.suppressed, key):
-                continue
-            incident, created = await asyncio.to_thread(
-                self.registry.open,
-                key,
-                namespace,
-                entry_name(pod),
-                pod.get("issue_type"),
-                owner=self.owner,
-            )
-            if not created:
-                self.elsewhere.add(key)  # opened by another process since the last look
-            else:
-                held.add(key)
-                self.held[incident.id] = incident
-                opened += 1
-                await self.emit(
-                    WatchEvent(
-                        "opened",
-                        incident.id,
-                        key,
-                        {"pod": incident.pod_name, "issue_type": incident.issue_type},
-                    )
-                )
-                self.spawn(incident, fresh=True)
-        return len(pods), opened
+        return await self.poller.poll()
 
     async def poll_notified(self) -> None:
         """A look at once, because the server said the unhealthy pods changed."""
@@ -507,45 +327,6 @@ class _Watch:
 
     def busy(self) -> bool:
         return any(not task.done() for task in self.tasks.values())
-
-
-async def summarize(watch: _Watch, polls: int) -> WatchSummary:
-    """What happened to each incident the watch touched, in the order they were opened."""
-    reports = []
-    for incident_id in sorted(watch.seen):
-        incident = await asyncio.to_thread(watch.registry.get, incident_id)
-        if incident is None:
-            continue
-        status = await watch.runner.status(incident_id)
-        reports.append(report_of(incident, status))
-    reports.sort(key=lambda r: r.opened_at)
-    return WatchSummary(polls=polls, incidents=reports)
-
-
-def report_of(incident: Incident, status: IncidentStatus) -> IncidentReport:
-    values = status.values
-    approval = values.get("approval") or {}
-    history = values.get("history") or []
-    action = history[-1]["action"] if history else values.get("action")
-    approver = approval.get("approver")
-    wrote = any(parse_action(item.get("action")) in WRITE_ACTIONS for item in history)
-    if approver is None and wrote:
-        approver = "policy (auto-approved)"
-    return IncidentReport(
-        incident_id=incident.id,
-        namespace=incident.namespace,
-        pod=incident.pod_name,
-        workload=incident.workload,
-        issue_type=values.get("issue_type") or incident.issue_type,
-        action=action,
-        approver=approver,
-        outcome=incident.outcome if incident.status == "closed" else None,
-        summary=values.get("summary"),
-        opened_at=incident.opened_at,
-        closed_at=incident.closed_at,
-        vetoed=bool((values.get("gate") or {}).get("vetoed")),
-        rules_only=bool(values.get("rules_only", True)),
-    )
 
 
 async def run_watch(
@@ -566,63 +347,91 @@ async def run_watch(
     async with open_checkpointer(settings.database_url or settings.checkpoint_db) as saver:
         runner = IncidentRunner(settings.incident_context(toolbox), saver)
         watch = _Watch(toolbox, settings, runner, registry, on_event, approve)
-        if settings.subscribe and not isinstance(session, Toolbox):
-            watch.updates = await ResourceUpdates.attach(session)
-        await watch.emit(
-            WatchEvent(
-                "started",
-                data={
-                    "state_dir": str(settings.state_dir),
-                    "subscribed": watch.updates is not None,
-                },
-            )
+        return await _watch_until_stopped(watch, session, stop)
+
+
+async def _watch_until_stopped(
+    watch: _Watch, session: Any, stop: asyncio.Event | None
+) -> WatchSummary:
+    """Subscribe to the server's notifications and the leadership gate, run the loop, let go
+    of everything, and say what happened to each incident."""
+    settings = watch.settings
+    if settings.subscribe and not isinstance(session, Toolbox):
+        watch.updates = await ResourceUpdates.attach(session)
+    await watch.emit(
+        WatchEvent(
+            "started",
+            data={"state_dir": str(settings.state_dir), "subscribed": watch.updates is not None},
         )
-        if settings.leadership is not None:
-            unsubscribe = settings.leadership.subscribe(watch.leadership_changed)
-        heartbeat = asyncio.create_task(watch.heartbeat(), name="incident-leases")
-        polls = 0
-        try:
-            await watch.recover()
-            while stop is None or not stop.is_set():
-                if polls:
-                    await watch.adopt()  # incidents of a process that died meanwhile
-                opened = await watch.poll()
-                polls += 1
-                await watch.check_waiting()
-                if settings.max_polls is not None and polls >= settings.max_polls:
-                    break
-                # Idle: the server answered, nothing new to open, nothing running here.
-                if settings.stop_when_idle and opened == 0 and not watch.busy():
-                    break
-                await _wait(settings, stop, watch)
-            pending = [task for task in watch.tasks.values() if not task.done()]
-            if pending and stop is not None and stop.is_set():
-                # Asked to stop (SIGTERM): give running incidents a grace period, then cancel
-                # them; each continues from its last checkpoint when the loop starts again.
-                await asyncio.wait(pending, timeout=settings.shutdown_grace_seconds)
-            elif pending:
-                await asyncio.gather(*pending)  # max_polls / idle: let them finish
-        finally:
-            for task in watch.tasks.values():
-                if not task.done():
-                    task.cancel()
-            for task in watch.tasks.values():
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
-            if settings.leadership is not None:
-                unsubscribe()
-            if watch.may_lead():
-                with contextlib.suppress(Exception):
-                    await watch.release()
-            if watch.updates is not None:
-                await watch.updates.detach(session)
-        summary = await summarize(watch, polls)
-        summary.notified_polls = watch.notified_polls
-        await watch.emit(WatchEvent("stopped", data={"polls": polls}))
-        return summary
+    )
+    unsubscribe = None
+    if settings.leadership is not None:
+        unsubscribe = settings.leadership.subscribe(watch.leadership_changed)
+    heartbeat = asyncio.create_task(watch.heartbeat(), name="incident-leases")
+    try:
+        polls = await _loop(watch, stop)
+        await _let_running_finish(watch, stop)
+    finally:
+        await _shut_down(watch, session, heartbeat, unsubscribe)
+    summary = await summarize(watch.registry, watch.runner, watch.seen, polls)
+    summary.notified_polls = watch.notified_polls
+    await watch.emit(WatchEvent("stopped", data={"polls": polls}))
+    return summary
+
+
+async def _loop(watch: _Watch, stop: asyncio.Event | None) -> int:
+    """Adopt, poll and look at the waiting incidents until it is time to stop; the polls."""
+    settings = watch.settings
+    polls = 0
+    await watch.recover()
+    while stop is None or not stop.is_set():
+        if polls:
+            await watch.adopt()  # incidents of a process that died meanwhile
+        opened = await watch.poll()
+        polls += 1
+        await watch.check_waiting()
+        if settings.max_polls is not None and polls >= settings.max_polls:
+            break
+        # Idle: the server answered, nothing new to open, nothing running here.
+        if settings.stop_when_idle and opened == 0 and not watch.busy():
+            break
+        await _wait(settings, stop, watch)
+    return polls
+
+
+async def _let_running_finish(watch: _Watch, stop: asyncio.Event | None) -> None:
+    pending = [task for task in watch.tasks.values() if not task.done()]
+    if pending and stop is not None and stop.is_set():
+        # Asked to stop (SIGTERM): give running incidents a grace period, then cancel
+        # them; each continues from its last checkpoint when the loop starts again.
+        await asyncio.wait(pending, timeout=watch.settings.shutdown_grace_seconds)
+    elif pending:
+        await asyncio.gather(*pending)  # max_polls / idle: let them finish
+
+
+async def _shut_down(
+    watch: _Watch,
+    session: Any,
+    heartbeat: asyncio.Task[None],
+    unsubscribe: Callable[[], None] | None,
+) -> None:
+    """Cancel what still runs, stop renewing, hand the incidents over, unsubscribe."""
+    for task in watch.tasks.values():
+        if not task.done():
+            task.cancel()
+    for task in watch.tasks.values():
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    heartbeat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await heartbeat
+    if unsubscribe is not None:
+        unsubscribe()
+    if watch.may_lead():
+        with contextlib.suppress(Exception):
+            await watch.release()
+    if watch.updates is not None:
+        await watch.updates.detach(session)
 
 
 async def _wait(settings: WatchSettings, stop: asyncio.Event | None, watch: _Watch) -> None:

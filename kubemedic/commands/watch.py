@@ -209,8 +209,7 @@ async def _run(
     finally:
         if endpoint is not None:
             endpoint.stop()
-    waiting = len(summary.pending)
-    console.print(f"stopped after {summary.polls} polls; {waiting} incident(s) wait for approval")
+    console.print(summary.stop_line())
     return 0
 
 

@@ -13,7 +13,6 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.context import IncidentContext, setting_names
-from agent.graph import GraphDeps
 from agent.runner import IncidentRunner
 from agent.tools import Toolbox
 from agent.watch import WatchSettings
@@ -26,11 +25,10 @@ pytestmark = pytest.mark.anyio
 POLICY = policy_from_dict({})
 
 
-def test_it_is_frozen_and_the_old_name_still_means_it() -> None:
+def test_it_is_frozen() -> None:
     context = IncidentContext(toolbox=Toolbox([]), policy=POLICY)
     with pytest.raises(dataclasses.FrozenInstanceError):
         context.verify_max_checks = 1  # type: ignore[misc]
-    assert GraphDeps is IncidentContext
 
 
 def test_watch_settings_carry_every_setting_of_the_context_with_its_default() -> None:

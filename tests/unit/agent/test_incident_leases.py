@@ -394,7 +394,7 @@ async def test_poll_opens_once_and_then_skips_the_workload_without_the_database(
     registry = CountingRegistry(tmp_path / "incidents.sqlite", lease_seconds=LEASE, clock=clock)
     runner, events = FakeRunner(), list[WatchEvent]()
     watch = make_watch(registry, runner, events)
-    watch.toolbox = FakeToolbox([_pod("web-5d8f7-aaaaa"), _pod("web-5d8f7-bbbbb")])  # type: ignore[assignment]
+    watch.poller.toolbox = FakeToolbox([_pod("web-5d8f7-aaaaa"), _pod("web-5d8f7-bbbbb")])  # type: ignore[assignment]
     assert await watch.poll() == 1
     assert registry.opens == 1
     for _ in range(3):

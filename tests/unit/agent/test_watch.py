@@ -156,10 +156,33 @@ async def test_stopped_mid_incident_continues_on_the_next_start(tmp_path: Path) 
         )
     (cut,) = first.incidents
     assert cut.outcome is None  # cancelled while verifying; still open
+    assert cut.stage == "in_flight"
+    assert first.stop_line().endswith(
+        "0 incident(s) wait for approval, 1 in flight (resume on restart)"
+    )
     assert len(cluster.writes) == 1
 
+    events: list[WatchEvent] = []
     async with session_for(cluster) as session:
-        second = await run_watch(session, settings(tmp_path, stop_when_idle=True, max_polls=10))
+        second = await run_watch(
+            session,
+            settings(tmp_path, stop_when_idle=True, max_polls=10),
+            on_event=events.append,
+        )
     by_id = {r.incident_id: r for r in second.incidents}
     assert by_id[cut.incident_id].outcome == "healed"
     assert len(cluster.writes) == 1  # continued at verify: the delete was not repeated
+    progress = [e.data for e in events if e.kind == "progress"]
+    resumed = progress[0]["timeline"][0]
+    assert (progress[0]["node"], resumed["event"]) == ("verify", "verifying")
+    assert resumed["detail"].startswith("delete_pod on Deployment/web: action ")
+
+
+async def test_shutdown_counts_an_incident_waiting_for_approval_apart(tmp_path: Path) -> None:
+    async with session_for(two_pods_one_workload()) as session:
+        summary = await run_watch(session, settings(tmp_path, max_polls=2))
+    (waiting,) = summary.incidents
+    assert waiting.outcome is None and waiting.stage == "approval"
+    assert summary.stop_line() == (
+        "stopped after 2 polls; 1 incident(s) wait for approval, 0 in flight (resume on restart)"
+    )
