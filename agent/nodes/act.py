@@ -58,6 +58,11 @@ async def act(state: IncidentState, runtime: Runtime[IncidentContext]) -> dict[s
             update["plan"] = plan
             approval_id = None
             result = await _execute(context, state, plan, None)
+        if _replayed_unwritten(result):
+            # This incident's attempt before a restart never reached the cluster (the server
+            # read it and recorded it not applied): one new attempt under a new key.
+            steps += timeline("act", "not_applied_before", error_message(result)[:300])
+            result = await _execute(context, state, plan, approval_id, attempt=attempts)
         unusable = error_code(result)
         if approval_id and unusable in _APPROVAL_UNUSABLE:
             # Resumed without a usable grant (expired, or answered somewhere that cannot
@@ -117,15 +122,31 @@ async def _plan(context: IncidentContext, state: IncidentState, action: str) -> 
     )
 
 
+def _replayed_unwritten(result: Mapping[str, Any]) -> bool:
+    """The server replayed this key's recorded outcome, and it was: not written."""
+    error = result.get("error") or {}
+    return (
+        error_code(result) == "write_failed"
+        and error.get("replayed") is True
+        and error.get("written") is False
+    )
+
+
 async def _execute(
     context: IncidentContext,
     state: IncidentState,
     plan: Mapping[str, Any],
     approval_id: str | None,
+    *,
+    attempt: int | None = None,
 ) -> dict[str, Any]:
     """Execute the server's plan. The idempotency key is the incident's and the plan's:
-    a retry after a crash gets the recorded outcome instead of a second write."""
+    a retry after a crash gets the recorded outcome instead of a second write. `attempt`
+    makes a new key, for a new write after a recorded one that was not applied."""
     plan_id = str(plan.get("plan_id") or "")
+    key = f"{state.get('incident_id')}:{plan_id}"
+    if attempt is not None:
+        key = f"{key[:110]}:retry-{attempt}"
     asked = time.perf_counter()
     async with context.write_slots:
         metrics.write_slot_wait_seconds.observe(time.perf_counter() - asked)
@@ -135,7 +156,7 @@ async def _execute(
             pod_name=state["pod_name"],
             plan_id=plan_id,
             approval_id=approval_id,
-            idempotency_key=f"{state.get('incident_id')}:{plan_id}"[:128],
+            idempotency_key=key[:128],
         )
 
 

@@ -157,3 +157,37 @@ async def test_it_gives_up_after_the_bound_on_calls() -> None:
     )
     assert update["outcome"] == "failed"
     assert events(update) == ["gave_up"]
+
+
+async def test_an_attempt_recorded_not_applied_before_a_restart_is_made_again_once() -> None:
+    """A process killed between its intent and its write: on restart the server replays the
+    key's outcome, not applied. The node writes once more under a new key, not `failed`."""
+    scripted = cluster()
+    scripted.grant("appr-9")
+    unwritten = {
+        "success": False,
+        "error": {
+            "code": "write_failed",
+            "message": "action act-0 was not applied",
+            "replayed": True,
+            "written": False,
+        },
+    }
+    toolbox = ScriptedToolbox(scripted, canned={"auto_heal_pod": [unwritten]})
+    update = await act(planned(scripted, approval_id="appr-9"), runtime(toolbox))
+    keys = [args["idempotency_key"] for name, args in toolbox.calls if name == "auto_heal_pod"]
+    assert len(keys) == 2 and keys[0] != keys[1]
+    assert keys[1].startswith(keys[0])
+    assert scripted.writes == [{"action": "delete_pod", "pod": POD, "approval_id": "appr-9"}]
+    assert update["action_id"] == "act-1"
+    assert "not_applied_before" in events(update)
+    assert "outcome" not in update  # written: the verify node decides
+
+
+async def test_a_write_that_fails_now_is_not_retried() -> None:
+    scripted = cluster()
+    failed = {"success": False, "error": {"code": "write_failed", "message": "conflict"}}
+    toolbox = ScriptedToolbox(scripted, canned={"auto_heal_pod": [failed]})
+    update = await act(planned(scripted), runtime(toolbox))
+    assert [name for name, _ in toolbox.calls] == ["auto_heal_pod"]
+    assert update["outcome"] == "failed"
