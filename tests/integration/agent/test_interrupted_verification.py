@@ -131,3 +131,58 @@ def test_kill_while_verifying_a_delete_resumes_verification_and_escalates(
         f"stopped after {stopped[0].split()[2]} polls; 0 incident(s) wait for approval, "
         "0 in flight (resume on restart)"
     ], stopped
+
+
+def test_killed_between_intent_and_write_the_restart_writes_once_more(
+    sim: KubeSim, tmp_path: Path
+) -> None:
+    """The watch process dies (SIGKILL, at the server's `after_intent` fault point) after its
+    intent record and before the delete. On restart the server reads the cluster and records
+    the intent not applied; the incident then deletes under a new key: one delete in all, two
+    intents each with one outcome, and the incident does not end `failed`."""
+    sim.apply(CRASHER)
+    name = one_pod(sim, "crasher-")["metadata"]["name"]
+    advance_until(
+        sim,
+        lambda: (
+            waiting_reason(one_pod(sim, "crasher-")) == "CrashLoopBackOff"
+            and restarts(one_pod(sim, "crasher-")) > 3
+        ),
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    state = tmp_path / "state"
+    env = {
+        **_env(sim, state),
+        "KUBEMEDIC_POLICY": str(policy),
+        "KUBEMEDIC_INCIDENT_LEASE_SECONDS": "5",
+    }
+    sim.reset_requests()
+    with clock_running(sim):
+        first, lines = _watch({**env, "KUBEMEDIC_FAULT_POINT": "after_intent"}, tmp_path)
+        try:
+            assert first.wait(timeout=WAIT) == -signal.SIGKILL, lines.tail(40)
+        finally:
+            lines.close()
+        assert _pod_deletes(sim) == []
+        opened = IncidentRegistry(state / "incidents.sqlite").open_incidents()
+        assert len(opened) == 1
+
+        second, lines = _watch(env, tmp_path)
+        try:
+            lines.wait_for("act: not_applied_before")
+            lines.wait_for(f"closed {opened[0].id}")
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(timeout=WAIT)
+            lines.close()
+
+    assert [path.rsplit("/", 1)[1] for path in _pod_deletes(sim)] == [name]
+    writes = phases_by_action(AuditLog(state / "audit.jsonl").records())
+    assert sorted(phases["outcome"]["result"] for phases in writes.values()) == [
+        "applied",
+        "not_applied",
+    ]
+    assert all(set(phases) == {"intent", "outcome"} for phases in writes.values())
+    outcome = IncidentRegistry(state / "incidents.sqlite").get(opened[0].id)
+    assert outcome is not None and outcome.outcome != "failed", outcome
