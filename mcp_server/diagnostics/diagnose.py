@@ -10,7 +10,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from policies.diagnosis import Diagnosis, ImagePullInfo, Issue, IssueType, SchedulingInfo
+from policies.diagnosis import (
+    Diagnosis,
+    ImagePullInfo,
+    Issue,
+    IssueType,
+    SchedulingInfo,
+    WorkloadInfo,
+)
 from policies.memory_trend import MemorySample
 
 from ..redaction import redact
@@ -182,6 +189,42 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
+def _advise_rollback(recommendations: list[str], workload: WorkloadInfo | None) -> None:
+    """Put "consider rolling back" first when the failure began with a rollout whose previous
+    revision ran healthy."""
+    if workload is None or not workload.rollout.failure_began_with_latest_rollout:
+        return
+    rollout = workload.rollout
+    if rollout.previous_revision is not None and rollout.previous_revision_healthy:
+        recommendations.insert(
+            0,
+            f"The failure began with revision {rollout.current_revision}; revision "
+            f"{rollout.previous_revision} ran healthy: consider rolling back",
+        )
+
+
+def _status_summary(pod: Obj) -> dict[str, Any]:
+    status = m(pod, "status")
+    summary: dict[str, Any] = {
+        "phase": s(status, "phase"),
+        "conditions": condition_summary(pod),
+        "container_statuses": container_status_summary(pod),
+    }
+    for key, field in (
+        ("reason", "reason"),
+        ("message", "message"),
+        ("qos_class", "qosClass"),
+        ("start_time", "startTime"),
+    ):
+        value = s(status, field)
+        if value:
+            summary[key] = clip(redact(value), 500) if key == "message" else value
+    node = s(pod, "spec", "nodeName")
+    if node:
+        summary["node"] = node
+    return summary
+
+
 def build_diagnosis(
     pod: Obj,
     *,
@@ -213,25 +256,23 @@ def build_diagnosis(
     memory_history: {container: memory samples of this pod} from the server's usage sampler
     (observed peaks, memory trends, PredictedOOM within `predict_horizon_minutes`).
     """
-    name = s(pod, "metadata", "name") or ""
-    namespace = s(pod, "metadata", "namespace") or ""
     own_events = pod_events(pod, events)
-
-    issues: list[Issue] = list(pod_issues(pod))
-    issues.extend(event_issues(pod, own_events))
     found_config = config_findings(pod, config)
-    issues.extend(found_config.issues)
-
     usable_metrics = pod_metrics if metrics_available else None
     resources = container_resources(pod, usable_metrics)
-    issues.extend(usage_issues(resources))
-    issues.extend(
-        apply_memory_history(resources, memory_history, horizon_minutes=predict_horizon_minutes)
-    )
-
     log_section, log_issues, log_advice = _log_section(pod, logs_current, logs_previous)
-    issues.extend(log_issues)
-    issues = _dedupe(issues)
+    issues = _dedupe(
+        [
+            *pod_issues(pod),
+            *event_issues(pod, own_events),
+            *found_config.issues,
+            *usage_issues(resources),
+            *apply_memory_history(
+                resources, memory_history, horizon_minutes=predict_horizon_minutes
+            ),
+            *log_issues,
+        ]
+    )
 
     sched = scheduling_info(pod, own_events, nodes)
     pulls = image_pull_info(pod, own_events)
@@ -245,7 +286,6 @@ def build_diagnosis(
         pods=pods,
         first_failure_at=failed_at,
     )
-
     recommendations = advice.merge(
         _image_advice(pulls),
         _scheduling_advice(sched),
@@ -253,39 +293,14 @@ def build_diagnosis(
         found_config.recommendations,
         log_advice,
     )
-    if workload is not None and workload.rollout.failure_began_with_latest_rollout:
-        rollout = workload.rollout
-        if rollout.previous_revision is not None and rollout.previous_revision_healthy:
-            recommendations.insert(
-                0,
-                f"The failure began with revision {rollout.current_revision}; revision "
-                f"{rollout.previous_revision} ran healthy: consider rolling back",
-            )
-    status = m(pod, "status")
-    status_summary: dict[str, Any] = {
-        "phase": s(status, "phase"),
-        "conditions": condition_summary(pod),
-        "container_statuses": container_status_summary(pod),
-    }
-    for key, field in (
-        ("reason", "reason"),
-        ("message", "message"),
-        ("qos_class", "qosClass"),
-        ("start_time", "startTime"),
-    ):
-        value = s(status, field)
-        if value:
-            status_summary[key] = clip(redact(value), 500) if key == "message" else value
-    node = s(pod, "spec", "nodeName")
-    if node:
-        status_summary["node"] = node
+    _advise_rollback(recommendations, workload)
 
     diagnosis = Diagnosis(
-        namespace=namespace,
-        pod_name=name,
+        namespace=s(pod, "metadata", "namespace") or "",
+        pod_name=s(pod, "metadata", "name") or "",
         pod_uid=s(pod, "metadata", "uid"),
-        status=status_summary,
-        phase=s(status, "phase"),
+        status=_status_summary(pod),
+        phase=s(pod, "status", "phase"),
         issues=issues,
         owner_chain=chain,
         workload=workload,
