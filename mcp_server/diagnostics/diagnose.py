@@ -7,14 +7,17 @@ input may be missing, and a missing input only ever removes facts from the diagn
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from policies.diagnosis import (
+    ContainerResources,
     Diagnosis,
     ImagePullInfo,
     Issue,
     IssueType,
+    OwnerRef,
     SchedulingInfo,
     WorkloadInfo,
 )
@@ -64,9 +67,13 @@ def _per_container(pod: Obj, logs: LogsInput) -> dict[str, str]:
     return {str(k): v for k, v in logs.items() if isinstance(v, str)}
 
 
-def _log_section(
-    pod: Obj, logs_current: LogsInput, logs_previous: LogsInput
-) -> tuple[dict[str, Any], list[Issue], list[str]]:
+class _LogFindings(NamedTuple):
+    section: dict[str, Any]
+    issues: list[Issue]
+    advice: list[str]
+
+
+def _log_section(pod: Obj, logs_current: LogsInput, logs_previous: LogsInput) -> _LogFindings:
     errors: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     patterns: dict[str, int] = {}
@@ -112,7 +119,7 @@ def _log_section(
         "containers": per_container,
         "truncated": len(errors) > MAX_LOG_ENTRIES or len(warnings) > MAX_LOG_ENTRIES,
     }
-    return section, issues, recommendations
+    return _LogFindings(section, issues, recommendations)
 
 
 def _image_advice(pulls: Iterable[ImagePullInfo]) -> list[str]:
@@ -189,6 +196,85 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
+@dataclass
+class _PodFindings:
+    """What the pod's own status, events, config, usage and logs show."""
+
+    issues: list[Issue]
+    resources: list[ContainerResources]
+    logs: _LogFindings
+    config_advice: list[str]
+
+
+def _pod_findings(
+    pod: Obj,
+    own_events: Sequence[Obj],
+    config: ConfigExistence | None,
+    resources: list[ContainerResources],
+    memory_history: Mapping[str, Sequence[MemorySample]] | None,
+    horizon_minutes: float,
+    logs: _LogFindings,
+) -> _PodFindings:
+    found_config = config_findings(pod, config)
+    issues = [
+        *pod_issues(pod),
+        *event_issues(pod, own_events),
+        *found_config.issues,
+        *usage_issues(resources),
+        # Fills each container's observed peak and trend (after the usage check, as ever).
+        *apply_memory_history(resources, memory_history, horizon_minutes=horizon_minutes),
+        *logs.issues,
+    ]
+    return _PodFindings(_dedupe(issues), resources, logs, found_config.recommendations)
+
+
+@dataclass
+class _Surroundings:
+    """Where the pod stands: its owners, its scheduling and its image pulls."""
+
+    chain: list[OwnerRef]
+    workload: WorkloadInfo | None
+    scheduling: SchedulingInfo | None
+    image_pull: list[ImagePullInfo]
+
+
+def _surroundings(
+    pod: Obj,
+    own_events: Sequence[Obj],
+    nodes: Sequence[Obj] | None,
+    owners: Sequence[Obj],
+    replicasets: Sequence[Obj],
+    controller_revisions: Sequence[Obj],
+    pdbs: Sequence[Obj],
+    pods: Sequence[Obj],
+) -> _Surroundings:
+    sched = scheduling_info(pod, own_events, nodes)
+    pulls = image_pull_info(pod, own_events)
+    failed_at = _earliest(first_failure_at(pod), first_failure_event_at(own_events))
+    chain, workload = workload_info(
+        pod,
+        owners,
+        replicasets=replicasets,
+        controller_revisions=controller_revisions,
+        pdbs=pdbs,
+        pods=pods,
+        first_failure_at=failed_at,
+    )
+    return _Surroundings(chain, workload, sched, pulls)
+
+
+def _recommendations(found: _PodFindings, where: _Surroundings) -> list[str]:
+    recommendations = advice.merge(
+        _image_advice(where.image_pull),
+        _scheduling_advice(where.scheduling),
+        advice.recommendations_for(found.issues),
+        found.config_advice,
+        found.logs.advice,
+    )
+    _advise_rollback(recommendations, where.workload)
+    return recommendations
+
+
 def _advise_rollback(recommendations: list[str], workload: WorkloadInfo | None) -> None:
     """Put "consider rolling back" first when the failure began with a rollout whose previous
     revision ran healthy."""
@@ -257,64 +343,34 @@ def build_diagnosis(
     (observed peaks, memory trends, PredictedOOM within `predict_horizon_minutes`).
     """
     own_events = pod_events(pod, events)
-    found_config = config_findings(pod, config)
-    usable_metrics = pod_metrics if metrics_available else None
-    resources = container_resources(pod, usable_metrics)
-    log_section, log_issues, log_advice = _log_section(pod, logs_current, logs_previous)
-    issues = _dedupe(
-        [
-            *pod_issues(pod),
-            *event_issues(pod, own_events),
-            *found_config.issues,
-            *usage_issues(resources),
-            *apply_memory_history(
-                resources, memory_history, horizon_minutes=predict_horizon_minutes
-            ),
-            *log_issues,
-        ]
+    resources = container_resources(pod, pod_metrics if metrics_available else None)
+    logs = _log_section(pod, logs_current, logs_previous)
+    found = _pod_findings(
+        pod, own_events, config, resources, memory_history, predict_horizon_minutes, logs
     )
-
-    sched = scheduling_info(pod, own_events, nodes)
-    pulls = image_pull_info(pod, own_events)
-    failed_at = _earliest(first_failure_at(pod), first_failure_event_at(own_events))
-    chain, workload = workload_info(
-        pod,
-        owners,
-        replicasets=replicasets,
-        controller_revisions=controller_revisions,
-        pdbs=pdbs,
-        pods=pods,
-        first_failure_at=failed_at,
+    where = _surroundings(
+        pod, own_events, nodes, owners, replicasets, controller_revisions, pdbs, pods
     )
-    recommendations = advice.merge(
-        _image_advice(pulls),
-        _scheduling_advice(sched),
-        advice.recommendations_for(issues),
-        found_config.recommendations,
-        log_advice,
-    )
-    _advise_rollback(recommendations, workload)
-
     diagnosis = Diagnosis(
         namespace=s(pod, "metadata", "namespace") or "",
         pod_name=s(pod, "metadata", "name") or "",
         pod_uid=s(pod, "metadata", "uid"),
         status=_status_summary(pod),
         phase=s(pod, "status", "phase"),
-        issues=issues,
-        owner_chain=chain,
-        workload=workload,
-        resources=resources,
+        issues=found.issues,
+        owner_chain=where.chain,
+        workload=where.workload,
+        resources=found.resources,
         metrics_available=bool(metrics_available and pod_metrics),
         limit_range_max_memory_bytes=limit_range_max_memory(limit_ranges),
-        scheduling=sched,
-        image_pull=pulls,
-        logs=log_section,
+        scheduling=where.scheduling,
+        image_pull=where.image_pull,
+        logs=found.logs.section,
         events=summarize_events(own_events),
-        recommendations=recommendations,
+        recommendations=_recommendations(found, where),
     )
     # An added field (the spec allows them): the score the pod_health_score gauge exports.
-    diagnosis.health_score = health_score(pod, issues)  # type: ignore[attr-defined]
+    diagnosis.health_score = health_score(pod, found.issues)  # type: ignore[attr-defined]
     return diagnosis
 
 
