@@ -332,13 +332,12 @@ def build_diagnosis(
 ) -> Diagnosis:
     """The full diagnosis of one pod from the objects the caller fetched.
 
-    events: Events in the pod's namespace (filtered here to the pod). logs_*: {container:
-    text} (or one text for a single-container pod). owners: the pod's controllers (its
-    ReplicaSet, Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout
-    history). controller_revisions: a StatefulSet's or DaemonSet's ControllerRevisions (its
-    rollout history). pods: sibling pods of the workload (to tell whether an old revision
-    ran). nodes: for whether a Pending pod could fit anywhere. config: which
-    ConfigMaps/Secrets/PVCs exist.
+    events: Events in the pod's namespace (filtered here to the pod). logs_*: {container: text}
+    (or one text for a single-container pod). owners: the pod's controllers (its ReplicaSet,
+    Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout history).
+    controller_revisions: a StatefulSet's or DaemonSet's ControllerRevisions (its rollout
+    history). pods: sibling pods of the workload (to tell whether an old revision ran). nodes:
+    for whether a Pending pod could fit anywhere. config: which ConfigMaps/Secrets/PVCs exist.
     memory_history: {container: memory samples of this pod} from the server's usage sampler
     (observed peaks, memory trends, PredictedOOM within `predict_horizon_minutes`).
     """
