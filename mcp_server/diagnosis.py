@@ -41,12 +41,6 @@ def diagnose_inputs(
     current = {e.container: e.text for e in inputs.logs if e.text is not None and not e.previous}
     previous = {e.container: e.text for e in inputs.logs if e.text is not None and e.previous}
     metrics = inputs.metrics
-    owners = list(inputs.replicasets)
-    owners += [o for o in (inputs.job, inputs.cronjob) if o is not None]
-    if inputs.deployment is not None:
-        owners.append(inputs.deployment)
-    if inputs.workload is not None:  # a StatefulSet or DaemonSet
-        owners.append(inputs.workload)
     diagnosis = build_diagnosis(
         inputs.pod,
         events=inputs.events,
@@ -54,7 +48,7 @@ def diagnose_inputs(
         logs_previous=previous or None,
         pod_metrics=metrics.item if metrics is not None else None,
         metrics_available=bool(metrics is not None and metrics.served),
-        owners=owners,
+        owners=_owners(inputs),
         replicasets=inputs.replicasets,
         controller_revisions=inputs.controller_revisions,
         nodes=inputs.nodes or None,
@@ -81,6 +75,24 @@ def diagnose_inputs(
         endpointslices=inputs.endpointslices,
         now=inputs.read_at,
     )
+    _note_log_gaps(diagnosis, inputs)
+    return diagnosis
+
+
+def _owners(inputs: DiagnosisInputs) -> list[JSON]:
+    """The pod's controllers as read: ReplicaSets, Job and CronJob, Deployment, StatefulSet or
+    DaemonSet."""
+    owners = list(inputs.replicasets)
+    owners += [o for o in (inputs.job, inputs.cronjob) if o is not None]
+    if inputs.deployment is not None:
+        owners.append(inputs.deployment)
+    if inputs.workload is not None:  # a StatefulSet or DaemonSet
+        owners.append(inputs.workload)
+    return owners
+
+
+def _note_log_gaps(diagnosis: Diagnosis, inputs: DiagnosisInputs) -> None:
+    """Say which logs could not be read and which were cut at the size limit."""
     unavailable = [
         f"{e.container} ({'previous' if e.previous else 'current'}): {redact(e.error or '')}"
         for e in inputs.logs
@@ -96,7 +108,6 @@ def diagnose_inputs(
     truncated = [e.container for e in inputs.logs if e.truncated]
     if truncated:
         diagnosis.logs["cut_at_limit_bytes"] = truncated
-    return diagnosis
 
 
 def _kind_workload(inputs: DiagnosisInputs) -> JSON | None:

@@ -58,10 +58,6 @@ def _fetch(
     seconds: float,
 ) -> DiagnosisInputs:
     start = gateway.requests_sent_by_this_thread
-
-    def used() -> int:
-        return gateway.requests_sent_by_this_thread - start
-
     pod = gateway.get_pod(namespace, pod_name)
     inputs = DiagnosisInputs(pod=pod)
     inputs.read_at = gateway.wall_clock()
@@ -71,69 +67,13 @@ def _fetch(
         if step.what in owner_reads.STEPS and not owner_reads.wanted(step.what, pod, inputs):
             continue  # does not apply to this pod: no request, nothing skipped
         label = _label(step)
-        requests_left, seconds_left = gateway.budget_left()
-        if requests_left is not None and requests_left <= 0:
-            inputs.skipped.append(f"{label}: skipped: request budget of {budget} reached")
-            continue
-        if seconds_left is not None and seconds_left <= 0:
-            inputs.skipped.append(f"{label}: skipped: time budget of {seconds:g}s spent")
-            continue
-        if step.what == "log" and logs_unavailable:
-            inputs.skipped.append(f"{label}: skipped: the pod's logs are unavailable")
+        skip = _skip_reason(gateway, step, budget, seconds, logs_unavailable=logs_unavailable)
+        if skip is not None:
+            inputs.skipped.append(f"{label}: skipped: {skip}")
             continue
         try:
-            if step.what in owner_reads.STEPS:
-                owner_reads.fetch(gateway, namespace, pod, step.what, inputs)
-            elif step.what == "events":
-                try:
-                    inputs.events = gateway.list_events_for(
-                        namespace, pod_name, uid=(pod.get("metadata") or {}).get("uid")
-                    )
-                except EventsCut as cut:
-                    inputs.events = cut.items
-                    inputs.skipped.append(f"events: cut: {cut.message}")
-            elif step.what == "replicasets":
-                inputs.replicasets = gateway.list_replicasets(namespace)
-            elif step.what == "deployment":
-                name = _deployment_of(pod, inputs.replicasets)
-                if name is None:
-                    continue
-                inputs.deployment = gateway.get_deployment(namespace, name)
-            elif step.what == "workload":
-                ref = _revisioned_owner(pod)
-                if ref is None:
-                    continue
-                inputs.workload = gateway.get_workload(ref[0], namespace, ref[1])
-            elif step.what == "controllerrevisions":
-                if inputs.workload is None:
-                    continue
-                # As `kubectl rollout history` reads them: by the workload's selector.
-                selector = (inputs.workload.get("spec") or {}).get("selector") or {}
-                try:
-                    text = label_selector(selector)
-                except WriteRefused:
-                    text = ""
-                inputs.controller_revisions = gateway.list_controller_revisions(
-                    namespace, label_selector=text or None
-                )
-            elif step.what == "limitranges":
-                inputs.limit_ranges = gateway.list_limit_ranges(namespace)
-            elif step.what == "nodes":
-                inputs.nodes = gateway.list_nodes()
-            elif step.what == "metrics":
-                inputs.metrics = gateway.get_pod_metrics(namespace, pod_name)
-            elif step.what == "log" and step.container is not None:
-                log = gateway.read_log(
-                    namespace,
-                    pod_name,
-                    step.container,
-                    previous=step.previous,
-                    tail_lines=200,
-                )
-                inputs.logs.append(log)
-                if log.unavailable:
-                    logs_unavailable = True
-                    inputs.skipped.append(f"{label}: {redact(log.error or 'logs unavailable')}")
+            if _read_step(gateway, namespace, pod_name, step, inputs):
+                logs_unavailable = True
         except BudgetExhausted as error:
             inputs.skipped.append(f"{label}: skipped: {error.message}")
         except (NotFound, Forbidden) as error:
@@ -148,8 +88,95 @@ def _fetch(
             inputs.skipped.append(
                 f"{label}: skipped: time budget of {seconds:g}s spent ({error.reason})"
             )
-    inputs.requests_used = used()
+    inputs.requests_used = gateway.requests_sent_by_this_thread - start
     return inputs
+
+
+def _skip_reason(
+    gateway: Gateway, step: _Read, budget: int, seconds: float, *, logs_unavailable: bool
+) -> str | None:
+    """Why the step is not sent (a spent budget, the pod's logs unavailable), or None."""
+    requests_left, seconds_left = gateway.budget_left()
+    if requests_left is not None and requests_left <= 0:
+        return f"request budget of {budget} reached"
+    if seconds_left is not None and seconds_left <= 0:
+        return f"time budget of {seconds:g}s spent"
+    if step.what == "log" and logs_unavailable:
+        return "the pod's logs are unavailable"
+    return None
+
+
+def _read_step(
+    gateway: Gateway, namespace: str, pod_name: str, step: _Read, inputs: DiagnosisInputs
+) -> bool:
+    """Send one planned read into `inputs`; True when it found the pod's logs unavailable."""
+    pod = inputs.pod
+    if step.what in owner_reads.STEPS:
+        owner_reads.fetch(gateway, namespace, pod, step.what, inputs)
+    elif step.what == "events":
+        _read_events(gateway, namespace, pod_name, inputs)
+    elif step.what == "replicasets":
+        inputs.replicasets = gateway.list_replicasets(namespace)
+    elif step.what == "deployment":
+        name = _deployment_of(pod, inputs.replicasets)
+        if name is not None:
+            inputs.deployment = gateway.get_deployment(namespace, name)
+    elif step.what == "workload":
+        ref = _revisioned_owner(pod)
+        if ref is not None:
+            inputs.workload = gateway.get_workload(ref[0], namespace, ref[1])
+    elif step.what == "controllerrevisions":
+        _read_controller_revisions(gateway, namespace, inputs)
+    elif step.what == "limitranges":
+        inputs.limit_ranges = gateway.list_limit_ranges(namespace)
+    elif step.what == "nodes":
+        inputs.nodes = gateway.list_nodes()
+    elif step.what == "metrics":
+        inputs.metrics = gateway.get_pod_metrics(namespace, pod_name)
+    elif step.what == "log" and step.container is not None:
+        return _read_log(gateway, namespace, pod_name, step.container, step, inputs)
+    return False
+
+
+def _read_events(gateway: Gateway, namespace: str, pod_name: str, inputs: DiagnosisInputs) -> None:
+    try:
+        inputs.events = gateway.list_events_for(
+            namespace, pod_name, uid=(inputs.pod.get("metadata") or {}).get("uid")
+        )
+    except EventsCut as cut:
+        inputs.events = cut.items
+        inputs.skipped.append(f"events: cut: {cut.message}")
+
+
+def _read_controller_revisions(gateway: Gateway, namespace: str, inputs: DiagnosisInputs) -> None:
+    if inputs.workload is None:
+        return
+    # As `kubectl rollout history` reads them: by the workload's selector.
+    selector = (inputs.workload.get("spec") or {}).get("selector") or {}
+    try:
+        text = label_selector(selector)
+    except WriteRefused:
+        text = ""
+    inputs.controller_revisions = gateway.list_controller_revisions(
+        namespace, label_selector=text or None
+    )
+
+
+def _read_log(
+    gateway: Gateway,
+    namespace: str,
+    pod_name: str,
+    container: str,
+    step: _Read,
+    inputs: DiagnosisInputs,
+) -> bool:
+    """Read the step's log; True (and the server's reason in `skipped`) when unavailable."""
+    log = gateway.read_log(namespace, pod_name, container, previous=step.previous, tail_lines=200)
+    inputs.logs.append(log)
+    if not log.unavailable:
+        return False
+    inputs.skipped.append(f"{_label(step)}: {redact(log.error or 'logs unavailable')}")
+    return True
 
 
 def fetch_logs(

@@ -29,7 +29,7 @@ from mcp_server.auth import Caller
 from mcp_server.cluster_writer import ClusterWriter, Fresh, PartialWrite, now_text
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import Conflict, GatewayError, NotFound, TooManyRequests
-from mcp_server.ledger import Intent, Replayed
+from mcp_server.ledger import Begun, Intent, Replayed
 from mcp_server.planning import refuse_failed_checks
 from mcp_server.plans import Plan
 from mcp_server.reconcile import reconcile
@@ -188,16 +188,11 @@ class Executor:
         # The plan's own checks (taken when it was made): a blocked plan is never executed.
         refuse_failed_checks(Decision.from_dict(plan.decision))
         reconcile(state)  # orphans first: limits and replays must count their writes
-        key = request.idempotency_key
-        if key is not None:
-            seen = state.ledger.intents_by_key(key)
-            if seen:
-                attempt.recorded = True  # a replay adds no record: the intent has its pair
-                return self._replayed(plan, seen[0], key=key)
-        applied = state.ledger.intent_of_plan(plan.plan_id)
-        if applied is not None and not request.dry_run:
-            attempt.recorded = True
-            return self._replayed(plan, applied)
+        earlier = self._earlier_write(plan, request)
+        if earlier is not None:
+            attempt.recorded = True  # a replay adds no record: the intent has its pair
+            intent, key = earlier
+            return self._replayed(plan, intent, key=key)
         needs_approval = self._needs_approval(plan, request)
         if needs_approval and request.approval_id is None and not request.dry_run:
             # Asking re-reads the facts and dry-runs the write, for the approval's preview.
@@ -207,49 +202,33 @@ class Executor:
         if request.dry_run:
             written = self.writer.write(plan, fresh, expected, dry_run=True)
             attempt.details["write"] = written
-            result = self.result(plan, dry_run=True)
-            result.verification = Verification(
-                status="not_applicable",
-                message=f"dry run: the API server accepted {plan.action} (dryRun=All)"
-                f"{_resize_note(written)}; nothing was changed",
-            )
             if needs_approval:
                 attempt.details["would_require_approval"] = True
-            return result
+            return _dry_run_result(self.result(plan, dry_run=True), plan, written)
         approval_id = request.approval_id
         if needs_approval and approval_id is None:
             raise self._request_approval(plan, request)
         if not needs_approval and approval_id is not None:
             attempt.details["approval_unused"] = approval_id
             approval_id = None
-        target = target_key(
-            str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
-        )
-        try:
-            begun = state.ledger.begin(
-                plan,
-                idempotency_key=key or f"auto-{plan.plan_id}-{secrets.token_hex(4)}",
-                initiator=request.caller.name,
-                limits=state.policy.rate_limits,
-                approval_id=approval_id,
-                approval_target=target,
-                expected=expected,
-            )
-        except RateLimitExceeded as error:
-            metrics.safety_rejections_total.labels(check="rate_limit").inc()
-            metrics.rate_limited_total.labels(scope=error.scope).inc()
-            raise ToolFailure(
-                ErrorCode.RATE_LIMITED, error.detail, check="rate_limit", scope=error.scope
-            ) from error
-        except ApprovalError as error:
-            raise ToolFailure(error.code, error.message, approval_id=error.approval_id) from error
-        finally:
-            state.publish_approval_metrics()
-        if isinstance(begun, Replayed):
-            attempt.recorded = True
-            return self._replayed(plan, begun.intent)
+        begun = _begin(state, plan, request, approval_id, expected)
         attempt.recorded = True
+        if isinstance(begun, Replayed):
+            return self._replayed(plan, begun.intent)
         return self._write_recorded(plan, begun.intent, fresh, request)
+
+    def _earlier_write(self, plan: Plan, request: HealRequest) -> tuple[Intent, str | None] | None:
+        """The intent this request replays, with the key it was found by: the one of its
+        idempotency key, or (not for a dry run) the one the plan was already executed with."""
+        key = request.idempotency_key
+        if key is not None:
+            seen = self.state.ledger.intents_by_key(key)
+            if seen:
+                return seen[0], key
+        applied = self.state.ledger.intent_of_plan(plan.plan_id)
+        if applied is not None and not request.dry_run:
+            return applied, None
+        return None
 
     def _write_recorded(
         self, plan: Plan, intent: Intent, fresh: Fresh, request: HealRequest
@@ -389,6 +368,50 @@ class Executor:
         status = Verifier(self.state).status(intent)
         result.verification = Verification.model_validate(status)
         return result
+
+
+def _dry_run_result(result: HealResult, plan: Plan, written: JSON) -> HealResult:
+    result.verification = Verification(
+        status="not_applicable",
+        message=f"dry run: the API server accepted {plan.action} (dryRun=All)"
+        f"{_resize_note(written)}; nothing was changed",
+    )
+    return result
+
+
+def _begin(
+    state: ServerState,
+    plan: Plan,
+    request: HealRequest,
+    approval_id: str | None,
+    expected: JSON,
+) -> Begun | Replayed:
+    """Record the intent (limits and approval checked in the same transaction), or the one
+    an earlier request with the same key recorded."""
+    target = target_key(
+        str(plan.target["kind"]), str(plan.target["namespace"]), str(plan.target["name"])
+    )
+    key = request.idempotency_key
+    try:
+        return state.ledger.begin(
+            plan,
+            idempotency_key=key or f"auto-{plan.plan_id}-{secrets.token_hex(4)}",
+            initiator=request.caller.name,
+            limits=state.policy.rate_limits,
+            approval_id=approval_id,
+            approval_target=target,
+            expected=expected,
+        )
+    except RateLimitExceeded as error:
+        metrics.safety_rejections_total.labels(check="rate_limit").inc()
+        metrics.rate_limited_total.labels(scope=error.scope).inc()
+        raise ToolFailure(
+            ErrorCode.RATE_LIMITED, error.detail, check="rate_limit", scope=error.scope
+        ) from error
+    except ApprovalError as error:
+        raise ToolFailure(error.code, error.message, approval_id=error.approval_id) from error
+    finally:
+        state.publish_approval_metrics()
 
 
 def _resize_note(written: JSON) -> str:

@@ -238,46 +238,17 @@ class LeaderElector:
     def _attempt(self) -> bool:
         config = self.config
         now = self._now()
-        mine = Record(config.identity, config.lease_duration_seconds, now, now, 0)
-        observed = self._observed
         # 1. fast path: the leader renews on the Lease it wrote last.
-        if (
-            self.leading
-            and self._lease is not None
-            and observed is not None
-            and observed.holder == config.identity
-        ):
-            renewal = Record(
-                config.identity,
-                config.lease_duration_seconds,
-                observed.acquire_time,
-                now,
-                observed.transitions,
-            )
-            try:
-                return self._put(renewal)
-            except Conflict:
-                log.info("leader election: the Lease changed under us; reading it again")
+        renewed = self._renew_fast(now)
+        if renewed is not None:
+            return renewed
         # 2. read (or create) the Lease.
         try:
             lease = self.client.get_lease(
                 config.namespace, config.name, timeout=self._request_timeout()
             )
         except NotFound:
-            body: JSON = {
-                "apiVersion": "coordination.k8s.io/v1",
-                "kind": "Lease",
-                "metadata": {"name": config.name, "namespace": config.namespace},
-                "spec": mine.spec(),
-            }
-            try:
-                self._lease = self.client.create_lease(
-                    config.namespace, body, timeout=self._request_timeout()
-                )
-            except Conflict:
-                return False  # another replica created it first
-            self._observe(mine)
-            return True
+            return self._create(now)
         self._lease = lease
         current = Record.of(lease)
         self._observe(current)
@@ -285,23 +256,70 @@ class LeaderElector:
         if current.holder and current.holder != config.identity and not current.expired(now):
             return False
         # 4. take it (or renew it), conditional on the resourceVersion just read.
+        try:
+            return self._put(self._claim(current, now))
+        except Conflict:
+            log.info("leader election: lost the race for %s/%s", config.namespace, config.name)
+            return False
+
+    def _renew_fast(self, now: datetime) -> bool | None:
+        """Renew on the Lease this leader wrote last, without reading it; None when not
+        leading on a Lease of ours, or when it changed under us (then it is read)."""
+        config = self.config
+        observed = self._observed
+        if not (
+            self.leading
+            and self._lease is not None
+            and observed is not None
+            and observed.holder == config.identity
+        ):
+            return None
+        renewal = Record(
+            config.identity,
+            config.lease_duration_seconds,
+            observed.acquire_time,
+            now,
+            observed.transitions,
+        )
+        try:
+            return self._put(renewal)
+        except Conflict:
+            log.info("leader election: the Lease changed under us; reading it again")
+            return None
+
+    def _create(self, now: datetime) -> bool:
+        """Create the missing Lease held by us; False when another replica created it first."""
+        config = self.config
+        mine = Record(config.identity, config.lease_duration_seconds, now, now, 0)
+        body: JSON = {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": config.name, "namespace": config.namespace},
+            "spec": mine.spec(),
+        }
+        try:
+            self._lease = self.client.create_lease(
+                config.namespace, body, timeout=self._request_timeout()
+            )
+        except Conflict:
+            return False  # another replica created it first
+        self._observe(mine)
+        return True
+
+    def _claim(self, current: Record, now: datetime) -> Record:
+        """The record renewing our hold, or taking the Lease over (one more transition)."""
+        config = self.config
         if current.holder == config.identity:
-            record = Record(
+            return Record(
                 config.identity,
                 config.lease_duration_seconds,
                 current.acquire_time or now,
                 now,
                 current.transitions,
             )
-        else:
-            record = Record(
-                config.identity, config.lease_duration_seconds, now, now, current.transitions + 1
-            )
-        try:
-            return self._put(record)
-        except Conflict:
-            log.info("leader election: lost the race for %s/%s", config.namespace, config.name)
-            return False
+        return Record(
+            config.identity, config.lease_duration_seconds, now, now, current.transitions + 1
+        )
 
     def release(self) -> bool:
         """Give the Lease up (a clean stop): the next replica takes it at its next attempt."""

@@ -209,12 +209,7 @@ class Ledger:
         ApprovalError (nothing is kept then: the transaction rolls back)."""
         now = self._clock()
         with self._tx() as db:
-            seen = db.execute(
-                "SELECT * FROM intents WHERE idempotency_key = ?", (idempotency_key,)
-            ).one()
-            if seen is None:
-                # A plan is applied at most once, whatever key the caller sends.
-                seen = _open_or_applied(db, plan.plan_id)
+            seen = _earlier_intent(db, idempotency_key, plan.plan_id)
             if seen is not None:
                 return Replayed(_intent(seen))
             reservation = reserve_in(
@@ -228,15 +223,7 @@ class Ledger:
             )
             approval = None
             if approval_id is not None:
-                approval = consume_in(
-                    db,
-                    approval_id,
-                    plan.action,
-                    approval_target,
-                    plan_id=plan.plan_id,
-                    now=now,
-                    parameters=plan.parameters,
-                )
+                approval = _consume(db, approval_id, approval_target, plan, now)
             intent = Intent(
                 action_id="act-" + secrets.token_hex(8),
                 idempotency_key=idempotency_key,
@@ -380,6 +367,28 @@ class Ledger:
             return False
         alive = owner_alive(intent.owner)
         return alive is False or (alive is None and intent.lease_expires_at <= self._clock())
+
+
+def _earlier_intent(db: Tx, idempotency_key: str, plan_id: str) -> Row | None:
+    """The intent recorded with this key, else the plan's open or applied one."""
+    seen = db.execute("SELECT * FROM intents WHERE idempotency_key = ?", (idempotency_key,)).one()
+    if seen is None:
+        # A plan is applied at most once, whatever key the caller sends.
+        seen = _open_or_applied(db, plan_id)
+    return seen
+
+
+def _consume(db: Tx, approval_id: str, approval_target: str, plan: Plan, now: float) -> Approval:
+    """Use up the approval for this plan's action on its target (ApprovalError otherwise)."""
+    return consume_in(
+        db,
+        approval_id,
+        plan.action,
+        approval_target,
+        plan_id=plan.plan_id,
+        now=now,
+        parameters=plan.parameters,
+    )
 
 
 def _open_or_applied(db: Tx, plan_id: str) -> Row | None:

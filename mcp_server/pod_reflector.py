@@ -22,6 +22,10 @@ log = logging.getLogger("mcp_server.pod_cache")
 PAGE_SIZE = 500
 
 
+# Pages of pods (items, resourceVersion) from the fetching thread; an error or None ends them.
+_Pages = queue.Queue[tuple[list[JSON], str] | BaseException | None]
+
+
 @dataclass
 class _Pass:
     """One list or watch: what it saw, for the back-off's idea of a healthy watch."""
@@ -181,30 +185,11 @@ class Reflector:
         """The whole list, page by page. A helper thread fetches and parses the next page
         while this one compacts and classifies the last (the API server works meanwhile),
         at most two pages ahead."""
-        pages: queue.Queue[tuple[list[JSON], str] | BaseException | None] = queue.Queue(2)
+        pages: _Pages = queue.Queue(2)
         halt = threading.Event()
-
-        def fetch() -> None:
-            token: str | None = None
-            try:
-                while not halt.is_set():
-                    page = self._gateway.list_pods(
-                        self._namespace,
-                        limit=self._page_size,
-                        continue_token=token,
-                        timeout=self._list_timeout,
-                    )
-                    self.pages += 1
-                    pages.put((page.items, page.resource_version))
-                    token = page.continue_token or None
-                    if token is None:
-                        break
-            except BaseException as error:  # noqa: BLE001 - handed to the listing thread
-                pages.put(error)
-                return
-            pages.put(None)
-
-        fetcher = threading.Thread(target=fetch, name="kubemedic-pod-list", daemon=True)
+        fetcher = threading.Thread(
+            target=self._fetch_pages, args=(pages, halt), name="kubemedic-pod-list", daemon=True
+        )
         # Parsing a list makes millions of dicts and lists, none of them cyclic garbage: the
         # cyclic collector would run hundreds of times over them and double the time taken.
         paused = gc.isenabled()
@@ -238,6 +223,28 @@ class Reflector:
             fetcher.join()
             if paused:
                 gc.enable()
+
+    def _fetch_pages(self, pages: _Pages, halt: threading.Event) -> None:
+        """The fetching thread: each page's items and resourceVersion into `pages`, then None
+        (or the error that stopped it)."""
+        token: str | None = None
+        try:
+            while not halt.is_set():
+                page = self._gateway.list_pods(
+                    self._namespace,
+                    limit=self._page_size,
+                    continue_token=token,
+                    timeout=self._list_timeout,
+                )
+                self.pages += 1
+                pages.put((page.items, page.resource_version))
+                token = page.continue_token or None
+                if token is None:
+                    break
+        except BaseException as error:  # noqa: BLE001 - handed to the listing thread
+            pages.put(error)
+            return
+        pages.put(None)
 
     def _watch_once(self, current: _Pass) -> None:
         self._watch = self._gateway.watch_pods(

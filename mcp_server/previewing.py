@@ -112,54 +112,17 @@ def _change(
     target = plan.target
     where = f"{target['kind']}/{target['namespace']}/{target['name']}"
     if plan.action in (Action.DELETE_POD.value, Action.DELETE_EVICTED_POD.value):
-        pod = answer if (answer.get("kind") == "Pod" or answer.get("metadata")) else fresh.pod
-        deletion = Deletion(object=where, replaced_by=replaced_by(pod, plan))
-        if deletion.replaced_by:
-            summary = f"restart pod {target['name']}: delete it, its controller recreates it"
-        else:
-            summary = f"delete pod {target['name']}: nothing recreates it"
-        return [], [deletion], summary
+        return _pod_deletion(plan, fresh, answer, where)
     before = fresh.workload or {}
     if plan.action == Action.SCALE_DOWN_DEPLOYMENT.value:
-        old = (before.get("spec") or {}).get("replicas")
-        new = (answer.get("spec") or {}).get("replicas", written.get("replicas"))
-        change = FieldChange(
-            object=where,
-            path="spec.replicas",
-            before=None if old is None else str(old),
-            after=None if new is None else str(new),
-        )
-        return [change], [], f"scale {where}: {change.before} -> {change.after} replicas"
+        return _scale_change(before, written, answer, where)
     old_template = (before.get("spec") or {}).get("template") or {}
     new_template = (answer.get("spec") or {}).get("template") or {}
     diffs = template_diff(old_template, new_template)
-    changes = [
-        FieldChange(object=where, path=f"spec.template.{path}", before=old, after=new)
-        for path, old, new in diffs[:MAX_CHANGES]
-    ]
-    if len(diffs) > MAX_CHANGES:
-        changes.append(
-            FieldChange(
-                object=where,
-                path="spec.template",
-                before=None,
-                after=f"... and {len(diffs) - MAX_CHANGES} more changed fields",
-            )
-        )
+    changes = _template_changes(diffs, where)
     resized = _resize_changes(written)
-    if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
-        summary = (
-            f"roll back {where} from revision {written.get('from_revision') or '?'} to "
-            f"revision {written.get('to_revision') or '?'}"
-        )
-    elif plan.action == Action.INCREASE_MEMORY_LIMIT.value:
-        summary = (
-            f"raise the memory limit of container {written.get('container')} in {where} "
-            f"to {written.get('memory_limit')}"
-        )
-    else:
-        summary = f"{plan.action} on {where}"
     count = len(diffs)
+    summary = _template_summary(plan, written, where)
     summary += f" ({count} pod template field{' changes' if count == 1 else 's change'})"
     if resized:
         pods = {c.object for c in resized}
@@ -176,6 +139,65 @@ def _change(
     if forced:
         summary += f"; then delete {len(forced)} stuck pod(s) so the rolling update proceeds"
     return [*resized, *changes], forced, summary
+
+
+def _pod_deletion(
+    plan: Plan, fresh: Fresh, answer: JSON, where: str
+) -> tuple[list[FieldChange], list[Deletion], str]:
+    name = plan.target["name"]
+    pod = answer if (answer.get("kind") == "Pod" or answer.get("metadata")) else fresh.pod
+    deletion = Deletion(object=where, replaced_by=replaced_by(pod, plan))
+    if deletion.replaced_by:
+        summary = f"restart pod {name}: delete it, its controller recreates it"
+    else:
+        summary = f"delete pod {name}: nothing recreates it"
+    return [], [deletion], summary
+
+
+def _scale_change(
+    before: JSON, written: JSON, answer: JSON, where: str
+) -> tuple[list[FieldChange], list[Deletion], str]:
+    old = (before.get("spec") or {}).get("replicas")
+    new = (answer.get("spec") or {}).get("replicas", written.get("replicas"))
+    change = FieldChange(
+        object=where,
+        path="spec.replicas",
+        before=None if old is None else str(old),
+        after=None if new is None else str(new),
+    )
+    return [change], [], f"scale {where}: {change.before} -> {change.after} replicas"
+
+
+def _template_changes(diffs: Diff, where: str) -> list[FieldChange]:
+    """The first MAX_CHANGES pod template fields changed, and how many more there are."""
+    changes = [
+        FieldChange(object=where, path=f"spec.template.{path}", before=old, after=new)
+        for path, old, new in diffs[:MAX_CHANGES]
+    ]
+    if len(diffs) > MAX_CHANGES:
+        changes.append(
+            FieldChange(
+                object=where,
+                path="spec.template",
+                before=None,
+                after=f"... and {len(diffs) - MAX_CHANGES} more changed fields",
+            )
+        )
+    return changes
+
+
+def _template_summary(plan: Plan, written: JSON, where: str) -> str:
+    if plan.action == Action.ROLLBACK_DEPLOYMENT.value:
+        return (
+            f"roll back {where} from revision {written.get('from_revision') or '?'} to "
+            f"revision {written.get('to_revision') or '?'}"
+        )
+    if plan.action == Action.INCREASE_MEMORY_LIMIT.value:
+        return (
+            f"raise the memory limit of container {written.get('container')} in {where} "
+            f"to {written.get('memory_limit')}"
+        )
+    return f"{plan.action} on {where}"
 
 
 def _resize_changes(written: JSON) -> list[FieldChange]:

@@ -135,20 +135,9 @@ class ResizeWrites:
         template_container = next(
             (c for c in template_containers if c.get("name") == container), None
         )
-        history: list[JSON] = []
-        status = deployment.get("status") or {}
-        if fresh.kind != "StatefulSet" or not status.get("updateRevision"):
-            # A Deployment's current ReplicaSet, a DaemonSet's current ControllerRevision
-            # (a StatefulSet names its own in status.updateRevision).
-            try:
-                selector = label_selector(spec.get("selector") or {})
-                if fresh.kind == "Deployment":
-                    history = gw.list_replicasets(ns, label_selector=selector or None)
-                else:
-                    history = gw.list_controller_revisions(ns, label_selector=selector or None)
-            except (GatewayError, WriteRefused) as error:
-                log.warning("could not list the history of %s: %s", plan.target["name"], error)
-                return []
+        history = self._history(plan, fresh)
+        if history is None:
+            return []
         pods = current_template_pods(deployment, history, self._neighbours(ns))
         entries: list[JSON] = []
         served = True
@@ -167,6 +156,24 @@ class ResizeWrites:
             served = entry["result"] != "not_served"
             entries.append(entry)
         return entries
+
+    def _history(self, plan: Plan, fresh: Fresh) -> list[JSON] | None:
+        """What tells the workload's current template: a Deployment's ReplicaSets, a
+        DaemonSet's ControllerRevisions (a StatefulSet names its own in
+        status.updateRevision: nothing to read). None when they could not be listed."""
+        workload = fresh.workload or {}
+        if fresh.kind == "StatefulSet" and (workload.get("status") or {}).get("updateRevision"):
+            return []
+        gw = self.state.gateway
+        ns = str(plan.target["namespace"])
+        try:
+            selector = label_selector((workload.get("spec") or {}).get("selector") or {})
+            if fresh.kind == "Deployment":
+                return gw.list_replicasets(ns, label_selector=selector or None)
+            return gw.list_controller_revisions(ns, label_selector=selector or None)
+        except (GatewayError, WriteRefused) as error:
+            log.warning("could not list the history of %s: %s", plan.target["name"], error)
+            return None
 
     def _resize_one(
         self,

@@ -42,6 +42,29 @@ class Clock:
     sleep: Callable[[float], None] = time.sleep
 
 
+def _server_policy(config: ServerConfig, policy: Policy | None) -> Policy:
+    """The policy file's (or the given) policy with the server's own settings laid over it."""
+    base = policy or load_policy(config.policy_path)
+    # The server's trusted callers may force as well as the policy's own.
+    update: dict[str, object] = {
+        "trusted_callers": frozenset(base.trusted_callers) | config.trusted_callers
+    }
+    if config.agent_namespace:
+        update["agent_namespace"] = config.agent_namespace
+    return base.model_copy(update=update)
+
+
+def _new_pod_cache(gateway: Gateway, config: ServerConfig) -> PodCache:
+    from mcp_server.diagnosis import classify_pod, pod_health_score
+
+    return PodCache(
+        gateway,
+        classify=classify_pod,
+        score=pod_health_score,
+        watch_timeout_seconds=config.watch_timeout_seconds,
+    )
+
+
 class ServerState:
     database: Database
     ratelimits: RateLimitStore
@@ -60,7 +83,6 @@ class ServerState:
         cluster: str | None = None,
         shared: ServerState | None = None,
     ) -> None:
-        from mcp_server.diagnosis import classify_pod, pod_health_score
         from mcp_server.planning import DiagnosisMemo
 
         # The cluster's name when the server serves several (None: the only one; plans,
@@ -70,40 +92,12 @@ class ServerState:
         self.gateway = gateway
         self.clock = clock or Clock()
         self.gateway.wall_clock = self.clock.now
-        base = policy or load_policy(config.policy_path)
-        # The server's trusted callers may force as well as the policy's own.
-        update: dict[str, object] = {
-            "trusted_callers": frozenset(base.trusted_callers) | config.trusted_callers
-        }
-        if config.agent_namespace:
-            update["agent_namespace"] = config.agent_namespace
-        self.policy = base.model_copy(update=update)
+        self.policy = _server_policy(config, policy)
         self.owns_stores = shared is None
         if shared is not None:
-            # Several clusters, one store: approvals, plans, intents, rate limits and the
-            # audit chain are shared; every record names its cluster.
-            self.database = shared.database
-            self.ratelimits = shared.ratelimits
-            self.approvals = shared.approvals
-            self.ledger = shared.ledger
-            audit_shared = shared.audit.db if shared.audit.db is not None else shared.audit.path
-            self.audit = AuditLog(audit_shared, now=self.clock.now, cluster=cluster)
+            self._share_stores(shared)
         else:
-            config.state_dir.mkdir(parents=True, exist_ok=True)
-            if config.database_url is None:
-                migrate_legacy_state(config.state_dir, config.store_path)
-            # One database for approvals, action records, plans and intents (the write path's
-            # one transaction spans them); the audit chain joins it on PostgreSQL.
-            self.database = open_database(config.store_target)
-            self.ratelimits = RateLimitStore(self.database)
-            self.approvals = ApprovalStore(
-                self.database,
-                ttl_seconds=float(self.policy.approval_ttl_seconds),
-                clock=lambda: self.clock.now().timestamp(),
-            )
-            audit_target = config.audit_path if config.database_url is None else self.database
-            self.audit = AuditLog(audit_target, now=self.clock.now, cluster=cluster)
-            self.ledger = Ledger(self.database, clock=lambda: self.clock.now().timestamp())
+            self._open_stores()
         # What the decisions read of the action records: one cluster's own (several clusters)
         self.action_history: ActionHistory = self.ratelimits
         if cluster is not None:
@@ -113,35 +107,63 @@ class ServerState:
         self.memo = DiagnosisMemo()
         self.cache = pod_cache
         if self.cache is None and config.pod_cache:
-            self.cache = PodCache(
-                gateway,
-                classify=classify_pod,
-                score=pod_health_score,
-                watch_timeout_seconds=config.watch_timeout_seconds,
-            )
+            self.cache = _new_pod_cache(gateway, config)
         # The usage sampler runs with the pod cache (it tags samples with the cached pods).
         self.usage: UsageSampler | None = None
         if self.cache is not None and config.usage_sample_seconds > 0:
-            self.usage = UsageSampler(
-                gateway,
-                self.cache,
-                now=lambda: self.clock.now().timestamp(),
-                interval_seconds=config.usage_sample_seconds,
-                window_seconds=config.usage_window_seconds,
-                horizon_minutes=self.policy.memory.predict_horizon_minutes,
-            )
-            # The kubemedic_rightsizing_* gauges, refreshed after a round (once a minute).
-            self.usage.add_listener(
-                RightsizingPublisher(
-                    self.cache.pods,
-                    self.usage,
-                    lambda: self.policy,
-                    monotonic=self.clock.monotonic,
-                )
-            )
+            self.usage = self._new_usage_sampler(self.cache)
         self._users = 0
         self._recovered = False
         self._lock = threading.Lock()
+
+    def _share_stores(self, shared: ServerState) -> None:
+        # Several clusters, one store: approvals, plans, intents, rate limits and the
+        # audit chain are shared; every record names its cluster.
+        self.database = shared.database
+        self.ratelimits = shared.ratelimits
+        self.approvals = shared.approvals
+        self.ledger = shared.ledger
+        audit_shared = shared.audit.db if shared.audit.db is not None else shared.audit.path
+        self.audit = AuditLog(audit_shared, now=self.clock.now, cluster=self.cluster)
+
+    def _open_stores(self) -> None:
+        config = self.config
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        if config.database_url is None:
+            migrate_legacy_state(config.state_dir, config.store_path)
+        # One database for approvals, action records, plans and intents (the write path's
+        # one transaction spans them); the audit chain joins it on PostgreSQL.
+        self.database = open_database(config.store_target)
+        self.ratelimits = RateLimitStore(self.database)
+        self.approvals = ApprovalStore(
+            self.database,
+            ttl_seconds=float(self.policy.approval_ttl_seconds),
+            clock=lambda: self.clock.now().timestamp(),
+        )
+        audit_target = config.audit_path if config.database_url is None else self.database
+        self.audit = AuditLog(audit_target, now=self.clock.now, cluster=self.cluster)
+        self.ledger = Ledger(self.database, clock=lambda: self.clock.now().timestamp())
+
+    def _new_usage_sampler(self, cache: PodCache) -> UsageSampler:
+        config = self.config
+        usage = UsageSampler(
+            self.gateway,
+            cache,
+            now=lambda: self.clock.now().timestamp(),
+            interval_seconds=config.usage_sample_seconds,
+            window_seconds=config.usage_window_seconds,
+            horizon_minutes=self.policy.memory.predict_horizon_minutes,
+        )
+        # The kubemedic_rightsizing_* gauges, refreshed after a round (once a minute).
+        usage.add_listener(
+            RightsizingPublisher(
+                cache.pods,
+                usage,
+                lambda: self.policy,
+                monotonic=self.clock.monotonic,
+            )
+        )
+        return usage
 
     def acquire(self) -> None:
         with self._lock:

@@ -152,6 +152,20 @@ class Verifier:
             "started_at": started,
             "waited_seconds": round(now - started, 3),
         }
+        self._judge(verification, look, stored, now=now, started=started)
+        if resize is not None:
+            _add_resize(verification, resize)
+        if _worth_storing(verification, stored):
+            self.state.ledger.set_verification(intent.action_id, verification)
+        if verification["status"] == "healed":
+            self._count_healed(intent)
+        return verification
+
+    def _judge(
+        self, verification: JSON, look: JSON, stored: JSON, *, now: float, started: float
+    ) -> None:
+        """Set the verdict: healed once healthy for `stable_seconds` without a restart,
+        not healed when failing or still unhealthy at the timeout, else pending."""
         healthy_since = stored.get("healthy_since")
         if look.get("failing"):
             verification["status"] = "not_healed"
@@ -170,36 +184,16 @@ class Verifier:
                 f"not healthy within {self.state.config.verify_timeout_seconds:.0f}s: "
                 + str(look.get("message") or "")
             )
-        if resize is not None:
-            # Each pod resized in place, as last seen: kept once the rollout replaced it.
-            verification["resize"] = resize
-            verification["evidence"] = [_resize_line(entry) for entry in resize]
-            verification["message"] = (
-                f"{verification.get('message') or ''}; {resize_summary(resize)}"
-            ).lstrip("; ")
-        # Stored when something changed that the next look builds on (first healthy moment,
-        # a verdict, what a resized pod showed); a look that only repeats "pending" writes
-        # nothing.
-        if (
-            verification["status"] != "pending"
-            or verification.get("healthy_since") != stored.get("healthy_since")
-            or verification.get("restart_count") != stored.get("restart_count")
-            or verification.get("resize") != stored.get("resize")
-            or not stored
-        ):
-            self.state.ledger.set_verification(intent.action_id, verification)
-        if verification["status"] == "healed":
-            pod = intent.result.get("pod") or {}
-            metrics.healing_success_total.labels(
-                str(pod.get("namespace") or intent.target.get("namespace")),
-                str(pod.get("name") or intent.target.get("name")),
-                intent.action,
-            ).inc()
-            if self.state.cluster is not None:
-                metrics.cluster_healing_success_total.labels(
-                    self.state.cluster, intent.action
-                ).inc()
-        return verification
+
+    def _count_healed(self, intent: Intent) -> None:
+        pod = intent.result.get("pod") or {}
+        metrics.healing_success_total.labels(
+            str(pod.get("namespace") or intent.target.get("namespace")),
+            str(pod.get("name") or intent.target.get("name")),
+            intent.action,
+        ).inc()
+        if self.state.cluster is not None:
+            metrics.cluster_healing_success_total.labels(self.state.cluster, intent.action).inc()
 
     # -- one look ----------------------------------------------------------------------------
 
@@ -368,6 +362,27 @@ class Verifier:
             "restart_count": total,
             "message": f"{note}; the running pods were resized in place and run Ready",
         }
+
+
+def _add_resize(verification: JSON, resize: list[JSON]) -> None:
+    # Each pod resized in place, as last seen: kept once the rollout replaced it.
+    verification["resize"] = resize
+    verification["evidence"] = [_resize_line(entry) for entry in resize]
+    verification["message"] = (
+        f"{verification.get('message') or ''}; {resize_summary(resize)}"
+    ).lstrip("; ")
+
+
+def _worth_storing(verification: JSON, stored: JSON) -> bool:
+    """Stored when something changed that the next look builds on (first healthy moment,
+    a verdict, what a resized pod showed); a look that only repeats "pending" writes nothing."""
+    return (
+        verification["status"] != "pending"
+        or verification.get("healthy_since") != stored.get("healthy_since")
+        or verification.get("restart_count") != stored.get("restart_count")
+        or verification.get("resize") != stored.get("resize")
+        or not stored
+    )
 
 
 def rollout_progress(kind: str, workload: JSON) -> tuple[int, int, int, int]:

@@ -251,12 +251,7 @@ def memory_patch(
     the Deployment changed since it was read (resourceVersion), and with 422 if the container
     is no longer at the index it was found at (`test` on its name).
     """
-    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes <= 0:
-        raise WriteRefused("safety_check_failed", "the rules computed no memory limit")
-    if request_bytes is not None and not 0 < request_bytes <= limit_bytes:
-        raise WriteRefused(
-            "safety_check_failed", "the planned memory request is not within the new limit"
-        )
+    _check_memory_values(limit_bytes, request_bytes)
     spec = ((deployment.get("spec") or {}).get("template") or {}).get("spec") or {}
     containers = [c for c in spec.get("containers") or [] if isinstance(c, Mapping)]
     if container is None and len(containers) > 1:
@@ -285,27 +280,46 @@ def memory_patch(
         ops: list[JSON] = [
             _precondition(deployment),
             {"op": "test", "path": f"{base}/name", "value": name},
+            *_memory_ops(base, resources, value, request_bytes),
         ]
-        if resources is None:
-            ops.append({"op": "add", "path": f"{base}/resources", "value": {}})
-        if not isinstance((resources or {}).get("limits"), Mapping):
-            ops.append({"op": "add", "path": f"{base}/resources/limits", "value": {}})
-        # `add` replaces an existing member and creates a missing one.
-        ops.append({"op": "add", "path": f"{base}/resources/limits/memory", "value": value})
-        if request_bytes is not None:
-            if not isinstance((resources or {}).get("requests"), Mapping):
-                ops.append({"op": "add", "path": f"{base}/resources/requests", "value": {}})
-            ops.append(
-                {
-                    "op": "add",
-                    "path": f"{base}/resources/requests/memory",
-                    "value": memory_text(request_bytes),
-                }
-            )
         return MemoryPatch(ops, name, value)
     if not containers:
         raise WriteRefused("not_found", "the deployment's pod template has no containers")
     raise WriteRefused("not_found", f"container {container} is not in the deployment's template")
+
+
+def _check_memory_values(limit_bytes: int, request_bytes: int | None) -> None:
+    if isinstance(limit_bytes, bool) or not isinstance(limit_bytes, int) or limit_bytes <= 0:
+        raise WriteRefused("safety_check_failed", "the rules computed no memory limit")
+    if request_bytes is not None and not 0 < request_bytes <= limit_bytes:
+        raise WriteRefused(
+            "safety_check_failed", "the planned memory request is not within the new limit"
+        )
+
+
+def _memory_ops(
+    base: str, resources: Mapping[str, Any] | None, limit: str, request_bytes: int | None
+) -> list[JSON]:
+    """The ops setting the container at `base`'s memory limit (and request), creating the
+    `resources`, `limits` and `requests` objects it lacks."""
+    ops: list[JSON] = []
+    if resources is None:
+        ops.append({"op": "add", "path": f"{base}/resources", "value": {}})
+    if not isinstance((resources or {}).get("limits"), Mapping):
+        ops.append({"op": "add", "path": f"{base}/resources/limits", "value": {}})
+    # `add` replaces an existing member and creates a missing one.
+    ops.append({"op": "add", "path": f"{base}/resources/limits/memory", "value": limit})
+    if request_bytes is not None:
+        if not isinstance((resources or {}).get("requests"), Mapping):
+            ops.append({"op": "add", "path": f"{base}/resources/requests", "value": {}})
+        ops.append(
+            {
+                "op": "add",
+                "path": f"{base}/resources/requests/memory",
+                "value": memory_text(request_bytes),
+            }
+        )
+    return ops
 
 
 class RollbackPatch(NamedTuple):
@@ -340,15 +354,51 @@ def rollback_patch(
         isinstance(revision, bool) or not isinstance(revision, int) or revision < 0
     ):
         raise WriteRefused("invalid_input", f"invalid revision {revision!r}")
+    candidates = _owned_replicasets(deployment, replicasets)
+    current = revision_of(deployment)
+    if current is None and candidates:
+        current = max(candidates)  # the newest ReplicaSet is the current template
+    chosen = _chosen_revision(deployment, candidates, current, revision)
+    target = candidates[chosen]
+    template = _without_hash((target.get("spec") or {}).get("template") or {})
+    current_template = _without_hash((deployment.get("spec") or {}).get("template") or {})
+    if template == current_template:
+        raise WriteRefused(
+            "vetoed", f"the current template already matches revision {chosen}: nothing to undo"
+        )
+    ops: list[JSON] = [
+        _precondition(deployment),
+        {"op": "replace", "path": "/spec/template", "value": template},
+        # `add` replaces an existing member and creates a missing one.
+        {
+            "op": "add",
+            "path": "/metadata/annotations",
+            "value": _rollback_annotations(deployment, target),
+        },
+    ]
+    return RollbackPatch(ops, chosen)
+
+
+def _owned_replicasets(
+    deployment: Mapping[str, Any], replicasets: Collection[Mapping[str, Any]]
+) -> dict[int, Mapping[str, Any]]:
+    """The Deployment's own ReplicaSets by revision number."""
     uid = _meta(deployment).get("uid")
     candidates: dict[int, Mapping[str, Any]] = {}
     for rs in replicasets:
         number = revision_of(rs)
         if uid and number is not None and owner_uid(rs, "Deployment") == uid:
             candidates[number] = rs
-    current = revision_of(deployment)
-    if current is None and candidates:
-        current = max(candidates)  # the newest ReplicaSet is the current template
+    return candidates
+
+
+def _chosen_revision(
+    deployment: Mapping[str, Any],
+    candidates: Mapping[int, Mapping[str, Any]],
+    current: int | None,
+    revision: int | None,
+) -> int:
+    """The revision asked for, or the newest before the current one; never the current."""
     if revision:
         chosen = revision
         if chosen not in candidates:
@@ -364,26 +414,19 @@ def rollback_patch(
         chosen = max(older)
     if chosen == current:
         raise WriteRefused("vetoed", f"revision {chosen} is already the current one")
-    target = candidates[chosen]
-    template = _without_hash((target.get("spec") or {}).get("template") or {})
-    current_template = _without_hash((deployment.get("spec") or {}).get("template") or {})
-    if template == current_template:
-        raise WriteRefused(
-            "vetoed", f"the current template already matches revision {chosen}: nothing to undo"
-        )
+    return chosen
+
+
+def _rollback_annotations(
+    deployment: Mapping[str, Any], target: Mapping[str, Any]
+) -> dict[str, Any]:
     # As kubectl does: keep the Deployment's own bookkeeping annotations, take the rest
     # (e.g. kubernetes.io/change-cause) from the ReplicaSet rolled back to.
     own = _meta(deployment).get("annotations") or {}
     theirs = _meta(target).get("annotations") or {}
     annotations = {k: v for k, v in own.items() if k in ROLLBACK_SKIP_ANNOTATIONS}
     annotations.update({k: v for k, v in theirs.items() if k not in ROLLBACK_SKIP_ANNOTATIONS})
-    ops: list[JSON] = [
-        _precondition(deployment),
-        {"op": "replace", "path": "/spec/template", "value": template},
-        # `add` replaces an existing member and creates a missing one.
-        {"op": "add", "path": "/metadata/annotations", "value": annotations},
-    ]
-    return RollbackPatch(ops, chosen)
+    return annotations
 
 
 # -------------------------------------------- StatefulSet / DaemonSet: ControllerRevisions

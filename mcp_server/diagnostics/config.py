@@ -107,85 +107,86 @@ def _all_containers(pod: Obj) -> list[tuple[Obj, bool]]:
     ]
 
 
+def _container_references(c: Obj) -> list[Reference]:
+    """The ConfigMaps and Secrets one container's env and envFrom name."""
+    cname = s(c, "name")
+    refs: list[Reference] = []
+    for env in lst(c, "env"):
+        source = m(env, "valueFrom")
+        for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
+            ref = m(source, key)
+            if ref and s(ref, "name"):
+                refs.append(
+                    Reference(
+                        kind,
+                        s(ref, "name") or "",
+                        f"env {s(env, 'name')} of container {cname}",
+                        cname,
+                        ref.get("optional") is True,
+                    )
+                )
+    for env_from in lst(c, "envFrom"):
+        for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
+            ref = m(env_from, key)
+            if ref and s(ref, "name"):
+                refs.append(
+                    Reference(
+                        kind,
+                        s(ref, "name") or "",
+                        f"envFrom of container {cname}",
+                        cname,
+                        ref.get("optional") is True,
+                    )
+                )
+    return refs
+
+
+def _volume_references(vol: Obj) -> list[Reference]:
+    """The ConfigMaps, Secrets and claim one pod volume (projected ones too) names."""
+    vname = s(vol, "name")
+    refs: list[Reference] = []
+    for kind, key, name_field, where in (
+        ("ConfigMap", "configMap", "name", f"volume {vname}"),
+        ("Secret", "secret", "secretName", f"volume {vname}"),
+    ):
+        if s(vol, key, name_field):
+            refs.append(
+                Reference(
+                    kind,
+                    s(vol, key, name_field) or "",
+                    where,
+                    optional=m(vol, key).get("optional") is True,
+                )
+            )
+    if s(vol, "persistentVolumeClaim", "claimName"):
+        refs.append(
+            Reference(
+                "PersistentVolumeClaim",
+                s(vol, "persistentVolumeClaim", "claimName") or "",
+                f"volume {vname}",
+            )
+        )
+    for source in lst(vol, "projected", "sources"):
+        for kind, key in (("ConfigMap", "configMap"), ("Secret", "secret")):
+            if s(source, key, "name"):
+                refs.append(
+                    Reference(
+                        kind,
+                        s(source, key, "name") or "",
+                        f"projected volume {vname}",
+                        optional=m(source, key).get("optional") is True,
+                    )
+                )
+    return refs
+
+
 def references(pod: Obj) -> list[Reference]:
     """Every ConfigMap, Secret and PVC the pod spec refers to."""
     refs: list[Reference] = []
     for c, _init in _all_containers(pod):
-        cname = s(c, "name")
-        for env in lst(c, "env"):
-            source = m(env, "valueFrom")
-            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                ref = m(source, key)
-                if ref and s(ref, "name"):
-                    refs.append(
-                        Reference(
-                            kind,
-                            s(ref, "name") or "",
-                            f"env {s(env, 'name')} of container {cname}",
-                            cname,
-                            ref.get("optional") is True,
-                        )
-                    )
-        for env_from in lst(c, "envFrom"):
-            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
-                ref = m(env_from, key)
-                if ref and s(ref, "name"):
-                    refs.append(
-                        Reference(
-                            kind,
-                            s(ref, "name") or "",
-                            f"envFrom of container {cname}",
-                            cname,
-                            ref.get("optional") is True,
-                        )
-                    )
+        refs += _container_references(c)
     for vol in lst(pod, "spec", "volumes"):
-        vname = s(vol, "name")
-        if s(vol, "configMap", "name"):
-            refs.append(
-                Reference(
-                    "ConfigMap",
-                    s(vol, "configMap", "name") or "",
-                    f"volume {vname}",
-                    optional=m(vol, "configMap").get("optional") is True,
-                )
-            )
-        if s(vol, "secret", "secretName"):
-            refs.append(
-                Reference(
-                    "Secret",
-                    s(vol, "secret", "secretName") or "",
-                    f"volume {vname}",
-                    optional=m(vol, "secret").get("optional") is True,
-                )
-            )
-        if s(vol, "persistentVolumeClaim", "claimName"):
-            refs.append(
-                Reference(
-                    "PersistentVolumeClaim",
-                    s(vol, "persistentVolumeClaim", "claimName") or "",
-                    f"volume {vname}",
-                )
-            )
-        for source in lst(vol, "projected", "sources"):
-            if s(source, "configMap", "name"):
-                refs.append(
-                    Reference(
-                        "ConfigMap",
-                        s(source, "configMap", "name") or "",
-                        f"projected volume {vname}",
-                        optional=m(source, "configMap").get("optional") is True,
-                    )
-                )
-            if s(source, "secret", "name"):
-                refs.append(
-                    Reference(
-                        "Secret",
-                        s(source, "secret", "name") or "",
-                        f"projected volume {vname}",
-                        optional=m(source, "secret").get("optional") is True,
-                    )
-                )
+        refs += _volume_references(vol)
     return refs
 
 
@@ -299,81 +300,95 @@ def _healthy_containers(pod: Obj) -> set[str]:
     }
 
 
+def _probe_port_and_timing(c: Obj, label: str, probe: Obj, found: ConfigFindings) -> None:
+    """A probe aimed at a port the container does not declare; a timeout not under the
+    period."""
+    name = s(c, "name")
+    problem = _port_problem(probe, c)
+    if problem:
+        found.issues.append(
+            Issue(
+                severity="warning" if label == "readiness" else "critical",
+                type=IssueType.PROBE_MISCONFIGURED,
+                container=name,
+                message=f"{label} probe of container {name} {problem}",
+                reason="ProbePort",
+            )
+        )
+    _delay, period, timeout, _threshold = _timings(probe)
+    if timeout >= period:
+        found.recommendations.append(
+            f"{label} probe of {name}: timeoutSeconds ({timeout}) should be shorter "
+            f"than periodSeconds ({period})"
+        )
+
+
+def _liveness_start_window(name: str | None, liveness: Obj, found: ConfigFindings) -> None:
+    """A liveness probe without a startupProbe that gives a slow start too little time."""
+    delay, period, _timeout, threshold = _timings(liveness)
+    window = delay + period * threshold
+    if delay == 0 and threshold <= 1:
+        found.issues.append(
+            Issue(
+                severity="warning",
+                type=IssueType.PROBE_MISCONFIGURED,
+                container=name,
+                message=(
+                    f"liveness probe of container {name} starts immediately "
+                    f"(initialDelaySeconds 0) and kills on the first failure "
+                    f"(failureThreshold {threshold}): a slow start is restarted forever"
+                ),
+                reason="LivenessTooAggressive",
+            )
+        )
+    elif window < 10:
+        found.recommendations.append(
+            f"liveness probe of {name} allows only {window}s before the first restart; "
+            "add a startupProbe or raise initialDelaySeconds"
+        )
+
+
+def _container_probe_findings(c: Obj) -> ConfigFindings:
+    found = ConfigFindings()
+    name = s(c, "name")
+    liveness, readiness, startup = (
+        m(c, "livenessProbe"),
+        m(c, "readinessProbe"),
+        m(c, "startupProbe"),
+    )
+    for label, probe in (
+        ("liveness", liveness),
+        ("readiness", readiness),
+        ("startup", startup),
+    ):
+        if probe:
+            _probe_port_and_timing(c, label, probe, found)
+    if liveness and not startup:
+        _liveness_start_window(name, liveness, found)
+    if liveness and readiness and _handler(liveness) == _handler(readiness):
+        _, l_period, l_timeout, l_threshold = _timings(liveness)
+        if l_threshold <= 1 or (l_period <= 5 and l_timeout <= 1 and l_threshold <= 2):
+            found.recommendations.append(
+                f"liveness and readiness probes of {name} are the same check with aggressive "
+                "timings: a slow response under load restarts the container instead of "
+                "only taking it out of rotation; make liveness more lenient"
+            )
+    return found
+
+
 def probe_findings(pod: Obj) -> ConfigFindings:
     """Probe mistakes: issues where the container suffers, advice where it is healthy anyway."""
     found = ConfigFindings()
     healthy = _healthy_containers(pod)
     for c in lst(pod, "spec", "containers"):
-        name = s(c, "name")
-        before = len(found.issues)
-        liveness, readiness, startup = (
-            m(c, "livenessProbe"),
-            m(c, "readinessProbe"),
-            m(c, "startupProbe"),
-        )
-        for label, probe in (
-            ("liveness", liveness),
-            ("readiness", readiness),
-            ("startup", startup),
-        ):
-            if not probe:
-                continue
-            problem = _port_problem(probe, c)
-            if problem:
-                found.issues.append(
-                    Issue(
-                        severity="warning" if label == "readiness" else "critical",
-                        type=IssueType.PROBE_MISCONFIGURED,
-                        container=name,
-                        message=f"{label} probe of container {name} {problem}",
-                        reason="ProbePort",
-                    )
-                )
-            delay, period, timeout, threshold = _timings(probe)
-            if timeout >= period:
-                found.recommendations.append(
-                    f"{label} probe of {name}: timeoutSeconds ({timeout}) should be shorter "
-                    f"than periodSeconds ({period})"
-                )
-        if liveness and not startup:
-            delay, period, timeout, threshold = _timings(liveness)
-            window = delay + period * threshold
-            if delay == 0 and threshold <= 1:
-                found.issues.append(
-                    Issue(
-                        severity="warning",
-                        type=IssueType.PROBE_MISCONFIGURED,
-                        container=name,
-                        message=(
-                            f"liveness probe of container {name} starts immediately "
-                            f"(initialDelaySeconds 0) and kills on the first failure "
-                            f"(failureThreshold {threshold}): a slow start is restarted forever"
-                        ),
-                        reason="LivenessTooAggressive",
-                    )
-                )
-            elif window < 10:
-                found.recommendations.append(
-                    f"liveness probe of {name} allows only {window}s before the first restart; "
-                    "add a startupProbe or raise initialDelaySeconds"
-                )
-        if liveness and readiness and _handler(liveness) == _handler(readiness):
-            _, l_period, l_timeout, l_threshold = _timings(liveness)
-            if l_threshold <= 1 or (l_period <= 5 and l_timeout <= 1 and l_threshold <= 2):
-                found.recommendations.append(
-                    f"liveness and readiness probes of {name} are the same check with aggressive "
-                    "timings: a slow response under load restarts the container instead of "
-                    "only taking it out of rotation; make liveness more lenient"
-                )
-        if name in healthy:
+        own = _container_probe_findings(c)
+        found.recommendations += own.recommendations
+        if s(c, "name") in healthy:
             # Ready and never restarted: the probe evidently works; keep it as advice.
-            for issue in found.issues[before:]:
-                found.recommendations.append(f"Review: {issue.message}")
-            del found.issues[before:]
+            found.recommendations += [f"Review: {issue.message}" for issue in own.issues]
+        else:
+            found.issues += own.issues
     return found
-
-
-# -- LimitRange -------------------------------------------------------------------------------
 
 
 def limit_range_max_memory(limit_ranges: Sequence[Obj]) -> int | None:

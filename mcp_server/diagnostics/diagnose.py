@@ -7,10 +7,20 @@ input may be missing, and a missing input only ever removes facts from the diagn
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from policies.diagnosis import Diagnosis, ImagePullInfo, Issue, IssueType, SchedulingInfo
+from policies.diagnosis import (
+    ContainerResources,
+    Diagnosis,
+    ImagePullInfo,
+    Issue,
+    IssueType,
+    OwnerRef,
+    SchedulingInfo,
+    WorkloadInfo,
+)
 from policies.memory_trend import MemorySample
 
 from ..redaction import redact
@@ -57,9 +67,13 @@ def _per_container(pod: Obj, logs: LogsInput) -> dict[str, str]:
     return {str(k): v for k, v in logs.items() if isinstance(v, str)}
 
 
-def _log_section(
-    pod: Obj, logs_current: LogsInput, logs_previous: LogsInput
-) -> tuple[dict[str, Any], list[Issue], list[str]]:
+class _LogFindings(NamedTuple):
+    section: dict[str, Any]
+    issues: list[Issue]
+    advice: list[str]
+
+
+def _log_section(pod: Obj, logs_current: LogsInput, logs_previous: LogsInput) -> _LogFindings:
     errors: list[dict[str, Any]] = []
     warnings: list[dict[str, Any]] = []
     patterns: dict[str, int] = {}
@@ -105,7 +119,7 @@ def _log_section(
         "containers": per_container,
         "truncated": len(errors) > MAX_LOG_ENTRIES or len(warnings) > MAX_LOG_ENTRIES,
     }
-    return section, issues, recommendations
+    return _LogFindings(section, issues, recommendations)
 
 
 def _image_advice(pulls: Iterable[ImagePullInfo]) -> list[str]:
@@ -182,6 +196,121 @@ def _earliest(*times: datetime | None) -> datetime | None:
     return min(known) if known else None
 
 
+@dataclass
+class _PodFindings:
+    """What the pod's own status, events, config, usage and logs show."""
+
+    issues: list[Issue]
+    resources: list[ContainerResources]
+    logs: _LogFindings
+    config_advice: list[str]
+
+
+def _pod_findings(
+    pod: Obj,
+    own_events: Sequence[Obj],
+    config: ConfigExistence | None,
+    resources: list[ContainerResources],
+    memory_history: Mapping[str, Sequence[MemorySample]] | None,
+    horizon_minutes: float,
+    logs: _LogFindings,
+) -> _PodFindings:
+    found_config = config_findings(pod, config)
+    issues = [
+        *pod_issues(pod),
+        *event_issues(pod, own_events),
+        *found_config.issues,
+        *usage_issues(resources),
+        # Fills each container's observed peak and trend (after the usage check, as ever).
+        *apply_memory_history(resources, memory_history, horizon_minutes=horizon_minutes),
+        *logs.issues,
+    ]
+    return _PodFindings(_dedupe(issues), resources, logs, found_config.recommendations)
+
+
+@dataclass
+class _Surroundings:
+    """Where the pod stands: its owners, its scheduling and its image pulls."""
+
+    chain: list[OwnerRef]
+    workload: WorkloadInfo | None
+    scheduling: SchedulingInfo | None
+    image_pull: list[ImagePullInfo]
+
+
+def _surroundings(
+    pod: Obj,
+    own_events: Sequence[Obj],
+    nodes: Sequence[Obj] | None,
+    owners: Sequence[Obj],
+    replicasets: Sequence[Obj],
+    controller_revisions: Sequence[Obj],
+    pdbs: Sequence[Obj],
+    pods: Sequence[Obj],
+) -> _Surroundings:
+    sched = scheduling_info(pod, own_events, nodes)
+    pulls = image_pull_info(pod, own_events)
+    failed_at = _earliest(first_failure_at(pod), first_failure_event_at(own_events))
+    chain, workload = workload_info(
+        pod,
+        owners,
+        replicasets=replicasets,
+        controller_revisions=controller_revisions,
+        pdbs=pdbs,
+        pods=pods,
+        first_failure_at=failed_at,
+    )
+    return _Surroundings(chain, workload, sched, pulls)
+
+
+def _recommendations(found: _PodFindings, where: _Surroundings) -> list[str]:
+    recommendations = advice.merge(
+        _image_advice(where.image_pull),
+        _scheduling_advice(where.scheduling),
+        advice.recommendations_for(found.issues),
+        found.config_advice,
+        found.logs.advice,
+    )
+    _advise_rollback(recommendations, where.workload)
+    return recommendations
+
+
+def _advise_rollback(recommendations: list[str], workload: WorkloadInfo | None) -> None:
+    """Put "consider rolling back" first when the failure began with a rollout whose previous
+    revision ran healthy."""
+    if workload is None or not workload.rollout.failure_began_with_latest_rollout:
+        return
+    rollout = workload.rollout
+    if rollout.previous_revision is not None and rollout.previous_revision_healthy:
+        recommendations.insert(
+            0,
+            f"The failure began with revision {rollout.current_revision}; revision "
+            f"{rollout.previous_revision} ran healthy: consider rolling back",
+        )
+
+
+def _status_summary(pod: Obj) -> dict[str, Any]:
+    status = m(pod, "status")
+    summary: dict[str, Any] = {
+        "phase": s(status, "phase"),
+        "conditions": condition_summary(pod),
+        "container_statuses": container_status_summary(pod),
+    }
+    for key, field in (
+        ("reason", "reason"),
+        ("message", "message"),
+        ("qos_class", "qosClass"),
+        ("start_time", "startTime"),
+    ):
+        value = s(status, field)
+        if value:
+            summary[key] = clip(redact(value), 500) if key == "message" else value
+    node = s(pod, "spec", "nodeName")
+    if node:
+        summary["node"] = node
+    return summary
+
+
 def build_diagnosis(
     pod: Obj,
     *,
@@ -203,103 +332,44 @@ def build_diagnosis(
 ) -> Diagnosis:
     """The full diagnosis of one pod from the objects the caller fetched.
 
-    events: Events in the pod's namespace (filtered here to the pod). logs_*: {container:
-    text} (or one text for a single-container pod). owners: the pod's controllers (its
-    ReplicaSet, Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout
-    history). controller_revisions: a StatefulSet's or DaemonSet's ControllerRevisions (its
-    rollout history). pods: sibling pods of the workload (to tell whether an old revision
-    ran). nodes: for whether a Pending pod could fit anywhere. config: which
-    ConfigMaps/Secrets/PVCs exist.
+    events: Events in the pod's namespace (filtered here to the pod). logs_*: {container: text}
+    (or one text for a single-container pod). owners: the pod's controllers (its ReplicaSet,
+    Deployment, StatefulSet...). replicasets: the Deployment's ReplicaSets (rollout history).
+    controller_revisions: a StatefulSet's or DaemonSet's ControllerRevisions (its rollout
+    history). pods: sibling pods of the workload (to tell whether an old revision ran). nodes:
+    for whether a Pending pod could fit anywhere. config: which ConfigMaps/Secrets/PVCs exist.
     memory_history: {container: memory samples of this pod} from the server's usage sampler
     (observed peaks, memory trends, PredictedOOM within `predict_horizon_minutes`).
     """
-    name = s(pod, "metadata", "name") or ""
-    namespace = s(pod, "metadata", "namespace") or ""
     own_events = pod_events(pod, events)
-
-    issues: list[Issue] = list(pod_issues(pod))
-    issues.extend(event_issues(pod, own_events))
-    found_config = config_findings(pod, config)
-    issues.extend(found_config.issues)
-
-    usable_metrics = pod_metrics if metrics_available else None
-    resources = container_resources(pod, usable_metrics)
-    issues.extend(usage_issues(resources))
-    issues.extend(
-        apply_memory_history(resources, memory_history, horizon_minutes=predict_horizon_minutes)
+    resources = container_resources(pod, pod_metrics if metrics_available else None)
+    logs = _log_section(pod, logs_current, logs_previous)
+    found = _pod_findings(
+        pod, own_events, config, resources, memory_history, predict_horizon_minutes, logs
     )
-
-    log_section, log_issues, log_advice = _log_section(pod, logs_current, logs_previous)
-    issues.extend(log_issues)
-    issues = _dedupe(issues)
-
-    sched = scheduling_info(pod, own_events, nodes)
-    pulls = image_pull_info(pod, own_events)
-    failed_at = _earliest(first_failure_at(pod), first_failure_event_at(own_events))
-    chain, workload = workload_info(
-        pod,
-        owners,
-        replicasets=replicasets,
-        controller_revisions=controller_revisions,
-        pdbs=pdbs,
-        pods=pods,
-        first_failure_at=failed_at,
+    where = _surroundings(
+        pod, own_events, nodes, owners, replicasets, controller_revisions, pdbs, pods
     )
-
-    recommendations = advice.merge(
-        _image_advice(pulls),
-        _scheduling_advice(sched),
-        advice.recommendations_for(issues),
-        found_config.recommendations,
-        log_advice,
-    )
-    if workload is not None and workload.rollout.failure_began_with_latest_rollout:
-        rollout = workload.rollout
-        if rollout.previous_revision is not None and rollout.previous_revision_healthy:
-            recommendations.insert(
-                0,
-                f"The failure began with revision {rollout.current_revision}; revision "
-                f"{rollout.previous_revision} ran healthy: consider rolling back",
-            )
-    status = m(pod, "status")
-    status_summary: dict[str, Any] = {
-        "phase": s(status, "phase"),
-        "conditions": condition_summary(pod),
-        "container_statuses": container_status_summary(pod),
-    }
-    for key, field in (
-        ("reason", "reason"),
-        ("message", "message"),
-        ("qos_class", "qosClass"),
-        ("start_time", "startTime"),
-    ):
-        value = s(status, field)
-        if value:
-            status_summary[key] = clip(redact(value), 500) if key == "message" else value
-    node = s(pod, "spec", "nodeName")
-    if node:
-        status_summary["node"] = node
-
     diagnosis = Diagnosis(
-        namespace=namespace,
-        pod_name=name,
+        namespace=s(pod, "metadata", "namespace") or "",
+        pod_name=s(pod, "metadata", "name") or "",
         pod_uid=s(pod, "metadata", "uid"),
-        status=status_summary,
-        phase=s(status, "phase"),
-        issues=issues,
-        owner_chain=chain,
-        workload=workload,
-        resources=resources,
+        status=_status_summary(pod),
+        phase=s(pod, "status", "phase"),
+        issues=found.issues,
+        owner_chain=where.chain,
+        workload=where.workload,
+        resources=found.resources,
         metrics_available=bool(metrics_available and pod_metrics),
         limit_range_max_memory_bytes=limit_range_max_memory(limit_ranges),
-        scheduling=sched,
-        image_pull=pulls,
-        logs=log_section,
+        scheduling=where.scheduling,
+        image_pull=where.image_pull,
+        logs=found.logs.section,
         events=summarize_events(own_events),
-        recommendations=recommendations,
+        recommendations=_recommendations(found, where),
     )
     # An added field (the spec allows them): the score the pod_health_score gauge exports.
-    diagnosis.health_score = health_score(pod, issues)  # type: ignore[attr-defined]
+    diagnosis.health_score = health_score(pod, found.issues)  # type: ignore[attr-defined]
     return diagnosis
 
 

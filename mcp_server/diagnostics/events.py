@@ -347,9 +347,53 @@ def _container_status(pod: Obj, name: str | None) -> Obj:
     return {}
 
 
+def _probe_issue(pod: Obj, kind: str, container: str | None, count: int, text: str) -> Issue | None:
+    """The issue of one container's failed probe, or None when its failures did no harm."""
+    cs = _container_status(pod, container)
+    ready = cs.get("ready") is True
+    restarts = max(0, i(cs, "restartCount") or 0)
+    if kind == "readiness":
+        if ready:
+            return None  # it recovered: the events are history
+        return Issue(
+            severity="warning",
+            type=IssueType.READINESS_PROBE_FAILED,
+            container=container,
+            message=clip(f"readiness probe failed {count} times: {redact(text)}", MESSAGE_LIMIT),
+            restart_count=restarts,
+            reason="Unhealthy",
+        )
+    if ready and restarts == 0:
+        return None  # failures below the threshold, never killed it
+    return Issue(
+        severity="warning" if ready else "critical",
+        type=IssueType.LIVENESS_PROBE_FAILED,
+        container=container,
+        message=clip(
+            f"{kind} probe failed {count} times"
+            + (f", container restarted {restarts} times" if restarts else "")
+            + f": {redact(text)}",
+            MESSAGE_LIMIT,
+        ),
+        restart_count=restarts,
+        reason="Unhealthy",
+    )
+
+
+def _failed_mount_issue(text: str) -> Issue | None:
+    missing = missing_from_message(text)
+    if not missing:
+        return None
+    ref_kind, ref_name, ref_key = missing
+    return missing_ref_issue(
+        ref_kind, ref_name, container=None, where="a volume cannot be mounted", key=ref_key
+    )
+
+
 def event_issues(pod: Obj, events: Sequence[Obj]) -> list[Issue]:
     """Probe failures and missing mounts, as the kubelet reported them in events."""
     out: list[Issue] = []
+    # (probe kind, container) -> (failures counted, the last event's message)
     probes: dict[tuple[str, str | None], tuple[int, str]] = {}
     for event in events:
         reason = s(event, "reason")
@@ -362,55 +406,13 @@ def event_issues(pod: Obj, events: Sequence[Obj]) -> list[Issue]:
                 count, _ = probes.get(key, (0, ""))
                 probes[key] = (count + _count(event), text)
         elif reason == "FailedMount":
-            missing = missing_from_message(text)
-            if missing:
-                ref_kind, ref_name, ref_key = missing
-                out.append(
-                    missing_ref_issue(
-                        ref_kind,
-                        ref_name,
-                        container=None,
-                        where="a volume cannot be mounted",
-                        key=ref_key,
-                    )
-                )
+            mount = _failed_mount_issue(text)
+            if mount is not None:
+                out.append(mount)
     for (kind, container), (count, text) in probes.items():
-        cs = _container_status(pod, container)
-        ready = cs.get("ready") is True
-        restarts = max(0, i(cs, "restartCount") or 0)
-        if kind == "readiness":
-            if ready:
-                continue  # it recovered: the events are history
-            out.append(
-                Issue(
-                    severity="warning",
-                    type=IssueType.READINESS_PROBE_FAILED,
-                    container=container,
-                    message=clip(
-                        f"readiness probe failed {count} times: {redact(text)}", MESSAGE_LIMIT
-                    ),
-                    restart_count=restarts,
-                    reason="Unhealthy",
-                )
-            )
-            continue
-        if ready and restarts == 0:
-            continue  # failures below the threshold, never killed it
-        out.append(
-            Issue(
-                severity="warning" if ready else "critical",
-                type=IssueType.LIVENESS_PROBE_FAILED,
-                container=container,
-                message=clip(
-                    f"{kind} probe failed {count} times"
-                    + (f", container restarted {restarts} times" if restarts else "")
-                    + f": {redact(text)}",
-                    MESSAGE_LIMIT,
-                ),
-                restart_count=restarts,
-                reason="Unhealthy",
-            )
-        )
+        issue = _probe_issue(pod, kind, container, count, text)
+        if issue is not None:
+            out.append(issue)
     return out
 
 

@@ -46,14 +46,8 @@ def _last_lines(text: str | None, limit: int = LOG_LINES) -> list[str]:
     return [clip(redact(line), 300) for line in lines[-limit:]]
 
 
-def job_info(
-    pod: Obj, job: Obj, *, logs: Mapping[str, str] | None = None
-) -> tuple[JobInfo, list[Issue], list[str]]:
-    """The Job's facts, a `JobFailed` issue when its Failed condition holds, and advice."""
-    name = s(job, "metadata", "name") or ""
-    namespace = s(job, "metadata", "namespace") or s(pod, "metadata", "namespace") or ""
-    failed = _condition(job, "Failed")
-    cron = next(
+def _owning_cronjob(job: Obj) -> str | None:
+    return next(
         (
             s(ref, "name")
             for ref in lst(job, "metadata", "ownerReferences")
@@ -61,13 +55,64 @@ def job_info(
         ),
         None,
     )
-    container, code, reason = _failing_container(pod)
+
+
+def _log_text(logs: Mapping[str, str] | None, container: str | None) -> str | None:
+    """The failing container's log text; a single container's text when it is unnamed."""
     texts = dict(logs or {})
     text = texts.get(container or "") if container else None
     if text is None and len(texts) == 1:
         text = next(iter(texts.values()))
+    return text
+
+
+def _job_failed_findings(info: JobInfo, namespace: str) -> tuple[list[Issue], list[str]]:
+    """The `JobFailed` issue and the advice for a Job whose Failed condition holds."""
+    name, container, code, cron = info.name, info.container, info.exit_code, info.cronjob
+    why = info.reason or "Failed"
+    term = (
+        f"; container {container} exited {code} ({info.termination_reason or 'Error'})"
+        if container is not None
+        else ""
+    )
+    issue = Issue(
+        severity="critical",
+        type=IssueType.JOB_FAILED,
+        container=container,
+        reason=why,
+        exit_code=code,
+        message=clip(
+            f"Job {name} failed: {why}: {info.message or 'no message'} "
+            f"({info.pods_failed} failed pods, backoffLimit "
+            f"{info.backoff_limit if info.backoff_limit is not None else 'unknown'})"
+            f"{term}",
+            500,
+        ),
+    )
+    advice = [
+        f"Read the failed pod's logs: kubectl logs job/{name} -n {namespace}; fix the "
+        "cause before running the Job again",
+        "The Job's pods are left in place (deleting them retries nothing and loses "
+        "evidence); re-running it repeats its side effects: "
+        + (
+            f"kubectl create job --from=cronjob/{cron} {cron}-manual -n {namespace}"
+            if cron
+            else f"kubectl delete job {name} -n {namespace} and re-apply its manifest"
+        )
+        + " is a human's decision",
+    ]
+    return [issue], advice
+
+
+def job_info(
+    pod: Obj, job: Obj, *, logs: Mapping[str, str] | None = None
+) -> tuple[JobInfo, list[Issue], list[str]]:
+    """The Job's facts, a `JobFailed` issue when its Failed condition holds, and advice."""
+    namespace = s(job, "metadata", "namespace") or s(pod, "metadata", "namespace") or ""
+    failed = _condition(job, "Failed")
+    container, code, reason = _failing_container(pod)
     info = JobInfo(
-        name=name,
+        name=s(job, "metadata", "name") or "",
         failed=failed is not None,
         complete=_condition(job, "Complete") is not None,
         reason=s(failed, "reason") if failed else None,
@@ -80,67 +125,20 @@ def job_info(
         container=container,
         exit_code=code,
         termination_reason=reason,
-        last_log_lines=_last_lines(text),
-        cronjob=cron,
+        last_log_lines=_last_lines(_log_text(logs, container)),
+        cronjob=_owning_cronjob(job),
     )
-    issues: list[Issue] = []
-    advice: list[str] = []
-    if failed is not None:
-        why = info.reason or "Failed"
-        term = (
-            f"; container {container} exited {code} ({reason or 'Error'})"
-            if container is not None
-            else ""
-        )
-        issues.append(
-            Issue(
-                severity="critical",
-                type=IssueType.JOB_FAILED,
-                container=container,
-                reason=why,
-                exit_code=code,
-                message=clip(
-                    f"Job {name} failed: {why}: {info.message or 'no message'} "
-                    f"({info.pods_failed} failed pods, backoffLimit "
-                    f"{info.backoff_limit if info.backoff_limit is not None else 'unknown'})"
-                    f"{term}",
-                    500,
-                ),
-            )
-        )
-        advice.append(
-            f"Read the failed pod's logs: kubectl logs job/{name} -n {namespace}; fix the "
-            "cause before running the Job again"
-        )
-        advice.append(
-            "The Job's pods are left in place (deleting them retries nothing and loses "
-            "evidence); re-running it repeats its side effects: "
-            + (
-                f"kubectl create job --from=cronjob/{cron} {cron}-manual -n {namespace}"
-                if cron
-                else f"kubectl delete job {name} -n {namespace} and re-apply its manifest"
-            )
-            + " is a human's decision"
-        )
+    if failed is None:
+        return info, [], []
+    issues, advice = _job_failed_findings(info, namespace)
     return info, issues, advice
 
 
-def cronjob_info(
-    cronjob: Obj,
-    *,
-    job: Obj | None = None,
-    events: Sequence[Obj] = (),
-    now: datetime | None = None,
-) -> tuple[CronJobInfo, list[Issue], list[str]]:
-    """The CronJob's schedule against its runs: missed due times (with the server's clock),
-    `MissSchedule` / `TooManyMissedTimes` events, the last runs' outcomes (its
-    `SawCompletedJob` events and the Job read), suspension."""
-    name = s(cronjob, "metadata", "name") or ""
-    namespace = s(cronjob, "metadata", "namespace") or ""
+def _cronjob_base_info(cronjob: Obj) -> CronJobInfo:
     spec = m(cronjob, "spec")
     status = m(cronjob, "status")
-    info = CronJobInfo(
-        name=name,
+    return CronJobInfo(
+        name=s(cronjob, "metadata", "name") or "",
         schedule=s(spec, "schedule") or "",
         time_zone=s(spec, "timeZone"),
         suspended=spec.get("suspend") is True,
@@ -149,10 +147,16 @@ def cronjob_info(
         last_successful_time=s(status, "lastSuccessfulTime"),
         active_jobs=[s(ref, "name") or "" for ref in lst(status, "active")],
     )
+
+
+def _read_runs(info: CronJobInfo, events: Sequence[Obj], job: Obj | None) -> None:
+    """Fill the missed-schedule events and the last runs' outcomes: the CronJob's
+    `SawCompletedJob` events, then the Job read (its conditions are the latest word)."""
     own = [
         e
         for e in events
-        if s(e, "involvedObject", "kind") == "CronJob" and s(e, "involvedObject", "name") == name
+        if s(e, "involvedObject", "kind") == "CronJob"
+        and s(e, "involvedObject", "name") == info.name
     ]
     own.sort(key=lambda e: s(e, "lastTimestamp") or s(e, "eventTime") or "")
     outcomes: dict[str, str] = {}
@@ -170,19 +174,29 @@ def cronjob_info(
         elif _condition(job, "Complete") is not None:
             outcomes[job_name] = "Complete"
     info.recent_outcomes = [{"job": k, "status": v} for k, v in list(outcomes.items())[-5:]]
+
+
+def _count_missed(info: CronJobInfo, cronjob: Obj, now: datetime | None) -> None:
+    """Fill the due times the schedule passed without a run, on the server's clock."""
     cron = parse(info.schedule)
     last = parse_time(info.last_schedule_time) or parse_time(
         s(cronjob, "metadata", "creationTimestamp")
     )
-    if cron is not None and now is not None and last is not None and not info.suspended:
-        due = cron.due_times(localize(last, info.time_zone), localize(now, info.time_zone))
-        # A run is made within seconds of its time; one still unmade a minute on is missed.
-        missed = [t for t in due if (now - t).total_seconds() > 60]
-        info.missed_schedules = len(missed)
-        if due:
-            info.last_due_time = format_time(due[-1])
-    failures = [o for o in info.recent_outcomes if o["status"] == "Failed"]
-    last_failed = bool(info.recent_outcomes) and info.recent_outcomes[-1]["status"] == "Failed"
+    if cron is None or now is None or last is None or info.suspended:
+        return
+    due = cron.due_times(localize(last, info.time_zone), localize(now, info.time_zone))
+    # A run is made within seconds of its time; one still unmade a minute on is missed.
+    missed = [t for t in due if (now - t).total_seconds() > 60]
+    info.missed_schedules = len(missed)
+    if due:
+        info.last_due_time = format_time(due[-1])
+
+
+def _last_run_failed(info: CronJobInfo) -> bool:
+    return bool(info.recent_outcomes) and info.recent_outcomes[-1]["status"] == "Failed"
+
+
+def _cronjob_problems(info: CronJobInfo) -> list[str]:
     problems: list[str] = []
     if info.suspended:
         problems.append("suspended: no new runs are scheduled")
@@ -196,35 +210,56 @@ def cronjob_info(
         )
     if info.missed_events:
         problems.append(info.missed_events[-1])
-    if last_failed:
+    if _last_run_failed(info):
+        failures = [o for o in info.recent_outcomes if o["status"] == "Failed"]
         problems.append(
             f"last run {info.recent_outcomes[-1]['job']} failed ({len(failures)} of the last "
             f"{len(info.recent_outcomes)} runs failed; last success "
             f"{info.last_successful_time or 'never'})"
         )
-    issues: list[Issue] = []
-    advice: list[str] = []
-    if problems:
-        issues.append(
-            Issue(
-                severity="warning" if info.suspended and not last_failed else "critical",
-                type=IssueType.CRONJOB_FAILING,
-                message=clip(f"CronJob {name}: " + "; ".join(problems), 500),
-            )
-        )
+    return problems
+
+
+def _cronjob_advice(info: CronJobInfo, namespace: str) -> list[str]:
+    name = info.name
+    advice = [
+        f"Inspect the CronJob's runs: kubectl describe cronjob {name} -n {namespace}; "
+        f"kubectl get jobs -n {namespace}"
+    ]
+    if info.suspended:
         advice.append(
-            f"Inspect the CronJob's runs: kubectl describe cronjob {name} -n {namespace}; "
-            f"kubectl get jobs -n {namespace}"
+            f"Resume it when it is safe: kubectl patch cronjob {name} -n {namespace} "
+            '-p \'{"spec":{"suspend":false}}\''
         )
-        if info.suspended:
-            advice.append(
-                f"Resume it when it is safe: kubectl patch cronjob {name} -n {namespace} "
-                '-p \'{"spec":{"suspend":false}}\''
-            )
-        if info.missed_schedules and info.active_jobs:
-            advice.append(
-                "A run still active blocks the schedule (concurrencyPolicy "
-                f"{info.concurrency_policy or 'Allow'}): find why {info.active_jobs[-1]} "
-                "does not finish"
-            )
-    return info, issues, advice
+    if info.missed_schedules and info.active_jobs:
+        advice.append(
+            "A run still active blocks the schedule (concurrencyPolicy "
+            f"{info.concurrency_policy or 'Allow'}): find why {info.active_jobs[-1]} "
+            "does not finish"
+        )
+    return advice
+
+
+def cronjob_info(
+    cronjob: Obj,
+    *,
+    job: Obj | None = None,
+    events: Sequence[Obj] = (),
+    now: datetime | None = None,
+) -> tuple[CronJobInfo, list[Issue], list[str]]:
+    """The CronJob's schedule against its runs: missed due times (with the server's clock),
+    `MissSchedule` / `TooManyMissedTimes` events, the last runs' outcomes (its
+    `SawCompletedJob` events and the Job read), suspension."""
+    info = _cronjob_base_info(cronjob)
+    _read_runs(info, events, job)
+    _count_missed(info, cronjob, now)
+    problems = _cronjob_problems(info)
+    if not problems:
+        return info, [], []
+    issue = Issue(
+        severity="warning" if info.suspended and not _last_run_failed(info) else "critical",
+        type=IssueType.CRONJOB_FAILING,
+        message=clip(f"CronJob {info.name}: " + "; ".join(problems), 500),
+    )
+    namespace = s(cronjob, "metadata", "namespace") or ""
+    return info, [issue], _cronjob_advice(info, namespace)

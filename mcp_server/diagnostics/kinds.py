@@ -40,52 +40,23 @@ def add_kind_findings(
     now: datetime | None = None,
 ) -> Diagnosis:
     """Add the kinds' issues, evidence and advice to `diagnosis` (returned, changed)."""
-    found: list[Issue] = []
-    commands: list[str] = []
     pod_issues = list(diagnosis.issues)
-    if job is not None:
-        info, issues, lines = job_info(pod, job, logs=logs)
-        diagnosis.job = info
-        found += issues
-        commands += lines
-    if cronjob is not None:
-        # Without the server's clock, the newest time the objects read show is a floor of
-        # now: a schedule due before it with no run is missed for certain.
-        seen = now or latest_seen([pod, job, cronjob, *events, *cronjob_events])
-        cron, issues, lines = cronjob_info(cronjob, job=job, events=cronjob_events, now=seen)
-        diagnosis.cronjob = cron
-        found += issues
-        commands += lines
-    kind = s(workload, "kind") if workload is not None else None
-    if workload is not None and kind == "StatefulSet":
-        sts, issues, lines = statefulset_info(pod, workload, pod_issues)
-        diagnosis.statefulset = sts
-        found += issues
-        commands += lines
-    elif workload is not None and kind == "DaemonSet":
-        ds, issues, lines = daemonset_info(workload, nodes=nodes, pods=daemon_pods)
-        diagnosis.daemonset = ds
-        found += issues
-        commands += lines
-    found_claims, issues, lines = claim_findings(
-        pod, claims, claim_events, missing=missing_claims, pod_events=events
+    found, commands = _batch_findings(
+        diagnosis,
+        pod,
+        job=job,
+        cronjob=cronjob,
+        logs=logs,
+        events=events,
+        cronjob_events=cronjob_events,
+        now=now,
     )
-    diagnosis.claims = found_claims
-    found += issues
-    commands += lines
-    evicted = s(pod, "status", "reason") == "Evicted"
-    node_info, issues, lines = node_findings(pod, node, evicted=evicted, events=events)
-    diagnosis.node = node_info
-    found += issues
-    commands += lines
-    if evicted and diagnosis.workload is not None:
-        commands.append(
-            f"The evicted pod's {diagnosis.workload.kind} {diagnosis.workload.name} has already "
-            "replaced it: the evicted pod is only a record now"
-        )
-    if endpointslices is not None:
-        services, issues, lines = service_findings(pod, endpointslices)
-        diagnosis.services = services
+    for issues, lines in (
+        _workload_findings(diagnosis, pod, workload, nodes, daemon_pods, pod_issues),
+        _claim_findings(diagnosis, pod, claims, claim_events, missing_claims, events),
+        _node_findings(diagnosis, pod, node, events),
+        _service_findings(diagnosis, pod, endpointslices),
+    ):
         found += issues
         commands += lines
     diagnosis.issues = [*diagnosis.issues, *found]
@@ -93,6 +64,93 @@ def add_kind_findings(
         commands, advice.recommendations_for(found), diagnosis.recommendations
     )
     return diagnosis
+
+
+Findings = tuple[list[Issue], list[str]]
+
+
+def _batch_findings(
+    diagnosis: Diagnosis,
+    pod: Obj,
+    *,
+    job: Obj | None,
+    cronjob: Obj | None,
+    logs: Mapping[str, str] | None,
+    events: Sequence[Obj],
+    cronjob_events: Sequence[Obj],
+    now: datetime | None,
+) -> Findings:
+    found: list[Issue] = []
+    commands: list[str] = []
+    if job is not None:
+        diagnosis.job, issues, lines = job_info(pod, job, logs=logs)
+        found += issues
+        commands += lines
+    if cronjob is not None:
+        # Without the server's clock, the newest time the objects read show is a floor of
+        # now: a schedule due before it with no run is missed for certain.
+        seen = now or latest_seen([pod, job, cronjob, *events, *cronjob_events])
+        diagnosis.cronjob, issues, lines = cronjob_info(
+            cronjob, job=job, events=cronjob_events, now=seen
+        )
+        found += issues
+        commands += lines
+    return found, commands
+
+
+def _workload_findings(
+    diagnosis: Diagnosis,
+    pod: Obj,
+    workload: Obj | None,
+    nodes: Sequence[Obj] | None,
+    daemon_pods: Sequence[Obj] | None,
+    pod_issues: list[Issue],
+) -> Findings:
+    kind = s(workload, "kind") if workload is not None else None
+    if workload is not None and kind == "StatefulSet":
+        diagnosis.statefulset, issues, lines = statefulset_info(pod, workload, pod_issues)
+        return issues, lines
+    if workload is not None and kind == "DaemonSet":
+        diagnosis.daemonset, issues, lines = daemonset_info(workload, nodes=nodes, pods=daemon_pods)
+        return issues, lines
+    return [], []
+
+
+def _claim_findings(
+    diagnosis: Diagnosis,
+    pod: Obj,
+    claims: Sequence[Obj],
+    claim_events: Sequence[Obj],
+    missing_claims: Sequence[str],
+    events: Sequence[Obj],
+) -> Findings:
+    diagnosis.claims, issues, lines = claim_findings(
+        pod, claims, claim_events, missing=missing_claims, pod_events=events
+    )
+    return issues, lines
+
+
+def _node_findings(
+    diagnosis: Diagnosis, pod: Obj, node: Obj | None, events: Sequence[Obj]
+) -> Findings:
+    evicted = s(pod, "status", "reason") == "Evicted"
+    diagnosis.node, issues, lines = node_findings(pod, node, evicted=evicted, events=events)
+    if evicted and diagnosis.workload is not None:
+        lines = [
+            *lines,
+            f"The evicted pod's {diagnosis.workload.kind} {diagnosis.workload.name} has already "
+            "replaced it: the evicted pod is only a record now",
+        ]
+    return issues, lines
+
+
+def _service_findings(
+    diagnosis: Diagnosis, pod: Obj, endpointslices: Sequence[Obj] | None
+) -> Findings:
+    if endpointslices is None:
+        return [], []
+    diagnosis.services, issues, lines = service_findings(pod, endpointslices)
+    return issues, lines
 
 
 _TIME_FIELDS = (

@@ -538,17 +538,9 @@ class _Budget:
     exhausted: bool = False
 
 
-def analyze_log_text(
-    text: str | Iterable[str],
-    *,
-    container: str | None = None,
-    max_entries: int = MAX_ENTRIES,
-) -> LogAnalysis:
-    """Analyse log text (as `kubectl logs` returns it, timestamps optional)."""
-    if isinstance(text, str):
-        raw_lines: Iterable[str] = text.splitlines()
-    else:
-        raw_lines = text
+def _parse_lines(raw_lines: Iterable[str]) -> tuple[list[_Line], int, bool]:
+    """(parsed lines, lines counted, truncated): at most MAX_LINES counted, and lines past
+    MAX_TOTAL_CHARS of text counted but not parsed."""
     parsed: list[_Line] = []
     total = 0
     truncated = False
@@ -563,53 +555,71 @@ def analyze_log_text(
             continue
         read += min(len(raw), MAX_LINE_CHARS)
         parsed.append(_parse_line(total, raw))
-    analysis = LogAnalysis(container=container, total_lines=total)
+    return parsed, total, truncated
 
+
+def _entry(group: _Group, level: str, pattern: str, found: list[str]) -> LogEntry:
+    return LogEntry(
+        timestamp=group.head.timestamp,
+        level=level,
+        message=_summary(group),
+        pattern=pattern,
+        patterns=found,
+        line=group.head.number,
+        lines=1 + len(group.body) + group.extra,
+    )
+
+
+def _record_warning(analysis: LogAnalysis, group: _Group, max_entries: int) -> bool:
+    """Count a warning group and keep its entry; True when the entries are full."""
+    analysis.warning_count += 1
+    if len(analysis.warnings) >= max_entries:
+        return True
+    analysis.warnings.append(_entry(group, "WARNING", UNCLASSIFIED, []))
+    return False
+
+
+def _record_error(
+    analysis: LogAnalysis,
+    group: _Group,
+    found: list[str],
+    counts: dict[str, int],
+    max_entries: int,
+) -> bool:
+    """Count an error group under its patterns and keep its entry; True when the entries are
+    full."""
+    pattern = found[0] if found else UNCLASSIFIED
+    counted = [pattern] + [n for n in found[1:] if n not in TRACE_KINDS]
+    for name in counted:
+        counts[name] = counts.get(name, 0) + 1
+    analysis.error_count += 1
+    if len(analysis.errors) >= max_entries:
+        return True
+    analysis.errors.append(_entry(group, group.head.level or "ERROR", pattern, found))
+    return False
+
+
+def analyze_log_text(
+    text: str | Iterable[str],
+    *,
+    container: str | None = None,
+    max_entries: int = MAX_ENTRIES,
+) -> LogAnalysis:
+    """Analyse log text (as `kubectl logs` returns it, timestamps optional)."""
+    raw_lines: Iterable[str] = text.splitlines() if isinstance(text, str) else text
+    parsed, total, truncated = _parse_lines(raw_lines)
+    analysis = LogAnalysis(container=container, total_lines=total)
     counts: dict[str, int] = {}
     budget = _Budget()
     for group in _group_lines(parsed):
-        body = group.text()
-        found = _match_patterns(body, budget)
+        found = _match_patterns(group.text(), budget)
         level = group.head.level
-        is_error = bool(found) or level in _ERROR_LEVELS
         if level in ("DEBUG",) and not group.body:
             continue  # debug chatter mentioning "timeout" is not an error
-        if not is_error:
-            if level in _WARNING_LEVELS:
-                analysis.warning_count += 1
-                if len(analysis.warnings) < max_entries:
-                    analysis.warnings.append(
-                        LogEntry(
-                            timestamp=group.head.timestamp,
-                            level="WARNING",
-                            message=_summary(group),
-                            pattern=UNCLASSIFIED,
-                            line=group.head.number,
-                            lines=1 + len(group.body) + group.extra,
-                        )
-                    )
-                else:
-                    truncated = True
-            continue
-        pattern = found[0] if found else UNCLASSIFIED
-        counted = [pattern] + [n for n in found[1:] if n not in TRACE_KINDS]
-        for name in counted:
-            counts[name] = counts.get(name, 0) + 1
-        analysis.error_count += 1
-        if len(analysis.errors) < max_entries:
-            analysis.errors.append(
-                LogEntry(
-                    timestamp=group.head.timestamp,
-                    level=level or "ERROR",
-                    message=_summary(group),
-                    pattern=pattern,
-                    patterns=found,
-                    line=group.head.number,
-                    lines=1 + len(group.body) + group.extra,
-                )
-            )
-        else:
-            truncated = True
+        if found or level in _ERROR_LEVELS:
+            truncated = _record_error(analysis, group, found, counts, max_entries) or truncated
+        elif level in _WARNING_LEVELS:
+            truncated = _record_warning(analysis, group, max_entries) or truncated
     analysis.error_patterns = dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
     analysis.truncated = truncated or budget.exhausted
     analysis.recommendations = recommendations_for_patterns(analysis.error_patterns)

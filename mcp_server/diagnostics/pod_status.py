@@ -269,91 +269,100 @@ def _container_issues(cs: Obj, *, init: bool, restart_threshold: int) -> list[Is
     return []
 
 
-def _pod_level_issues(pod: Obj) -> list[Issue]:
-    status = m(pod, "status")
+def _phase_issue(status: Obj) -> Issue | None:
+    """An evicted, failed or unknown pod, from its phase and reason."""
     phase = s(status, "phase")
     reason = s(status, "reason")
     message = s(status, "message") or ""
-    out: list[Issue] = []
     if phase == "Failed" and reason in _EVICTION_REASONS:
-        out.append(
-            _issue(
-                "warning",
-                IssueType.EVICTED,
-                None,
-                f"pod was evicted ({reason}): {message}" if message else f"pod was {reason}",
-                reason=reason,
-            )
+        return _issue(
+            "warning",
+            IssueType.EVICTED,
+            None,
+            f"pod was evicted ({reason}): {message}" if message else f"pod was {reason}",
+            reason=reason,
         )
-    elif phase == "Failed" and reason:
+    if phase == "Failed" and reason:
         # Admission failures (OutOfcpu, NodeAffinity, UnexpectedAdmissionError...): the pod
         # never ran and will not; its controller creates another.
-        out.append(
-            _issue(
-                "critical",
-                IssueType.CONTAINER_ERROR,
-                None,
-                f"pod failed: {reason}" + (f": {message}" if message else ""),
-                reason=reason,
-            )
+        return _issue(
+            "critical",
+            IssueType.CONTAINER_ERROR,
+            None,
+            f"pod failed: {reason}" + (f": {message}" if message else ""),
+            reason=reason,
         )
-    elif phase == "Unknown":
-        out.append(
-            _issue(
-                "critical",
-                IssueType.NOT_READY,
-                None,
-                "pod status is Unknown: its node stopped reporting",
-                reason="Unknown",
-            )
+    if phase == "Unknown":
+        return _issue(
+            "critical",
+            IssueType.NOT_READY,
+            None,
+            "pod status is Unknown: its node stopped reporting",
+            reason="Unknown",
         )
+    return None
+
+
+def _marked_not_ready(status: Obj, cond: Obj) -> Issue | None:
     statuses = lst(status, "containerStatuses")
+    if not (
+        s(cond, "type") == "Ready"
+        and s(cond, "status") == "False"
+        and s(cond, "reason") in (None, "", "NodeNotReady")
+        and s(status, "phase") == "Running"
+        and statuses
+        and all(cs.get("ready") is True for cs in statuses)
+    ):
+        return None
+    # The node lifecycle controller marks a node's pods not ready when its kubelet
+    # stops posting status (no reason; the kubelet's own says ContainersNotReady);
+    # the containers keep the last status the kubelet sent.
+    return _issue(
+        "warning",
+        IssueType.NOT_READY,
+        None,
+        "pod is marked not ready while its containers still report ready: its "
+        "node may have stopped reporting",
+        reason=s(cond, "reason") or "PodNotReady",
+    )
+
+
+def _unscheduled_issues(cond: Obj) -> list[Issue]:
+    if not (s(cond, "type") == "PodScheduled" and s(cond, "status") == "False"):
+        return []
+    cond_reason = s(cond, "reason") or "Unschedulable"
+    cond_message = s(cond, "message") or ""
+    out = [
+        _issue(
+            "critical",
+            IssueType.PENDING,
+            None,
+            f"pod cannot be scheduled: {cond_message or cond_reason}",
+            reason=cond_reason,
+        )
+    ]
+    if "unbound" in cond_message.lower() and "persistentvolumeclaim" in (cond_message.lower()):
+        out.append(
+            _issue(
+                "critical",
+                IssueType.UNBOUND_PVC,
+                None,
+                f"pod waits for a PersistentVolumeClaim to bind: {cond_message}",
+                reason=cond_reason,
+            )
+        )
+    return out
+
+
+def _pod_level_issues(pod: Obj) -> list[Issue]:
+    status = m(pod, "status")
+    phase_issue = _phase_issue(status)
+    out: list[Issue] = [phase_issue] if phase_issue is not None else []
     for cond in lst(status, "conditions"):
-        if (
-            s(cond, "type") == "Ready"
-            and s(cond, "status") == "False"
-            and s(cond, "reason") in (None, "", "NodeNotReady")
-            and phase == "Running"
-            and statuses
-            and all(cs.get("ready") is True for cs in statuses)
-        ):
-            # The node lifecycle controller marks a node's pods not ready when its kubelet
-            # stops posting status (no reason; the kubelet's own says ContainersNotReady);
-            # the containers keep the last status the kubelet sent.
-            out.append(
-                _issue(
-                    "warning",
-                    IssueType.NOT_READY,
-                    None,
-                    "pod is marked not ready while its containers still report ready: its "
-                    "node may have stopped reporting",
-                    reason=s(cond, "reason") or "PodNotReady",
-                )
-            )
-        if s(cond, "type") == "PodScheduled" and s(cond, "status") == "False":
-            cond_reason = s(cond, "reason") or "Unschedulable"
-            cond_message = s(cond, "message") or ""
-            out.append(
-                _issue(
-                    "critical",
-                    IssueType.PENDING,
-                    None,
-                    f"pod cannot be scheduled: {cond_message or cond_reason}",
-                    reason=cond_reason,
-                )
-            )
-            if "unbound" in cond_message.lower() and "persistentvolumeclaim" in (
-                cond_message.lower()
-            ):
-                out.append(
-                    _issue(
-                        "critical",
-                        IssueType.UNBOUND_PVC,
-                        None,
-                        f"pod waits for a PersistentVolumeClaim to bind: {cond_message}",
-                        reason=cond_reason,
-                    )
-                )
+        not_ready = _marked_not_ready(status, cond)
+        if not_ready is not None:
+            out.append(not_ready)
+        out.extend(_unscheduled_issues(cond))
     return out
 
 

@@ -21,20 +21,13 @@ def _ordinal(pod: Obj, set_name: str) -> int | None:
     return int(suffix) if suffix.isdigit() else None
 
 
-def statefulset_info(
-    pod: Obj, statefulset: Obj, pod_issues: Sequence[Issue]
-) -> tuple[StatefulSetInfo, list[Issue], list[str]]:
-    """`StatefulSetRolloutStuck` when the set is not at its desired state (an update not
-    rolled out to every ordinal, or fewer ready replicas than wanted) and the diagnosed pod,
-    the ordinal the controller waits on, has a failure of its own."""
+def _set_info(pod: Obj, statefulset: Obj) -> StatefulSetInfo:
     name = s(statefulset, "metadata", "name") or ""
-    namespace = s(statefulset, "metadata", "namespace") or ""
     status = m(statefulset, "status")
     wanted = i(statefulset, "spec", "replicas")
-    wanted = 1 if wanted is None else max(0, wanted)
-    info = StatefulSetInfo(
+    return StatefulSetInfo(
         name=name,
-        replicas=wanted,
+        replicas=1 if wanted is None else max(0, wanted),
         ready_replicas=max(0, i(status, "readyReplicas") or 0),
         updated_replicas=max(0, i(status, "updatedReplicas") or 0),
         current_revision=s(status, "currentRevision"),
@@ -43,44 +36,40 @@ def statefulset_info(
         pod_revision=m(pod, "metadata", "labels").get(REVISION_LABEL) or None,
         pod_management_policy=s(statefulset, "spec", "podManagementPolicy") or "OrderedReady",
     )
-    rolling = bool(
-        info.update_revision
-        and info.current_revision
-        and info.update_revision != info.current_revision
-    )
-    short = info.ready_replicas < wanted
-    failing = [x for x in pod_issues if x.severity == "critical"] or [
-        x for x in pod_issues if x.severity == "warning"
-    ]
-    if not (rolling or short) or not failing:
-        return info, [], []
-    first = failing[0]
-    info.stuck = True
-    info.why = clip(f"{first.type}: {first.message}", 300)
+
+
+def _stuck_issue(pod: Obj, info: StatefulSetInfo, first: Issue, *, rolling: bool) -> Issue:
     ordinal = "?" if info.pod_ordinal is None else str(info.pod_ordinal)
     pod_name = s(pod, "metadata", "name") or ""
     what = (
         f"rollout from {info.current_revision} to {info.update_revision} "
-        f"({info.updated_replicas}/{wanted} updated)"
+        f"({info.updated_replicas}/{info.replicas} updated)"
         if rolling
-        else f"{info.ready_replicas}/{wanted} replicas ready"
+        else f"{info.ready_replicas}/{info.replicas} replicas ready"
     )
     later = (
         "; OrderedReady: higher ordinals wait for it"
         if info.pod_management_policy == "OrderedReady"
         else ""
     )
-    issue = Issue(
+    return Issue(
         severity="warning",
         type=IssueType.STATEFULSET_ROLLOUT_STUCK,
         container=first.container,
         reason=first.type,
         message=clip(
-            f"StatefulSet {name} stuck at ordinal {ordinal} ({pod_name}, revision "
+            f"StatefulSet {info.name} stuck at ordinal {ordinal} ({pod_name}, revision "
             f"{info.pod_revision or 'unknown'}): {what}; its pod: {info.why}{later}",
             500,
         ),
     )
+
+
+def _stuck_advice(
+    info: StatefulSetInfo, first: Issue, namespace: str, *, rolling: bool
+) -> list[str]:
+    ordinal = "?" if info.pod_ordinal is None else str(info.pod_ordinal)
+    name = info.name
     advice = [
         f"Fix ordinal {ordinal}'s own failure first ({first.type}); then watch "
         f"kubectl rollout status statefulset/{name} -n {namespace}",
@@ -90,4 +79,30 @@ def statefulset_info(
             f"If the new revision is at fault, a human may return to the previous one: "
             f"kubectl rollout undo statefulset/{name} -n {namespace}"
         )
-    return info, [issue], advice
+    return advice
+
+
+def statefulset_info(
+    pod: Obj, statefulset: Obj, pod_issues: Sequence[Issue]
+) -> tuple[StatefulSetInfo, list[Issue], list[str]]:
+    """`StatefulSetRolloutStuck` when the set is not at its desired state (an update not
+    rolled out to every ordinal, or fewer ready replicas than wanted) and the diagnosed pod,
+    the ordinal the controller waits on, has a failure of its own."""
+    info = _set_info(pod, statefulset)
+    rolling = bool(
+        info.update_revision
+        and info.current_revision
+        and info.update_revision != info.current_revision
+    )
+    short = info.ready_replicas < info.replicas
+    failing = [x for x in pod_issues if x.severity == "critical"] or [
+        x for x in pod_issues if x.severity == "warning"
+    ]
+    if not (rolling or short) or not failing:
+        return info, [], []
+    first = failing[0]
+    info.stuck = True
+    info.why = clip(f"{first.type}: {first.message}", 300)
+    namespace = s(statefulset, "metadata", "namespace") or ""
+    issue = _stuck_issue(pod, info, first, rolling=rolling)
+    return info, [issue], _stuck_advice(info, first, namespace, rolling=rolling)
