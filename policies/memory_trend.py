@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MI = 2**20
+from kubemedic_quantity import MI
+
 # A rise smaller than this (over the whole run) is noise, not a trend: a steady working set
 # jitters by a few MiB between metrics-server scrapes.
 MIN_RISE_BYTES = MI
