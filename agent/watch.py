@@ -115,11 +115,15 @@ class WatchSettings:
 
     @property
     def checkpoint_db(self) -> Path:
-        return self.state_dir / "checkpoints.sqlite"
+        from kubemedic_store import StateLayout  # the one file layout (kept beside its use)
+
+        return StateLayout(self.state_dir).checkpoints_db
 
     @property
     def incidents_db(self) -> Path:
-        return self.state_dir / "incidents.sqlite"
+        from kubemedic_store import StateLayout
+
+        return StateLayout(self.state_dir).incidents_db
 
 
 @dataclass(slots=True)

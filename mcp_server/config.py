@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from kubemedic_store import StateLayout, layout
+
 # read: diagnose; heal: ask for writes; approve: decide approvals (the web inbox);
 # metrics: scrape /metrics on the HTTP MCP server (when it asks for a token, see metrics_auth).
 Scope = Literal["read", "heal", "approve", "metrics"]
@@ -14,8 +16,8 @@ Scope = Literal["read", "heal", "approve", "metrics"]
 # "open" (no token: only behind a network policy that limits who reaches the port).
 MetricsAuth = Literal["required", "open"]
 
-# The state directory's database (see `ServerConfig.store_path`).
-STATE_DB = "state.sqlite"
+# The state directory's database (see `ServerConfig.store_path`); re-exported for callers.
+STATE_DB = layout.STATE_DB
 
 
 class TokenConfig(BaseModel):
@@ -79,13 +81,13 @@ class ServerConfig(BaseModel):
 
     @property
     def audit_path(self) -> Path:
-        return self.state_dir / "audit.jsonl"
+        return StateLayout(self.state_dir).audit_log
 
     @property
     def store_path(self) -> Path:
         """One SQLite file for approvals, rate limits, plans and intents, so that the write
         path reserves, consumes and records its intent in one transaction."""
-        return self.state_dir / STATE_DB
+        return StateLayout(self.state_dir).state_db
 
     @property
     def store_target(self) -> Path | str:
