@@ -48,7 +48,7 @@ def test_every_rule_of_the_table_has_a_sample() -> None:
 
 @pytest.mark.parametrize(("rule", "text", "secret"), SAMPLES, ids=[s[0] for s in SAMPLES])
 def test_the_prompt_carries_no_secret_of_any_kind(rule: str, text: str, secret: str) -> None:
-    diagnosis = {
+    diagnosis: dict[str, object] = {
         "logs": {"errors": [text]},
         "events": [{"reason": "Failed", "message": text}],
     }
