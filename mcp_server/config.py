@@ -7,7 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from kubemedic_store import StateLayout, layout
+from kubemedic_store import StateLayout
+from kubemedic_store.layout import STATE_DB as STATE_DB  # re-exported: `store_path` names it
 
 # read: diagnose; heal: ask for writes; approve: decide approvals (the web inbox);
 # metrics: scrape /metrics on the HTTP MCP server (when it asks for a token, see metrics_auth).
@@ -15,9 +16,6 @@ Scope = Literal["read", "heal", "approve", "metrics"]
 # /metrics on the HTTP MCP server: "required" (a bearer token with the `metrics` scope),
 # "open" (no token: only behind a network policy that limits who reaches the port).
 MetricsAuth = Literal["required", "open"]
-
-# The state directory's database (see `ServerConfig.store_path`); re-exported for callers.
-STATE_DB = layout.STATE_DB
 
 
 class TokenConfig(BaseModel):

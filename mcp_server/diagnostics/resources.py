@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-# Re-exported (`x as x`): the diagnostics' callers import them from here.
+# The `x as x` names are re-exported: the diagnostics' callers import them from here.
 from kubemedic_quantity import cpu_millicores as cpu_millicores
 from kubemedic_quantity import format_cpu as _format_cpu
 from kubemedic_quantity import format_memory_rounded
