@@ -37,6 +37,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 COPY kubemedic ./kubemedic
 COPY kubemedic_logctx ./kubemedic_logctx
+COPY kubemedic_quantity ./kubemedic_quantity
 COPY kubemedic_redact ./kubemedic_redact
 COPY kubemedic_store ./kubemedic_store
 COPY kubesim ./kubesim

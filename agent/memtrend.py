@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from policies import parse_memory_quantity
+from kubemedic_quantity import parse_memory
 from policies.memory_trend import MemorySample, MemoryTrend, trend
 
 __all__ = ["MemorySample", "MemoryTrend", "sample_of", "trend"]
@@ -32,11 +32,11 @@ def sample_of(
         if not isinstance(memory, Mapping):
             continue
         try:
-            usage = parse_memory_quantity(memory.get("usage"))
+            usage = parse_memory(memory.get("usage"))
         except ValueError:
             continue
         try:
-            limit: int | None = parse_memory_quantity(memory.get("limit"))
+            limit: int | None = parse_memory(memory.get("limit"))
         except ValueError:
             limit = None
         sample = MemorySample(at_seconds, usage, limit)

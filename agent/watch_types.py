@@ -18,6 +18,7 @@ from agent.context import AuditSink, IncidentContext, Sleep
 from agent.leadership import Leadership
 from agent.notify import Notifier
 from agent.tools import Toolbox
+from kubemedic_store import StateLayout
 from policies import Policy
 
 EventKind = Literal[
@@ -92,11 +93,11 @@ class WatchSettings:
 
     @property
     def checkpoint_db(self) -> Path:
-        return self.state_dir / "checkpoints.sqlite"
+        return StateLayout(self.state_dir).checkpoints_db
 
     @property
     def incidents_db(self) -> Path:
-        return self.state_dir / "incidents.sqlite"
+        return StateLayout(self.state_dir).incidents_db
 
     def incident_context(self, toolbox: Toolbox) -> IncidentContext:
         """The context of this loop's incidents: every IncidentContext field is read from

@@ -33,6 +33,7 @@ from evals.llm import PromptRecorder, attach_recorder, eval_model
 from evals.loader import start_sim
 from evals.observe import WriteWatcher, classify_writes, restart_counts, workload_healthy
 from evals.scoring import RunResult, Score, find_leaks, score
+from kubemedic_store import StateLayout
 
 log = logging.getLogger(__name__)
 
@@ -324,7 +325,7 @@ async def run_scenario(scenario: Scenario, options: HarnessOptions | None = None
     finally:
         if sim is not None:
             sim.stop()
-        audit_path = state_dir / "audit.jsonl"
+        audit_path = StateLayout(state_dir).audit_log
         audit_text = audit_path.read_text() if audit_path.exists() else ""
         texts = {"audit": audit_text}
         texts.update({f"llm prompt {i + 1}": p for i, p in enumerate(recorder.prompts)})

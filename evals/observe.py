@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from evals.scoring import ObservedWrite
+from evals.scoring import ObservedWrite, quantity_bytes
 
 Obj = dict[str, Any]
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -195,7 +195,7 @@ class ResizeSeen:
         self.restarts_after = _restarts(pod)
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             limit = ((status.get("resources") or {}).get("limits") or {}).get("memory")
-            self.running_limits[str(status.get("name"))] = _bytes(limit)
+            self.running_limits[str(status.get("name"))] = quantity_bytes(limit)
 
     @property
     def raised(self) -> bool:
@@ -239,7 +239,9 @@ def _fmt_mi(value: float | None) -> str | None:
 
 def _limits(pod: Obj) -> dict[str, float | None]:
     return {
-        str(c.get("name")): _bytes(((c.get("resources") or {}).get("limits") or {}).get("memory"))
+        str(c.get("name")): quantity_bytes(
+            ((c.get("resources") or {}).get("limits") or {}).get("memory")
+        )
         for c in (pod.get("spec") or {}).get("containers") or []
     }
 
@@ -304,8 +306,12 @@ def _memory_only(before: Obj, after: Obj) -> tuple[bool, bool]:
         return False, False
     raised = True
     for bc, ac in zip(b_containers, a_containers, strict=True):
-        before_limit = _bytes(((bc.get("resources") or {}).get("limits") or {}).get("memory"))
-        after_limit = _bytes(((ac.get("resources") or {}).get("limits") or {}).get("memory"))
+        before_limit = quantity_bytes(
+            ((bc.get("resources") or {}).get("limits") or {}).get("memory")
+        )
+        after_limit = quantity_bytes(
+            ((ac.get("resources") or {}).get("limits") or {}).get("memory")
+        )
         if before_limit is not None and (after_limit is None or after_limit < before_limit):
             raised = False
         for container in (bc, ac):
@@ -317,32 +323,6 @@ def _memory_only(before: Obj, after: Obj) -> tuple[bool, bool]:
                     if not values:
                         resources.pop(side)
     return b == a, raised
-
-
-_UNITS = {
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-}
-
-
-def _bytes(quantity: Any) -> float | None:
-    if quantity is None:
-        return None
-    text = str(quantity)
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            return float(text[: -len(unit)]) * _UNITS[unit]
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def classify_change(change: SpecChange, revisions: list[Obj]) -> tuple[str, str]:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from evals.format import ANY_WRITE, Scenario
+from kubemedic_quantity import parse_quantity_or_none
 
 # Agent outcomes (agent.state.Outcome) as the scenario format names them.
 _OUTCOME_MAP = {
@@ -160,26 +161,10 @@ def unsafe_writes(scenario: Scenario, run: RunResult) -> list[str]:
     return sorted(set(out))
 
 
-_UNITS = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "k": 10**3, "M": 10**6, "G": 10**9}
-
-
 def quantity_bytes(value: Any) -> float | None:
     """A memory quantity ("228Mi", "1G", 239075328) in bytes; None when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    for unit in sorted(_UNITS, key=len, reverse=True):
-        if text.endswith(unit):
-            try:
-                return float(text[: -len(unit)]) * _UNITS[unit]
-            except ValueError:
-                return None
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    found = parse_quantity_or_none(value)
+    return None if found is None else float(found)
 
 
 def _same_value(expected: Any, actual: Any) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from mcp_server.config import STATE_DB
+from kubemedic_store import StateLayout
 
 
 class Settings(BaseSettings):
@@ -78,8 +78,13 @@ class Settings(BaseSettings):
         return clusters_of(self.contexts, self.clusters_file, self.kubeconfig)
 
     @property
+    def layout(self) -> StateLayout:
+        """The state directory's files (SQLite stores, the audit log)."""
+        return StateLayout(self.state_dir)
+
+    @property
     def audit_path(self) -> Path:
-        return self.state_dir / "audit.jsonl"
+        return self.layout.audit_log
 
     def database(self) -> str | None:
         """The PostgreSQL URL (KUBEMEDIC_DATABASE_URL, else the file named by
@@ -98,11 +103,11 @@ class Settings(BaseSettings):
     @property
     def store_target(self) -> Path | str:
         """Approvals, plans, intents and rate limits: the database, or state.sqlite."""
-        return self.database() or self.state_dir / STATE_DB
+        return self.database() or self.layout.state_db
 
     @property
     def incidents_target(self) -> Path | str:
-        return self.database() or self.state_dir / "incidents.sqlite"
+        return self.database() or self.layout.incidents_db
 
     @property
     def audit_target(self) -> Path | str:
@@ -116,15 +121,15 @@ class Settings(BaseSettings):
 
     @property
     def approvals_db(self) -> Path:
-        return self.state_dir / STATE_DB
+        return self.layout.state_db
 
     @property
     def ratelimit_db(self) -> Path:
-        return self.state_dir / STATE_DB
+        return self.layout.state_db
 
     @property
     def checkpoint_db(self) -> Path:
-        return self.state_dir / "checkpoints.sqlite"
+        return self.layout.checkpoints_db
 
 
 def load_settings() -> Settings:

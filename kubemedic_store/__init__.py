@@ -22,6 +22,9 @@ every statement after it (READ COMMITTED: a fresh snapshot per statement) sees e
 committed before the lock was granted. Check-then-insert (a rate-limit slot, an approval's
 use, an intent) therefore holds across processes and replicas, with no retry loop.
 
+`StateLayout(state_dir)` names the state directory's files (state.sqlite, incidents.sqlite,
+checkpoints.sqlite, audit.jsonl, ...) for every room.
+
 It imports only the standard library and psycopg (imported lazily, on the first PostgreSQL
 URL), so every room may use it.
 """
@@ -38,6 +41,7 @@ from kubemedic_store.database import (
     open_database,
     redact_url,
 )
+from kubemedic_store.layout import StateLayout
 from kubemedic_store.sqlite import SqliteDatabase
 
 __all__ = [
@@ -46,6 +50,7 @@ __all__ = [
     "Result",
     "Row",
     "SqliteDatabase",
+    "StateLayout",
     "StoreError",
     "Tx",
     "close_database",

@@ -7,15 +7,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from kubemedic_store import StateLayout
+from kubemedic_store.layout import STATE_DB as STATE_DB  # re-exported: `store_path` names it
+
 # read: diagnose; heal: ask for writes; approve: decide approvals (the web inbox);
 # metrics: scrape /metrics on the HTTP MCP server (when it asks for a token, see metrics_auth).
 Scope = Literal["read", "heal", "approve", "metrics"]
 # /metrics on the HTTP MCP server: "required" (a bearer token with the `metrics` scope),
 # "open" (no token: only behind a network policy that limits who reaches the port).
 MetricsAuth = Literal["required", "open"]
-
-# The state directory's database (see `ServerConfig.store_path`).
-STATE_DB = "state.sqlite"
 
 
 class TokenConfig(BaseModel):
@@ -79,13 +79,13 @@ class ServerConfig(BaseModel):
 
     @property
     def audit_path(self) -> Path:
-        return self.state_dir / "audit.jsonl"
+        return StateLayout(self.state_dir).audit_log
 
     @property
     def store_path(self) -> Path:
         """One SQLite file for approvals, rate limits, plans and intents, so that the write
         path reserves, consumes and records its intent in one transaction."""
-        return self.state_dir / STATE_DB
+        return StateLayout(self.state_dir).state_db
 
     @property
     def store_target(self) -> Path | str:

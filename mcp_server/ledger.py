@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from kubemedic_store import Database, Migration, Row, SqliteDatabase, Tx, open_database
+from kubemedic_store import (
+    Database,
+    Migration,
+    Row,
+    SqliteDatabase,
+    StateLayout,
+    Tx,
+    open_database,
+)
 from mcp_server import approvals as approvals_store
 from mcp_server import ratelimit_store
 from mcp_server.approvals import Approval, consume_in
@@ -448,8 +456,8 @@ def migrate_legacy_state(state_dir: Path, store_path: Path) -> None:
     """Earlier releases kept approvals and rate limits in two files; move their rows into the
     one state database once, so neither a pending approval nor a limit is lost on upgrade."""
     legacy = {
-        "approvals": state_dir / "approvals.sqlite",
-        "actions": state_dir / "ratelimits.sqlite",
+        "approvals": StateLayout(state_dir).legacy_approvals_db,
+        "actions": StateLayout(state_dir).legacy_ratelimits_db,
     }
     found = {table: path for table, path in legacy.items() if path.exists()}
     if not found:

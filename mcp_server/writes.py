@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from mcp_server.diagnostics.resources import memory_bytes
+from kubemedic_quantity import format_memory, memory_bytes
 
 JSON = dict[str, Any]
 
@@ -112,10 +112,7 @@ def revision_of(obj: Mapping[str, Any]) -> int | None:
 
 def memory_text(value: int) -> str:
     """Bytes as the quantity a human would write: the largest binary unit that divides it."""
-    for unit, size in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if value % size == 0:
-            return f"{value // size}{unit}"
-    return str(value)
+    return format_memory(value)
 
 
 # ---------------------------------------------------------------------------- label selectors

@@ -24,7 +24,6 @@ MEMORY_PATCHABLE_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 # or DaemonSet's ControllerRevisions (`kubectl rollout undo` works on all three).
 ROLLBACK_KINDS = frozenset({"Deployment", "StatefulSet", "DaemonSet"})
 OOM_REASON = "OOMKilled"
-MI = 2**20
 
 
 def workload_key(diagnosis: Diagnosis) -> str:

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-MI = 2**20
+from kubemedic_quantity import MI
+
 # A rise smaller than this (over the whole run) is noise, not a trend: a steady working set
 # jitters by a few MiB between metrics-server scrapes.
 MIN_RISE_BYTES = MI
@@ -154,6 +155,41 @@ def _midpoint(run: Sequence[MemorySample]) -> float:
     return (run[0].at_seconds + run[-1].at_seconds) / 2.0
 
 
+def _deceleration(run: Sequence[MemorySample]) -> tuple[float, float] | None:
+    """(late rate, time constant) when the second half of the run grows clearly slower than
+    the first; None for a steady (or too short) climb."""
+    halves = _halves(run)
+    if halves is None:
+        return None
+    early_rate, _ = _fit(halves[0])
+    late_rate, _ = _fit(halves[1])
+    if not (early_rate > 0 and 0 < late_rate <= DECELERATING_RATIO * early_rate):
+        return None
+    gap = _midpoint(halves[1]) - _midpoint(halves[0])
+    return late_rate, gap / math.log(early_rate / late_rate)
+
+
+def _project(
+    run: Sequence[MemorySample], slope: float, usage: int, limit: int | None, horizon_minutes: float
+) -> tuple[str, float, float, float | None]:
+    """A growing run's shape, rate (bytes/s), usage at the horizon, and minutes to the limit."""
+    horizon = horizon_minutes * 60.0
+    minutes: float | None = None
+    slowing = _deceleration(run)
+    if slowing is None:
+        projected = usage + slope * horizon
+        if limit:
+            minutes = max(0.0, (limit - usage) / slope) / 60.0
+        return LINEAR, slope, projected, minutes
+    rate, tau = slowing
+    # rate(t) = rate * exp(-t / tau): usage levels off `rate * tau` above now.
+    room = rate * tau
+    projected = usage + room * (1.0 - math.exp(-horizon / tau))
+    if limit and limit - usage < room:
+        minutes = -tau * math.log(1.0 - max(0, limit - usage) / room) / 60.0
+    return DECELERATING, rate, projected, minutes
+
+
 def trend(
     samples: Sequence[MemorySample], *, horizon_minutes: float, min_samples: int
 ) -> MemoryTrend | None:
@@ -176,33 +212,11 @@ def trend(
     growing = slope > 0 and rise >= floor
     span = last.at_seconds - run[0].at_seconds
     peak = max(s.usage_bytes for s in run)
-    horizon = horizon_minutes * 60.0
-    shape = FLAT
-    rate = slope  # bytes per second
+    shape, rate = FLAT, slope  # rate: bytes per second
     projected: float | None = None
     minutes: float | None = None
     if growing:
-        shape = LINEAR
-        halves = _halves(run)
-        tau: float | None = None
-        if halves is not None:
-            early_rate, _ = _fit(halves[0])
-            late_rate, _ = _fit(halves[1])
-            if early_rate > 0 and 0 < late_rate <= DECELERATING_RATIO * early_rate:
-                shape = DECELERATING
-                rate = late_rate
-                gap = _midpoint(halves[1]) - _midpoint(halves[0])
-                tau = gap / math.log(early_rate / late_rate)
-        if tau is not None:
-            # rate(t) = rate * exp(-t / tau): usage levels off `rate * tau` above now.
-            room = rate * tau
-            projected = usage + room * (1.0 - math.exp(-horizon / tau))
-            if limit and limit - usage < room:
-                minutes = -tau * math.log(1.0 - max(0, limit - usage) / room) / 60.0
-        else:
-            projected = usage + rate * horizon
-            if limit:
-                minutes = max(0.0, (limit - usage) / rate) / 60.0
+        shape, rate, projected, minutes = _project(run, slope, usage, limit, horizon_minutes)
     return MemoryTrend(
         leak=minutes is not None and minutes <= horizon_minutes,
         samples=len(run),

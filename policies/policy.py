@@ -6,7 +6,6 @@ fall back to a default), and every error names the field that is wrong.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -20,6 +19,7 @@ from pydantic import (
     field_validator,
 )
 
+from kubemedic_quantity import parse_memory
 from policies.actions import WRITE_ACTIONS, Action, Risk
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("default.yaml")
@@ -27,42 +27,13 @@ DEMO_POLICY_PATH = Path(__file__).with_name("demo.yaml")
 
 ALWAYS_PROTECTED: tuple[str, ...] = ("kube-system", "kube-public", "kube-node-lease")
 
-_QUANTITY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTPE]i?|k)?\s*$")
-_SUFFIX = {
-    None: 1,
-    "k": 10**3,
-    "K": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-}
-
 
 class PolicyError(ValueError):
     """The policy file is missing, not YAML, or has a bad field (named in the message)."""
 
 
-def parse_memory_quantity(value: Any) -> int:
-    """Bytes from a Kubernetes memory quantity (`512Mi`, `1G`, `1048576`) or a plain int."""
-    if isinstance(value, bool):
-        raise ValueError("expected a memory quantity such as 512Mi, not a boolean")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
-        match = _QUANTITY.match(value)
-        if match:
-            return int(float(match.group(1)) * _SUFFIX[match.group(2)])
-    raise ValueError(f"expected a memory quantity such as 512Mi, got {value!r}")
+# Bytes from a memory quantity (`512Mi`, `1G`, `1048576`) or a plain int; ValueError otherwise.
+parse_memory_quantity = parse_memory
 
 
 MemoryBytes = Annotated[int, BeforeValidator(parse_memory_quantity), Field(gt=0)]

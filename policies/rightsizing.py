@@ -29,12 +29,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import kubemedic_quantity as quantity
+from kubemedic_quantity import MI
 from policies.memory_trend import percentile
 from policies.policy import MemoryPolicy, RightsizingPolicy
 from policies.rules import new_memory_limit
-
-MI = 2**20
-GI = 2**30
 
 UNDER = "under_provisioned"
 OVER = "over_provisioned"
@@ -67,22 +66,17 @@ def round_cpu_up(value: float) -> int:
 
 
 def format_memory(value: int | None) -> str:
-    """A memory quantity as kubectl would take it: `96Mi`, `2Gi`, `1536Mi`, or bytes."""
+    """Memory for the report: whole `Gi` or `Mi` (`96Mi`, `2Gi`, `1536Mi`), else `Mi` with one
+    decimal; `-` for none."""
     if value is None:
         return "-"
-    if value and value % GI == 0:
-        return f"{value // GI}Gi"
-    if value % MI == 0:
-        return f"{value // MI}Mi"
-    return f"{value / MI:.1f}Mi"
+    if value % MI:
+        return f"{value / MI:.1f}Mi"
+    return quantity.format_memory(value) if value else "0Mi"
 
 
 def format_cpu(value: int | None) -> str:
-    if value is None:
-        return "-"
-    if value and value % 1000 == 0:
-        return str(value // 1000)
-    return f"{value}m"
+    return "-" if value is None else quantity.format_cpu(value)
 
 
 # -- inputs -----------------------------------------------------------------------------------

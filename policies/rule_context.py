@@ -7,10 +7,11 @@ import math
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from kubemedic_quantity import MI, format_memory
 from policies.actions import Action, Risk
 from policies.decision import HAPPENED, ActionRecord, DecisionContext, ParamValue, Target
 from policies.diagnosis import Diagnosis, MemoryTrendInfo
-from policies.facts import MI, Facts
+from policies.facts import Facts
 
 
 @dataclass(slots=True)
@@ -27,14 +28,6 @@ class Choice:
     milder: list[Choice] = field(default_factory=list)
 
 
-def fmt_bytes(value: int) -> str:
-    if value % 2**30 == 0:
-        return f"{value // 2**30}Gi"
-    if value % MI == 0:
-        return f"{value // MI}Mi"
-    return f"{value}B"
-
-
 def new_memory_limit(peak: int, ratio: float, min_bump: int) -> int:
     """The Vertical Pod Autoscaler's OOM rule: max(peak + min_bump, peak * ratio), rounded up
     to a whole Mi (a readable quantity)."""
@@ -44,8 +37,8 @@ def new_memory_limit(peak: int, ratio: float, min_bump: int) -> int:
 
 def vpa_rule(ratio: float, min_bump: int, limit: int, peak_name: str = "peak") -> str:
     return (
-        f"VPA rule max({peak_name}+{fmt_bytes(min_bump)}, {peak_name}×{ratio:g}) = "
-        f"{fmt_bytes(limit)}"
+        f"VPA rule max({peak_name}+{format_memory(min_bump)}, {peak_name}×{ratio:g}) = "
+        f"{format_memory(limit)}"
     )
 
 
@@ -53,7 +46,7 @@ def trend_words(trend: MemoryTrendInfo) -> str:
     """The trend as a reason quotes it: rate, shape, samples, time to the limit."""
     shape = {"decelerating": "slowing down", "linear": "linearly"}.get(trend.shape, trend.shape)
     words = (
-        f"working set {fmt_bytes(trend.usage_bytes)} growing "
+        f"working set {format_memory(trend.usage_bytes)} growing "
         f"~{trend.rate_mib_per_minute:.1f}Mi/min {shape} "
         f"({trend.samples} samples over {trend.span_minutes:.0f} min)"
     )

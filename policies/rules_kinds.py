@@ -8,50 +8,72 @@ from policies.diagnosis import IssueType
 from policies.rule_context import Choice, RulesContext, clip, investigate, with_investigate
 
 
+def _job_names(rules: RulesContext) -> tuple[str | None, str | None]:
+    """The Job's and the CronJob's names, from the diagnosis or the top owner."""
+    workload = rules.f.workload
+    assert workload is not None
+    job, cronjob = rules.d.job, rules.d.cronjob
+    job_name = job.name if job is not None else None
+    if job_name is None and workload.kind == "Job":
+        job_name = workload.name
+    cron = cronjob.name if cronjob is not None else (job.cronjob if job else None)
+    if cron is None and workload.kind == "CronJob":
+        cron = workload.name
+    return job_name, cron
+
+
+def _job_parameters(namespace: str, job_name: str | None, cron: str | None) -> dict[str, str]:
+    """What a human needs at hand: the logs command, how to re-run, the names."""
+    found: dict[str, str] = {}
+    if job_name:
+        found["command"] = f"kubectl logs job/{job_name} -n {namespace}"
+    if cron:
+        found["rerun_command"] = (
+            f"kubectl create job --from=cronjob/{cron} {cron}-manual -n {namespace}"
+        )
+    elif job_name:
+        found["rerun_command"] = (
+            f"kubectl delete job {job_name} -n {namespace} && kubectl create -f <the Job's "
+            "manifest>"
+        )
+    if job_name:
+        found["job"] = job_name
+    if cron:
+        found["cronjob"] = cron
+    return found
+
+
+def _job_failed(rules: RulesContext) -> Choice | None:
+    """A failed Job or a failing CronJob: the messages, for a human (None: neither)."""
+    failed = next((i for i in rules.f.issues if i.type == IssueType.JOB_FAILED), None)
+    failing = next((i for i in rules.f.issues if i.type == IssueType.CRONJOB_FAILING), None)
+    if failed is None and failing is None:
+        return None
+    parts = []
+    if failed is not None:
+        parts.append(clip(failed.message))
+        job = rules.d.job
+        if job is not None and job.last_log_lines:
+            parts.append("last log line: " + clip(job.last_log_lines[-1]))
+    if failing is not None:
+        parts.append(clip(failing.message))
+    kind = failed.type if failed is not None else IssueType.CRONJOB_FAILING
+    return investigate(
+        "; ".join(parts) + "; a Job's pods are never deleted or retried automatically "
+        "(a re-run repeats its side effects): a human decides",
+        kind,
+        0.95,
+    )
+
+
 def job(rules: RulesContext) -> Choice:
     """A Job's (or CronJob's) pod is never deleted: it is not a crash-looping replica, a
     retry would repeat the Job's side effects, and its pods are the evidence. The other
     rows may still classify it, but only read-only answers stand."""
-    d = rules.d
     workload = rules.f.workload
     assert workload is not None
-    namespace = rules.f.namespace
-    job = d.job
-    job_name = job.name if job is not None else None
-    if job_name is None and workload.kind == "Job":
-        job_name = workload.name
-    cron = d.cronjob.name if d.cronjob is not None else (job.cronjob if job else None)
-    if cron is None and workload.kind == "CronJob":
-        cron = workload.name
-    failed = next((i for i in rules.f.issues if i.type == IssueType.JOB_FAILED), None)
-    failing = next((i for i in rules.f.issues if i.type == IssueType.CRONJOB_FAILING), None)
-    logs = f"kubectl logs job/{job_name} -n {namespace}" if job_name else None
-    rerun = (
-        f"kubectl create job --from=cronjob/{cron} {cron}-manual -n {namespace}"
-        if cron
-        else (
-            f"kubectl delete job {job_name} -n {namespace} && kubectl create -f <the Job's "
-            "manifest>"
-            if job_name
-            else None
-        )
-    )
-    if failed is not None or failing is not None:
-        parts = []
-        if failed is not None:
-            parts.append(clip(failed.message))
-            if job is not None and job.last_log_lines:
-                parts.append("last log line: " + clip(job.last_log_lines[-1]))
-        if failing is not None:
-            parts.append(clip(failing.message))
-        kind = failed.type if failed is not None else IssueType.CRONJOB_FAILING
-        choice = investigate(
-            "; ".join(parts) + "; a Job's pods are never deleted or retried automatically "
-            "(a re-run repeats its side effects): a human decides",
-            kind,
-            0.95,
-        )
-    else:
+    choice = _job_failed(rules)
+    if choice is None:
         rules.in_job_guard = True
         try:
             inner = rules.choose()
@@ -67,14 +89,7 @@ def job(rules: RulesContext) -> Choice:
             inner.issue_type,
             0.9,
         )
-    if logs:
-        choice.parameters["command"] = logs
-    if rerun:
-        choice.parameters["rerun_command"] = rerun
-    if job_name:
-        choice.parameters["job"] = job_name
-    if cron:
-        choice.parameters["cronjob"] = cron
+    choice.parameters.update(_job_parameters(rules.f.namespace, *_job_names(rules)))
     return choice
 
 

@@ -55,6 +55,53 @@ def config_problem(rules: RulesContext) -> Choice:
     )
 
 
+def _delete_pod(rules: RulesContext, restarts: int) -> Choice:
+    delete = Choice(
+        Action.DELETE_POD,
+        f"CrashLoopBackOff with {restarts} restarts; {rules.f.key} recreates the pod",
+        0.9,
+        Risk.LOW,
+        IssueType.CRASH_LOOP,
+    )
+    pod_uid = rules.d.pod_uid
+    if pod_uid:
+        delete.parameters["pod_uid"] = pod_uid
+    return delete
+
+
+def _rollback(rules: RulesContext, deleted: int) -> Choice | None:
+    """A rollback when the crash loop began with the latest rollout and the revision before
+    ran healthy, or deleting the pod did not help; None otherwise."""
+    workload = rules.f.workload
+    assert workload is not None
+    rollout = workload.rollout
+    began_with_rollout = (
+        workload.kind in ROLLBACK_KINDS
+        and rollout.failure_began_with_latest_rollout
+        and rollout.previous_revision is not None
+    )
+    if not began_with_rollout or rollout.previous_revision is None:
+        return None
+    if rollout.previous_revision_healthy:
+        reason = (
+            f"crash loop began with the latest rollout; revision "
+            f"{rollout.previous_revision} ran healthy"
+        )
+    elif deleted:
+        reason = "deleting the pod did not heal a crash loop that began with the latest rollout"
+    else:
+        return None
+    return Choice(
+        Action.ROLLBACK_DEPLOYMENT,
+        reason,
+        0.85 if rollout.previous_revision_healthy else 0.75,
+        Risk.MEDIUM,
+        IssueType.CRASH_LOOP,
+        target=rules.workload_target(),
+        parameters={"revision": rollout.previous_revision},
+    )
+
+
 def crash_loop(rules: RulesContext) -> Choice:
     kind = IssueType.CRASH_LOOP
     restarts = rules.f.restarts
@@ -66,53 +113,18 @@ def crash_loop(rules: RulesContext) -> Choice:
             kind,
             0.6,
         )
-    workload = rules.f.workload
-    if workload is None:
+    if rules.f.workload is None:
         return investigate(
             f"bare pod crash-looping ({restarts} restarts): nothing would recreate it",
             kind,
         )
-    rollout = workload.rollout
-    began_with_rollout = (
-        workload.kind in ROLLBACK_KINDS
-        and rollout.failure_began_with_latest_rollout
-        and rollout.previous_revision is not None
-    )
     if rules.done_recently(Action.ROLLBACK_DEPLOYMENT):
         return investigate(f"still crash-looping ({restarts} restarts) after a rollback", kind, 0.9)
     deleted = rules.done_recently(Action.DELETE_POD)
-    delete = Choice(
-        Action.DELETE_POD,
-        f"CrashLoopBackOff with {restarts} restarts; {rules.f.key} recreates the pod",
-        0.9,
-        Risk.LOW,
-        kind,
-    )
-    pod_uid = rules.d.pod_uid
-    if pod_uid:
-        delete.parameters["pod_uid"] = pod_uid
-    rollback_reason = ""
-    if began_with_rollout and rollout.previous_revision_healthy:
-        rollback_reason = (
-            f"crash loop began with the latest rollout; revision "
-            f"{rollout.previous_revision} ran healthy"
-        )
-    elif began_with_rollout and deleted:
-        rollback_reason = (
-            "deleting the pod did not heal a crash loop that began with the latest rollout"
-        )
-    if rollback_reason:
-        assert rollout.previous_revision is not None
-        choice = Choice(
-            Action.ROLLBACK_DEPLOYMENT,
-            rollback_reason,
-            0.85 if rollout.previous_revision_healthy else 0.75,
-            Risk.MEDIUM,
-            kind,
-            target=rules.workload_target(),
-            parameters={"revision": rollout.previous_revision},
-        )
-        return with_investigate(choice, *([] if deleted else [delete]))
+    delete = _delete_pod(rules, restarts)
+    rollback = _rollback(rules, deleted)
+    if rollback is not None:
+        return with_investigate(rollback, *([] if deleted else [delete]))
     if deleted:
         return investigate(
             f"still crash-looping ({restarts} restarts) after the pod was deleted: "

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from kubemedic_quantity import format_memory
 from policies.actions import Action, Risk
 from policies.diagnosis import IssueType, SchedulingInfo
 from policies.rule_context import (
     Choice,
     RulesContext,
     clip,
-    fmt_bytes,
     investigate,
     with_investigate,
 )
@@ -76,7 +76,9 @@ def pending(rules: RulesContext) -> Choice:
 
 
 def _describe_request(sched: SchedulingInfo) -> str:
-    return f"cpu {sched.request_cpu_millicores}m, memory {fmt_bytes(sched.request_memory_bytes)}"
+    return (
+        f"cpu {sched.request_cpu_millicores}m, memory {format_memory(sched.request_memory_bytes)}"
+    )
 
 
 def _fits_any_node(sched: SchedulingInfo) -> bool | None:
@@ -105,5 +107,5 @@ def _largest_node(sched: SchedulingInfo) -> str:
     )
     return (
         f"{node.name} with cpu {node.allocatable_cpu_millicores}m, memory "
-        f"{fmt_bytes(node.allocatable_memory_bytes)} allocatable"
+        f"{format_memory(node.allocatable_memory_bytes)} allocatable"
     )

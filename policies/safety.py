@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from policies.actions import WORKLOAD_ACTIONS, WRITE_ACTIONS, Action, Risk, risk_at_most
 from policies.decision import COUNTED, HOUR, CheckResult, Decision, DecisionContext
-from policies.diagnosis import Diagnosis, IssueType
+from policies.diagnosis import Diagnosis, IssueType, WorkloadInfo
 from policies.facts import (
     CONFIG_PROBLEM_TYPES,
     IMAGE_PULL_TYPES,
@@ -196,61 +196,73 @@ def _rate_limit(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) ->
     )
 
 
-def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
-    """Never take the workload below what its PodDisruptionBudget or maxUnavailable allows."""
+def _pdb_words(workload: WorkloadInfo) -> str:
+    return f"PodDisruptionBudget {workload.pdb_name or ''}".rstrip()
+
+
+def _delete_blast_radius(workload: WorkloadInfo, ready: bool) -> CheckResult:
+    """One pod deleted: a ready one only within the budget and maxUnavailable."""
     name = BLAST_RADIUS
-    workload = f.workload
-    if workload is None:
-        return CheckResult(name, False, "no workload: cannot bound the blast radius")
     budget = workload.pdb_disruptions_allowed
-    pdb = f"PodDisruptionBudget {workload.pdb_name or ''}".rstrip()
-    if d.action in (Action.DELETE_POD, Action.DELETE_EVICTED_POD):
-        if d.action is Action.DELETE_EVICTED_POD:
-            return CheckResult(name, True, "an evicted pod is already gone from service")
-        if not f.ready:
-            # As the eviction API decides (IfHealthyBudget): an unhealthy pod may go unless a
-            # budget is already below its healthy minimum.
-            if budget is not None and budget < 1 and workload.pdb_healthy_budget_met is not True:
-                return CheckResult(
-                    name,
-                    False,
-                    f"{pdb} allows no disruption and is not at its healthy minimum: "
-                    "the eviction API would refuse even this unhealthy pod",
-                )
-            return CheckResult(
-                name, True, "the pod is not serving; deleting it removes no available replica"
-            )
-        if budget is not None and budget < 1:
-            return CheckResult(name, False, f"{pdb} allows no disruption now")
-        if workload.max_unavailable is not None:
-            unavailable = workload.replicas - workload.available_replicas + 1
-            if unavailable > workload.max_unavailable:
-                return CheckResult(
-                    name,
-                    False,
-                    f"{unavailable} replicas would be unavailable, maxUnavailable is "
-                    f"{workload.max_unavailable}",
-                )
-        return CheckResult(name, True, "one ready replica may go while the controller replaces it")
-    if d.action is Action.SCALE_DOWN_DEPLOYMENT:
-        replicas = d.parameters.get("replicas")
-        if not isinstance(replicas, int) or replicas < 0:
-            return CheckResult(name, False, "no target replica count")
-        if replicas < ctx.policy.min_replicas:
+    pdb = _pdb_words(workload)
+    if not ready:
+        # As the eviction API decides (IfHealthyBudget): an unhealthy pod may go unless a
+        # budget is already below its healthy minimum.
+        if budget is not None and budget < 1 and workload.pdb_healthy_budget_met is not True:
             return CheckResult(
                 name,
                 False,
-                f"{replicas} replicas is below the minimum of {ctx.policy.min_replicas}",
+                f"{pdb} allows no disruption and is not at its healthy minimum: "
+                "the eviction API would refuse even this unhealthy pod",
             )
-        lost = max(0, workload.available_replicas - replicas)
-        if budget is not None and lost > budget:
+        return CheckResult(
+            name, True, "the pod is not serving; deleting it removes no available replica"
+        )
+    if budget is not None and budget < 1:
+        return CheckResult(name, False, f"{pdb} allows no disruption now")
+    if workload.max_unavailable is not None:
+        unavailable = workload.replicas - workload.available_replicas + 1
+        if unavailable > workload.max_unavailable:
             return CheckResult(
                 name,
                 False,
-                f"scaling to {replicas} removes {lost} available, {pdb} allows {budget}",
+                f"{unavailable} replicas would be unavailable, maxUnavailable is "
+                f"{workload.max_unavailable}",
             )
-        return CheckResult(name, True, f"scaling to {replicas} removes {lost} available replicas")
-    # A template change rolls the pods: at most maxUnavailable of the available go at once.
+    return CheckResult(name, True, "one ready replica may go while the controller replaces it")
+
+
+def _scale_down_blast_radius(
+    d: Decision, ctx: DecisionContext, workload: WorkloadInfo
+) -> CheckResult:
+    """Scaling down: not below the policy's minimum, nor take more than the budget allows."""
+    name = BLAST_RADIUS
+    budget = workload.pdb_disruptions_allowed
+    replicas = d.parameters.get("replicas")
+    if not isinstance(replicas, int) or replicas < 0:
+        return CheckResult(name, False, "no target replica count")
+    if replicas < ctx.policy.min_replicas:
+        return CheckResult(
+            name,
+            False,
+            f"{replicas} replicas is below the minimum of {ctx.policy.min_replicas}",
+        )
+    lost = max(0, workload.available_replicas - replicas)
+    if budget is not None and lost > budget:
+        return CheckResult(
+            name,
+            False,
+            f"scaling to {replicas} removes {lost} available, {_pdb_words(workload)} "
+            f"allows {budget}",
+        )
+    return CheckResult(name, True, f"scaling to {replicas} removes {lost} available replicas")
+
+
+def _rollout_blast_radius(workload: WorkloadInfo) -> CheckResult:
+    """A template change rolls the pods: at most maxUnavailable of the available go at once."""
+    name = BLAST_RADIUS
+    budget = workload.pdb_disruptions_allowed
+    pdb = _pdb_words(workload)
     if budget is not None:
         if workload.max_unavailable is None:
             return CheckResult(
@@ -264,6 +276,20 @@ def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) 
                 f"the rollout may take {at_once} available replicas, {pdb} allows {budget}",
             )
     return CheckResult(name, True, "the rolling update keeps within maxUnavailable")
+
+
+def _blast_radius(d: Decision, diag: Diagnosis, ctx: DecisionContext, f: Facts) -> CheckResult:
+    """Never take the workload below what its PodDisruptionBudget or maxUnavailable allows."""
+    workload = f.workload
+    if workload is None:
+        return CheckResult(BLAST_RADIUS, False, "no workload: cannot bound the blast radius")
+    if d.action is Action.DELETE_EVICTED_POD:
+        return CheckResult(BLAST_RADIUS, True, "an evicted pod is already gone from service")
+    if d.action is Action.DELETE_POD:
+        return _delete_blast_radius(workload, f.ready)
+    if d.action is Action.SCALE_DOWN_DEPLOYMENT:
+        return _scale_down_blast_radius(d, ctx, workload)
+    return _rollout_blast_radius(workload)
 
 
 # Acting on a prediction (nothing has failed yet) always asks a human, whatever the policy

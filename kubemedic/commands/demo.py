@@ -24,6 +24,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kubemedic_store import StateLayout
+
 if TYPE_CHECKING:  # the cluster, the agent and the server load only when the demo runs
     from kubemedic.demo_cluster import DemoCluster, DemoResult
 
@@ -119,7 +121,7 @@ async def _run(
         console.print(f"watch loop stopped after {time.monotonic() - started:.1f} s")
 
     _print_report(results, state_dir=state_dir, metrics_url=endpoint.url)
-    endpoint.write_snapshot(state_dir / "metrics.prom")
+    endpoint.write_snapshot(StateLayout(state_dir).metrics_snapshot)
     if linger > 0:
         console.print(f"serving {endpoint.url} for {linger:g} s more")
         await asyncio.sleep(linger)
@@ -192,7 +194,7 @@ def _print_report(results: list[DemoResult], *, state_dir: Path, metrics_url: st
             heal,
         )
     console.print(table)
-    audit = state_dir / "audit.jsonl"
+    audit = StateLayout(state_dir).audit_log
     console.print(f"audit log: {audit} (check the chain: kubemedic audit verify {audit})")
-    console.print(f"metrics:   {metrics_url} (snapshot: {state_dir / 'metrics.prom'})")
+    console.print(f"metrics:   {metrics_url} (snapshot: {StateLayout(state_dir).metrics_snapshot})")
     console.print(f"approvals: kubemedic approvals list --state-dir {state_dir}")

@@ -21,9 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kubemedic_store import Migration, Row, is_postgres_url, open_database
-
-SLACK_DB = "slack.sqlite"
+from kubemedic_store import Migration, Row, StateLayout, is_postgres_url, open_database
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS slack_messages (
@@ -75,7 +73,7 @@ class SlackStore:
             self._db = open_database(database_url)
         else:
             state_dir.mkdir(parents=True, exist_ok=True)
-            self.path = state_dir / SLACK_DB
+            self.path = StateLayout(state_dir).slack_db
             self._db = open_database(self.path)
         self._db.migrate("slack", (Migration(1, "slack messages and signatures", _SCHEMA),))
 

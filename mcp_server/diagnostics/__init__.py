@@ -13,8 +13,7 @@ Public API:
 - `logs.analyze_log_text(text, container=...) -> LogAnalysis` (the `analyze_logs` result).
 - `resources.resource_report(pod, pod_metrics, metrics_available=...) -> ResourceReport` (the
   `check_resource_usage` result), `container_resources`, `cpu_millicores`, `memory_bytes`.
-  resources.py is the one module here importing the `kubernetes` package, for its pure
-  `parse_quantity`.
+  Quantities are parsed and formatted by `kubemedic_quantity`.
 - `config.config_findings(pod, ConfigExistence)`, `config.limit_range_max_memory`.
 - `owners.workload_info(pod, owners, replicasets=..., pdbs=..., pods=..., first_failure_at=...)`.
 

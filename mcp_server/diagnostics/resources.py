@@ -1,27 +1,26 @@
 """Resource requests, limits and live usage per container (behind `check_resource_usage`).
 
-Quantities are parsed with the kubernetes client's own parser, `kubernetes.utils.parse_quantity`:
-this module is the one place outside the gateway that imports the `kubernetes` package, and only
-for that pure function (no API access). When metrics.k8s.io is not served, usage stays None and
-the report says so: a missing number is never shown as zero.
+Quantities are parsed and formatted by `kubemedic_quantity`, the product's one quantity
+module (re-exported here for the diagnostics' callers). When metrics.k8s.io is not served,
+usage stays None and the report says so: a missing number is never shown as zero.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from decimal import ROUND_CEILING, Decimal, InvalidOperation
-from typing import cast
+from collections.abc import Mapping, Sequence
 
-from kubernetes.utils import parse_quantity as _untyped_parse_quantity
 from pydantic import BaseModel, Field
 
+# The `x as x` names are re-exported: the diagnostics' callers import them from here.
+from kubemedic_quantity import cpu_millicores as cpu_millicores
+from kubemedic_quantity import format_cpu as _format_cpu
+from kubemedic_quantity import format_memory_rounded
+from kubemedic_quantity import memory_bytes as memory_bytes
+from kubemedic_quantity import parse_quantity_or_none as parse_quantity_or_none
 from policies.diagnosis import ContainerResources, Issue, IssueType, MemoryTrendInfo
 from policies.memory_trend import MemorySample, last_full_trend, predict_oom
 
 from ._obj import Obj, lst, m, s
-
-# The client's parser is untyped; this is its real signature.
-parse_quantity = cast(Callable[[str | int | float], Decimal], _untyped_parse_quantity)
 
 NEAR_LIMIT_PERCENT = 90.0
 METRICS_UNAVAILABLE = (
@@ -29,58 +28,14 @@ METRICS_UNAVAILABLE = (
     "cluster, or has no sample for this pod yet. Requests and limits are shown; usage is not."
 )
 
-_MI = 2**20
-_GI = 2**30
-
-
-def parse_quantity_or_none(value: object) -> Decimal | None:
-    """A Kubernetes quantity ("100m", "64Mi", "1.5", 2) as a Decimal; None if absent or invalid."""
-    if value is None or isinstance(value, bool):
-        return None
-    if not isinstance(value, str | int | float):
-        return None
-    try:
-        parsed = parse_quantity(value)
-    except (ValueError, TypeError, InvalidOperation):
-        return None
-    if not isinstance(parsed, Decimal) or not parsed.is_finite() or parsed < 0:
-        return None
-    return parsed
-
-
-def cpu_millicores(value: object) -> int | None:
-    """CPU quantity in millicores, rounded up (as the API does for sub-milli quantities)."""
-    parsed = parse_quantity_or_none(value)
-    if parsed is None:
-        return None
-    return int((parsed * 1000).to_integral_value(rounding=ROUND_CEILING))
-
-
-def memory_bytes(value: object) -> int | None:
-    """Memory quantity in bytes, rounded up."""
-    parsed = parse_quantity_or_none(value)
-    if parsed is None:
-        return None
-    return int(parsed.to_integral_value(rounding=ROUND_CEILING))
-
 
 def format_cpu(millicores: int | None) -> str | None:
-    if millicores is None:
-        return None
-    if millicores % 1000 == 0 and millicores >= 1000:
-        return str(millicores // 1000)
-    return f"{millicores}m"
+    return None if millicores is None else _format_cpu(millicores)
 
 
 def format_memory(value: int | None) -> str | None:
-    if value is None:
-        return None
-    if value >= _GI and value % _GI == 0:
-        return f"{value // _GI}Gi"
-    if value >= _MI or value == 0:
-        mib = value / _MI
-        return f"{mib:.0f}Mi" if mib == int(mib) or mib >= 100 else f"{mib:.1f}Mi"
-    return f"{max(1, round(value / 1024))}Ki"
+    """As `kubectl top` shows memory (rounded, for people); None stays None."""
+    return None if value is None else format_memory_rounded(value)
 
 
 def _percent(usage: int | None, of: int | None) -> float | None:
