@@ -24,6 +24,7 @@ from kubemedic.agent_runtime import veto_audit_sink
 from kubesim import KubeSim
 from kubesim.store import DEPLOYMENTS, PODS
 from mcp_server.config import ServerConfig
+from mcp_server.fleet import Fleet
 from mcp_server.gateway import Gateway
 from mcp_server.server import create_server
 from mcp_server.state import Clock, ServerState
@@ -58,6 +59,7 @@ class DemoResult:
     approver: str | None
     outcome: str
     seconds_to_heal: float | None
+    cluster: str | None = None  # with several clusters, the one the failure was seeded in
 
 
 FAILURES = (
@@ -109,22 +111,32 @@ _WARM_UP_SECONDS = 110.0  # simulated: long enough for 4 restarts under the kube
 
 
 class DemoCluster:
-    """kubesim + seeded failures + an MCP server; `watch()` runs the agent over it."""
+    """kubesim (one per cluster) + seeded failures + an MCP server; `watch()` runs the agent
+    over it. With several clusters every kubesim gets the same failures and one MCP server
+    serves them all (a `Fleet`, as `kubemedic watch --context A --context B` builds it)."""
 
-    def __init__(self, *, speed: float, state_dir: Path) -> None:
+    def __init__(self, *, speed: float, state_dir: Path, clusters: int = 1) -> None:
         if not SCENARIOS.is_dir():
             raise DemoError(f"no scenario manifests at {SCENARIOS}: run from the source tree")
+        if clusters < 1:
+            raise DemoError("the demo needs at least one cluster")
         self.speed = speed
         self.state_dir = state_dir
-        self.sim = KubeSim(speed=speed)
+        self.sims = [KubeSim(speed=speed) for _ in range(clusters)]
+        self.sim = self.sims[0]
+        # Several clusters are named as `kubemedic sim --clusters N` names its contexts.
+        self.names: list[str] = (
+            [f"kubesim-{n}" for n in range(1, clusters + 1)] if clusters > 1 else []
+        )
         self.failures = FAILURES
-        self._state: ServerState | None = None
+        self._served: ServerState | Fleet | None = None
         # The issue that opened each incident (a re-diagnosis may see a calmer moment).
         self._opened_issue: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
     def __enter__(self) -> DemoCluster:
-        self.sim.start()
+        for sim in self.sims:
+            sim.start()
         return self
 
     def __exit__(
@@ -133,88 +145,65 @@ class DemoCluster:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._state is not None:
-            self._state.close()
-        self.sim.stop()
+        if self._served is not None:
+            self._served.close()
+        for sim in self.sims:
+            sim.stop()
+
+    def clusters(self) -> list[tuple[str | None, KubeSim]]:
+        """(name, kubesim) of every cluster; the name is None with only one."""
+        if not self.names:
+            return [(None, self.sim)]
+        return list(zip(self.names, self.sims, strict=True))
 
     # -- seeding ---------------------------------------------------------------------------
     async def seed(self, on_step: Callable[[str], None]) -> None:
-        """Apply the failure manifests and let simulated time pass until they show."""
-        clock = self.sim.clock
-        clock.set_speed(0)  # hold time while the pods are created, so faults land before start
-        for manifest in (
-            "crashloop.yaml",
-            "oom.yaml",
-            "imagepull.yaml",
-            "resource-exhaustion.yaml",
-            "healthy-deployment.yaml",
-            "crashloop-deployment.yaml",
-            "bad-rollout.yaml",
-        ):
-            self.sim.apply((SCENARIOS / manifest).read_text())
-            on_step(f"applied k8s/scenarios/{manifest}")
-        self.sim.apply(_reports_deployment())
-        self.sim.apply(_orders_deployment())
-        self._inject_transient_crash("orders")
-        on_step("deployment orders: one replica given a transient crash (kubesim.io/crash-after)")
-        # Simulated time runs by hand while seeding: minutes of back-off in a moment.
-        self.sim.advance(30, step=1.0)
-        self._roll_out_bad_image("checkout", "nginx:1.25-does-not-exist")
-        on_step("deployment checkout: rolled out nginx:1.25-does-not-exist")
-        self.sim.advance(_WARM_UP_SECONDS, step=2.0)
-        on_step(f"{_WARM_UP_SECONDS:.0f} s of simulated time passed: the failures show")
-        clock.set_speed(self.speed)
-
-    def _roll_out_bad_image(self, name: str, image: str) -> None:
-        deploy = self.sim.store.get(DEPLOYMENTS, NAMESPACE, name)
-        manifest = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": name,
-                "namespace": NAMESPACE,
-                "labels": deploy["metadata"].get("labels", {}),
-                "annotations": {"kubernetes.io/change-cause": f"set image {image}"},
-            },
-            "spec": copy.deepcopy(deploy["spec"]),
-        }
-        manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
-        self.sim.apply(manifest)
-
-    def _inject_transient_crash(self, deployment: str) -> None:
-        """Give the deployment's pod (not its template) a crash: deleting the pod cures it."""
-        for pod in self.sim.store.list(PODS, NAMESPACE):
-            if pod["metadata"]["name"].startswith(f"{deployment}-"):
-
-                def crash(obj: dict[str, Any]) -> None:
-                    notes = obj["metadata"].setdefault("annotations", {})
-                    notes["kubesim.io/crash-after"] = "3s"
-                    notes["kubesim.io/exit-code"] = "1"
-                    notes["kubesim.io/log-exit"] = "ERROR worker pool wedged: lost lease on queue"
-
-                self.sim.store.mutate(PODS, NAMESPACE, pod["metadata"]["name"], crash)
+        """Apply the failure manifests to every cluster and let simulated time pass until
+        they show."""
+        for name, sim in self.clusters():
+            _seed(sim, _prefixed(on_step, f"{name}: " if name else ""))
+            sim.clock.set_speed(self.speed)
 
     # -- the agent -------------------------------------------------------------------------
+    def served(self) -> ServerState | Fleet:
+        """The MCP server's state: one cluster's, or a fleet sharing the first one's store."""
+        if self._served is None:
+            if not self.names:
+                self._served = self._cluster_state(self.sim, None, None)
+            else:
+                states: dict[str, ServerState] = {}
+                first: ServerState | None = None
+                for name, sim in zip(self.names, self.sims, strict=True):
+                    states[name] = self._cluster_state(sim, name, first)
+                    first = first or states[name]
+                self._served = Fleet(states)
+        return self._served
+
     def server_state(self) -> ServerState:
-        if self._state is None:
-            assert self.sim.kubeconfig_path is not None
-            speed = self.speed
-            config = ServerConfig(
-                kubeconfig=self.sim.kubeconfig_path,
-                policy_path=DEMO_POLICY,
-                state_dir=self.state_dir,
-                local_caller=AGENT_CALLER,
-                verify_timeout_seconds=180,
-                verify_poll_seconds=5,
-            )
-            clock = Clock(
-                now=self.sim.clock.now,
-                monotonic=self.sim.clock.seconds,
-                sleep=lambda seconds: time.sleep(seconds / speed),
-            )
-            gateway = Gateway.from_kubeconfig(self.sim.kubeconfig_path)
-            self._state = ServerState(config, gateway, clock=clock)
-        return self._state
+        """The state that owns the store (approvals, audit): the only or the first cluster's."""
+        served = self.served()
+        return served.default if isinstance(served, Fleet) else served
+
+    def _cluster_state(
+        self, sim: KubeSim, name: str | None, shared: ServerState | None
+    ) -> ServerState:
+        assert sim.kubeconfig_path is not None
+        speed = self.speed
+        config = ServerConfig(
+            kubeconfig=sim.kubeconfig_path,
+            policy_path=DEMO_POLICY,
+            state_dir=self.state_dir,
+            local_caller=AGENT_CALLER,
+            verify_timeout_seconds=180,
+            verify_poll_seconds=5,
+        )
+        clock = Clock(
+            now=sim.clock.now,
+            monotonic=sim.clock.seconds,
+            sleep=lambda seconds: time.sleep(seconds / speed),
+        )
+        gateway = Gateway.from_kubeconfig(sim.kubeconfig_path)
+        return ServerState(config, gateway, clock=clock, cluster=name, shared=shared)
 
     async def watch(
         self,
@@ -223,6 +212,7 @@ class DemoCluster:
         on_line: Callable[[str], None],
         deadline_seconds: float,
     ) -> WatchSummary:
+        served = self.served()
         state = self.server_state()
         speed = self.speed
 
@@ -234,12 +224,13 @@ class DemoCluster:
             policy=state.policy,
             caller=AGENT_CALLER,
             poll_interval_seconds=5.0,
-            max_concurrent=4,
+            max_concurrent=4 * len(self.sims),
             verify_interval_seconds=10.0,
             sleep=sleep,
             stop_when_idle=True,
             # Vetoes and rejections land in the same hash-chained trail as the server's writes.
             audit=veto_audit_sink(state.config.audit_path, AGENT_CALLER),
+            clusters=tuple(self.names),
         )
         stop = asyncio.Event()
         timer = asyncio.get_running_loop().call_later(deadline_seconds, stop.set)
@@ -252,7 +243,7 @@ class DemoCluster:
                 on_line(line)
 
         try:
-            async with create_connected_server_and_client_session(create_server(state)) as session:
+            async with create_connected_server_and_client_session(create_server(served)) as session:
                 return await run_watch(session, settings, on_event=show, approve=approve, stop=stop)
         finally:
             timer.cancel()
@@ -270,27 +261,103 @@ class DemoCluster:
     # -- the report ------------------------------------------------------------------------
     def results(self, summary: WatchSummary) -> list[DemoResult]:
         rows = []
-        for failure in self.failures:
-            keys = {failure.workload, f"{NAMESPACE}/{failure.workload}"}
-            reports = [r for r in summary.incidents if r.workload in keys]
-            opened = next((self._opened_issue[k] for k in keys if k in self._opened_issue), None)
-            rows.append(_result(failure, reports, self.speed, opened))
+        for name, _ in self.clusters():
+            prefix = f"{name}/" if name else ""
+            for failure in self.failures:
+                keys = {f"{prefix}{failure.workload}", f"{prefix}{NAMESPACE}/{failure.workload}"}
+                reports = [r for r in summary.incidents if r.workload in keys]
+                opened = next(
+                    (self._opened_issue[k] for k in keys if k in self._opened_issue), None
+                )
+                rows.append(_result(failure, reports, self.speed, opened, name))
         return rows
 
 
 def _result(
-    failure: SeededFailure, reports: list[IncidentReport], speed: float, opened: str | None
+    failure: SeededFailure,
+    reports: list[IncidentReport],
+    speed: float,
+    opened: str | None,
+    cluster: str | None = None,
 ) -> DemoResult:
     if not reports:
-        return DemoResult(failure, failure.name, None, None, None, "not_seen", None)
+        return DemoResult(failure, failure.name, None, None, None, "not_seen", None, cluster)
     report = reports[-1]
     outcome = report.outcome or "awaiting_approval"
     heal = None
     if outcome == "healed" and report.seconds_open is not None:
         heal = report.seconds_open * speed  # the agent runs on wall time; kubesim at `speed`
     return DemoResult(
-        failure, report.pod, report.issue_type, report.action, report.approver, outcome, heal
+        failure,
+        report.pod,
+        report.issue_type,
+        report.action,
+        report.approver,
+        outcome,
+        heal,
+        cluster,
     )
+
+
+def _prefixed(on_step: Callable[[str], None], prefix: str) -> Callable[[str], None]:
+    return lambda text: on_step(f"{prefix}{text}")
+
+
+def _seed(sim: KubeSim, on_step: Callable[[str], None]) -> None:
+    """One cluster's failures, with its clock held while the pods are created (so faults land
+    before start) and then run by hand: minutes of back-off in a moment."""
+    sim.clock.set_speed(0)
+    for manifest in (
+        "crashloop.yaml",
+        "oom.yaml",
+        "imagepull.yaml",
+        "resource-exhaustion.yaml",
+        "healthy-deployment.yaml",
+        "crashloop-deployment.yaml",
+        "bad-rollout.yaml",
+    ):
+        sim.apply((SCENARIOS / manifest).read_text())
+        on_step(f"applied k8s/scenarios/{manifest}")
+    sim.apply(_reports_deployment())
+    sim.apply(_orders_deployment())
+    _inject_transient_crash(sim, "orders")
+    on_step("deployment orders: one replica given a transient crash (kubesim.io/crash-after)")
+    sim.advance(30, step=1.0)
+    _roll_out_bad_image(sim, "checkout", "nginx:1.25-does-not-exist")
+    on_step("deployment checkout: rolled out nginx:1.25-does-not-exist")
+    sim.advance(_WARM_UP_SECONDS, step=2.0)
+    on_step(f"{_WARM_UP_SECONDS:.0f} s of simulated time passed: the failures show")
+
+
+def _roll_out_bad_image(sim: KubeSim, name: str, image: str) -> None:
+    deploy = sim.store.get(DEPLOYMENTS, NAMESPACE, name)
+    manifest = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": deploy["metadata"].get("labels", {}),
+            "annotations": {"kubernetes.io/change-cause": f"set image {image}"},
+        },
+        "spec": copy.deepcopy(deploy["spec"]),
+    }
+    manifest["spec"]["template"]["spec"]["containers"][0]["image"] = image
+    sim.apply(manifest)
+
+
+def _inject_transient_crash(sim: KubeSim, deployment: str) -> None:
+    """Give the deployment's pod (not its template) a crash: deleting the pod cures it."""
+
+    def crash(obj: dict[str, Any]) -> None:
+        notes = obj["metadata"].setdefault("annotations", {})
+        notes["kubesim.io/crash-after"] = "3s"
+        notes["kubesim.io/exit-code"] = "1"
+        notes["kubesim.io/log-exit"] = "ERROR worker pool wedged: lost lease on queue"
+
+    for pod in sim.store.list(PODS, NAMESPACE):
+        if pod["metadata"]["name"].startswith(f"{deployment}-"):
+            sim.store.mutate(PODS, NAMESPACE, pod["metadata"]["name"], crash)
 
 
 def _describe(event: WatchEvent) -> str | None:

@@ -63,6 +63,12 @@ def demo(
     deadline: Annotated[
         float, typer.Option(min=10.0, help="give up after this many wall seconds")
     ] = 150.0,
+    clusters: Annotated[
+        int,
+        typer.Option(
+            min=1, max=4, help="simulated clusters, each with the same failures, one agent"
+        ),
+    ] = 1,
 ) -> None:
     """Run kubemedic against kubesim with seeded failures and print what it did."""
     if "KUBEMEDIC_LOG_LEVEL" not in os.environ:
@@ -78,6 +84,7 @@ def demo(
             metrics_port=metrics_port,
             linger=linger,
             deadline=deadline,
+            clusters=clusters,
         )
     )
     raise typer.Exit(code)
@@ -92,6 +99,7 @@ async def _run(
     metrics_port: int,
     linger: float,
     deadline: float,
+    clusters: int = 1,
 ) -> int:
     # Demo state is throwaway: a second run must not meet the first run's rate limits.
     if state_dir.exists():
@@ -104,14 +112,16 @@ async def _run(
     endpoint = MetricsEndpoint.start(port=metrics_port)
     console.print(f"[bold]kubemedic demo[/] · metrics at [cyan]{endpoint.url}[/]")
     started = time.monotonic()
-    with DemoCluster(speed=speed, state_dir=state_dir) as cluster:
-        console.print(
-            f"kubesim on {cluster.sim.url} (x{speed:g} simulated time) · "
-            f"kubeconfig {cluster.sim.kubeconfig_path}"
-        )
+    with DemoCluster(speed=speed, state_dir=state_dir, clusters=clusters) as cluster:
+        for name, sim in cluster.clusters():
+            console.print(
+                f"{name + ': ' if name else ''}kubesim on {sim.url} (x{speed:g} simulated time) "
+                f"· kubeconfig {sim.kubeconfig_path}"
+            )
         with console.status("seeding failures…"):
             await cluster.seed(on_step=lambda text: console.print(f"  [dim]seed[/] {text}"))
-        console.print(f"seeded {len(cluster.failures)} failures; starting the watch loop")
+        seeded = len(cluster.failures) * len(cluster.sims)
+        console.print(f"seeded {seeded} failures; starting the watch loop")
         summary = await cluster.watch(
             approve=_approver(cluster, yes=yes, interactive=interactive),
             on_line=lambda text: console.print(f"  [dim]{_since(started)}[/] {text}"),
@@ -129,7 +139,9 @@ async def _run(
 
     unresolved = [r for r in results if r.outcome == "not_seen"]
     if unresolved:
-        names = ", ".join(r.failure.name for r in unresolved)
+        names = ", ".join(
+            f"{r.cluster}/{r.failure.name}" if r.cluster else r.failure.name for r in unresolved
+        )
         console.print(f"[red]not dealt with:[/] {names}")
         return 1
     return 0
@@ -180,12 +192,15 @@ def _local_user() -> str:
 
 def _print_report(results: list[DemoResult], *, state_dir: Path, metrics_url: str) -> None:
     table = Table(title="kubemedic demo — what happened", show_lines=False)
-    for column in ("pod", "issue", "action", "approver", "result", "time to heal"):
+    several = any(row.cluster for row in results)
+    columns = ("pod", "issue", "action", "approver", "result", "time to heal")
+    for column in ("cluster", *columns) if several else columns:
         table.add_column(column)
     for row in results:
         style = _OUTCOME_STYLE.get(row.outcome, "red")
         heal = f"{row.seconds_to_heal:.0f} s (sim)" if row.seconds_to_heal is not None else "—"
         table.add_row(
+            *((row.cluster or "",) if several else ()),
             row.pod,
             row.issue or "—",
             row.action or "—",
