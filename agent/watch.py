@@ -37,8 +37,15 @@ from agent.leadership import Leadership
 from agent.notify import Notifier
 from agent.resource_updates import ResourceUpdates
 from agent.runner import IncidentRunner, IncidentStatus, open_checkpointer
-from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, cluster_scope, error_code
-from agent.workloads import entry_name, entry_workload, unhealthy_pods
+from agent.tools import (
+    LIST_UNHEALTHY_PODS,
+    Toolbox,
+    ToolboxError,
+    ToolCallError,
+    cluster_scope,
+)
+from agent.workloads import entry_name, entry_workload
+from kubemedic_contract import ListUnhealthyResult
 from kubemedic_logctx import log_context
 from policies import WRITE_ACTIONS, Policy, parse_action
 
@@ -445,21 +452,28 @@ class _Watch:
         """One cluster's unhealthy pods: (how many, incidents opened); None: no answer."""
         settings = self.settings
         where = {} if cluster is None else {"cluster": cluster}
-        result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace, **where)
-        code = error_code(result)
-        if code == "not_ready":
-            # The server's pod cache is still syncing (just started): look again next poll.
-            data = {"unhealthy": 0, "opened": 0, "ready": False, **where}
-            await self.emit(WatchEvent("poll", data=data))
+        try:
+            result = await self.toolbox.typed(
+                LIST_UNHEALTHY_PODS, ListUnhealthyResult, namespace=settings.namespace, **where
+            )
+        except ToolCallError as failed:
+            if failed.code == "not_ready":
+                # The server's pod cache is still syncing (just started): look again next poll.
+                data = {"unhealthy": 0, "opened": 0, "ready": False, **where}
+                await self.emit(WatchEvent("poll", data=data))
+                return None
+            data = {"error": failed.code, "result": failed.result(), **where}
+            await self.emit(WatchEvent("error", data=data))
             return None
-        if code is not None:
-            await self.emit(WatchEvent("error", data={"error": code, "result": result, **where}))
+        except ToolboxError as unreadable:  # a server outside the contract: say so, go on
+            data = {"error": "invalid_answer", "message": str(unreadable)[:500], **where}
+            await self.emit(WatchEvent("error", data=data))
             return None
         opened = 0
-        pods = unhealthy_pods(result)
+        pods = result.pods
         held = {incident.workload for incident in self.held.values()}
         for pod in pods:
-            namespace = str(pod.get("namespace") or settings.namespace or "default")
+            namespace = pod.namespace
             key = incident_key(namespace, entry_workload(pod), cluster)
             if key in held or key in self.elsewhere:
                 continue  # already has its incident: no database round trip per pod and poll
@@ -470,7 +484,7 @@ class _Watch:
                 key,
                 namespace,
                 entry_name(pod),
-                pod.get("issue_type"),
+                pod.issue_type,
                 owner=self.owner,
             )
             if not created:
