@@ -16,8 +16,16 @@ from policies import diagnosis as rules
 _CLOSED = ConfigDict(extra="forbid")
 
 
+class MemoryTrendInfo(rules.MemoryTrendInfo):
+    model_config = _CLOSED
+
+
 class Issue(rules.Issue):
     model_config = _CLOSED
+
+    # A PredictedOOM: when the working set reaches the limit at this pace, and the trend.
+    minutes_to_limit: float | None = None
+    trend: MemoryTrendInfo | None = None
 
 
 class OwnerRef(rules.OwnerRef):
@@ -32,10 +40,6 @@ class WorkloadInfo(rules.WorkloadInfo):
     model_config = _CLOSED
 
     rollout: RolloutInfo = Field(default_factory=RolloutInfo)
-
-
-class MemoryTrendInfo(rules.MemoryTrendInfo):
-    model_config = _CLOSED
 
 
 class ContainerResources(rules.ContainerResources):

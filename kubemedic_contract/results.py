@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from kubemedic_contract.diagnosis import DiagnosisBody
 from kubemedic_contract.workload import WorkloadRef
@@ -133,8 +139,15 @@ class Verification(BaseModel):
     started_at: float | None = None  # epoch seconds of the write's outcome
     healthy_since: float | None = None
     waited_seconds: float = 0.0
-    resize: list[ResizeLook] | None = None
+    resize: list[ResizeLook] | None = None  # only after an in-place resize (else left out)
     evidence: list[str] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _resize_only_when_resized(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        body: dict[str, Any] = dump(self)
+        if body.get("resize") is None:
+            body.pop("resize", None)
+        return body
 
 
 class SafetyCheck(BaseModel):

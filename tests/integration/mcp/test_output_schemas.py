@@ -23,7 +23,7 @@ from tests.integration.mcp.test_failures import _crasher, _looping
 # name and its fields (`[]` an item of a list, `{}` a value of a map).
 FREE_FORM: dict[str, str] = {
     "ErrorInfo": "an error's details vary by its code (docs/contracts.md, Errors)",
-    "DiagnosePodResult.status": "the pod's phase, conditions and container statuses as the API has them",
+    "DiagnosePodResult.status": "the pod's phase, conditions and container statuses (raw)",
     "DiagnosePodResult.logs": "error and warning lines per log read, or why a log is unavailable",
     "DiagnosePodResult.events[]": "summarized Kubernetes events, as the API words them",
     "CronJobInfo.recent_outcomes[]": "job name -> status of the CronJob's last runs",
