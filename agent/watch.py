@@ -168,6 +168,17 @@ class WatchSummary:
         return [i for i in self.incidents if i.outcome is None]
 
 
+def unanswered_poll(failed: ToolCallError | ToolboxError, where: dict[str, str]) -> WatchEvent:
+    """What a look at the unhealthy pods that got no answer tells the watcher."""
+    if isinstance(failed, ToolboxError):  # a server outside the contract: say so, go on
+        data = {"error": "invalid_answer", "message": str(failed)[:500], **where}
+        return WatchEvent("error", data=data)
+    if failed.code == "not_ready":
+        # The server's pod cache is still syncing (just started): look again next poll.
+        return WatchEvent("poll", data={"unhealthy": 0, "opened": 0, "ready": False, **where})
+    return WatchEvent("error", data={"error": failed.code, "result": failed.result(), **where})
+
+
 def incident_key(namespace: str, workload: str, cluster: str | None = None) -> str:
     """`namespace/Kind/name`; with several clusters `cluster/namespace/Kind/name`."""
     key = f"{namespace}/{workload}"
@@ -456,18 +467,8 @@ class _Watch:
             result = await self.toolbox.typed(
                 LIST_UNHEALTHY_PODS, ListUnhealthyResult, namespace=settings.namespace, **where
             )
-        except ToolCallError as failed:
-            if failed.code == "not_ready":
-                # The server's pod cache is still syncing (just started): look again next poll.
-                data = {"unhealthy": 0, "opened": 0, "ready": False, **where}
-                await self.emit(WatchEvent("poll", data=data))
-                return None
-            data = {"error": failed.code, "result": failed.result(), **where}
-            await self.emit(WatchEvent("error", data=data))
-            return None
-        except ToolboxError as unreadable:  # a server outside the contract: say so, go on
-            data = {"error": "invalid_answer", "message": str(unreadable)[:500], **where}
-            await self.emit(WatchEvent("error", data=data))
+        except (ToolCallError, ToolboxError) as failed:
+            await self.emit(unanswered_poll(failed, where))
             return None
         opened = 0
         pods = result.pods
