@@ -26,6 +26,9 @@ class Issue(rules.Issue):
     # A PredictedOOM: when the working set reaches the limit at this pace, and the trend.
     minutes_to_limit: float | None = None
     trend: MemoryTrendInfo | None = None
+    # A MissingConfigRef: the ConfigMap, Secret or claim that does not exist.
+    ref_kind: str | None = None
+    ref_name: str | None = None
 
 
 class OwnerRef(rules.OwnerRef):

@@ -222,6 +222,13 @@ class PlanResult(ToolResult):
     decision: dict[str, Any] | None = None
     created_at: float | None = None  # epoch seconds
 
+    @model_serializer(mode="wrap")
+    def _cluster_only_when_several(self, dump: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        body: dict[str, Any] = dump(self)
+        if body.get("cluster") is None:
+            body.pop("cluster", None)  # one cluster: the plan's format has no `cluster`
+        return body
+
 
 class ActionStatusResult(ToolResult):
     action_id: str | None = None
