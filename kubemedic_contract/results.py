@@ -20,6 +20,7 @@ from pydantic import (
 
 from kubemedic_contract.diagnosis import DiagnosisBody
 from kubemedic_contract.workload import WorkloadRef
+from policies.policy import RightsizingPolicy
 
 _CLOSED = ConfigDict(extra="forbid")
 
@@ -310,12 +311,47 @@ class ContainerRightsizing(BaseModel):
     suggested_command: str | None = None
 
 
+class SamplerFacts(BaseModel):
+    """The usage sampler behind the recommendations, or why there is none."""
+
+    model_config = _CLOSED
+
+    running: bool
+    available: bool | None = None  # metrics.k8s.io answers (None: no round yet)
+    interval_seconds: float | None = None
+    window_seconds: float | None = None
+    rounds: int | None = None
+    message: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _only_running_and_why_without_one(
+        self, dump: SerializerFunctionWrapHandler
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = dump(self)
+        if not self.running:  # no sampler: nothing to count, only why
+            return {"running": False, "message": body.get("message")}
+        return body
+
+
+class RightsizingTotals(BaseModel):
+    """What the recommendations would free or need in total."""
+
+    model_config = _CLOSED
+
+    containers: int = 0
+    by_verdict: dict[str, int] = Field(default_factory=dict)  # verdict -> containers
+    memory_freed_bytes: int = 0
+    memory_needed_bytes: int = 0
+    memory_net_bytes: int = 0
+    cpu_freed_millicores: int = 0
+    cpu_needed_millicores: int = 0
+    cpu_net_millicores: int = 0
+
+
 class RightsizingResult(ToolResult):
     namespace: str | None = None
-    # Free-form by design: the usage sampler's state (running, available, interval_seconds,
-    # window_seconds, rounds, message), the policy's rightsizing settings echoed, and sums.
-    sampler: dict[str, Any] = Field(default_factory=dict)
-    settings: dict[str, Any] = Field(default_factory=dict)
+    sampler: SamplerFacts | None = None
+    settings: RightsizingPolicy | None = None  # the policy's rightsizing settings in force
     containers: list[ContainerRightsizing] = Field(default_factory=list)
-    totals: dict[str, Any] = Field(default_factory=dict)
+    totals: RightsizingTotals | None = None
     source: str = "cache"  # cache, or list (no pod cache: one pod list, no usage)

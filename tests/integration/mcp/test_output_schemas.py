@@ -40,9 +40,7 @@ FREE_FORM: dict[str, str] = {
     "PlanResult.decision": "the rule decision (policies.Decision.to_dict())",
     "ActionStatusResult.target": "the target's kind, namespace, name and uid",
     "ResourceRightsizing.quantities": "the same numbers as readable quantities (96Mi, 15m)",
-    "RightsizingResult.sampler": "the usage sampler's state",
-    "RightsizingResult.settings": "the policy's rightsizing settings, echoed",
-    "RightsizingResult.totals": "sums over the containers, by verdict",
+    "RightsizingTotals.by_verdict": "verdict -> how many containers have it",
 }
 
 
