@@ -264,9 +264,7 @@ def list_unhealthy_pods(
     if cache is None:
         # No cache configured (one-shot use): one list, classified the same way.
         listed = state.gateway.list_pods(args.namespace)
-        rows = [
-            _row(pod, issue) for pod in listed.items if (issue := classify_pod(pod)) is not None
-        ]
+        rows = [_row(pod, issue) for pod in listed.items if (issue := classify_pod(pod))]
         return ListUnhealthyResult(
             namespace=args.namespace,
             synced=True,

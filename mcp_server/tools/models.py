@@ -1,4 +1,5 @@
-"""Tool inputs and outputs: validated before any API call, structured on every failure.
+"""Tool inputs, validated before any API call, and the failures; the outputs are the
+contract's result models (kubemedic_contract), re-exported here.
 
 The tool functions take their arguments loosely (the published JSON schema is still exact)
 and validate them here, so a wrong type, a name that is not RFC 1123 or an absurd
