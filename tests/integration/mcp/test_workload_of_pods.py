@@ -13,7 +13,8 @@ from agent.tools import DIAGNOSE_POD, LIST_UNHEALTHY_PODS, Toolbox, ToolCallErro
 from agent.workloads import entry_workload, unhealthy_of_workload
 from kubemedic_contract import DiagnosePodResult, ListUnhealthyResult
 from kubesim import KubeSim
-from tests.integration.mcp.conftest import call, make_state, run_session
+from tests.integration.mcp.conftest import call, make_state, pods, run_session, wait_for
+from tests.integration.mcp.test_pod_kinds import FAILING_CRONJOB
 
 CRASHING = {"containers": [{"name": "app", "image": "busybox", "command": ["sh", "-c", "exit 1"]}]}
 
@@ -157,3 +158,35 @@ def test_the_agent_reads_the_workload_through_its_typed_call(sim: KubeSim, tmp_p
         run_session(state, body)
     finally:
         state.close()
+
+
+def test_a_cronjobs_failed_run_is_the_cronjobs(sim: KubeSim, tmp_path: Path) -> None:
+    sim.apply(FAILING_CRONJOB)
+    wait_for(sim, lambda: any(_app_of_cron(p) for p in pods(sim)))
+    sim.advance(120, step=5)
+    state = make_state(sim, tmp_path / "state", pod_cache=True)
+
+    async def body(session: ClientSession) -> None:
+        assert state.cache is not None and state.cache.wait_synced(10)
+        sim.reset_requests()
+        result = await call(session, "list_unhealthy_pods", namespace="default")
+        runs = [p for p in result["pods"] if p["pod_name"].startswith("nightly-")]
+        assert runs, result["pods"]
+        assert {(p["owner_kind"], p["workload"]["kind"], p["workload"]["name"]) for p in runs} == {
+            ("Job", "CronJob", "nightly")
+        }
+        # One read per distinct Job, and none the next time.
+        jobs = {p["owner_name"] for p in runs}
+        assert len([r for r in sim.requests if r.resource == "jobs"]) == len(jobs)
+        sim.reset_requests()
+        await call(session, "list_unhealthy_pods", namespace="default")
+        assert [r for r in sim.requests if r.resource == "jobs"] == []
+
+    try:
+        run_session(state, body)
+    finally:
+        state.close()
+
+
+def _app_of_cron(pod: dict[str, Any]) -> bool:
+    return str(pod["metadata"]["name"]).startswith("nightly-")
