@@ -36,6 +36,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && pip wheel --wheel-dir /wheels -r requirements.txt
 
 COPY kubemedic ./kubemedic
+COPY kubemedic_contract ./kubemedic_contract
 COPY kubemedic_logctx ./kubemedic_logctx
 COPY kubemedic_quantity ./kubemedic_quantity
 COPY kubemedic_redact ./kubemedic_redact

@@ -1,7 +1,9 @@
 """The agent's only way to the cluster: MCP tools, loaded with langchain-mcp-adapters.
 
 `Toolbox` wraps the LangChain tools that `load_mcp_tools(session)` returns and gives back each
-tool's structured result as a plain dict (`{"success": ..., ...}`), whatever the transport.
+tool's structured result, whatever the transport: `typed()` parses it once into the tool's
+result model (kubemedic_contract) and raises `ToolCallError` for a failed call; `call()`
+gives the plain dict (`{"success": ..., ...}`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool
+from pydantic import ValidationError
+
+from kubemedic_contract import ErrorInfo, ToolResult
+
+R = TypeVar("R", bound=ToolResult)
 
 # The tools the graph and the watch loop call (mcp_server, issue 4).
 DIAGNOSE_POD = "diagnose_pod"
@@ -51,6 +58,23 @@ def cluster_scope(cluster: str | None) -> Iterator[None]:
 
 class ToolboxError(RuntimeError):
     """A tool the agent needs is not served, or its answer cannot be read."""
+
+
+class ToolCallError(Exception):
+    """A tool answered `success: false` (or not in time): the typed error it carried."""
+
+    def __init__(self, tool: str, error: ErrorInfo) -> None:
+        super().__init__(f"{tool}: {error.code}: {error.message}")
+        self.tool = tool
+        self.error = error
+
+    @property
+    def code(self) -> str:
+        return self.error.code
+
+    def result(self) -> dict[str, Any]:
+        """The failed result as the server sent it."""
+        return {"success": False, "error": self.error.model_dump(mode="json")}
 
 
 def tool_is_read_only(tool: BaseTool) -> bool:
@@ -119,6 +143,11 @@ class Toolbox:
             return timeout_result(name, self.timeout_seconds)
         return result_of(message)
 
+    async def typed(self, name: str, result_type: type[R], **arguments: Any) -> R:
+        """Call a tool and parse its answer once into `result_type`; a failed call raises
+        `ToolCallError`, an answer outside the schema `ToolboxError`."""
+        return parse_result(name, await self.call(name, **arguments), result_type)
+
     async def invoke(self, call: Mapping[str, Any]) -> Any:
         """Send one tool call (a LangChain `tool_call` dict) within the deadline; the
         ToolMessage. Raises `TimeoutError` after `timeout_seconds`. Every MCP call of the agent
@@ -139,6 +168,21 @@ def timeout_result(name: str, seconds: float) -> dict[str, Any]:
         "success": False,
         "error": {"code": "tool_timeout", "message": f"{name} did not answer within {seconds:g}s"},
     }
+
+
+def parse_result(name: str, result: Mapping[str, Any], result_type: type[R]) -> R:
+    """A tool's structured result as its model; `ToolCallError` for a failed one."""
+    code = error_code(result)
+    if code is not None:
+        error = result.get("error")
+        details = dict(error) if isinstance(error, Mapping) else {}
+        details["code"] = code
+        details["message"] = str(details.get("message") or "")
+        raise ToolCallError(name, ErrorInfo.model_validate(details))
+    try:
+        return result_type.model_validate(dict(result))
+    except ValidationError as error:
+        raise ToolboxError(f"{name} answered outside its schema: {error}") from None
 
 
 def result_of(message: Any) -> dict[str, Any]:

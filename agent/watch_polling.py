@@ -12,9 +12,10 @@ from datetime import UTC, datetime, timedelta
 from agent import metrics
 from agent.incident_leases import IncidentLeases
 from agent.incidents import Incident, IncidentRegistry
-from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, error_code
+from agent.tools import LIST_UNHEALTHY_PODS, Toolbox, ToolboxError, ToolCallError
 from agent.watch_types import WatchEvent, WatchSettings, incident_key
-from agent.workloads import entry_name, entry_workload, unhealthy_pods
+from agent.workloads import entry_name, entry_workload
+from kubemedic_contract import ListUnhealthyResult
 
 # Outcomes after which the same workload is not reopened until `reopen_after_seconds` passed:
 # a human has it (or refused it); opening it again every poll would only repeat the question.
@@ -71,21 +72,18 @@ class WorkloadPoller:
         """One cluster's unhealthy pods: (how many, incidents opened); None: no answer."""
         settings = self.settings
         where = {} if cluster is None else {"cluster": cluster}
-        result = await self.toolbox.call(LIST_UNHEALTHY_PODS, namespace=settings.namespace, **where)
-        code = error_code(result)
-        if code == "not_ready":
-            # The server's pod cache is still syncing (just started): look again next poll.
-            data = {"unhealthy": 0, "opened": 0, "ready": False, **where}
-            await self.emit(WatchEvent("poll", data=data))
-            return None
-        if code is not None:
-            await self.emit(WatchEvent("error", data={"error": code, "result": result, **where}))
+        try:
+            result = await self.toolbox.typed(
+                LIST_UNHEALTHY_PODS, ListUnhealthyResult, namespace=settings.namespace, **where
+            )
+        except (ToolCallError, ToolboxError) as failed:
+            await self.emit(unanswered_poll(failed, where))
             return None
         opened = 0
-        pods = unhealthy_pods(result)
+        pods = result.pods
         held = {incident.workload for incident in self.leases.held.values()}
         for pod in pods:
-            namespace = str(pod.get("namespace") or settings.namespace or "default")
+            namespace = pod.namespace
             key = incident_key(namespace, entry_workload(pod), cluster)
             if key in held or key in self.leases.elsewhere:
                 continue  # already has its incident: no database round trip per pod and poll
@@ -96,7 +94,7 @@ class WorkloadPoller:
                 key,
                 namespace,
                 entry_name(pod),
-                pod.get("issue_type"),
+                pod.issue_type,
                 owner=self.leases.owner,
             )
             if not created:
@@ -115,3 +113,14 @@ class WorkloadPoller:
                 )
                 self.opened(incident)
         return len(pods), opened
+
+
+def unanswered_poll(failed: ToolCallError | ToolboxError, where: dict[str, str]) -> WatchEvent:
+    """What a look at the unhealthy pods that got no answer tells the watcher."""
+    if isinstance(failed, ToolboxError):  # a server outside the contract: say so, go on
+        data = {"error": "invalid_answer", "message": str(failed)[:500], **where}
+        return WatchEvent("error", data=data)
+    if failed.code == "not_ready":
+        # The server's pod cache is still syncing (just started): look again next poll.
+        return WatchEvent("poll", data={"unhealthy": 0, "opened": 0, "ready": False, **where})
+    return WatchEvent("error", data={"error": failed.code, "result": failed.result(), **where})

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mcp_server import metrics
-from mcp_server.pod_projection import JSON, Key, compact_pod, pod_key, restarts
+from mcp_server.pod_projection import JSON, Key, compact_pod, controller_ref, pod_key, restarts
 
 Classifier = Callable[[JSON], str | None]  # pod -> issue type, or None when healthy
 Scorer = Callable[[JSON], float]  # pod -> health score 0..100
@@ -28,6 +28,7 @@ class UnhealthyPod:
     restart_count: int
     owner_kind: str | None
     owner_name: str | None
+    owner_uid: str | None = None
 
 
 ChangeKind = Literal["unhealthy", "recovered", "gone"]
@@ -230,8 +231,7 @@ class PodIndex:
             metrics.set_pod_health(key[0], key[1], self._score(pod))
         if not issue:
             return None
-        owners = (pod.get("metadata") or {}).get("ownerReferences") or []
-        owner = owners[0] if owners and isinstance(owners[0], dict) else {}
+        owner = controller_ref(pod)
         return UnhealthyPod(
             namespace=key[0],
             name=key[1],
@@ -240,6 +240,7 @@ class PodIndex:
             restart_count=restarts(pod),
             owner_kind=owner.get("kind"),
             owner_name=owner.get("name"),
+            owner_uid=owner.get("uid"),
         )
 
     def replace(self, fresh: dict[Key, tuple[JSON, UnhealthyPod | None]]) -> None:

@@ -14,6 +14,14 @@ def pod_key(pod: JSON) -> Key:
     return str(meta.get("namespace") or ""), str(meta.get("name") or "")
 
 
+def controller_ref(obj: JSON) -> JSON:
+    """The owner reference marked `controller`, else the first one, else `{}`."""
+    refs = [
+        r for r in (obj.get("metadata") or {}).get("ownerReferences") or [] if isinstance(r, dict)
+    ]
+    return next((r for r in refs if r.get("controller") is True), refs[0] if refs else {})
+
+
 def restarts(pod: JSON) -> int:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return sum(int(s.get("restartCount") or 0) for s in statuses if isinstance(s, dict))

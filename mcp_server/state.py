@@ -27,6 +27,7 @@ from mcp_server.pod_cache import PodCache
 from mcp_server.ratelimit_store import ClusterActionHistory, RateLimitStore
 from mcp_server.usage import UsageSampler
 from mcp_server.usage.rightsizing import RightsizingPublisher
+from mcp_server.workload_refs import WorkloadRefs
 from policies import Policy, load_policy
 from policies.ratelimit import ActionHistory
 
@@ -105,6 +106,7 @@ class ServerState:
                 self.ratelimits, cluster, self.policy.rate_limits
             )
         self.memo = DiagnosisMemo()
+        self.workloads = WorkloadRefs()  # the owners' owners list_unhealthy_pods has read
         self.cache = pod_cache
         if self.cache is None and config.pod_cache:
             self.cache = _new_pod_cache(gateway, config)

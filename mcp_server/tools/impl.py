@@ -23,6 +23,7 @@ from mcp_server.executor import HealRequest
 from mcp_server.gateway import NotFound
 from mcp_server.healing import Healer, RollbackRequest
 from mcp_server.planning import blocking_checks, plan_for
+from mcp_server.pod_projection import restarts
 from mcp_server.reconcile import intent_cluster, reconcile
 from mcp_server.state import ServerState
 from mcp_server.tools.models import (
@@ -47,6 +48,7 @@ from mcp_server.tools.models import (
     Verification,
 )
 from mcp_server.verifier import Verifier
+from mcp_server.workload_refs import Owner, owner_of
 from policies import WRITE_ACTIONS, IssueType
 
 CACHE_SYNC_WAIT_SECONDS = 10.0
@@ -227,6 +229,34 @@ def rollback_deployment(state: ServerState, args: RollbackInput, caller: Caller)
     )
 
 
+# One unhealthy pod before its workload is known: the entry's fields, and its nearest owner.
+_Row = tuple[dict[str, Any], Owner]
+
+
+def _row(pod: dict[str, Any], issue_type: str, **extra: Any) -> _Row:
+    owner = owner_of(pod)
+    fields = {
+        "namespace": owner.namespace,
+        "pod_name": owner.pod_name,
+        "issue_type": issue_type,
+        "phase": (pod.get("status") or {}).get("phase"),
+        "restart_count": restarts(pod),
+        "owner_kind": owner.kind,
+        "owner_name": owner.name,
+        **extra,
+    }
+    return fields, owner
+
+
+def _with_workloads(state: ServerState, rows: list[_Row]) -> list[UnhealthyPodInfo]:
+    """The entries, each with its workload (the top of its owner chain)."""
+    workloads = state.workloads.resolve(state.gateway, [owner for _, owner in rows])
+    return [
+        UnhealthyPodInfo(**fields, workload=workloads[f"{owner.namespace}/{owner.pod_name}"])
+        for fields, owner in rows
+    ]
+
+
 def list_unhealthy_pods(
     state: ServerState, args: ListUnhealthyInput, caller: Caller
 ) -> ListUnhealthyResult:
@@ -234,29 +264,12 @@ def list_unhealthy_pods(
     if cache is None:
         # No cache configured (one-shot use): one list, classified the same way.
         listed = state.gateway.list_pods(args.namespace)
-        pods = []
-        for pod in listed.items:
-            issue = classify_pod(pod)
-            if issue:
-                meta = pod.get("metadata") or {}
-                owners = meta.get("ownerReferences") or [{}]
-                statuses = (pod.get("status") or {}).get("containerStatuses") or []
-                pods.append(
-                    UnhealthyPodInfo(
-                        namespace=str(meta.get("namespace")),
-                        pod_name=str(meta.get("name")),
-                        issue_type=issue,
-                        phase=(pod.get("status") or {}).get("phase"),
-                        restart_count=sum(int(s.get("restartCount") or 0) for s in statuses),
-                        owner_kind=owners[0].get("kind"),
-                        owner_name=owners[0].get("name"),
-                    )
-                )
+        rows = [_row(pod, issue) for pod in listed.items if (issue := classify_pod(pod))]
         return ListUnhealthyResult(
             namespace=args.namespace,
             synced=True,
             pods_monitored=len(listed.items),
-            pods=pods,
+            pods=_with_workloads(state, rows),
             source="list",
         )
     if not cache.wait_synced(CACHE_SYNC_WAIT_SECONDS):
@@ -266,34 +279,38 @@ def list_unhealthy_pods(
             + (f" ({cache.last_error})" if cache.last_error else ""),
             retryable=True,
         )
-    found = [
-        UnhealthyPodInfo(
-            namespace=p.namespace,
-            pod_name=p.name,
-            issue_type=p.issue_type,
-            phase=p.phase,
-            restart_count=p.restart_count,
-            owner_kind=p.owner_kind,
-            owner_name=p.owner_name,
+    rows = [
+        (
+            {
+                "namespace": p.namespace,
+                "pod_name": p.name,
+                "issue_type": p.issue_type,
+                "phase": p.phase,
+                "restart_count": p.restart_count,
+                "owner_kind": p.owner_kind,
+                "owner_name": p.owner_name,
+            },
+            Owner(p.namespace, p.name, p.owner_kind, p.owner_name, p.owner_uid),
         )
         for p in cache.unhealthy(args.namespace)
     ]
-    found.extend(_predicted_ooms(state, args.namespace, {(p.namespace, p.pod_name) for p in found}))
+    seen = {(owner.namespace, owner.pod_name) for _, owner in rows}
+    rows.extend(_predicted_ooms(state, args.namespace, seen))
     return ListUnhealthyResult(
         namespace=args.namespace,
         synced=True,
         pods_monitored=len(cache.pods(args.namespace)),
-        pods=found,
+        pods=_with_workloads(state, rows),
     )
 
 
 def _predicted_ooms(
     state: ServerState, namespace: str | None, already: set[tuple[str, str]]
-) -> list[UnhealthyPodInfo]:
+) -> list[_Row]:
     """Running pods the usage sampler predicts an OOM kill for (not unhealthy otherwise)."""
     if state.usage is None or state.cache is None:
         return []
-    out: list[UnhealthyPodInfo] = []
+    out: list[_Row] = []
     for prediction in state.usage.predicted(namespace):
         key = prediction.key
         if (key.namespace, key.pod) in already:
@@ -307,23 +324,17 @@ def _predicted_ooms(
         already.add((key.namespace, key.pod))
         trend = prediction.trend
         minutes = trend.minutes_to_limit
-        owners = meta.get("ownerReferences") or [{}]
-        statuses = (pod.get("status") or {}).get("containerStatuses") or []
+        reason = (
+            f"PredictedOOM: container {key.container} reaches its memory limit in "
+            f"~{minutes:.0f} min ({trend.describe()})"
+            if minutes is not None
+            else f"PredictedOOM: {trend.describe()}"
+        )
         out.append(
-            UnhealthyPodInfo(
-                namespace=key.namespace,
-                pod_name=key.pod,
-                issue_type=IssueType.PREDICTED_OOM,
-                phase=(pod.get("status") or {}).get("phase"),
-                restart_count=sum(int(s.get("restartCount") or 0) for s in statuses),
-                owner_kind=owners[0].get("kind"),
-                owner_name=owners[0].get("name"),
-                reason=(
-                    f"PredictedOOM: container {key.container} reaches its memory limit in "
-                    f"~{minutes:.0f} min ({trend.describe()})"
-                    if minutes is not None
-                    else f"PredictedOOM: {trend.describe()}"
-                ),
+            _row(
+                pod,
+                IssueType.PREDICTED_OOM,
+                reason=reason,
                 container=key.container,
                 minutes_to_limit=None if minutes is None else round(minutes, 1),
             )

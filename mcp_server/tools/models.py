@@ -1,4 +1,5 @@
-"""Tool inputs and outputs: validated before any API call, structured on every failure.
+"""Tool inputs, validated before any API call, and the failures; the outputs are the
+contract's result models (kubemedic_contract), re-exported here.
 
 The tool functions take their arguments loosely (the published JSON schema is still exact)
 and validate them here, so a wrong type, a name that is not RFC 1123 or an absurd
@@ -21,6 +22,53 @@ from pydantic import (
     model_validator,
 )
 from pydantic.functional_validators import AfterValidator
+
+# The results are the contract's (one definition, shared with the agent); re-exported here.
+from kubemedic_contract.results import (
+    ActionStatusResult,
+    AnalyzeLogsResult,
+    ContainerRightsizing,
+    ContainerUsage,
+    DiagnosePodResult,
+    ErrorInfo,
+    HealResult,
+    ListUnhealthyResult,
+    LogErrorEntry,
+    PlanResult,
+    ResourceRightsizing,
+    ResourceUsageResult,
+    RightsizingResult,
+    RollbackResult,
+    SafetyCheck,
+    ToolResult,
+    UnhealthyPodInfo,
+    Usage,
+    Verification,
+)
+from kubemedic_contract.workload import WorkloadRef
+
+__all__ = [
+    "ActionStatusResult",
+    "AnalyzeLogsResult",
+    "ContainerRightsizing",
+    "ContainerUsage",
+    "DiagnosePodResult",
+    "ErrorInfo",
+    "HealResult",
+    "ListUnhealthyResult",
+    "LogErrorEntry",
+    "PlanResult",
+    "ResourceRightsizing",
+    "ResourceUsageResult",
+    "RightsizingResult",
+    "RollbackResult",
+    "SafetyCheck",
+    "ToolResult",
+    "UnhealthyPodInfo",
+    "Usage",
+    "Verification",
+    "WorkloadRef",
+]
 
 # RFC 1123 label (namespaces, container names) and subdomain (pod and deployment names).
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -141,241 +189,8 @@ def invalid_input(error: ValidationError) -> ToolFailure:
 
 
 # --------------------------------------------------------------------------------------------
-# Outputs
-
-
-class ErrorInfo(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    code: str
-    message: str
-
-
-class ToolResult(BaseModel):
-    """Every tool answers with `success`; a failure carries `error`, never a traceback."""
-
-    model_config = ConfigDict(extra="allow")
-
-    success: bool = True
-    error: ErrorInfo | None = None
-
-
-class DiagnosePodResult(ToolResult):
-    pod_name: str | None = None
-    namespace: str | None = None
-    status: dict[str, Any] | None = None
-    issues: list[dict[str, Any]] = Field(default_factory=list)
-    logs: dict[str, Any] = Field(default_factory=dict)
-    events: list[dict[str, Any]] = Field(default_factory=list)
-    recommendations: list[str] = Field(default_factory=list)
-    api_requests: int | None = None
-
-
-class LogErrorEntry(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    timestamp: str | None = None
-    level: str
-    message: str
-    pattern: str
-
-
-class AnalyzeLogsResult(ToolResult):
-    pod_name: str | None = None
-    namespace: str | None = None
-    container: str | None = None
-    total_lines: int = 0
-    errors: list[LogErrorEntry] = Field(default_factory=list)
-    error_patterns: dict[str, int] = Field(default_factory=dict)
-    recommendations: list[str] = Field(default_factory=list)
-
-
-class Usage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    usage: str | None = None
-    request: str | None = None
-    limit: str | None = None
-    percentage_of_limit: float | None = None
-
-
-class ContainerUsage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    name: str
-    cpu: Usage
-    memory: Usage
-    issues: list[str] = Field(default_factory=list)
-
-
-class ResourceUsageResult(ToolResult):
-    pod_name: str | None = None
-    namespace: str | None = None
-    metrics_available: bool = False
-    metrics_message: str | None = None
-    containers: list[ContainerUsage] = Field(default_factory=list)
-    recommendations: list[str] = Field(default_factory=list)
-
-
-class Verification(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    # pending until the verifier decides; not_applicable when nothing was written.
-    status: Literal["pending", "healed", "not_healed", "not_applicable"] = "pending"
-    action_id: str | None = None
-    new_pod_status: str | None = None
-    new_pod_name: str | None = None
-    restart_count: int | None = None
-    healthy: bool = False
-    message: str = ""
-    waited_seconds: float = 0.0
-
-
-class HealResult(ToolResult):
-    action_taken: str | None = None
-    pod_name: str | None = None
-    namespace: str | None = None
-    target: dict[str, str] | None = None
-    reason: str | None = None
-    dry_run: bool = False
-    timestamp: str | None = None
-    verification: Verification | None = None
-    decision: dict[str, Any] | None = None
-    approval_id: str | None = None
-    approver: str | None = None
-    findings: dict[str, Any] | None = None  # read-only actions: what to look at next
-    plan_id: str | None = None
-    action_id: str | None = None  # the intent: ask get_action_status about it
-    replayed: bool = False  # an idempotency key (or plan) seen before: nothing written again
-    from_revision: int | None = None
-
-
-class RollbackResult(ToolResult):
-    namespace: str | None = None
-    deployment_name: str | None = None
-    kind: str | None = None
-    action_taken: str | None = None
-    from_revision: int | None = None
-    to_revision: int | None = None
-    reason: str | None = None
-    dry_run: bool = False
-    timestamp: str | None = None
-    verification: Verification | None = None
-    approval_id: str | None = None
-    approver: str | None = None
-    plan_id: str | None = None
-    action_id: str | None = None
-    replayed: bool = False
-
-
-class PlanResult(ToolResult):
-    """The server's gated decision as a plan (see docs/contracts.md)."""
-
-    plan_id: str | None = None
-    action: str | None = None
-    target: dict[str, str] | None = None
-    pod: dict[str, str] | None = None
-    workload: str | None = None
-    parameters: dict[str, Any] = Field(default_factory=dict)
-    facts: dict[str, Any] = Field(default_factory=dict)
-    risk: str | None = None
-    requires_approval: bool = False
-    writes: bool = False
-    # Failed safety checks (besides the approval): executing this plan is refused.
-    blocked_by: list[dict[str, Any]] = Field(default_factory=list)
-    reason: str | None = None
-    issue_type: str | None = None
-    decision: dict[str, Any] | None = None
-
-
-class ActionStatusResult(ToolResult):
-    action_id: str | None = None
-    cluster: str | None = None  # the write's cluster when the server serves several
-    plan_id: str | None = None
-    action: str | None = None
-    target: dict[str, str] | None = None
-    outcome: str | None = None  # applied / not_applied / None (intent without outcome yet)
-    initiator: str | None = None
-    approver: str | None = None
-    verification: Verification | None = None
-
-
-class UnhealthyPodInfo(BaseModel):
-    namespace: str
-    pod_name: str
-    issue_type: str
-    phase: str | None = None
-    restart_count: int = 0
-    owner_kind: str | None = None
-    owner_name: str | None = None
-    # Why, in a few words (e.g. a PredictedOOM's trend), and for a prediction: which container
-    # and in how many minutes its working set reaches its limit at the current pace.
-    reason: str | None = None
-    container: str | None = None
-    minutes_to_limit: float | None = None
-
-
-class ListUnhealthyResult(ToolResult):
-    namespace: str | None = None
-    synced: bool = False
-    pods_monitored: int = 0
-    pods: list[UnhealthyPodInfo] = Field(default_factory=list)
-    source: str = "cache"
-
-
-# --------------------------------------------------------------------------------------------
 # Right-sizing (get_rightsizing; docs/rightsizing.md)
 
 
 class RightsizingInput(_Input):
     namespace: Label | None = None
-
-
-class ResourceRightsizing(BaseModel):
-    """One resource of a container: bytes for memory, millicores for CPU."""
-
-    model_config = ConfigDict(extra="allow")
-
-    unit: Literal["bytes", "millicores"]
-    request: int | None = None  # now (the most common value among the replicas)
-    limit: int | None = None
-    p50: int | None = None  # observed over the window (all replicas' samples)
-    p95: int | None = None
-    max: int | None = None
-    recommended_request: int | None = None
-    recommended_limit: int | None = None
-    freed: int = 0  # sum over the replicas of (request - recommended); negative: needed
-    verdict: str
-    reasons: list[str] = Field(default_factory=list)
-    quantities: dict[str, str] = Field(default_factory=dict)  # the same, readable (96Mi, 15m)
-
-
-class ContainerRightsizing(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    namespace: str
-    workload: str  # Kind/name
-    workload_kind: str
-    workload_name: str
-    container: str
-    replicas: int
-    pods: list[str] = Field(default_factory=list)
-    samples: int = 0
-    span_seconds: float = 0.0
-    restarts_seen: int = 0
-    # over_provisioned / under_provisioned / fits / not_enough_data
-    verdict: str
-    reasons: list[str] = Field(default_factory=list)
-    memory: ResourceRightsizing
-    cpu: ResourceRightsizing
-    suggested_command: str | None = None
-
-
-class RightsizingResult(ToolResult):
-    namespace: str | None = None
-    # The usage sampler: running, available, interval_seconds, window_seconds, rounds, message.
-    sampler: dict[str, Any] = Field(default_factory=dict)
-    settings: dict[str, Any] = Field(default_factory=dict)  # the policy's rightsizing settings
-    containers: list[ContainerRightsizing] = Field(default_factory=list)
-    totals: dict[str, Any] = Field(default_factory=dict)
-    source: str = "cache"  # cache, or list (no pod cache: one pod list, no usage)

@@ -19,6 +19,7 @@ from typing import Any
 from mcp.server.fastmcp import FastMCP
 from mcp.types import ToolAnnotations
 
+from kubemedic_contract import ListUnhealthyResult, UnhealthyPodInfo, WorkloadRef
 from policies import (
     Action,
     ActionRecord,
@@ -126,8 +127,10 @@ class ScriptedCluster:
         return copy.deepcopy(found)
 
     def unhealthy_pods(self, namespace: str | None) -> dict[str, Any]:
+        """The answer in the contract's shape (as the server publishes it)."""
         pods = [p for p in self.list_unhealthy() if namespace in (None, p["namespace"])]
-        return {"success": True, "pods": pods, "count": len(pods)}
+        answer = {"namespace": namespace, "synced": True, "pods": pods}
+        return ListUnhealthyResult.model_validate(answer).model_dump()
 
     def execute(
         self,
@@ -327,7 +330,8 @@ class ScriptedCluster:
             broken = [
                 p
                 for p in self.list_unhealthy()
-                if p["namespace"] == action["namespace"] and p.get("workload") == action["workload"]
+                if p["namespace"] == action["namespace"]
+                and "{kind}/{name}".format(**p["workload"]) == action["workload"]
             ]
             if broken:
                 action["healthy"] = 0
@@ -401,9 +405,11 @@ def scripted_server(cluster: ScriptedCluster) -> FastMCP:
 def unhealthy_pod(
     name: str, workload: str = "Deployment/web", namespace: str = "default"
 ) -> dict[str, Any]:
-    return {
-        "namespace": namespace,
-        "name": name,
-        "issue_type": "CrashLoopBackOff",
-        "workload": workload,
-    }
+    kind, workload_name = workload.split("/", 1)
+    entry = UnhealthyPodInfo(
+        namespace=namespace,
+        pod_name=name,
+        issue_type="CrashLoopBackOff",
+        workload=WorkloadRef(kind=kind, name=workload_name),
+    )
+    return entry.model_dump()

@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 
 from agent.incidents import IncidentRegistry, new_owner_id
 from agent.runner import IncidentStatus
+from agent.tools import R, parse_result
 from agent.watch import WatchEvent, WatchSettings, _Watch, run_watch
 from policies import policy_from_dict
+from tests.unit.agent.scripted import unhealthy_pod
 from tests.unit.agent.test_watch import session_for, two_pods_one_workload
 from tests.unit.agent.test_watch import settings as watch_settings
 
@@ -285,6 +287,9 @@ class FakeToolbox:
     async def call(self, name: str, **arguments: Any) -> dict[str, Any]:
         return {"success": True, "pods": self.pods}
 
+    async def typed(self, name: str, result_type: type[R], **arguments: Any) -> R:
+        return parse_result(name, await self.call(name, **arguments), result_type)
+
 
 class FakeRunner:
     """Threads that never end by themselves unless `release` is set; a status per incident."""
@@ -320,12 +325,7 @@ def _waiting(incident_id: str) -> IncidentStatus:
 
 
 def _pod(name: str = "web-5d8f7-aaaaa") -> dict[str, Any]:
-    return {
-        "namespace": "default",
-        "name": name,
-        "issue_type": "CrashLoopBackOff",
-        "workload": "Deployment/web",
-    }
+    return unhealthy_pod(name)
 
 
 def make_watch(
