@@ -121,6 +121,8 @@ class Verifier:
     def __init__(self, state: ServerState) -> None:
         self.state = state
         self._seen: dict[str, list[JSON]] = {}  # one look's pods, by namespace
+        self._live = False  # this look reads the API server, not the watch cache
+        self._from_cache = False  # this look read the watch cache
 
     @property
     def _threshold(self) -> int:
@@ -139,12 +141,31 @@ class Verifier:
             return stored
         now = self.state.clock.now().timestamp()
         started = float(intent.outcome_at or intent.created_at)
+        verification = self._verdict(intent, stored, now=now, started=started, live=False)
+        if verification["status"] == "not_healed" and self._from_cache:
+            # The watch cache may lag the cluster (a replacement it has not seen yet): a
+            # "not healed" is given only once a live read of the pods agrees.
+            verification = self._verdict(intent, stored, now=now, started=started, live=True)
+        resize = self._resize_look(intent, stored.get("resize"))
+        if resize is not None:
+            _add_resize(verification, resize)
+        if _worth_storing(verification, stored):
+            self.state.ledger.set_verification(intent.action_id, verification)
+        if verification["status"] == "healed":
+            self._count_healed(intent)
+        return verification
+
+    def _verdict(
+        self, intent: Intent, stored: JSON, *, now: float, started: float, live: bool
+    ) -> JSON:
+        """One look at the cluster (from the watch cache unless `live`) and its verdict."""
         self._seen = {}
+        self._live = live
+        self._from_cache = False
         try:
             look = self._look(intent)
         except GatewayError as error:
             look = {"healthy": False, "message": f"could not observe: {error.reason}"}
-        resize = self._resize_look(intent, stored.get("resize"))
         verification: JSON = {
             **look,
             "status": "pending",
@@ -153,12 +174,6 @@ class Verifier:
             "waited_seconds": round(now - started, 3),
         }
         self._judge(verification, look, stored, now=now, started=started)
-        if resize is not None:
-            _add_resize(verification, resize)
-        if _worth_storing(verification, stored):
-            self.state.ledger.set_verification(intent.action_id, verification)
-        if verification["status"] == "healed":
-            self._count_healed(intent)
         return verification
 
     def _judge(
@@ -201,8 +216,9 @@ class Verifier:
         if namespace in self._seen:
             return self._seen[namespace]
         cache = self.state.cache
-        if cache is not None and cache.synced:
+        if cache is not None and cache.synced and not self._live:
             pods = cache.pods(namespace)
+            self._from_cache = True
         else:
             pods = self.state.gateway.list_pods(namespace).items
         self._seen[namespace] = pods

@@ -403,3 +403,74 @@ def test_a_read_only_plan_answers_with_what_a_human_needs(sim: KubeSim, tmp_path
         state.close()
     assert not writes(sim)
     assert [r["result"] for r in state.audit.records()] == ["no_write"]
+
+
+class _LaggingCache:
+    """A watch cache that stopped at the moment before the write: it never sees the
+    replacement pod (as a cache whose watch lags the cluster)."""
+
+    synced = True
+
+    def __init__(self, pods: list[dict[str, Any]]) -> None:
+        self._pods = pods
+        self.reads = 0
+
+    def pods(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        self.reads += 1
+        return [p for p in self._pods if namespace in (None, p["metadata"]["namespace"])]
+
+    def stop(self) -> None:
+        """Nothing runs behind it."""
+
+
+def test_a_lagging_cache_cannot_make_a_healed_delete_not_healed(
+    sim: KubeSim, tmp_path: Path
+) -> None:
+    """The replacement runs healthy, but the watch cache still shows only the deleted pod:
+    at the timeout the verifier reads the pods live before it says "not healed", and the
+    live read says healed."""
+    from tests.integration.manifests import CRASHING
+
+    sim.apply(CRASHING)
+    gateway = Gateway.from_kubeconfig(sim.kubeconfig_path)
+    wait_for(sim, lambda: bool(gateway.list_pods("default").items))
+    name = str(gateway.list_pods("default").items[0]["metadata"]["name"])
+    gateway._core.patch_namespaced_pod(
+        name, "default", {"metadata": {"annotations": {"kubesim.io/crash-after": "2s"}}}
+    )
+
+    def looping() -> bool:
+        pod = gateway.get_pod("default", name)
+        statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+        waiting = (statuses[0].get("state") or {}).get("waiting") or {}
+        return waiting.get("reason") == "CrashLoopBackOff" and statuses[0]["restartCount"] > 3
+
+    wait_for(sim, looping)
+    before = list(gateway.list_pods("default").items)
+    gateway.close()
+    state = _forced_state(sim, tmp_path, verify_timeout=60)
+    lagging = _LaggingCache(before)
+
+    async def body(session: ClientSession) -> None:
+        plan = await call(session, "plan_healing", namespace="default", pod_name=name)
+        done = await call(
+            session,
+            "auto_heal_pod",
+            namespace="default",
+            pod_name=name,
+            plan_id=plan["plan_id"],
+            force=True,
+            idempotency_key="lagging-1",
+        )
+        assert done["success"], done
+        state.cache = lagging  # type: ignore[assignment]  # from now on, the stale view
+        check = await verified(session, sim, done["action_id"])
+        assert check["status"] == "healed", check
+        assert check["new_pod_name"] not in (None, name), check
+
+    try:
+        run_session(state, body)
+    finally:
+        state.cache = None
+        state.close()
+    assert lagging.reads > 0  # the cache was asked first
