@@ -15,8 +15,8 @@ from evals.scoring import Score, summarise
 from tests.integration.evals.conftest import SCENARIOS
 
 # One worker runs the whole set once per LLM (the fixtures are per worker): `make test`
-# distributes with --dist loadgroup.
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("eval-scenarios")]
+# distributes whole files (--dist loadfile).
+pytestmark = pytest.mark.slow
 
 # The accuracy the rules-only eval achieves (every part of a scenario right); see
 # docs/test-results.md. Raise it when the stack gets better; a drop is a regression.
