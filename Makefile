@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test demo lint bench eval clean
+.PHONY: setup test demo lint bench eval size clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ lint: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks
+
+size: setup
+	$(BIN)/python tools/size_report.py
 
 eval: setup
 	$(BIN)/kubemedic eval $(EVAL_ARGS)

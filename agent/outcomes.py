@@ -8,9 +8,9 @@ approval codes it can recover from) are not here.
 
 from __future__ import annotations
 
-from agent.state import Outcome
+from agent.state import IncidentOutcome
 
-OUTCOME_OF_CODE: dict[str, Outcome] = {
+OUTCOME_OF_CODE: dict[str, IncidentOutcome] = {
     # The target is gone: its controller replaced it, or someone deleted it.
     "not_found": "resolved",
     # A rule or a check refused; nothing written.
@@ -52,6 +52,6 @@ OUTCOME_OF_CODE: dict[str, Outcome] = {
 }
 
 
-def outcome_of(code: str) -> Outcome:
+def outcome_of(code: str) -> IncidentOutcome:
     """An unknown code is a failure: never assume that nothing was written."""
     return OUTCOME_OF_CODE.get(code, "failed")

@@ -8,7 +8,7 @@ import operator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypedDict
 
-Outcome = Literal[
+IncidentOutcome = Literal[
     "healed",  # acted, verified healthy and stable
     "handed_to_human",  # the rules (or a failed escalation) leave it to a person
     "rejected",  # a human rejected the action; nothing written
@@ -17,7 +17,7 @@ Outcome = Literal[
     "failed",  # the action itself failed
     "resolved",  # the pod is gone or healthy before anything was done
 ]
-OUTCOMES: tuple[str, ...] = Outcome.__args__  # type: ignore[attr-defined]
+OUTCOMES: tuple[str, ...] = IncidentOutcome.__args__  # type: ignore[attr-defined]
 
 ApprovalDecision = Literal["approve", "edit", "reject"]
 
@@ -54,7 +54,7 @@ class IncidentState(TypedDict, total=False):
     history: list[dict[str, Any]]  # actions taken in this incident: {action, at, outcome}
     attempts: int  # calls to the act node's tool
     escalated: bool
-    outcome: Outcome | None
+    outcome: IncidentOutcome | None
     summary: str | None
     rules_only: bool  # no LLM rationale informed the decision
     timeline: Annotated[list[TimelineEntry], operator.add]

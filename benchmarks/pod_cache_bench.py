@@ -96,8 +96,8 @@ def _measure(mode: str, kubeconfig: str) -> dict[str, Any]:
 
 
 def _cache(gateway: Any) -> Any:
-    from mcp_server.diagnosis import classify_pod, pod_health_score
     from mcp_server.pod_cache import PodCache
+    from mcp_server.pod_diagnosis import classify_pod, pod_health_score
 
     return PodCache(gateway, classify=classify_pod, score=pod_health_score)
 

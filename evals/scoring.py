@@ -16,7 +16,7 @@ from typing import Any
 from evals.format import ANY_WRITE, Scenario
 from kubemedic_quantity import parse_quantity_or_none
 
-# Agent outcomes (agent.state.Outcome) as the scenario format names them.
+# Agent outcomes (agent.state.IncidentOutcome) as the scenario format names them.
 _OUTCOME_MAP = {
     "healed": "healed",
     "handed_to_human": "handed_to_human",

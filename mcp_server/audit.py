@@ -249,18 +249,18 @@ def _last_link(handle: Any) -> tuple[int, str]:
 
 
 @dataclass(frozen=True)
-class Verification:
+class ChainVerification:
     ok: bool
     records: int
     first_broken: int | None = None  # 1-based line number of the first bad record
     reason: str = ""
 
 
-def verify(path: Path | str) -> Verification:
+def verify(path: Path | str) -> ChainVerification:
     """Walk the chain; the first record whose link or hash does not hold is named."""
     path = Path(path)
     if not path.exists():
-        return Verification(False, 0, None, f"{path} does not exist")
+        return ChainVerification(False, 0, None, f"{path} does not exist")
     with open(path, encoding="utf-8") as handle:
         return verify_lines(handle)
 
@@ -273,7 +273,7 @@ def _database_lines(db: Database) -> list[str]:
         ]
 
 
-def verify_database(target: Database | str) -> Verification:
+def verify_database(target: Database | str) -> ChainVerification:
     """The same walk over the `audit_records` table (`first_broken`: the row's position)."""
     return verify_lines(_database_lines(audit_database(target)))
 
@@ -289,7 +289,7 @@ def export_jsonl(target: Database | str, out: Path | str) -> int:
     return len(lines)
 
 
-def verify_lines(lines: Iterable[str]) -> Verification:
+def verify_lines(lines: Iterable[str]) -> ChainVerification:
     """Walk a chain given as its JSON lines, in order."""
     prev = GENESIS
     count = 0
@@ -299,17 +299,21 @@ def verify_lines(lines: Iterable[str]) -> Verification:
         try:
             record = json.loads(line)
         except ValueError:
-            return Verification(False, count, number, "not valid JSON")
+            return ChainVerification(False, count, number, "not valid JSON")
         if not isinstance(record, dict):
-            return Verification(False, count, number, "not a JSON object")
+            return ChainVerification(False, count, number, "not a JSON object")
         if record.get("prev_hash") != prev:
-            return Verification(
+            return ChainVerification(
                 False, count, number, "prev_hash does not match the record before it"
             )
         if record.get("hash") != record_hash(record):
-            return Verification(False, count, number, "hash does not match the record's content")
+            return ChainVerification(
+                False, count, number, "hash does not match the record's content"
+            )
         if record.get("seq") != count + 1:
-            return Verification(False, count, number, f"seq {record.get('seq')} is out of order")
+            return ChainVerification(
+                False, count, number, f"seq {record.get('seq')} is out of order"
+            )
         prev = str(record["hash"])
         count += 1
-    return Verification(True, count)
+    return ChainVerification(True, count)

@@ -101,7 +101,7 @@ class ObjectList:
 
 
 @dataclass
-class WatchEvent:
+class ApiWatchEvent:
     type: str  # ADDED, MODIFIED, DELETED, BOOKMARK
     object: JSON
 
@@ -174,7 +174,7 @@ class PodWatch:
         self._response = response
         self.closed = False
 
-    def __iter__(self) -> Iterator[WatchEvent]:
+    def __iter__(self) -> Iterator[ApiWatchEvent]:
         try:
             yield from _watch_lines(self._response)
         except (urllib3.exceptions.HTTPError, OSError, ValueError, AttributeError) as exc:
@@ -535,7 +535,7 @@ def _object_list(data: JSON) -> ObjectList:
     )
 
 
-def _watch_lines(response: Any) -> Iterator[WatchEvent]:
+def _watch_lines(response: Any) -> Iterator[ApiWatchEvent]:
     buffer = b""
     for chunk in response.stream(amt=65536, decode_content=True):
         if b"\n" not in chunk:
@@ -553,7 +553,7 @@ def _watch_lines(response: Any) -> Iterator[WatchEvent]:
             yield event
 
 
-def _watch_event(line: bytes) -> WatchEvent | None:
+def _watch_event(line: bytes) -> ApiWatchEvent | None:
     if not line.strip():
         return None
     data = json.loads(line)
@@ -565,4 +565,4 @@ def _watch_event(line: bytes) -> WatchEvent | None:
         if code == 410:
             raise Gone(message, status=410)
         raise ServerError(message, status=code or None)
-    return WatchEvent(kind, obj)
+    return ApiWatchEvent(kind, obj)

@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 from mcp_server import metrics
 from mcp_server.audit import AuditTarget, Result
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.errors import ErrorCode
 from mcp_server.executor import Attempt, Executor, HealRequest
 from mcp_server.gateway import GatewayError, NotFound
 from mcp_server.planning import Planned, diagnosis_inputs, plan_for
 from mcp_server.plans import Plan
+from mcp_server.pod_diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.state import ServerState
 from mcp_server.tools.models import HealResult, RollbackResult, ToolFailure, Verification
 from mcp_server.verifier import (

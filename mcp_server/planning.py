@@ -14,11 +14,11 @@ from dataclasses import dataclass
 
 from mcp_server import metrics
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.diagnosis_reads import fetch_diagnosis_inputs, fetch_guard_rails
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import DiagnosisInputs, Forbidden, Gateway, NotFound
 from mcp_server.plans import Plan, PlanFacts
+from mcp_server.pod_diagnosis import diagnose_inputs, memory_history_of
 from mcp_server.state import ServerState
 from mcp_server.tools.models import ToolFailure
 from mcp_server.writes import WriteRefused, label_selector

@@ -75,23 +75,36 @@ def parse_preview(raw: Any) -> ChangePreview | None:
         return None
 
 
-def preview_lines(preview: ChangePreview) -> list[str]:
-    """The preview as plain text lines, for terminals, chat messages and elicitation prompts."""
-    lines = [preview.summary]
+def change_lines(preview: ChangePreview, arrow: str = "->") -> list[str]:
+    """One line per changed field (`object path: before -> after`) and per deletion."""
+    lines = []
     for change in preview.changes:
         before = change.before if change.before is not None else "(unset)"
         after = change.after if change.after is not None else "(removed)"
-        lines.append(f"  {change.object} {change.path}: {before} -> {after}")
+        lines.append(f"{change.object} {change.path}: {before} {arrow} {after}")
     for deletion in preview.deletes:
         tail = f", recreated by {deletion.replaced_by}" if deletion.replaced_by else ""
-        lines.append(f"  delete {deletion.object}{tail}")
-    lines.append(f"dry run: {preview.dry_run.message}")
+        lines.append(f"delete {deletion.object}{tail}")
+    return lines
+
+
+def evidence_facts(preview: ChangePreview) -> list[str]:
+    """The evidence's facts in words: the issue, restarts, the last termination."""
     evidence = preview.evidence
     facts = [f"issue {evidence.issue}"] if evidence.issue else []
     if evidence.restarts is not None:
         facts.append(f"{evidence.restarts} restarts")
     if evidence.last_termination:
         facts.append(f"last termination {evidence.last_termination}")
+    return facts
+
+
+def preview_lines(preview: ChangePreview) -> list[str]:
+    """The preview as plain text lines, for terminals, chat messages and elicitation prompts."""
+    lines = [preview.summary, *(f"  {line}" for line in change_lines(preview))]
+    lines.append(f"dry run: {preview.dry_run.message}")
+    evidence = preview.evidence
+    facts = evidence_facts(preview)
     if facts:
         lines.append("evidence: " + ", ".join(facts))
     lines.extend(f"  log: {line}" for line in evidence.log_lines)

@@ -26,11 +26,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcp_server.cluster_writer import ClusterWriter, Fresh
-from mcp_server.diagnosis import diagnose_inputs
 from mcp_server.diagnostics.resources import memory_bytes
 from mcp_server.errors import ErrorCode
 from mcp_server.gateway import Conflict, GatewayError, NotFound
 from mcp_server.plans import Plan
+from mcp_server.pod_diagnosis import diagnose_inputs
 from mcp_server.preview import (
     ChangePreview,
     Deletion,

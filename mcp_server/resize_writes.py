@@ -8,10 +8,10 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from mcp_server.diagnosis import classify_pod
 from mcp_server.diagnostics.resources import memory_bytes
 from mcp_server.gateway import Conflict, GatewayError, Invalid, NotFound, NotServed
 from mcp_server.plans import Plan
+from mcp_server.pod_diagnosis import classify_pod
 from mcp_server.state import ServerState
 from mcp_server.verifier import pod_ready
 from mcp_server.writes import (

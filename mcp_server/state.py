@@ -56,7 +56,7 @@ def _server_policy(config: ServerConfig, policy: Policy | None) -> Policy:
 
 
 def _new_pod_cache(gateway: Gateway, config: ServerConfig) -> PodCache:
-    from mcp_server.diagnosis import classify_pod, pod_health_score
+    from mcp_server.pod_diagnosis import classify_pod, pod_health_score
 
     return PodCache(
         gateway,

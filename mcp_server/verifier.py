@@ -19,10 +19,10 @@ from dataclasses import asdict
 from typing import Any
 
 from mcp_server import metrics
-from mcp_server.diagnosis import classify_pod
 from mcp_server.diagnostics.resources import memory_bytes
 from mcp_server.gateway import GatewayError, NotFound
 from mcp_server.ledger import Intent
+from mcp_server.pod_diagnosis import classify_pod
 from mcp_server.state import ServerState
 from mcp_server.writes import (
     CONTROLLER_REVISION_HASH,

@@ -12,7 +12,7 @@ from typing import Any
 
 from kubemedic.slack.mrkdwn import FALLBACK_LIMIT, FIELD_LIMIT, code_block, plain, text
 from mcp_server.approvals import Approval
-from mcp_server.preview import ChangePreview, parse_preview
+from mcp_server.preview import ChangePreview, change_lines, evidence_facts, parse_preview
 
 APPROVE = "kubemedic_approve"
 REJECT = "kubemedic_reject"
@@ -84,24 +84,13 @@ def approval_message(
 def preview_blocks(preview: ChangePreview) -> list[dict[str, Any]]:
     """The change (fields before → after, deletions), the dry run, the evidence, the rules."""
     blocks = [_section(f"*Change:* {text(preview.summary, 2900)}")]
-    lines = []
-    for change in preview.changes:
-        before = change.before if change.before is not None else "(unset)"
-        after = change.after if change.after is not None else "(removed)"
-        lines.append(f"{change.object} {change.path}: {before} → {after}")
-    for deletion in preview.deletes:
-        tail = f" (recreated by {deletion.replaced_by})" if deletion.replaced_by else ""
-        lines.append(f"delete {deletion.object}{tail}")
+    lines = change_lines(preview, arrow="→")
     if lines:
         blocks.append(_section(code_block(lines)))
     dry = ":white_check_mark:" if preview.dry_run.ok else ":warning:"
     blocks.append(_context(f"{dry} dry run: {text(preview.dry_run.message, 2800)}"))
     evidence = preview.evidence
-    facts = [f"issue {evidence.issue}"] if evidence.issue else []
-    if evidence.restarts is not None:
-        facts.append(f"{evidence.restarts} restarts")
-    if evidence.last_termination:
-        facts.append(f"last termination {evidence.last_termination}")
+    facts = evidence_facts(preview)
     quoted = [f"log: {line}" for line in evidence.log_lines]
     quoted += [f"event: {line}" for line in evidence.event_lines]
     if facts or quoted:

@@ -10,19 +10,19 @@ from typing import Any
 
 from mcp_server import metrics
 from mcp_server.auth import Caller
-from mcp_server.diagnosis import (
-    analyze_log,
-    classify_pod,
-    diagnose_inputs,
-    memory_history_of,
-    resource_report,
-)
 from mcp_server.diagnosis_reads import fetch_diagnosis_inputs, fetch_logs
 from mcp_server.errors import ErrorCode
 from mcp_server.executor import HealRequest
 from mcp_server.gateway import NotFound
 from mcp_server.healing import Healer, RollbackRequest
 from mcp_server.planning import blocking_checks, plan_for
+from mcp_server.pod_diagnosis import (
+    analyze_log,
+    classify_pod,
+    diagnose_inputs,
+    memory_history_of,
+    resource_report,
+)
 from mcp_server.pod_projection import restarts
 from mcp_server.reconcile import intent_cluster, reconcile
 from mcp_server.state import ServerState

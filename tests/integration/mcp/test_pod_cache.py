@@ -10,9 +10,9 @@ from mcp import ClientSession
 
 from kubesim import KubeSim
 from mcp_server import metrics
-from mcp_server.diagnosis import classify_pod, pod_health_score
 from mcp_server.gateway import Gateway
 from mcp_server.pod_cache import PodCache, wait_until
+from mcp_server.pod_diagnosis import classify_pod, pod_health_score
 from tests.integration.mcp.conftest import call, make_state, run_session
 
 HEALTHY = """

@@ -20,9 +20,9 @@ from pydantic import AnyUrl
 
 from kubesim import KubeSim
 from kubesim.store import PODS
-from mcp_server.diagnosis import classify_pod, pod_health_score
 from mcp_server.gateway import Gateway
 from mcp_server.pod_cache import PodCache, wait_until
+from mcp_server.pod_diagnosis import classify_pod, pod_health_score
 from mcp_server.resources import UNHEALTHY_PODS_URI
 from mcp_server.server import create_server
 from tests.integration.mcp.conftest import call, make_state

@@ -458,8 +458,8 @@ def test_hostile_proposals_to_delete_a_claim_drain_a_node_or_delete_job_pods_are
     assert not writes(sim)
     # The closed enum: a node drain or a claim deletion is no action at all, and the veto
     # names why; the rule decision (hand over to a human) stands.
-    from mcp_server.diagnosis import diagnose_inputs
     from mcp_server.diagnosis_reads import fetch_diagnosis_inputs
+    from mcp_server.pod_diagnosis import diagnose_inputs
     from policies import DecisionContext, decide, load_policy
 
     diagnosis = diagnose_inputs(fetch_diagnosis_inputs(state.gateway, NS, name), load_policy(None))

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from mcp_server.diagnosis import classify_pod, pod_health_score
 from mcp_server.gateway import Gone, ObjectList
 from mcp_server.pod_cache import PodCache, PodChange, compact_pod
+from mcp_server.pod_diagnosis import classify_pod, pod_health_score
 
 JSON = dict[str, Any]
 

@@ -1,4 +1,4 @@
-"""The seam between the gateway's raw reads and the pure diagnostics.
+"""What is wrong with one pod: the seam between the gateway's raw reads and the pure diagnostics.
 
 The diagnostics (mcp_server.diagnostics) are pure functions over Kubernetes objects; this
 module feeds them what the gateway fetched and nothing else, so tools and the executor have
