@@ -8,9 +8,7 @@ math is `policies.memory_trend`, the same the MCP server predicts OOM kills with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
+from kubemedic_contract import ResourceUsageResult
 from kubemedic_quantity import parse_memory
 from policies.memory_trend import MemorySample, MemoryTrend, trend
 
@@ -18,29 +16,26 @@ __all__ = ["MemorySample", "MemoryTrend", "sample_of", "trend"]
 
 
 def sample_of(
-    result: Mapping[str, Any], container: str | None, at_seconds: float
+    result: ResourceUsageResult, container: str | None, at_seconds: float
 ) -> MemorySample | None:
     """One sample from a `check_resource_usage` result (None: no usable figure)."""
-    if not result.get("metrics_available"):
+    if not result.metrics_available:
         return None
-    containers = [c for c in result.get("containers") or [] if isinstance(c, Mapping)]
+    containers = result.containers
     if container is not None:
-        containers = [c for c in containers if c.get("name") == container] or containers
+        containers = [c for c in containers if c.name == container] or containers
     best: MemorySample | None = None
     for item in containers:
-        memory = item.get("memory")
-        if not isinstance(memory, Mapping):
-            continue
         try:
-            usage = parse_memory(memory.get("usage"))
+            usage = parse_memory(item.memory.usage)
         except ValueError:
             continue
         try:
-            limit: int | None = parse_memory(memory.get("limit"))
+            limit: int | None = parse_memory(item.memory.limit)
         except ValueError:
             limit = None
         sample = MemorySample(at_seconds, usage, limit)
-        if container is not None and item.get("name") == container:
+        if container is not None and item.name == container:
             return sample
         # No named container: the one closest to its limit is the one that matters.
         if best is None or _fill(sample) > _fill(best):

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from agent.memtrend import MemorySample, MemoryTrend, sample_of, trend
 from agent.state import IncidentState, TimelineEntry, entry
-from agent.tools import CHECK_RESOURCE_USAGE, GET_ACTION_STATUS, error_code
+from agent.tools import CHECK_RESOURCE_USAGE, GET_ACTION_STATUS, ToolCallError
+from kubemedic_contract import ActionStatusResult, ResourceUsageResult
 from policies import Action, Outcome, parse_action
 
 if TYPE_CHECKING:
@@ -205,23 +206,29 @@ async def _ask_verifier(
     for _ in range(deps.verify_max_checks if action_id else 0):
         await deps.sleep(deps.verify_interval_seconds)
         elapsed += deps.verify_interval_seconds
-        result = await deps.toolbox.call(GET_ACTION_STATUS, action_id=action_id)
-        code = error_code(result)
-        if code is not None:
-            seen.looks.append({"ok": False, "error": code})
+        try:
+            answer = await deps.toolbox.typed(
+                GET_ACTION_STATUS, ActionStatusResult, action_id=action_id
+            )
+        except ToolCallError as failed:
+            seen.looks.append({"ok": False, "error": failed.code})
             continue
-        last = seen.last = dict(result.get("verification") or {})
-        seen.looks.append(
-            {"ok": True, "status": last.get("status"), "message": last.get("message")}
+        found = answer.verification
+        # The state keeps the verifier's answer as it was sent (JSON).
+        last = seen.last = (
+            {} if found is None else found.model_dump(mode="json", exclude_unset=True)
         )
+        status = None if found is None else found.status
+        message = None if found is None else found.message
+        seen.looks.append({"ok": True, "status": status, "message": message})
         if watch is not None:
-            if watch.pod is None and last.get("new_pod_name"):
-                watch.pod = str(last["new_pod_name"])
+            if watch.pod is None and found is not None and found.new_pod_name:
+                watch.pod = found.new_pod_name
             await _sample_memory(deps, state["namespace"], watch, elapsed)
-        if last.get("status") in ("healed", "not_healed"):
+        if status in ("healed", "not_healed"):
             seen.final = last
             sampling = watch is not None and watch.wants_more(deps.leak_min_samples)
-            if not (last["status"] == "healed" and sampling):
+            if not (status == "healed" and sampling):
                 break
     return seen
 
@@ -242,18 +249,20 @@ async def _sample_memory(
 ) -> None:
     if watch.gone or watch.pod is None:
         return
-    result = await deps.toolbox.call(CHECK_RESOURCE_USAGE, namespace=namespace, pod_name=watch.pod)
-    code = error_code(result)
-    if code == "not_found":
-        watch.gone = True
-        watch.errors.append(f"{watch.pod} is gone")
-        return
-    if code is not None:
-        watch.errors.append(f"check_resource_usage: {code}")
+    try:
+        result = await deps.toolbox.typed(
+            CHECK_RESOURCE_USAGE, ResourceUsageResult, namespace=namespace, pod_name=watch.pod
+        )
+    except ToolCallError as failed:
+        if failed.code == "not_found":
+            watch.gone = True
+            watch.errors.append(f"{watch.pod} is gone")
+        else:
+            watch.errors.append(f"check_resource_usage: {failed.code}")
         return
     sample = sample_of(result, watch.container, at)
     if sample is None:
-        message = result.get("metrics_message") or "metrics unavailable"
+        message = result.metrics_message or "metrics unavailable"
         watch.errors.append(str(message)[:200])
         return
     watch.samples.append(sample)

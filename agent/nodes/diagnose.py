@@ -9,37 +9,28 @@ from langgraph.runtime import Runtime
 from pydantic import ValidationError
 
 from agent.context import IncidentContext
-from agent.nodes.common import error_message, incident_log, timeline
+from agent.nodes.common import incident_log, timeline
 from agent.state import IncidentState
-from agent.tools import DIAGNOSE_POD, error_code
+from agent.tools import DIAGNOSE_POD, ToolboxError, ToolCallError
+from kubemedic_contract import DiagnosePodResult
 from policies import Diagnosis, workload_key
 
 
 async def diagnose(state: IncidentState, runtime: Runtime[IncidentContext]) -> dict[str, Any]:
     namespace, pod = state["namespace"], state["pod_name"]
-    with incident_log(state):
-        result = await runtime.context.toolbox.call(DIAGNOSE_POD, namespace=namespace, pod_name=pod)
-    code = error_code(result)
-    if code == "not_found":
-        return {
-            "diagnosis": result,
-            "outcome": "resolved",
-            "summary": f"pod {namespace}/{pod} is gone; nothing to heal",
-            "timeline": timeline("diagnose", "target_gone", f"{namespace}/{pod}"),
-        }
-    if code is not None:
-        message = error_message(result)
-        return {
-            "diagnosis": result,
-            "outcome": "failed",
-            "summary": f"diagnose_pod failed: {code}: {message}",
-            "timeline": timeline("diagnose", "error", f"{code}: {message}"),
-        }
     try:
+        with incident_log(state):
+            answer = await runtime.context.toolbox.typed(
+                DIAGNOSE_POD, DiagnosePodResult, namespace=namespace, pod_name=pod
+            )
+        # The state stays JSON: the fields the server sent, as it sent them.
+        result = answer.model_dump(mode="json", exclude_unset=True)
         parsed = Diagnosis.model_validate(result)
-    except ValidationError as exc:
+    except ToolCallError as failed:
+        return _failed(state, failed)
+    except (ToolboxError, ValidationError) as exc:
         return {
-            "diagnosis": result,
+            "diagnosis": None,
             "outcome": "failed",
             "summary": "the diagnosis does not fit the contract: " + str(exc)[:300],
             "timeline": timeline("diagnose", "error", "diagnosis does not validate"),
@@ -58,6 +49,25 @@ async def diagnose(state: IncidentState, runtime: Runtime[IncidentContext]) -> d
         update["outcome"] = "resolved"
         update["summary"] = f"pod {namespace}/{pod} shows no issues now"
     return update
+
+
+def _failed(state: IncidentState, failed: ToolCallError) -> dict[str, Any]:
+    """A failed diagnose_pod: a pod that is gone resolves the incident, anything else fails it."""
+    namespace, pod = state["namespace"], state["pod_name"]
+    if failed.code == "not_found":
+        return {
+            "diagnosis": failed.result(),
+            "outcome": "resolved",
+            "summary": f"pod {namespace}/{pod} is gone; nothing to heal",
+            "timeline": timeline("diagnose", "target_gone", f"{namespace}/{pod}"),
+        }
+    message = failed.error.message
+    return {
+        "diagnosis": failed.result(),
+        "outcome": "failed",
+        "summary": f"diagnose_pod failed: {failed.code}: {message}",
+        "timeline": timeline("diagnose", "error", f"{failed.code}: {message}"),
+    }
 
 
 def primary_issue(diagnosis: Mapping[str, Any]) -> str | None:

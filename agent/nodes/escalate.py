@@ -11,8 +11,9 @@ from langgraph.runtime import Runtime
 from agent.context import IncidentContext
 from agent.nodes.common import timeline
 from agent.state import IncidentState
-from agent.tools import LIST_UNHEALTHY_PODS
+from agent.tools import LIST_UNHEALTHY_PODS, ToolCallError
 from agent.workloads import entry_name, unhealthy_of_workload
+from kubemedic_contract import ListUnhealthyResult, UnhealthyPodInfo
 
 # What a new round of diagnose -> act starts without (the escalation's own pod is set).
 _CLEARED = (
@@ -44,8 +45,7 @@ async def escalate(state: IncidentState, runtime: Runtime[IncidentContext]) -> d
             "likely a memory leak; a human must look (the raised limit stays)",
             "timeline": timeline("escalate", "leak", described[:300]),
         }
-    result = await runtime.context.toolbox.call(LIST_UNHEALTHY_PODS, namespace=namespace)
-    broken = unhealthy_of_workload(result, namespace, workload)
+    broken = await _still_unhealthy(runtime.context, namespace, workload)
     if not broken:
         return {
             "escalated": True,
@@ -63,6 +63,19 @@ async def escalate(state: IncidentState, runtime: Runtime[IncidentContext]) -> d
             "escalate", "escalating", f"{state.get('action')} did not heal; re-diagnosing {pod}"
         ),
     }
+
+
+async def _still_unhealthy(
+    context: IncidentContext, namespace: str, workload: str | None
+) -> list[UnhealthyPodInfo]:
+    """The workload's pods the server lists unhealthy (none when it cannot list them)."""
+    try:
+        listed = await context.toolbox.typed(
+            LIST_UNHEALTHY_PODS, ListUnhealthyResult, namespace=namespace
+        )
+    except ToolCallError:
+        return []
+    return unhealthy_of_workload(listed, namespace, workload)
 
 
 def leak_evidence(memory: Mapping[str, Any]) -> str:

@@ -18,7 +18,8 @@ from agent.context import IncidentContext
 from agent.nodes.common import audit, incident_log, refused, timeline
 from agent.nodes.decision import DecisionView
 from agent.state import IncidentState, TimelineEntry
-from agent.tools import PLAN_HEALING, error_code
+from agent.tools import PLAN_HEALING, ToolCallError
+from kubemedic_contract import PlanResult
 from policies import Action, Decision, GateResult, LLMProposal, parse_action
 from policies import gate as gate_proposal
 
@@ -28,23 +29,31 @@ log = logging.getLogger(__name__)
 async def gate(state: IncidentState, runtime: Runtime[IncidentContext]) -> dict[str, Any]:
     context = runtime.context
     namespace, pod = state["namespace"], state["pod_name"]
-    with incident_log(state):
-        planned = await context.toolbox.call(PLAN_HEALING, namespace=namespace, pod_name=pod)
-    if error_code(planned) is not None:
-        return _plan_refused(state, planned)
-    rule = Decision.from_dict(planned.get("decision") or {})
+    try:
+        with incident_log(state):
+            planned = await context.toolbox.typed(
+                PLAN_HEALING, PlanResult, namespace=namespace, pod_name=pod
+            )
+    except ToolCallError as failed:
+        return _plan_refused(state, failed)
+    rule = Decision.from_dict(planned.decision or {})
     llm = state.get("llm") or {}
     proposal = proposal_from(llm.get("rationale") if llm.get("status") == "ok" else None, namespace)
     result = gate_proposal(rule, proposal)
     decision = result.decision
     plan = planned
     if decision.action is not rule.action:
-        with incident_log(state):
-            plan = await context.toolbox.call(
-                PLAN_HEALING, namespace=namespace, pod_name=pod, action=decision.action.value
-            )
-        if error_code(plan) is not None:
-            return refused("gate", state, plan, decision.action.value)
+        try:
+            with incident_log(state):
+                plan = await context.toolbox.typed(
+                    PLAN_HEALING,
+                    PlanResult,
+                    namespace=namespace,
+                    pod_name=pod,
+                    action=decision.action.value,
+                )
+        except ToolCallError as failed:
+            return refused("gate", state, failed.result(), decision.action.value)
     steps = timeline(
         "gate", "decided", f"{decision.action.value} ({result.source}): {decision.reason}"[:300]
     )
@@ -53,7 +62,8 @@ async def gate(state: IncidentState, runtime: Runtime[IncidentContext]) -> dict[
     update: dict[str, Any] = {
         "rule_decision": rule.to_dict(),
         "gate": _gate_state(result, proposal, plan),
-        "plan": plan,
+        # The state stays JSON: the plan's fields as the server sent them.
+        "plan": plan.model_dump(mode="json", exclude_unset=True),
         "action": decision.action.value,
         "approval_id": None,
         "timeline": steps,
@@ -82,25 +92,25 @@ def proposal_from(rationale: Mapping[str, Any] | None, namespace: str) -> LLMPro
     )
 
 
-def _plan_refused(state: IncidentState, planned: Mapping[str, Any]) -> dict[str, Any]:
+def _plan_refused(state: IncidentState, failed: ToolCallError) -> dict[str, Any]:
     """The server refused to plan (a failed check): its decision is in the error."""
-    error = planned.get("error") or {}
-    refused_action = str(error.get("action") or "plan")
-    update = refused("gate", state, planned, refused_action)
-    if error.get("action"):
+    details = failed.error.model_extra or {}
+    refused_action = str(details.get("action") or "plan")
+    update = refused("gate", state, failed.result(), refused_action)
+    if details.get("action"):
         update["gate"] = {
             "action": refused_action,
             "source": "rules",
             "vetoed": False,
-            "refused": error_code(planned),
-            "checks": error.get("checks") or [],
+            "refused": failed.code,
+            "checks": details.get("checks") or [],
         }
         update["rule_decision"] = {"action": refused_action}
     return update
 
 
 def _gate_state(
-    result: GateResult, proposal: LLMProposal | None, plan: Mapping[str, Any]
+    result: GateResult, proposal: LLMProposal | None, plan: PlanResult
 ) -> dict[str, Any]:
     return {
         "action": result.decision.action.value,
@@ -109,8 +119,8 @@ def _gate_state(
         "veto_reason": result.veto_reason,
         "proposal": None if proposal is None else proposal.model_dump(mode="json"),
         "decision": result.decision.to_dict(),
-        "requires_approval": bool(plan.get("requires_approval")),
-        "plan_id": plan.get("plan_id"),
+        "requires_approval": plan.requires_approval,
+        "plan_id": plan.plan_id,
     }
 
 

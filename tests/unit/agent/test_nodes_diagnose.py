@@ -64,3 +64,10 @@ def test_the_primary_issue_is_the_most_severe_one() -> None:
     ]
     assert primary_issue({"issues": issues}) == "OOMKilled"
     assert primary_issue({"issues": []}) is None
+
+
+async def test_the_diagnosis_is_kept_in_the_state_as_the_server_sent_it() -> None:
+    sent = crashloop_diagnosis(POD)
+    toolbox = ScriptedToolbox(ScriptedCluster(diagnoses={POD: sent}))
+    update = await diagnose(incident(POD), runtime(toolbox))
+    assert update["diagnosis"] == sent

@@ -112,3 +112,12 @@ def test_a_bare_pod_name_is_read_in_the_incidents_namespace() -> None:
     assert proposal is not None
     assert (proposal.namespace, proposal.pod_name) == ("default", POD)
     assert proposal_from(None, "default") is None
+
+
+async def test_the_plan_is_kept_in_the_state_as_the_server_sent_it() -> None:
+    update = await gate(
+        incident(POD, llm={"status": "skipped"}), runtime(ScriptedToolbox(cluster()))
+    )
+    # Parsed into the contract model, and kept as plain JSON with no field added or changed.
+    sent = await ScriptedToolbox(cluster()).call("plan_healing", namespace="default", pod_name=POD)
+    assert update["plan"] == sent

@@ -81,7 +81,7 @@ def usage(mib: int) -> dict[str, Any]:
     return {
         "success": True,
         "metrics_available": True,
-        "containers": [{"name": "web", "memory": memory}],
+        "containers": [{"name": "web", "cpu": {}, "memory": memory}],
     }
 
 
