@@ -22,7 +22,7 @@ from agent.nodes.gate import gate, proposal_from
 from agent.nodes.rationale import rationale, rationale_of
 from agent.nodes.report import report
 from agent.nodes.verify import verify
-from agent.state import IncidentState
+from agent.state import IncidentInput, IncidentOutput, IncidentState
 
 __all__ = [
     "MAX_ACT_CALLS",
@@ -37,10 +37,15 @@ __all__ = [
 ]
 
 
-def build_graph() -> StateGraph[IncidentState, IncidentContext]:
+def build_graph() -> StateGraph[IncidentState, IncidentContext, IncidentInput, IncidentOutput]:
     """The uncompiled graph; compile it with a checkpointer (see agent.runner) and pass an
     IncidentContext as `context=` to every run."""
-    graph = StateGraph(IncidentState, context_schema=IncidentContext)
+    graph = StateGraph(
+        IncidentState,
+        context_schema=IncidentContext,
+        input_schema=IncidentInput,
+        output_schema=IncidentOutput,
+    )
     graph.add_node("diagnose", diagnose)
     graph.add_node("rationale", rationale)
     graph.add_node("gate", gate)

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import operator
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Annotated, Any, Literal
+
+# typing_extensions' TypedDict: pydantic (LangGraph's input and output JSON schemas) needs it
+# before Python 3.12.
+from typing_extensions import TypedDict
 
 IncidentOutcome = Literal[
     "healed",  # acted, verified healthy and stable
@@ -58,6 +62,41 @@ class IncidentState(TypedDict, total=False):
     summary: str | None
     rules_only: bool  # no LLM rationale informed the decision
     timeline: Annotated[list[TimelineEntry], operator.add]
+
+
+class IncidentInput(TypedDict, total=False):
+    """What starts an incident's thread (the graph's input schema)."""
+
+    incident_id: str
+    namespace: str
+    pod_name: str
+    workload: str | None
+    history: list[dict[str, Any]]
+    attempts: int
+    escalated: bool
+    rules_only: bool
+    outcome: IncidentOutcome | None
+    timeline: list[TimelineEntry]
+
+
+class IncidentOutput(TypedDict, total=False):
+    """What a finished (or waiting) incident answers (the graph's output schema)."""
+
+    incident_id: str
+    namespace: str
+    pod_name: str
+    workload: str | None
+    issue_type: str | None
+    action: str | None
+    pending_approval: dict[str, Any] | None
+    approval: dict[str, Any] | None
+    action_id: str | None
+    verification: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    outcome: IncidentOutcome | None
+    summary: str | None
+    rules_only: bool
+    timeline: list[TimelineEntry]
 
 
 def now_iso() -> str:
