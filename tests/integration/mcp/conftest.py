@@ -7,6 +7,8 @@ waits minutes of cluster time in milliseconds and no test sleeps.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,47 @@ async def verified(
         assert waited < limit, f"still pending after {limit}s: {verification}"
         sim.advance(step)
         waited += step
+
+
+KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
+
+
+@pytest.fixture
+def sim133() -> Iterator[KubeSim]:
+    """kubesim serving Kubernetes 1.33 (pods/resize)."""
+    with KubeSim(kube_version="1.33") as cluster:
+        yield cluster
+
+
+def kubectl(sim: KubeSim, tmp_path: Path, *args: str) -> str:
+    """Real kubectl against the simulated cluster; its stdout."""
+    done = subprocess.run(
+        [
+            KUBECTL,
+            "--kubeconfig",
+            str(sim.kubeconfig_path),
+            "--cache-dir",
+            str(tmp_path / "kube-cache"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def live(sim: KubeSim, prefix: str) -> list[dict[str, Any]]:
+    """The pods named `prefix…` that are not being deleted."""
+    return [
+        p
+        for p in pods(sim)
+        if p["metadata"]["name"].startswith(prefix) and not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def restarts(pod: dict[str, Any]) -> int:
+    """The first container's restart count (0 before the pod has a status)."""
+    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    return int(statuses[0].get("restartCount") or 0)

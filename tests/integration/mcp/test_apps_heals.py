@@ -8,9 +8,6 @@ request log.
 from __future__ import annotations
 
 import copy
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,15 +21,16 @@ from mcp_server.state import ServerState
 from tests.integration.kubesim.apps_workloads import DAEMONSET, STATEFULSET, with_image
 from tests.integration.mcp.conftest import (
     call,
+    kubectl,
+    live,
     make_state,
-    pods,
+    restarts,
     run_session,
     verified,
     wait_for,
     writes,
 )
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 JSON = dict[str, Any]
 NS = "default"
 
@@ -76,43 +74,6 @@ spec:
           limits: {memory: 50Mi}
 """
 BAD_IMAGE = "nginx:no-such-tag-404"
-
-
-@pytest.fixture
-def sim133() -> Iterator[KubeSim]:
-    with KubeSim(kube_version="1.33") as cluster:
-        yield cluster
-
-
-def kubectl(sim: KubeSim, tmp_path: Path, *args: str) -> str:
-    done = subprocess.run(
-        [
-            KUBECTL,
-            "--kubeconfig",
-            str(sim.kubeconfig_path),
-            "--cache-dir",
-            str(tmp_path / "kube-cache"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def live(sim: KubeSim, prefix: str) -> list[JSON]:
-    return [
-        p
-        for p in pods(sim)
-        if p["metadata"]["name"].startswith(prefix) and not p["metadata"].get("deletionTimestamp")
-    ]
-
-
-def restarts(pod: JSON) -> int:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
-    return int(statuses[0].get("restartCount") or 0)
 
 
 def oom_looping(sim: KubeSim, prefix: str, count: int) -> bool:

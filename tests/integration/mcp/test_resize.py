@@ -8,13 +8,9 @@ cannot admit (Infeasible) falls back to the template rollout, and the verdict sa
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 from mcp import ClientSession
 
@@ -24,15 +20,16 @@ from mcp_server.state import ServerState
 from policies import Policy
 from tests.integration.mcp.conftest import (
     call,
+    kubectl,
+    live,
     make_state,
-    pods,
+    restarts,
     run_session,
     verified,
     wait_for,
     writes,
 )
 
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
 JSON = dict[str, Any]
 
 # stress holds 100M under a 50Mi limit: OOM-killed until the limit is raised. Two replicas,
@@ -78,45 +75,9 @@ spec:
 """
 
 
-@pytest.fixture
-def sim133() -> Iterator[KubeSim]:
-    with KubeSim(kube_version="1.33") as cluster:
-        yield cluster
-
-
-def _kubectl(sim: KubeSim, tmp_path: Path, *args: str) -> str:
-    done = subprocess.run(
-        [
-            KUBECTL,
-            "--kubeconfig",
-            str(sim.kubeconfig_path),
-            "--cache-dir",
-            str(tmp_path / "kube-cache"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def _live(sim: KubeSim, prefix: str) -> list[JSON]:
-    return [
-        p
-        for p in pods(sim)
-        if p["metadata"]["name"].startswith(prefix) and not p["metadata"].get("deletionTimestamp")
-    ]
-
-
-def _restarts(pod: JSON) -> int:
-    return int((pod["status"].get("containerStatuses") or [{}])[0].get("restartCount") or 0)
-
-
 def _oom_looping(sim: KubeSim, prefix: str, count: int) -> bool:
-    found = _live(sim, prefix)
-    return len(found) == count and all(_restarts(p) > 1 for p in found)
+    found = live(sim, prefix)
+    return len(found) == count and all(restarts(p) > 1 for p in found)
 
 
 def _resize_calls(sim: KubeSim) -> list[Any]:
@@ -163,7 +124,7 @@ async def _approved_raise(
 def test_at_128_the_raise_is_the_template_patch_alone(sim: KubeSim, tmp_path: Path) -> None:
     sim.apply(HOG)
     wait_for(sim, lambda: _oom_looping(sim, "hog-", 2))
-    name = _live(sim, "hog-")[0]["metadata"]["name"]
+    name = live(sim, "hog-")[0]["metadata"]["name"]
     state = make_state(sim, tmp_path / "state", pod_cache=False)
     sim.reset_requests()
 
@@ -192,7 +153,7 @@ def test_at_133_running_pods_are_resized_in_place_then_the_template_is_patched(
     sim = sim133
     sim.apply(HOG)
     wait_for(sim, lambda: _oom_looping(sim, "hog-", 2))
-    before = {p["metadata"]["name"]: _restarts(p) for p in _live(sim, "hog-")}
+    before = {p["metadata"]["name"]: restarts(p) for p in live(sim, "hog-")}
     name = sorted(before)[0]
     state = make_state(sim, tmp_path / "state", pod_cache=True)
     sim.reset_requests()
@@ -212,15 +173,15 @@ def test_at_133_running_pods_are_resized_in_place_then_the_template_is_patched(
         assert "first 2 of 2 running pods resized in place" in asked["preview"]["summary"]
         # Right after the write, before the clock moves: the same pods, new limit in spec
         # and status, restart count unchanged by the resize.
-        for pod, restarts in before.items():
+        for pod, restarted in before.items():
             shown = yaml.safe_load(
-                _kubectl(sim, tmp_path, "get", "pod", pod, "-o", "yaml", "-n", "default")
+                kubectl(sim, tmp_path, "get", "pod", pod, "-o", "yaml", "-n", "default")
             )
             container = shown["spec"]["containers"][0]
             status = shown["status"]["containerStatuses"][0]
             assert container["resources"]["limits"]["memory"] == limit, container
             assert status["resources"]["limits"]["memory"] == limit, status
-            assert status["restartCount"] == restarts, (pod, status)
+            assert status["restartCount"] == restarted, (pod, status)
         assert _template_limit(sim, "hog") == limit
         record = next(r for r in state.audit.records() if r.get("result") == "applied")
         resized = record["details"]["write"]["resize"]
@@ -258,7 +219,7 @@ def test_at_133_a_raise_beyond_the_node_is_infeasible_and_falls_back_to_the_roll
     sim = sim133
     sim.apply(GIANT)
     wait_for(sim, lambda: _oom_looping(sim, "giant-", 1))
-    name = _live(sim, "giant-")[0]["metadata"]["name"]
+    name = live(sim, "giant-")[0]["metadata"]["name"]
     policy = Policy.model_validate({"memory": {"max": "32Gi"}})
     state = make_state(sim, tmp_path / "state", pod_cache=False, policy=policy, verify_timeout=60)
     sim.reset_requests()
@@ -292,7 +253,7 @@ def test_at_133_a_dry_run_resizes_nothing(sim133: KubeSim, tmp_path: Path) -> No
     sim = sim133
     sim.apply(HOG)
     wait_for(sim, lambda: _oom_looping(sim, "hog-", 2))
-    before = {p["metadata"]["name"]: p["metadata"]["resourceVersion"] for p in _live(sim, "hog-")}
+    before = {p["metadata"]["name"]: p["metadata"]["resourceVersion"] for p in live(sim, "hog-")}
     name = sorted(before)[0]
     state = make_state(sim, tmp_path / "state", pod_cache=False)
     sim.reset_requests()
@@ -316,7 +277,7 @@ def test_at_133_a_dry_run_resizes_nothing(sim133: KubeSim, tmp_path: Path) -> No
     calls = _resize_calls(sim)
     assert len(calls) == 2 and all("dryRun=All" in (r.query or "") for r in calls), calls
     assert not writes(sim)
-    for pod in _live(sim, "hog-"):
+    for pod in live(sim, "hog-"):
         limits = pod["spec"]["containers"][0]["resources"]["limits"]
         assert limits["memory"] == "50Mi"
     assert _template_limit(sim, "hog") == "50Mi"
@@ -336,7 +297,7 @@ def test_at_133_a_pod_that_refuses_the_resize_is_left_to_the_rollout(
     sim = sim133
     sim.apply(GUARANTEED)
     wait_for(sim, lambda: _oom_looping(sim, "hog-", 1))
-    pod = _live(sim, "hog-")[0]
+    pod = live(sim, "hog-")[0]
     assert pod["status"]["qosClass"] == "Guaranteed"
     name = pod["metadata"]["name"]
     state = make_state(sim, tmp_path / "state", pod_cache=False)

@@ -8,8 +8,6 @@ pod; a paused Deployment is not rolled back; kubemedic's Events name their objec
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +19,7 @@ from mcp_server.state import ServerState
 from tests.integration.manifests import CRASHER, OOM
 from tests.integration.mcp.conftest import (
     call,
+    kubectl,
     make_state,
     run_session,
     verified,
@@ -28,26 +27,6 @@ from tests.integration.mcp.conftest import (
     writes,
 )
 from tests.integration.mcp.test_failures import _crasher, _looping
-
-KUBECTL = shutil.which("kubectl") or "/usr/bin/kubectl"
-
-
-def _kubectl(sim: KubeSim, tmp_path: Path, *args: str) -> str:
-    done = subprocess.run(
-        [
-            KUBECTL,
-            "--kubeconfig",
-            str(sim.kubeconfig_path),
-            "--cache-dir",
-            str(tmp_path / "kube-cache"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def _forced_state(sim: KubeSim, tmp_path: Path, **options: Any) -> ServerState:
@@ -71,7 +50,7 @@ def test_a_relabelled_pods_replacement_is_found_through_its_owner(
     sim.apply(CRASHER)
     wait_for(sim, lambda: _looping(sim))
     name = str(_crasher(sim)["metadata"]["name"])
-    _kubectl(sim, tmp_path, "label", "pod", name, "debug=true")
+    kubectl(sim, tmp_path, "label", "pod", name, "debug=true")
     state = _forced_state(sim, tmp_path)
     sim.reset_requests()
 
@@ -305,7 +284,7 @@ def test_the_event_on_a_deleted_pod_shows_in_kubectl_describe(sim: KubeSim, tmp_
     assert len(ours) == 1 and ours[0]["involvedObject"]["uid"] == uid
     # The deployment's describe lists events by the deployment's uid; the pod is gone, so
     # the check is on the event's own object reference as kubectl prints it.
-    described = _kubectl(
+    described = kubectl(
         sim, tmp_path, "get", "events", "--field-selector", f"involvedObject.uid={uid}"
     )
     assert "KubemedicDeletePod" in described
