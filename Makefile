@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 
 test: setup
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n auto --dist loadfile --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n auto --dist worksteal --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 demo: setup
 	$(BIN)/kubemedic demo $(DEMO_ARGS)

@@ -13,11 +13,12 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.once import once_per_run
 
 ROOT = Path(__file__).resolve().parents[2]
 _SERVING = re.compile(r"serving (http://\S+/metrics) for")
@@ -34,9 +35,13 @@ class DemoRun:
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
-    state = tmp_path_factory.mktemp("demo") / "state"
-    stderr_path = tmp_path_factory.mktemp("demo-logs") / "stderr.log"
+def demo_run(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoRun:
+    return once_per_run(tmp_path_factory, worker_id, "demo-run", _run_demo)
+
+
+def _run_demo(work: Path) -> DemoRun:
+    state = work / "state"
+    stderr_path = work / "stderr.log"
     env = {
         **os.environ,
         "CI": "true",
@@ -87,7 +92,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoRun]:
             reader.join(timeout=30)
             if process.stdout is not None:
                 process.stdout.close()
-    yield DemoRun(
+    return DemoRun(
         output="".join(output),
         returncode=returncode,
         metrics_text=metrics_text,

@@ -14,8 +14,6 @@ import pytest
 from evals.scoring import Score, summarise
 from tests.integration.evals.conftest import SCENARIOS
 
-# One worker runs the whole set once per LLM (the fixtures are per worker): `make test`
-# distributes whole files (--dist loadfile).
 pytestmark = pytest.mark.slow
 
 # The accuracy the rules-only eval achieves (every part of a scenario right); see
